@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { defineAction, notImplemented } from '../context.js';
+
+export function softwareCommand(): Command {
+  const command = new Command('software')
+    .summary('install the software releases the master lists for this node (buildout)')
+    .description(
+      'Fetches the software releases of this computer from the master, builds each one in ' +
+        '<software_root>/<md5(url)> with buildout, reports building/available/error, and removes ' +
+        'releases in state destroyed. Exit status: 0 success, 1 a release failed, 10 already running.',
+    )
+    .option('--now', 'start at once (no random delay)')
+    .option('--all', 'reinstall every release, even completed ones')
+    .option('--force', 'same as --all')
+    .option('--only-sr <urls>', 'only these releases (comma-separated URLs or md5 hashes)')
+    .option('--garbage-collect', 'remove unused shared parts')
+    .option('--json', 'print a JSON summary');
+  return defineAction(command, notImplemented('node software'));
+}

@@ -1,0 +1,94 @@
+// What every command gets: global options, a logger, the configuration
+// (loaded on first use, so `--help` and client commands need no slapos.cfg),
+// and a wrapper that turns errors into a message and an exit status.
+import type { Command } from 'commander';
+import { ConfigError, configPath, loadConfig, type SlaposConfig } from '../config/load.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { CliError, Exit } from './exit.js';
+
+export interface GlobalOptions {
+  cfg?: string;
+  verbose?: boolean;
+  quiet?: boolean;
+  logFile?: string;
+}
+
+export interface CommandContext {
+  globals: GlobalOptions;
+  log: Logger;
+  /** The configuration file in use (--cfg, $SLAPOS_CONFIGURATION, or the default). */
+  configFile: string;
+  config(): SlaposConfig;
+  /** Exit 5 unless running as root or [slapos] root_check = false (as the reference). */
+  requireRoot(): void;
+  out(text: string): void;
+}
+
+export type CommandAction = (
+  ctx: CommandContext,
+  args: string[],
+  options: Record<string, unknown>,
+) => Promise<number | void> | number | void;
+
+export function createContext(globals: GlobalOptions, stdout: NodeJS.WritableStream = process.stdout): CommandContext {
+  const log = createLogger({ verbose: globals.verbose, quiet: globals.quiet, logFile: globals.logFile });
+  const file = configPath(globals.cfg);
+  let config: SlaposConfig | undefined;
+  const ctx: CommandContext = {
+    globals,
+    log,
+    configFile: file,
+    config() {
+      if (!config) {
+        config = loadConfig(file);
+        for (const key of config.unknownKeys) log.warn(`${file}: unknown key ${key} (ignored)`);
+      }
+      return config;
+    },
+    requireRoot() {
+      const check = config ? config.slapos.root_check : true;
+      if (check && process.getuid?.() !== 0) {
+        throw new CliError('this command must be run as root (or set [slapos] root_check = false)', Exit.NOT_ROOT);
+      }
+    },
+    out(text) {
+      stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
+  };
+  return ctx;
+}
+
+/** Sets `fn` as the command's action, with error handling and exit status. */
+export function defineAction(command: Command, fn: CommandAction): Command {
+  return command.action(async (...params: unknown[]) => {
+    const self = params[params.length - 1] as Command;
+    const globals = self.optsWithGlobals<GlobalOptions>();
+    const ctx = createContext(globals);
+    try {
+      const status = await fn(ctx, self.args, self.opts());
+      process.exitCode = status ?? Exit.SUCCESS;
+    } catch (error) {
+      process.exitCode = reportError(ctx.log, error);
+    }
+  });
+}
+
+export function reportError(log: Logger, error: unknown): number {
+  if (error instanceof ConfigError) {
+    log.error(`configuration error in ${error.file}: ${error.message}`);
+    return Exit.FAILURE;
+  }
+  if (error instanceof CliError) {
+    log.error(error.message);
+    return error.exitCode;
+  }
+  log.error({ err: error }, `unexpected error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  return Exit.FAILURE;
+}
+
+/** For commands whose implementation has not landed yet. */
+export function notImplemented(name: string): CommandAction {
+  return () => {
+    throw new CliError(`"slapos ${name}" is not implemented yet in this version of slapos-node`, Exit.FAILURE);
+  };
+}

@@ -1,0 +1,93 @@
+// The `slapos` command: dispatch to node, proxy and client sub-commands.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Exit } from './exit.js';
+import { formatCommand } from './commands/format.js';
+import { softwareCommand } from './commands/software.js';
+import { instanceCommand } from './commands/instance.js';
+import { collectCommand, reportCommand } from './commands/report.js';
+import { bootCommand } from './commands/boot.js';
+import { statusCommand } from './commands/status.js';
+import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
+import { proxyCommand } from './commands/proxy.js';
+import { clientCommands } from './commands/client.js';
+
+function version(): string {
+  const pkg = fileURLToPath(new URL('../../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('slapos')
+    .description('SlapOS compute node and minimal master (TypeScript implementation)')
+    .version(version())
+    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
+    .option('-v, --verbose', 'show debug messages')
+    .option('-q, --quiet', 'show only warnings and errors')
+    .option('--log-file <file>', 'also write JSON log lines to this file')
+    .showHelpAfterError('(add --help for usage)')
+    .enablePositionalOptions(false);
+
+  const node = new Command('node')
+    .summary('operate this compute node: format, software, instance, report, …')
+    .description('Commands run on a compute node, usually by systemd timers.');
+  for (const sub of [
+    formatCommand(),
+    softwareCommand(),
+    instanceCommand(),
+    reportCommand(),
+    collectCommand(),
+    bootCommand(),
+    statusCommand(),
+    promiseCommand(),
+    bangCommand(),
+    supervisordCommand(),
+    supervisorctlCommand(),
+  ]) {
+    node.addCommand(sub);
+  }
+  program.addCommand(node);
+  program.addCommand(proxyCommand());
+  for (const sub of clientCommands()) program.addCommand(sub);
+
+  // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
+  const inherit = (command: Command) => {
+    for (const sub of command.commands) {
+      if (sub.commands.length === 0) {
+        sub.option('--cfg <file>', 'configuration file').option('-v, --verbose', 'show debug messages')
+          .option('-q, --quiet', 'show only warnings and errors').option('--log-file <file>', 'also write JSON log lines to this file');
+      }
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  // Usage errors exit 1 (the reference's UsageError); unknown sub-commands 5.
+  const override = (command: Command) => {
+    command.exitOverride();
+    for (const sub of command.commands) override(sub);
+  };
+  override(program);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code)) {
+        process.exitCode = Exit.SUCCESS;
+      } else if (error.code === 'commander.unknownCommand') {
+        process.exitCode = Exit.NOT_ROOT;
+      } else if (error.code === 'commander.executeSubCommandAsync') {
+        process.exitCode = error.exitCode;
+      } else {
+        process.exitCode = error.exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
+      }
+      return;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,136 @@
+// Finding, reading and validating slapos.cfg into typed sections.
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { IniError, parseIni, sectionValues, type IniDocument } from './ini.js';
+import {
+  ALIASES, DEPRECATED, SECTIONS, type NetworkcacheSection, type SectionName, type SlaposSection,
+  type SlapformatSection, type SlapproxySection,
+} from './schema.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/opt/slapos/slapos.cfg';
+
+/** A configuration problem: exit status 1, one message naming the file and the key. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly section?: string,
+    readonly key?: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface SlaposConfig {
+  file: string;
+  slapos: SlaposSection;
+  slapformat: SlapformatSection;
+  networkcache: NetworkcacheSection;
+  slapproxy: SlapproxySection;
+  /** Which sections the file has (the others hold only defaults). */
+  present: ReadonlySet<string>;
+  /** Raw values of every section, for sections we do not type ([manager:*], [firewall], …). */
+  raw: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** "[section] key" of keys we do not know, to warn about. */
+  unknownKeys: string[];
+}
+
+/** --cfg, else $SLAPOS_CONFIGURATION, else /etc/opt/slapos/slapos.cfg (as the reference). */
+export function configPath(cliPath: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return cliPath ?? env.SLAPOS_CONFIGURATION ?? DEFAULT_CONFIG_PATH;
+}
+
+export function loadConfig(file: string): SlaposConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file (give one with --cfg or $SLAPOS_CONFIGURATION)' : String(error);
+    throw new ConfigError(`cannot read configuration: ${why}`, file);
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): SlaposConfig {
+  let doc: IniDocument;
+  try {
+    doc = parseIni(text, file);
+  } catch (error) {
+    if (error instanceof IniError) throw new ConfigError(error.message.replace(`${file}: `, ''), file);
+    throw error;
+  }
+  const raw = new Map<string, Map<string, string>>();
+  const unknownKeys: string[] = [];
+  const typed: Partial<Record<SectionName, unknown>> = {};
+  for (const name of doc.sections.keys()) {
+    try {
+      raw.set(name, sectionValues(doc, name) ?? new Map());
+    } catch (error) {
+      if (error instanceof IniError) throw new ConfigError(error.message.replace(`${file}: `, ''), file, name);
+      throw error;
+    }
+  }
+  for (const name of Object.keys(SECTIONS) as SectionName[]) {
+    const values = normalise(name, raw.get(name) ?? new Map(), file);
+    const schema = SECTIONS[name] as z.ZodObject;
+    const known = new Set(Object.keys(schema.shape));
+    const input: Record<string, string> = {};
+    for (const [key, value] of values) {
+      if (known.has(key)) input[key] = value;
+      else if (!doc.defaults.has(key)) unknownKeys.push(`[${name}] ${key}`);
+    }
+    const result = schema.safeParse(input);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const key = String(issue?.path[0] ?? '');
+      throw new ConfigError(`[${name}] ${key}: ${issue?.message ?? 'invalid'}`, file, name, key);
+    }
+    typed[name] = result.data;
+  }
+  return {
+    file,
+    slapos: typed.slapos as SlaposSection,
+    slapformat: typed.slapformat as SlapformatSection,
+    networkcache: typed.networkcache as NetworkcacheSection,
+    slapproxy: typed.slapproxy as SlapproxySection,
+    present: new Set(doc.sections.keys()),
+    raw,
+    unknownKeys,
+  };
+}
+
+function normalise(section: string, values: Map<string, string>, file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const aliases = ALIASES[section] ?? {};
+  const deprecated = DEPRECATED[section] ?? {};
+  for (const [key, value] of values) {
+    if (key in deprecated && value.trim() !== '' && value.trim().toLowerCase() !== 'false') {
+      throw new ConfigError(`[${section}] ${key}: no longer supported: ${deprecated[key]}`, file, section, key);
+    }
+    if (key in deprecated) continue;
+    out.set(aliases[key] ?? key, value);
+  }
+  return out;
+}
+
+type Required<S extends SectionName> = keyof SlaposConfig[S] & string;
+
+/**
+ * Checks that keys a command cannot work without are set, and narrows their
+ * type. The error names every missing key, the section and the file.
+ */
+export function requireKeys<S extends SectionName, K extends Required<S>>(
+  config: SlaposConfig,
+  section: S,
+  keys: readonly K[],
+): SlaposConfig[S] & { [P in K]-?: NonNullable<SlaposConfig[S][P]> } {
+  const values = config[section] as Record<string, unknown>;
+  const missing = keys.filter((key) => values[key] === undefined || values[key] === '');
+  if (missing.length > 0) {
+    const what = missing.map((key) => `[${section}] ${key}`).join(', ');
+    throw new ConfigError(`missing required ${missing.length === 1 ? 'key' : 'keys'} ${what}`, config.file, section, missing[0]);
+  }
+  return config[section] as SlaposConfig[S] & { [P in K]-?: NonNullable<SlaposConfig[S][P]> };
+}

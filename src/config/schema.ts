@@ -1,0 +1,138 @@
+// The keys of slapos.cfg that the node and the master read, with their types
+// and defaults, by section. Key names are the reference's (slapformat.md §2,
+// slapgrid.md §8); keys we add are marked "ours". slapos.cfg.example documents
+// every key listed here.
+import { z } from 'zod';
+import {
+  absolutePath, anyPath, baseName, bool, bytes, cidr4, int, lines, nonEmpty, oneOf, url, words,
+} from './types.js';
+
+const opt = <T extends z.ZodType>(schema: T) => schema.optional();
+
+export const slaposSection = z.object({
+  computer_id: opt(nonEmpty),
+  master_url: opt(url),
+  key_file: opt(absolutePath),
+  cert_file: opt(absolutePath),
+  master_ca_file: opt(absolutePath),
+  certificate_repository_path: opt(absolutePath),
+  software_root: opt(absolutePath),
+  instance_root: opt(absolutePath),
+  instance_storage_home: opt(absolutePath),
+  ipv4_global_network: opt(z.string()),
+  buildout: opt(anyPath),
+  maximum_periodicity: int(1).prefault('86400'),
+  promise_timeout: int(1).prefault('20'),
+  partition_timeout: opt(int(1)),
+  maximal_delay: int(0).prefault('0'),
+  software_min_free_space: bytes.prefault('1000M'),
+  instance_min_free_space: bytes.prefault('1000M'),
+  shared_part_list: lines.prefault(''),
+  build_time_part_list: lines.prefault(''),
+  forbid_supervisord_automatic_launch: bool.prefault('false'),
+  root_check: bool.prefault('true'),
+  pidfile_software: anyPath.prefault('/opt/slapos/slapgrid-sr.pid'),
+  pidfile_instance: anyPath.prefault('/opt/slapos/slapgrid-cp.pid'),
+  pidfile_report: anyPath.prefault('/opt/slapos/slapgrid-ur.pid'),
+  manager_list: words.prefault(''),
+  signature_private_key_file: opt(absolutePath),
+  signature_certificate_list: lines.prefault(''),
+});
+
+export const slapformatSection = z.object({
+  partition_amount: opt(int(0, 10_000)),
+  interface_name: opt(nonEmpty),
+  ipv6_interface: opt(nonEmpty),
+  ipv4_local_network: opt(cidr4),
+  partition_has_ipv6_range: bool.prefault('true'),
+  ipv6_prefixshift: int(1, 64).prefault('16'),
+  create_tap: bool.prefault('true'),
+  tap_base_name: baseName.prefault('slaptap'),
+  /** ours: "bridge" enslaves taps to interface_name; "route" routes them as the reference does. */
+  tap_mode: opt(oneOf('bridge', 'route')),
+  tap_ipv6: bool.prefault('true'),
+  tap_gateway_interface: z.string().prefault(''),
+  create_tun: bool.prefault('false'),
+  tun_ipv6: bool.prefault('true'),
+  alter_user: bool.prefault('true'),
+  alter_network: bool.prefault('true'),
+  software_user: baseName.prefault('slapsoft'),
+  partition_base_name: baseName.prefault('slappart'),
+  user_base_name: baseName.prefault('slapuser'),
+  computer_xml: opt(anyPath),
+  computer_json: opt(anyPath),
+  log_file: opt(anyPath),
+  input_definition_file: opt(anyPath),
+  output_definition_file: opt(anyPath),
+  /** ours: per-partition cgroup limits; none by default. */
+  partition_cpu_weight: opt(int(1, 10_000)),
+  partition_cpu_quota_percent: opt(int(1, 100_000)),
+  partition_memory_max: opt(bytes),
+  partition_pids_max: opt(int(1, 4_194_304)),
+  /** ours: seconds of the reference's random start delay, used only when set (boot must not wait an hour). */
+  random_delay: int(0).prefault('0'),
+});
+
+export const networkcacheSection = z.object({
+  'download-binary-cache-url': opt(z.string()),
+  'download-binary-dir-url': opt(z.string()),
+  'upload-binary-cache-url': opt(z.string()),
+  'upload-binary-dir-url': opt(z.string()),
+  'upload-cache-url': opt(z.string()),
+  'upload-dir-url': opt(z.string()),
+  'shacache-ca-file': opt(absolutePath),
+  'shacache-cert-file': opt(absolutePath),
+  'shacache-key-file': opt(absolutePath),
+  'shadir-ca-file': opt(absolutePath),
+  'shadir-cert-file': opt(absolutePath),
+  'shadir-key-file': opt(absolutePath),
+  'download-from-binary-cache-url-blacklist': lines.prefault(''),
+  'upload-to-binary-cache-url-blacklist': lines.prefault(''),
+  'download-from-binary-cache-force-url-list': lines.prefault(''),
+  'signature-certificate-list': lines.prefault(''),
+});
+
+export const slapproxySection = z.object({
+  host: z.string().prefault('127.0.0.1'),
+  port: int(0, 65_535).prefault('8080'),
+  database_uri: z.string().prefault('/opt/slapos/proxy.db'),
+  computer_id: opt(nonEmpty),
+  /** ours: binding a non-loopback address without TLS must be asked for explicitly. */
+  allow_insecure_bind: bool.prefault('false'),
+  server_key_file: opt(absolutePath),
+  server_cert_file: opt(absolutePath),
+  ca_file: opt(absolutePath),
+});
+
+/** Keys the reference spells with "-" in some places and "_" in others: read both, keep "_". */
+export const ALIASES: Record<string, Record<string, string>> = {
+  slapos: {
+    'partition-timeout': 'partition_timeout',
+    'signature-private-key-file': 'signature_private_key_file',
+    'signature-certificate-list': 'signature_certificate_list',
+  },
+  networkcache: {
+    'binary-cache-url-blacklist': 'download-from-binary-cache-url-blacklist',
+  },
+};
+
+/** Keys that the reference turned into errors. */
+export const DEPRECATED: Record<string, Record<string, string>> = {
+  slapformat: {
+    bridge_name: 'bridges are configured with interface_name and tap_mode = bridge',
+    no_bridge: 'bridges are configured with interface_name and tap_mode = bridge',
+  },
+};
+
+export const SECTIONS = {
+  slapos: slaposSection,
+  slapformat: slapformatSection,
+  networkcache: networkcacheSection,
+  slapproxy: slapproxySection,
+} as const;
+
+export type SectionName = keyof typeof SECTIONS;
+export type SlaposSection = z.output<typeof slaposSection>;
+export type SlapformatSection = z.output<typeof slapformatSection>;
+export type NetworkcacheSection = z.output<typeof networkcacheSection>;
+export type SlapproxySection = z.output<typeof slapproxySection>;

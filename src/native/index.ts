@@ -1,0 +1,68 @@
+// Typed loader for the slapos_native addon (native/*.cc, built by node-gyp
+// from binding.gyp during `npm ci`). The addon is loaded lazily so that
+// commands that never touch taps or cgroups (the master, the client CLI) still
+// work on a machine where the native build is missing.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type TapType = 'tap' | 'tun';
+
+export interface TapOptions {
+  type?: TapType;
+  /** Clone device; only tests point it elsewhere. */
+  device?: string;
+}
+
+export interface TapInfo {
+  /** uid allowed to attach, -1 when unset. */
+  owner: number;
+  /** gid allowed to attach, -1 when unset. */
+  group: number;
+  type: TapType;
+  persist: boolean;
+}
+
+export type CgroupFsType = 'cgroup2' | 'cgroup' | 'tmpfs' | 'other';
+
+/** Error thrown by the addon for a failed system call. */
+export interface NativeError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+  target: string;
+}
+
+export interface SlaposNative {
+  createTap(name: string, options: TapOptions & { uid: number; gid?: number }): string;
+  deleteTap(name: string, options?: TapOptions): boolean;
+  tapInfo(name: string): TapInfo | null;
+  openTap(name: string, options?: TapOptions): number;
+  cgroupFsType(path: string): CgroupFsType;
+  cgroupMake(path: string): boolean;
+  cgroupRemove(path: string): boolean;
+  cgroupWrite(path: string, value: string): void;
+  cgroupReadValues(paths: readonly string[]): (string | null)[];
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Where the addon is expected; exported for error messages and tests. */
+export const addonPath = path.join(projectRoot, 'build', 'Release', 'slapos_native.node');
+
+let loaded: SlaposNative | undefined;
+
+export function native(): SlaposNative {
+  if (loaded) return loaded;
+  if (!existsSync(addonPath)) {
+    throw new Error(`native addon not built: ${addonPath} is missing; run "npm run build:native" in ${projectRoot}`);
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(addonPath) as SlaposNative;
+  return loaded;
+}
+
+export function isNativeError(error: unknown): error is NativeError {
+  return error instanceof Error && typeof (error as Partial<NativeError>).errno === 'number';
+}

@@ -1,0 +1,57 @@
+// Logging: pino, JSON lines to --log-file (for machines), and a short human
+// line on stderr ("INFO  message key=value"). -v shows debug, -q only warnings.
+import { Writable } from 'node:stream';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger, type StreamEntry, type Level } from 'pino';
+
+export type { Logger } from 'pino';
+
+export interface LogOptions {
+  verbose?: boolean;
+  quiet?: boolean;
+  logFile?: string;
+  /** Where human lines go (tests capture it). */
+  stderr?: NodeJS.WritableStream;
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const SKIP = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'err']);
+
+/** Formats one pino JSON record as a human line. Exported for tests. */
+export function humanLine(record: Record<string, unknown>): string {
+  const level = LEVEL_NAMES[Number(record.level)] ?? String(record.level);
+  const extras = Object.entries(record)
+    .filter(([key]) => !SKIP.has(key))
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const err = record.err as { message?: string } | undefined;
+  const message = [record.msg ?? '', ...extras, err?.message ? `(${err.message})` : ''].filter((x) => x !== '').join(' ');
+  return `${level.padEnd(5)} ${message}\n`;
+}
+
+function humanStream(out: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        try {
+          out.write(humanLine(JSON.parse(line) as Record<string, unknown>));
+        } catch {
+          out.write(`${line}\n`);
+        }
+      }
+      done();
+    },
+  });
+}
+
+export function createLogger(options: LogOptions = {}): Logger {
+  const consoleLevel: Level = options.verbose ? 'debug' : options.quiet ? 'warn' : 'info';
+  const streams: StreamEntry[] = [{ level: consoleLevel, stream: humanStream(options.stderr ?? process.stderr) }];
+  if (options.logFile) {
+    mkdirSync(path.dirname(options.logFile), { recursive: true });
+    // sync: a CLI run is short and must not lose its last lines on exit.
+    streams.push({ level: 'debug', stream: pino.destination({ dest: options.logFile, sync: true, mkdir: true }) });
+  }
+  return pino({ level: 'debug', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
+}
