@@ -1,0 +1,111 @@
+// Effects on per-partition control groups: create, limit, place processes,
+// read usage, remove. Every operation is idempotent. Groups live under one
+// parent ("slapos" by default) so that the node's groups are easy to find and
+// never mixed with systemd's.
+import path from 'node:path';
+import { native } from '../native/index.js';
+import { groupDirectories, type CgroupLayout } from './layout.js';
+import { usageFromContents, usageSources, type CgroupUsage } from './counters.js';
+import { planLimitWrites, type CgroupLimits } from './limits.js';
+
+const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export class CgroupTree {
+  constructor(
+    readonly layout: CgroupLayout,
+    /** Parent group of every partition group, relative to each hierarchy's root. */
+    readonly parent = 'slapos',
+  ) {
+    if (!GROUP_NAME.test(parent)) throw new Error(`invalid cgroup parent name ${JSON.stringify(parent)}`);
+  }
+
+  private relative(name: string): string {
+    if (!GROUP_NAME.test(name)) throw new Error(`invalid cgroup name ${JSON.stringify(name)} (letters, digits, _ . - only)`);
+    return path.join(this.parent, name);
+  }
+
+  /** Directories of the group in every hierarchy. */
+  directories(name: string): string[] {
+    return groupDirectories(this.layout, this.relative(name));
+  }
+
+  /** Creates the parent and the group where missing. Returns true if anything was created. */
+  create(name: string): boolean {
+    const addon = native();
+    let created = false;
+    for (const dir of groupDirectories(this.layout, this.parent)) created = addon.cgroupMake(dir) || created;
+    if (this.layout.kind === 'unified') this.delegateControllers();
+    for (const dir of this.directories(name)) created = addon.cgroupMake(dir) || created;
+    return created;
+  }
+
+  /** v2: enable the controllers we limit with for the parent's children (root → parent → group). */
+  private delegateControllers(): void {
+    if (this.layout.kind !== 'unified') return;
+    const wanted = ['cpu', 'memory', 'pids', 'io'].filter((c) => this.layout.kind === 'unified' && this.layout.controllers.has(c));
+    if (wanted.length === 0) return;
+    const value = wanted.map((c) => `+${c}`).join(' ');
+    const addon = native();
+    addon.cgroupWrite(path.join(this.layout.root, 'cgroup.subtree_control'), value);
+    addon.cgroupWrite(path.join(this.layout.root, this.parent, 'cgroup.subtree_control'), value);
+  }
+
+  exists(name: string): boolean {
+    return native().cgroupReadValues(this.directories(name).map((dir) => path.join(dir, 'cgroup.procs'))).every((v) => v !== null);
+  }
+
+  /** Applies limits (undefined keys untouched, null = unlimited). */
+  setLimits(name: string, limits: CgroupLimits): void {
+    const addon = native();
+    for (const write of planLimitWrites(this.layout, this.relative(name), limits)) addon.cgroupWrite(write.file, write.value);
+  }
+
+  /** Moves a process (all its threads) into the group, in every hierarchy. */
+  addProcess(name: string, pid: number): void {
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`invalid pid ${pid}`);
+    const addon = native();
+    for (const dir of this.directories(name)) addon.cgroupWrite(path.join(dir, 'cgroup.procs'), String(pid));
+  }
+
+  /** Pids in the group (from the first hierarchy; they are the same in all). */
+  processes(name: string): number[] {
+    const [dir] = this.directories(name);
+    const [text] = native().cgroupReadValues([path.join(dir ?? '', 'cgroup.procs')]);
+    return (text ?? '').split('\n').filter((l) => l !== '').map(Number);
+  }
+
+  usage(name: string): CgroupUsage {
+    return this.usageOf([name]).get(name) as CgroupUsage;
+  }
+
+  /** Usage of many groups with a single native call (the collect step reads hundreds). */
+  usageOf(names: readonly string[]): Map<string, CgroupUsage> {
+    const perGroup = names.map((name) => usageSources(this.layout, this.relative(name)));
+    const contents = native().cgroupReadValues(perGroup.flatMap((list) => list.map((s) => s.file)));
+    const out = new Map<string, CgroupUsage>();
+    let offset = 0;
+    names.forEach((name, i) => {
+      const list = perGroup[i] ?? [];
+      out.set(name, usageFromContents(list, contents.slice(offset, offset + list.length)));
+      offset += list.length;
+    });
+    return out;
+  }
+
+  /**
+   * Removes the group from every hierarchy. Returns true if anything was
+   * removed. Fails with EBUSY (naming the directory) while processes remain.
+   */
+  remove(name: string): boolean {
+    let removed = false;
+    for (const dir of this.directories(name)) removed = native().cgroupRemove(dir) || removed;
+    return removed;
+  }
+
+  /** Removes the parent group (when it has no groups left). Returns true if anything was removed. */
+  removeParent(): boolean {
+    let removed = false;
+    for (const dir of groupDirectories(this.layout, this.parent)) removed = native().cgroupRemove(dir) || removed;
+    return removed;
+  }
+}

@@ -1,0 +1,104 @@
+// Real kernel objects for integration tests: network namespaces, users,
+// a private tun clone device. Everything made here is registered for removal
+// with t.teardown, so it goes away even when the test fails.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+
+/** Root of the repository (tests run from dist/test/...). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Prefix of every test-made name: "slt" + random, short enough for interface and user names. */
+export function testName(prefix = 'slt'): string {
+  return `${prefix}${randomBytes(3).toString('hex')}`;
+}
+
+export const isRoot = process.getuid?.() === 0;
+
+export function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Creates a network namespace, removed at teardown. Returns its name. */
+export function createNetns(t: ExecutionContext): string {
+  const name = testName('sltns');
+  run('ip', ['netns', 'add', name]);
+  t.teardown(() => {
+    spawnSync('ip', ['netns', 'del', name]);
+  });
+  run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return name;
+}
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** Creates a system user with its own group, removed at teardown. */
+export function createUser(t: ExecutionContext): TestUser {
+  const name = testName('sltu');
+  run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  t.teardown(() => {
+    spawnSync('userdel', [name]);
+    spawnSync('groupdel', [name]);
+  });
+  const uid = Number(run('id', ['-u', name]).trim());
+  const gid = Number(run('id', ['-g', name]).trim());
+  return { name, uid, gid };
+}
+
+export function tempDir(t: ExecutionContext, prefix = 'slapos-test-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A private tun clone device node, mode 0666, so that unprivileged test users
+ * can reach the tun driver (this machine's /dev/net/tun is 0600; Debian's
+ * default is 0666). The driver's own owner check is what the tests exercise.
+ */
+export function privateTunDevice(t: ExecutionContext): string {
+  const dir = tempDir(t, 'slapos-tun-');
+  chmodSync(dir, 0o755);
+  const device = path.join(dir, 'tun');
+  run('mknod', ['-m', '0666', device, 'c', '10', '200']);
+  return device;
+}
+
+export interface ScriptResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs an ES module snippet with node inside a namespace (`ip netns exec`,
+ * which also gives it the namespace's view of /sys), optionally as a user.
+ * `NATIVE` in the snippet is the absolute URL of src/native/index.js.
+ */
+export function runInNetns(netns: string, code: string, user?: TestUser): ScriptResult {
+  const nativeUrl = new URL(`file://${path.join(repoRoot, 'dist', 'src', 'native', 'index.js')}`).href;
+  const script = code.replaceAll('NATIVE', JSON.stringify(nativeUrl));
+  const asUser = user
+    ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all']
+    : [];
+  const result = spawnSync('ip', ['netns', 'exec', netns, ...asUser, process.execPath, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** runInNetns, expecting success and a JSON line on stdout. */
+export function jsonInNetns<T>(netns: string, code: string, user?: TestUser): T {
+  const result = runInNetns(netns, code, user);
+  if (result.status !== 0) throw new Error(`script failed (${result.status}): ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
