@@ -12,6 +12,7 @@ import { statusCommand } from './commands/status.js';
 import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
 import { proxyCommand } from './commands/proxy.js';
 import { clientCommands } from './commands/client.js';
+import { configCommand } from './commands/config.js';
 
 function version(): string {
   const pkg = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
     bangCommand(),
     supervisordCommand(),
     supervisorctlCommand(),
+    configCommand(),
   ]) {
     node.addCommand(sub);
   }

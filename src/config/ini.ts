@@ -14,11 +14,12 @@
 
 export class IniError extends Error {
   constructor(
-    message: string,
+    /** The problem, without the file name. */
+    readonly reason: string,
     readonly file: string,
     readonly line?: number,
   ) {
-    super(line === undefined ? `${file}: ${message}` : `${file}:${line}: ${message}`);
+    super(line === undefined ? `${file}: ${reason}` : `${file}:${line}: ${reason}`);
     this.name = 'IniError';
   }
 }

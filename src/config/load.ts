@@ -58,7 +58,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
   try {
     doc = parseIni(text, file);
   } catch (error) {
-    if (error instanceof IniError) throw new ConfigError(error.message.replace(`${file}: `, ''), file);
+    if (error instanceof IniError) throw new ConfigError(error.line ? `line ${error.line}: ${error.reason}` : error.reason, file);
     throw error;
   }
   const raw = new Map<string, Map<string, string>>();
@@ -68,7 +68,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
     try {
       raw.set(name, sectionValues(doc, name) ?? new Map());
     } catch (error) {
-      if (error instanceof IniError) throw new ConfigError(error.message.replace(`${file}: `, ''), file, name);
+      if (error instanceof IniError) throw new ConfigError(error.reason, file, name);
       throw error;
     }
   }

@@ -1,0 +1,38 @@
+// `slapos node config`: validate slapos.cfg and print the effective values
+// (defaults filled in), so an operator can check a file before the timers run.
+import { Command } from 'commander';
+import { defineAction } from '../context.js';
+
+export function configCommand(): Command {
+  const command = new Command('config')
+    .summary('check slapos.cfg and print the effective configuration (defaults included)')
+    .description(
+      'Reads the configuration file (--cfg, $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg), ' +
+        'validates every known key, warns about unknown ones and prints the values in effect.\n\n' +
+        'Exit status: 0 valid, 1 invalid or unreadable.',
+    )
+    .option('--json', 'print JSON');
+  return defineAction(command, (ctx, _args, options) => {
+    const config = ctx.config();
+    const sections = {
+      slapos: config.slapos,
+      slapformat: config.slapformat,
+      networkcache: config.networkcache,
+      slapproxy: config.slapproxy,
+    };
+    if (options.json) {
+      ctx.out(JSON.stringify({ file: config.file, ...sections, unknownKeys: config.unknownKeys }, null, 2));
+      return;
+    }
+    ctx.out(`# ${config.file}: valid`);
+    for (const [name, values] of Object.entries(sections)) {
+      if (!config.present.has(name)) continue;
+      ctx.out(`\n[${name}]`);
+      for (const [key, value] of Object.entries(values)) {
+        if (value === undefined) continue;
+        const text = Array.isArray(value) ? value.join(' ') : String(value);
+        ctx.out(`${key} = ${text}`);
+      }
+    }
+  });
+}

@@ -1,0 +1,87 @@
+// The `slapos` command as a user runs it: help, dispatch, exit statuses.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, tempDir } from '../helpers/system.js';
+
+const slapos = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'slapos.js'), ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ...env },
+  });
+
+test('slapos --help lists the command families', (t) => {
+  const result = slapos(['--help']);
+  t.is(result.status, 0);
+  for (const word of ['node', 'proxy', 'supply', 'request', 'list', 'info', 'remove', '--cfg', '--verbose', '--log-file']) {
+    t.true(result.stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+test('slapos node format --help explains the command and its options', (t) => {
+  const result = slapos(['node', 'format', '--help']);
+  t.is(result.status, 0);
+  t.regex(result.stdout, /Usage: slapos node format/);
+  t.regex(result.stdout, /partition_amount/);
+  t.regex(result.stdout, /--dry-run/);
+  t.regex(result.stdout, /Exit status: 0 formatted and reported, 1 failure, 2/);
+});
+
+test('every node sub-command has help', (t) => {
+  for (const sub of ['format', 'software', 'instance', 'report', 'boot', 'status', 'collect', 'promise', 'bang', 'supervisord']) {
+    const result = slapos(['node', sub, '--help']);
+    t.is(result.status, 0, sub);
+    t.regex(result.stdout, new RegExp(`Usage: slapos node ${sub}`));
+  }
+  t.is(slapos(['proxy', 'start', '--help']).status, 0);
+});
+
+test('an unknown sub-command exits 5 (as the reference), an unknown option 1', (t) => {
+  const unknown = slapos(['frobnicate']);
+  t.is(unknown.status, 5);
+  t.regex(unknown.stderr, /unknown command 'frobnicate'/);
+  const option = slapos(['node', 'format', '--bogus']);
+  t.is(option.status, 1);
+  t.regex(option.stderr, /unknown option '--bogus'/);
+});
+
+test('--version prints the package version', (t) => {
+  const result = slapos(['--version']);
+  t.is(result.status, 0);
+  t.regex(result.stdout.trim(), /^\d+\.\d+\.\d+$/);
+});
+
+test('a configuration error exits 1 with one message naming file and key', (t) => {
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\nroot_check = maybe\n');
+  const result = slapos(['node', 'config', '--cfg', cfg]);
+  t.is(result.status, 1);
+  t.is(result.stderr, `ERROR configuration error in ${cfg}: [slapos] root_check: must be true or false, got "maybe"\n`);
+  const viaEnv = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: path.join(dir, 'missing.cfg') });
+  t.is(viaEnv.status, 1);
+  t.regex(viaEnv.stderr, /missing\.cfg: cannot read configuration: no such file/);
+});
+
+test('slapos node config prints the effective values, and JSON for machines', (t) => {
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\nmystery = 1\n[slapformat]\npartition_amount = 3\n');
+  const text = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: cfg });
+  t.is(text.status, 0);
+  t.regex(text.stdout, /^computer_id = C$/m);
+  t.regex(text.stdout, /^maximum_periodicity = 86400$/m);
+  t.regex(text.stderr, /unknown key \[slapos\] mystery/);
+  const json = slapos(['node', 'config', '--json', '--cfg', cfg]);
+  const parsed = JSON.parse(json.stdout) as { slapformat: { partition_amount: number; tap_base_name: string }; unknownKeys: string[] };
+  t.is(parsed.slapformat.partition_amount, 3);
+  t.is(parsed.slapformat.tap_base_name, 'slaptap');
+  t.deepEqual(parsed.unknownKeys, ['[slapos] mystery']);
+});
+
+test('a command not implemented yet says so and exits non-zero', (t) => {
+  const result = slapos(['node', 'report']);
+  t.is(result.status, 1);
+  t.regex(result.stderr, /"slapos node report" is not implemented yet/);
+});

@@ -1,0 +1,112 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, configPath, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, requireKeys } from '../../src/config/load.js';
+import { parseBytes } from '../../src/config/types.js';
+import { repoRoot, tempDir } from '../helpers/system.js';
+
+const GOOD = `[slapos]
+computer_id = COMP-1
+master_url = http://127.0.0.1:8080
+software_root = /opt/slapgrid
+instance_root = /srv/slapgrid
+maximum_periodicity = 3600
+software_min_free_space = 2Gi
+partition-timeout = 600
+root_check = False
+
+[slapformat]
+partition_amount = 10
+interface_name = br0
+ipv4_local_network = 10.0.0.0/16
+create_tap = true
+tap_mode = bridge
+partition_memory_max = 512M
+computer_xml = /opt/slapos/slapos.xml
+
+[networkcache]
+download-binary-cache-url = http://cache.example/
+`;
+
+test('a good file gives typed values and defaults', (t) => {
+  const config = parseConfig(GOOD, 'good.cfg');
+  t.is(config.slapos.computer_id, 'COMP-1');
+  t.is(config.slapos.maximum_periodicity, 3600);
+  t.is(config.slapos.promise_timeout, 20, 'default');
+  t.is(config.slapos.software_min_free_space, 2 ** 31);
+  t.is(config.slapos.instance_min_free_space, 1_000_000_000, 'default 1000M');
+  t.is(config.slapos.partition_timeout, 600, 'read from its dashed alias');
+  t.false(config.slapos.root_check);
+  t.is(config.slapformat.partition_amount, 10);
+  t.true(config.slapformat.create_tap);
+  t.false(config.slapformat.create_tun, 'default');
+  t.is(config.slapformat.tap_mode, 'bridge');
+  t.is(config.slapformat.software_user, 'slapsoft');
+  t.is(config.slapformat.partition_memory_max, 512_000_000);
+  t.is(config.networkcache['download-binary-cache-url'], 'http://cache.example/');
+  t.is(config.slapproxy.port, 8080, 'absent section: defaults');
+  t.deepEqual(config.unknownKeys, []);
+});
+
+test('the shipped slapos.cfg.example is valid and has no unknown key', (t) => {
+  const config = loadConfig(path.join(repoRoot, 'slapos.cfg.example'));
+  t.deepEqual(config.unknownKeys, []);
+  t.truthy(requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']));
+});
+
+const bad: [string, string, RegExp, string?][] = [
+  ['a bad boolean', GOOD.replace('create_tap = true', 'create_tap = yes'), /\[slapformat\] create_tap: must be true or false, got "yes"/, 'create_tap'],
+  ['a bad number', GOOD.replace('partition_amount = 10', 'partition_amount = ten'), /\[slapformat\] partition_amount: must be a whole number/, 'partition_amount'],
+  ['a negative number', GOOD.replace('partition_amount = 10', 'partition_amount = -1'), /partition_amount: must be between 0 and 10000/],
+  ['a relative root', GOOD.replace('/srv/slapgrid', 'srv/slapgrid'), /\[slapos\] instance_root: must be an absolute path/, 'instance_root'],
+  ['a bad URL', GOOD.replace('http://127.0.0.1:8080', 'ftp://x'), /\[slapos\] master_url: must be an http:\/\/ or https:\/\/ URL/],
+  ['a bad size', GOOD.replace('2Gi', 'lots'), /software_min_free_space: must be a size/],
+  ['a bad network', GOOD.replace('10.0.0.0/16', '10.0.0.300/16'), /ipv4_local_network: must be an IPv4 network/],
+  ['a bad tap mode', GOOD.replace('tap_mode = bridge', 'tap_mode = switch'), /tap_mode: must be one of bridge, route/],
+  ['a deprecated key', GOOD.replace('[slapformat]\n', '[slapformat]\nbridge_name = br0\n'), /\[slapformat\] bridge_name: no longer supported/],
+  ['a syntax error', GOOD.replace('[networkcache]', 'this is not ini\n[networkcache]'), /line \d+: expected "key = value"/],
+];
+for (const [what, text, message, key] of bad) {
+  test(`${what} gives one clear error naming the key and the file`, (t) => {
+    const error = t.throws(() => parseConfig(text, '/etc/opt/slapos/slapos.cfg'), { instanceOf: ConfigError });
+    t.regex(error?.message ?? '', message);
+    t.is(error?.file, '/etc/opt/slapos/slapos.cfg');
+    if (key) t.is(error?.key, key);
+  });
+}
+
+test('unknown keys are collected for a warning, not fatal', (t) => {
+  const config = parseConfig(GOOD.replace('[slapformat]\n', '[slapformat]\npartition_amout = 3\n'), 'x.cfg');
+  t.deepEqual(config.unknownKeys, ['[slapformat] partition_amout']);
+});
+
+test('requireKeys names every missing key', (t) => {
+  const config = parseConfig('[slapos]\ncomputer_id = C\n', 'min.cfg');
+  const error = t.throws(() => requireKeys(config, 'slapos', ['computer_id', 'master_url', 'instance_root']), { instanceOf: ConfigError });
+  t.is(error?.message, 'missing required keys [slapos] master_url, [slapos] instance_root');
+  t.is(error?.key, 'master_url');
+});
+
+test('the file is found from --cfg, then $SLAPOS_CONFIGURATION, then the default', (t) => {
+  t.is(configPath('/a.cfg', { SLAPOS_CONFIGURATION: '/b.cfg' }), '/a.cfg');
+  t.is(configPath(undefined, { SLAPOS_CONFIGURATION: '/b.cfg' }), '/b.cfg');
+  t.is(configPath(undefined, {}), DEFAULT_CONFIG_PATH);
+});
+
+test('a missing file says so and how to give one', (t) => {
+  const dir = tempDir(t);
+  const error = t.throws(() => loadConfig(path.join(dir, 'nope.cfg')), { instanceOf: ConfigError });
+  t.regex(error?.message ?? '', /no such file \(give one with --cfg or \$SLAPOS_CONFIGURATION\)/);
+  writeFileSync(path.join(dir, 'ok.cfg'), GOOD);
+  t.is(loadConfig(path.join(dir, 'ok.cfg')).slapos.computer_id, 'COMP-1');
+});
+
+test('sizes as the reference writes them', (t) => {
+  t.is(parseBytes('1000M'), 1_000_000_000);
+  t.is(parseBytes('1Ki'), 1024);
+  t.is(parseBytes('2 GB'), 2e9);
+  t.is(parseBytes('42'), 42);
+  t.is(parseBytes('1.5Mi'), 1_572_864);
+  t.is(parseBytes('12X'), undefined);
+  t.is(parseBytes(''), undefined);
+});
