@@ -11,6 +11,9 @@ trap 'rm -f "$out"' EXIT
 npx ava --tap "$@" | tee "$out"
 status=${PIPESTATUS[0]}
 
+# Tests clean up in their teardown; this catches what a killed test could not.
+bash scripts/clean-test-leftovers.sh
+
 count() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$out" | tail -n 1; }
 passed=$(count pass); failed=$(count fail); skipped=$(count skip)
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
