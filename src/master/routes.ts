@@ -3,6 +3,7 @@
 // run one transaction, answer a word or a marshalled document.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dumps } from '../slap/marshal-encode.js';
+import { instanceXmlToDict } from '../slap/instance-xml.js';
 import { loads } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { RequestedState } from './allocation.js';
@@ -166,6 +167,17 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     const use = checkText('use_string', f.use_string, 8 * 1024 * 1024);
     await tx((t) => node.storeUsage(t, computer, use));
     return sendText(reply, 'OK');
+  });
+
+  // Ours (JSON, read-only): what `slapos list` / `slapos info` show; the reference used HATEOAS.
+  app.get('/slapos-node/instances', async (_request, reply) => {
+    const rows = await tx((t) => t.listBusyPartitions());
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(rows.map((p) => ({
+      title: p.partition_reference, root_title: p.requested_by || p.partition_reference,
+      computer_id: p.computer_reference, partition_id: p.reference, software_release: p.software_release,
+      software_type: p.software_type, requested_state: p.requested_state, reported_state: p.reported_state,
+      parameters: instanceXmlToDict(p.xml), connection_parameters: instanceXmlToDict(p.connection_xml),
+    }))));
   });
 
   post('requestComputerPartition', async (f, reply) => {
