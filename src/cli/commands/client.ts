@@ -1,8 +1,88 @@
 // Client commands (the user side of the SLAP API).
 import { Command } from 'commander';
-import { defineAction, notImplemented } from '../context.js';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { request as httpRequest } from 'undici';
+import { loadConfig } from '../../config/load.js';
+import { SlapClient } from '../../slap/client.js';
+import { MasterUnreachableError, SlapHttpError, SlapNotReadyError } from '../../slap/errors.js';
+import type { PyRecord } from '../../slap/pyvalue.js';
+import { defineAction, type CommandContext } from '../context.js';
+import { CliError, Exit } from '../exit.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** As the reference: --cfg, else $SLAPOS_CLIENT_CONFIGURATION, else ~/.slapos/slapos-client.cfg; [slapos] master_url. */
+export function clientMasterUrl(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
+  const url = loadConfig(file).slapos.master_url;
+  if (!url) throw new CliError(`${file}: [slapos] master_url is not set`);
+  return url;
+}
+
+function pairs(list: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new CliError(`${what} must be key=value, not "${item}"`);
+    out[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return out;
+}
+
+/** Python json.dumps(indent=2) (ensure_ascii), as the reference wraps --parameters-file in "_". */
+const pythonJson = (value: unknown) =>
+  JSON.stringify(value, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** Connection parameters for display: a lone "_" holds JSON. */
+function unwrap(params: PyRecord): unknown {
+  const keys = Object.keys(params);
+  if (keys.length === 1 && keys[0] === '_' && typeof params._ === 'string') {
+    try {
+      return JSON.parse(params._) as unknown;
+    } catch {
+      return params;
+    }
+  }
+  return params;
+}
+
+async function withClient<T>(ctx: CommandContext, fn: (client: SlapClient) => Promise<T>): Promise<T> {
+  const client = new SlapClient(clientMasterUrl(ctx.globals.cfg));
+  try {
+    return await fn(client);
+  } catch (error) {
+    if (error instanceof SlapNotReadyError) throw error;
+    if (error instanceof MasterUnreachableError || error instanceof SlapHttpError) throw new CliError(error.message);
+    throw error;
+  } finally {
+    await client.close();
+  }
+}
+
+const show = (ctx: CommandContext, json: unknown, asJson: boolean, text: string) =>
+  ctx.out(asJson ? JSON.stringify(json, null, 2) : text);
+
+interface InstanceSummary {
+  title: string; root_title: string; computer_id: string; partition_id: string; software_release: string;
+  software_type: string; requested_state: string; reported_state: string | null;
+  parameters: PyRecord; connection_parameters: PyRecord;
+}
+
+async function listInstances(ctx: CommandContext): Promise<InstanceSummary[]> {
+  const base = clientMasterUrl(ctx.globals.cfg);
+  const url = `${base.endsWith('/') ? base : `${base}/`}slapos-node/instances`;
+  let res;
+  try {
+    res = await httpRequest(url);
+  } catch (error) {
+    throw new CliError(new MasterUnreachableError('slapos-node/instances', base, error).message);
+  }
+  const body = await res.body.text();
+  if (res.statusCode !== 200) throw new CliError(`slapos-node/instances: master answered HTTP ${res.statusCode}`);
+  return JSON.parse(body) as InstanceSummary[];
+}
 
 export function clientCommands(): Command[] {
   const supply = new Command('supply')
@@ -31,11 +111,67 @@ export function clientCommands(): Command[] {
     .summary("show an instance's state, parameters and connection parameters")
     .argument('<title>', 'instance title')
     .option('--json', 'print JSON');
+
+  const supplyAction = (state: 'available' | 'destroyed') => defineAction(state === 'available' ? supply : remove, async (ctx, args, options) => {
+    const [url = '', node = ''] = args;
+    const answer = await withClient(ctx, (c) => c.supplySupply(url, node, state));
+    show(ctx, { url, computer_id: node, state, answer }, Boolean(options.json), answer);
+  });
+
   return [
-    defineAction(supply, notImplemented('supply')),
-    defineAction(remove, notImplemented('remove')),
-    defineAction(request, notImplemented('request')),
-    defineAction(list, notImplemented('list')),
-    defineAction(info, notImplemented('info')),
+    supplyAction('available'),
+    supplyAction('destroyed'),
+    defineAction(request, async (ctx, args, options) => {
+      const [title = '', url = ''] = args;
+      const state = String(options.state);
+      if (!['started', 'stopped', 'destroyed'].includes(state)) throw new CliError(`--state must be started, stopped or destroyed`);
+      if (options.parameters && options.parametersFile) throw new CliError('give --parameters or --parameters-file, not both');
+      let parameters: PyRecord = pairs(options.parameters as string[] | undefined, '--parameters');
+      if (options.parametersFile) {
+        const file = String(options.parametersFile);
+        try {
+          parameters = { _: pythonJson(JSON.parse(readFileSync(file, 'utf8'))) };
+        } catch (error) {
+          throw new CliError(`cannot read parameters from ${file}: ${(error as Error).message}`);
+        }
+      }
+      const filter = pairs(options.node as string[] | undefined, '--node');
+      if (!options.json) ctx.out(`Requesting ${title} with state ${state}...`);
+      try {
+        const inst = await withClient(ctx, (c) => c.requestComputerPartition(url, title, {
+          softwareType: (options.type as string | undefined) ?? 'default',
+          parameters, filter, state: state as 'started', shared: Boolean(options.slave),
+        }));
+        const connection = unwrap(inst.connectionParameters);
+        show(ctx, { title, state: inst.requestedState ?? state, computer_id: inst.computerId, partition_id: inst.partitionId, connection_parameters: connection },
+          Boolean(options.json),
+          `Instance requested.\nState is : ${inst.requestedState ?? state}\nConnection parameters of instance are:\n${JSON.stringify(connection, null, 2)}\nYou can rerun the command to get up-to-date information.`);
+        return Exit.SUCCESS;
+      } catch (error) {
+        if (error instanceof SlapNotReadyError) {
+          show(ctx, { title, ready: false }, Boolean(options.json), 'Instance requested. It is not ready yet: rerun the command later.');
+          return Exit.OFFLINE_OR_PROMISE;
+        }
+        if (error instanceof CliError && /HTTP 404/.test(error.message)) throw new CliError(`${title}: nothing can be allocated (${error.message})`);
+        throw error;
+      }
+    }),
+    defineAction(list, async (ctx, _args, options) => {
+      const rows = (await listInstances(ctx)).filter((r) => r.title === r.root_title);
+      show(ctx, Object.fromEntries(rows.map((r) => [r.title, r.software_release])), Boolean(options.json),
+        rows.length === 0 ? 'No instance.' : rows.map((r) => `${r.title} ${r.software_release}`).join('\n'));
+    }),
+    defineAction(info, async (ctx, args, options) => {
+      const title = args[0] ?? '';
+      const row = (await listInstances(ctx)).find((r) => r.title === title && r.root_title === title);
+      if (!row) throw new CliError(`no instance titled ${title}`);
+      const out = { ...row, connection_parameters: unwrap(row.connection_parameters) };
+      show(ctx, out, Boolean(options.json), [
+        `Software Release URL: ${row.software_release}`, `Software Type: ${row.software_type}`,
+        `State: ${row.requested_state}`, `Node: ${row.computer_id} ${row.partition_id}`,
+        `Instance parameters:\n${JSON.stringify(row.parameters, null, 2)}`,
+        `Connection parameters:\n${JSON.stringify(out.connection_parameters, null, 2)}`,
+      ].join('\n'));
+    }),
   ];
 }

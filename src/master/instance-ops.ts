@@ -1,0 +1,149 @@
+// Requests, shared instances, connection parameters, bang, rename and
+// destruction (slap-protocol.md §6). Each function runs inside one transaction.
+import { dictToInstanceXml } from '../slap/instance-xml.js';
+import type { PyObject, PyRecord } from '../slap/pyvalue.js';
+import { chooseHost, needsBump, scopeOf, targetState, updateSlaveList, type RequestedState } from './allocation.js';
+import { nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
+import { instanceReply, slaveList, slaveReply } from './render.js';
+import type { PartitionRow, Tx } from './store.js';
+import { badRequest, checkId, MasterError, notFound } from './validate.js';
+
+export interface InstanceRequest {
+  softwareRelease: string;
+  softwareType: string;
+  title: string;
+  parameters: PyRecord;
+  filter: PyRecord;
+  state: RequestedState | null;
+  shared: boolean;
+  /** Set when a partition requests (computer_id / computer_partition_id). */
+  requester?: { computer: string; partition: string };
+}
+
+const filterText = (filter: PyRecord, key: string): string | null => {
+  const value = filter[key];
+  return typeof value === 'string' && value !== '' ? value : null;
+};
+
+export async function requestInstance(tx: Tx, settings: MasterSettings, req: InstanceRequest): Promise<PyObject> {
+  const requester = req.requester ? await requirePartition(tx, req.requester.computer, req.requester.partition) : undefined;
+  if (requester && requester.slap_state !== 'busy') throw notFound(`requesting partition ${requester.reference} is not allocated`);
+  const scope = scopeOf(requester);
+  const computerGuid = filterText(req.filter, 'computer_guid');
+  const computer = computerGuid ? checkId('computer_guid', computerGuid) : settings.defaultComputer;
+  return req.shared ? requestShared(tx, computer, scope, req) : requestRegular(tx, computer, scope, req);
+}
+
+async function requestRegular(tx: Tx, computer: string, scope: string, req: InstanceRequest): Promise<PyObject> {
+  const existing = await tx.findInstance(req.title, scope);
+  const root = scope ? await tx.findInstance(scope, '') : undefined;
+  let row: PartitionRow | undefined = existing;
+  if (!row) {
+    if (req.state === 'destroyed') throw notFound(`no instance ${req.title} to destroy`);
+    if (!(await tx.getComputer(computer))) throw notFound(`unknown computer ${computer}`);
+    row = await tx.firstFreePartition(computer);
+    if (!row) throw notFound(`no free partition on computer ${computer} for ${req.title}`);
+  }
+  const wanted = {
+    software_release: req.softwareRelease,
+    software_type: req.softwareType || 'default',
+    xml: dictToInstanceXml(req.parameters),
+    requested_state: targetState(req.state, existing, root),
+  };
+  if (needsBump(row, wanted)) {
+    const patch = { ...wanted, slap_state: 'busy' as const, partition_reference: req.title, requested_by: scope, timestamp: nextTimestamp(row.timestamp) };
+    await tx.updatePartition(row.computer_reference, row.reference, patch);
+    row = { ...row, ...patch };
+  }
+  return instanceReply(row, await tx.listNetwork(row.computer_reference, row.reference));
+}
+
+async function requestShared(tx: Tx, computer: string, scope: string, req: InstanceRequest): Promise<PyObject> {
+  const pinned = filterText(req.filter, 'instance_guid');
+  const host = chooseHost(await tx.listPartitions(computer), req.softwareRelease, req.softwareType, pinned);
+  if (!host) throw notFound(`no partition of computer ${computer} can host shared instance ${req.title}`);
+  const reference = `${scope}_${req.title}`;
+  const change = updateSlaveList(slaveList(host), reference, req.softwareType, req.parameters, req.state === 'destroyed', host.slave_instance_list);
+  if (change !== undefined) {
+    await tx.updatePartition(host.computer_reference, host.reference, { slave_instance_list: change, timestamp: nextTimestamp(host.timestamp) });
+  }
+  const slave = (await tx.getSlave(host.computer_reference, reference)) ?? {
+    reference, computer_reference: host.computer_reference, connection_xml: null, hosted_by: host.reference, asked_by: scope,
+  };
+  slave.hosted_by = host.reference;
+  await tx.upsertSlave(slave);
+  return slaveReply(host, slave, dictToInstanceXml(req.parameters), await tx.listNetwork(host.computer_reference, host.reference));
+}
+
+/** setComputerPartitionConnectionXml: no timestamp change (as the reference). */
+export async function setConnection(
+  tx: Tx, computer: string, partition: string, params: PyRecord, slaveReference: string | null,
+): Promise<void> {
+  const host = await requirePartition(tx, computer, partition);
+  const xml = dictToInstanceXml(params);
+  if (slaveReference === null) {
+    await tx.updatePartition(computer, partition, { connection_xml: xml });
+    return;
+  }
+  const slave = await tx.getSlave(computer, slaveReference);
+  if (!slave) throw notFound(`unknown shared instance ${slaveReference} on computer ${computer}`);
+  await tx.upsertSlave({ ...slave, connection_xml: xml, hosted_by: host.reference });
+}
+
+/** softwareInstanceBang: the whole tree is re-processed. */
+export async function bangInstance(tx: Tx, computer: string, partition: string): Promise<void> {
+  const row = await requirePartition(tx, computer, partition);
+  if (row.slap_state !== 'busy') throw notFound(`partition ${partition} is not allocated`);
+  const rootTitle = row.requested_by || row.partition_reference || '';
+  const root = await tx.findInstance(rootTitle, '');
+  const tree = [...(root ? [root] : []), ...(await tx.listChildren(rootTitle))];
+  for (const p of tree) await tx.updatePartition(p.computer_reference, p.reference, { timestamp: nextTimestamp(p.timestamp) });
+}
+
+export async function renameInstance(tx: Tx, computer: string, partition: string, newName: string): Promise<void> {
+  const row = await requirePartition(tx, computer, partition);
+  if (row.slap_state !== 'busy' || !row.partition_reference) throw notFound(`partition ${partition} is not allocated`);
+  if (await tx.findInstance(newName, row.requested_by)) throw new MasterError(409, `an instance ${newName} already exists`);
+  if (row.requested_by === '') {
+    for (const child of await tx.listChildren(row.partition_reference)) {
+      await tx.updatePartition(child.computer_reference, child.reference, { requested_by: newName });
+    }
+  }
+  await tx.updatePartition(computer, partition, { partition_reference: newName });
+}
+
+/**
+ * destroyedComputerPartition: the node wiped the partition; free it. A root
+ * with children first asks them to be destroyed and is freed on a later call.
+ */
+export async function destroyedPartition(tx: Tx, computer: string, partition: string): Promise<string> {
+  const row = await requirePartition(tx, computer, partition);
+  if (row.slap_state === 'busy' && row.requested_state !== 'destroyed') {
+    throw badRequest(`partition ${partition} is not requested destroyed`);
+  }
+  const children = row.requested_by === '' && row.partition_reference ? await tx.listChildren(row.partition_reference) : [];
+  if (children.length > 0) {
+    for (const child of children) {
+      if (child.requested_state !== 'destroyed') {
+        await tx.updatePartition(child.computer_reference, child.reference, { requested_state: 'destroyed', timestamp: nextTimestamp(child.timestamp) });
+      }
+    }
+    return `Not destroying yet because this partition has child partitions: ${children.map((c) => c.partition_reference).join(', ')}`;
+  }
+  await tx.updatePartition(computer, partition, {
+    slap_state: 'free', software_release: null, xml: null, connection_xml: null, slave_instance_list: null,
+    software_type: null, partition_reference: null, requested_by: '', requested_state: 'started',
+  });
+  return 'OK';
+}
+
+/** getHostingSubscriptionIpList: every address of the partition's tree. */
+export async function treeIpList(tx: Tx, computer: string, partition: string): Promise<Array<[string, string]>> {
+  const row = await requirePartition(tx, computer, partition);
+  const rootTitle = row.requested_by || row.partition_reference || '';
+  const root = await tx.findInstance(rootTitle, '');
+  const tree = row.slap_state === 'busy' ? [...(root ? [root] : []), ...(await tx.listChildren(rootTitle))] : [row];
+  const out: Array<[string, string]> = [];
+  for (const p of tree) for (const n of await tx.listNetwork(p.computer_reference, p.reference)) out.push([n.reference, n.address]);
+  return out;
+}

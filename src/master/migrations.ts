@@ -1,0 +1,54 @@
+// Versioned schema (PRAGMA user_version). Append a migration, never edit one:
+// each runs once, in its own transaction, and bumps the version.
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  // 1: the reference's v17 layout (computer, software, partition, slave, partition_network),
+  // plus the reports the reference drops (software/partition reported state, usage).
+  `
+  CREATE TABLE computer (reference TEXT PRIMARY KEY, address TEXT, netmask TEXT);
+  CREATE TABLE software (
+    url TEXT NOT NULL, computer_reference TEXT NOT NULL,
+    requested_state TEXT NOT NULL DEFAULT 'available',
+    reported_state TEXT, reported_at REAL, error_log TEXT,
+    PRIMARY KEY (url, computer_reference));
+  CREATE TABLE computer_partition (
+    reference TEXT NOT NULL, computer_reference TEXT NOT NULL,
+    slap_state TEXT NOT NULL DEFAULT 'free' CHECK (slap_state IN ('free', 'busy')),
+    software_release TEXT, xml TEXT, connection_xml TEXT, slave_instance_list TEXT, software_type TEXT,
+    partition_reference TEXT, requested_by TEXT NOT NULL DEFAULT '',
+    requested_state TEXT NOT NULL DEFAULT 'started', timestamp REAL,
+    reported_state TEXT, reported_at REAL, error_log TEXT,
+    PRIMARY KEY (reference, computer_reference));
+  -- One instance per (title, scope): a second allocation of the same title cannot commit.
+  CREATE UNIQUE INDEX computer_partition_instance ON computer_partition (partition_reference, requested_by)
+    WHERE slap_state = 'busy';
+  CREATE INDEX computer_partition_requested_by ON computer_partition (requested_by);
+  CREATE TABLE shared_instance (
+    reference TEXT NOT NULL, computer_reference TEXT NOT NULL,
+    connection_xml TEXT, hosted_by TEXT, asked_by TEXT,
+    PRIMARY KEY (reference, computer_reference));
+  CREATE TABLE partition_network (
+    partition_reference TEXT NOT NULL, computer_reference TEXT NOT NULL,
+    reference TEXT NOT NULL, address TEXT NOT NULL, netmask TEXT);
+  CREATE INDEX partition_network_partition ON partition_network (computer_reference, partition_reference);
+  CREATE TABLE usage_report (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, computer_reference TEXT NOT NULL,
+    use_string TEXT NOT NULL, received_at REAL NOT NULL);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  const current = Number(db.pragma('user_version', { simple: true }));
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION})`);
+  }
+  for (let version = current; version < SCHEMA_VERSION; version += 1) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] ?? '');
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

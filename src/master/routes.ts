@@ -1,0 +1,199 @@
+// The legacy SLAP endpoints (slap-protocol.md §2–§3): parse the query/form
+// exactly as the reference ("None" = absent, marshalled fields), validate,
+// run one transaction, answer a word or a marshalled document.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { dumps } from '../slap/marshal-encode.js';
+import { instanceXmlToDict } from '../slap/instance-xml.js';
+import { loads } from '../slap/marshal-decode.js';
+import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
+import type { RequestedState } from './allocation.js';
+import * as inst from './instance-ops.js';
+import * as node from './node-ops.js';
+import type { Store, Tx } from './store.js';
+import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl } from './validate.js';
+
+type Fields = Record<string, string | undefined>;
+
+/** Query (GET) or form (POST) fields; repeated keys are refused, "None" means absent. */
+function fields(request: FastifyRequest): Fields {
+  const source = (request.method === 'GET' ? request.query : request.body) ?? {};
+  if (typeof source !== 'object') throw badRequest('expected form fields');
+  const out: Fields = {};
+  for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
+    if (typeof value !== 'string') throw badRequest(`field ${key} given more than once`);
+    out[key] = value === 'None' ? undefined : value;
+  }
+  return out;
+}
+
+function marshalledDict(kind: string, value: string | undefined): PyRecord {
+  if (value === undefined || value === '') return {};
+  const decoded = loads(value);
+  if (!isRecord(decoded)) throw badRequest(`${kind} must be a marshalled dictionary with string keys`);
+  return decoded;
+}
+
+function marshalledState(value: string | undefined): RequestedState | null {
+  if (value === undefined || value === '') return null;
+  const decoded = loads(value);
+  if (decoded === null) return null;
+  return checkChoice('state', typeof decoded === 'string' ? decoded : '', ['started', 'stopped', 'destroyed'] as const);
+}
+
+function marshalledBool(value: string | undefined): boolean {
+  if (value === undefined || value === '') return false;
+  const decoded = loads(value);
+  if (typeof decoded !== 'boolean') throw badRequest('shared_xml must be a marshalled bool');
+  return decoded;
+}
+
+const sendXml = (reply: FastifyReply, value: PyValue) => reply.type('text/xml; charset=utf-8').send(dumps(value));
+const sendText = (reply: FastifyReply, text: string) => reply.type('text/plain; charset=utf-8').send(text);
+
+export function registerRoutes(app: FastifyInstance, store: Store, settings: node.MasterSettings): void {
+  const tx = <T>(fn: (t: Tx) => Promise<T>) => store.transaction(fn);
+  const get = (path: string, handler: (f: Fields, reply: FastifyReply) => Promise<unknown>) =>
+    app.get(`/${path}`, (request, reply) => handler(fields(request), reply));
+  const post = (path: string, handler: (f: Fields, reply: FastifyReply) => Promise<unknown>) =>
+    app.post(`/${path}`, (request, reply) => handler(fields(request), reply));
+  const partitionArgs = (f: Fields) => [checkId('computer_id', f.computer_id), checkId('computer_partition_id', f.computer_partition_id)] as const;
+
+  const info = async (f: Fields, reply: FastifyReply) => {
+    const computer = checkId('computer_id', f.computer_id);
+    return sendXml(reply, await tx((t) => node.computerInformation(t, settings, computer)));
+  };
+  get('getFullComputerInformation', info);
+  get('getComputerInformation', info);
+
+  post('loadComputerConfigurationFromXML', async (f, reply) => {
+    const value = loads(f.xml ?? '');
+    await tx((t) => node.loadComputer(t, value));
+    return sendText(reply, 'done');
+  });
+
+  post('supplySupply', async (f, reply) => {
+    const url = checkUrl(f.url);
+    const computer = checkId('computer_id', f.computer_id);
+    const state = checkChoice('state', f.state, ['available', 'destroyed'] as const);
+    return sendText(reply, await tx((t) => node.supply(t, url, computer, state)));
+  });
+
+  for (const [path, state] of [['buildingSoftwareRelease', 'building'], ['availableSoftwareRelease', 'available'], ['softwareReleaseError', 'error']] as const) {
+    post(path, async (f, reply) => {
+      const url = checkUrl(f.url);
+      const computer = checkId('computer_id', f.computer_id);
+      const log = state === 'error' ? checkText('error_log', f.error_log) : null;
+      await tx((t) => node.reportSoftware(t, url, computer, state, log));
+      return sendText(reply, 'Ignored');
+    });
+  }
+  post('destroyedSoftwareRelease', async (f, reply) => {
+    const url = checkUrl(f.url);
+    const computer = checkId('computer_id', f.computer_id);
+    await tx((t) => node.destroyedSoftware(t, url, computer));
+    return sendText(reply, 'OK');
+  });
+
+  for (const [path, state] of [['startedComputerPartition', 'started'], ['stoppedComputerPartition', 'stopped'], ['softwareInstanceError', 'error']] as const) {
+    post(path, async (f, reply) => {
+      const [computer, partition] = partitionArgs(f);
+      const log = state === 'error' ? checkText('error_log', f.error_log) : null;
+      await tx((t) => node.reportPartition(t, computer, partition, state, log));
+      return sendText(reply, 'Ignored');
+    });
+  }
+
+  post('destroyedComputerPartition', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    return sendText(reply, await tx((t) => inst.destroyedPartition(t, computer, partition)));
+  });
+
+  get('getComputerPartitionCertificate', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    await tx((t) => node.requirePartition(t, computer, partition));
+    return sendXml(reply, { certificate: '', key: '' });
+  });
+
+  get('registerComputerPartition', async (f, reply) => {
+    const computer = checkId('computer_reference', f.computer_reference);
+    const partition = checkId('computer_partition_reference', f.computer_partition_reference);
+    return sendXml(reply, await tx((t) => node.registerPartition(t, computer, partition)));
+  });
+
+  get('getComputerPartitionStatus', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    await tx((t) => node.requirePartition(t, computer, partition));
+    return sendXml(reply, 'Not implemented.');
+  });
+
+  get('getHostingSubscriptionIpList', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    const list = await tx((t) => inst.treeIpList(t, computer, partition));
+    return sendXml(reply, list.map(([a, b]) => new PyTuple([a, b])));
+  });
+
+  post('setComputerPartitionConnectionXml', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    const params = marshalledDict('connection_xml', f.connection_xml);
+    const slave = f.slave_reference === undefined || f.slave_reference === '' ? null : checkTitle('slave_reference', f.slave_reference);
+    await tx((t) => inst.setConnection(t, computer, partition, params, slave));
+    return sendText(reply, 'done');
+  });
+
+  post('softwareInstanceBang', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    checkText('message', f.message);
+    await tx((t) => inst.bangInstance(t, computer, partition));
+    return sendText(reply, 'OK');
+  });
+
+  post('softwareInstanceRename', async (f, reply) => {
+    const [computer, partition] = partitionArgs(f);
+    const name = checkTitle('new_name', f.new_name);
+    if (f.slave_reference) throw badRequest('renaming a shared instance is not supported');
+    await tx((t) => inst.renameInstance(t, computer, partition, name));
+    return sendText(reply, 'done');
+  });
+
+  post('computerBang', async (f, reply) => {
+    const computer = checkId('computer_id', f.computer_id);
+    checkText('message', f.message);
+    void computer;
+    return sendXml(reply, '');
+  });
+
+  post('useComputer', async (f, reply) => {
+    const computer = checkId('computer_id', f.computer_id);
+    const use = checkText('use_string', f.use_string, 8 * 1024 * 1024);
+    await tx((t) => node.storeUsage(t, computer, use));
+    return sendText(reply, 'OK');
+  });
+
+  // Ours (JSON, read-only): what `slapos list` / `slapos info` show; the reference used HATEOAS.
+  app.get('/slapos-node/instances', async (_request, reply) => {
+    const rows = await tx((t) => t.listBusyPartitions());
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(rows.map((p) => ({
+      title: p.partition_reference, root_title: p.requested_by || p.partition_reference,
+      computer_id: p.computer_reference, partition_id: p.reference, software_release: p.software_release,
+      software_type: p.software_type, requested_state: p.requested_state, reported_state: p.reported_state,
+      parameters: instanceXmlToDict(p.xml), connection_parameters: instanceXmlToDict(p.connection_xml),
+    }))));
+  });
+
+  post('requestComputerPartition', async (f, reply) => {
+    const request: inst.InstanceRequest = {
+      softwareRelease: checkUrl(f.software_release),
+      softwareType: f.software_type ?? '',
+      title: checkTitle('partition_reference', f.partition_reference),
+      parameters: marshalledDict('partition_parameter_xml', f.partition_parameter_xml),
+      filter: marshalledDict('filter_xml', f.filter_xml),
+      state: marshalledState(f.state),
+      shared: marshalledBool(f.shared_xml),
+    };
+    if (request.softwareType.length > 200 || /[\u0000-\u001f]/.test(request.softwareType)) throw badRequest('invalid software_type');
+    if (f.computer_id !== undefined || f.computer_partition_id !== undefined) {
+      request.requester = { computer: checkId('computer_id', f.computer_id), partition: checkId('computer_partition_id', f.computer_partition_id) };
+    }
+    return sendXml(reply, await tx((t) => inst.requestInstance(t, settings, request)));
+  });
+}

@@ -1,0 +1,90 @@
+// Building and running the master: fastify with form parsing and body limits,
+// error mapping to 4xx, the reference's 404 page for routes it lacks, and the
+// bind policy (loopback only without TLS unless allow_insecure_bind).
+import Fastify, { type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { MarshalError, XmlInputError } from '../slap/errors.js';
+import type { MasterSettings } from './node-ops.js';
+import { registerRoutes } from './routes.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+import { MasterError } from './validate.js';
+
+/** Flask's 404 page, byte for byte (clients only look at the status). */
+export const NOT_FOUND_PAGE =
+  '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n' +
+  '<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n';
+
+export interface MasterOptions extends MasterSettings {
+  store: Store;
+  logger?: Logger | false;
+  /** Largest request body (bytes); a formatted computer of 1,000 partitions is well under 4 MiB. */
+  bodyLimit?: number;
+  https?: { key: Buffer; cert: Buffer; ca?: Buffer };
+}
+
+export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    ...(options.https ? { https: options.https } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024 });
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof MasterError) return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message);
+    if (error instanceof XmlInputError || error instanceof MarshalError) {
+      return reply.code(400).type('text/plain; charset=utf-8').send(error.message);
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) return reply.code(status).type('text/plain; charset=utf-8').send((error as Error).message);
+    request.log.error({ err: error }, 'internal error');
+    return reply.code(500).type('text/plain; charset=utf-8').send('internal error');
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
+  registerRoutes(app, options.store, { defaultComputer: options.defaultComputer });
+  app.addHook('onClose', async () => options.store.close());
+  return app;
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '[::1]';
+}
+
+export interface ProxyConfig {
+  host: string;
+  port: number;
+  database_uri: string;
+  computer_id?: string | undefined;
+  allow_insecure_bind: boolean;
+  server_key_file?: string | undefined;
+  server_cert_file?: string | undefined;
+  ca_file?: string | undefined;
+}
+
+/** Opens the store, builds and starts listening; returns the app and its URL. */
+export async function startMaster(config: ProxyConfig, computerId: string, logger: Logger | false): Promise<{ app: FastifyInstance; url: string }> {
+  const tls = config.server_key_file && config.server_cert_file;
+  if (!tls && !isLoopback(config.host) && !config.allow_insecure_bind) {
+    throw new Error(`refusing to serve plain HTTP on ${config.host}: use TLS (server_key_file, server_cert_file) or set allow_insecure_bind = true`);
+  }
+  if (/^postgres(ql)?:/.test(config.database_uri)) throw new Error('PostgreSQL storage is not available yet; use a file path');
+  const store = new SqliteStore(config.database_uri);
+  const https = tls
+    ? {
+        key: readFileSync(config.server_key_file as string),
+        cert: readFileSync(config.server_cert_file as string),
+        ...(config.ca_file ? { ca: readFileSync(config.ca_file) } : {}),
+      }
+    : undefined;
+  const app = await buildMaster({ store, logger, defaultComputer: computerId, ...(https ? { https } : {}) });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return { app, url: `${tls ? 'https' : 'http'}://${host}:${port}/` };
+}

@@ -1,0 +1,192 @@
+// SQLite implementation of the store (better-sqlite3). WAL + synchronous=FULL:
+// an acknowledged write survives kill -9 and power loss. One connection, and an
+// in-process queue so that exactly one transaction runs at a time: two requests
+// can never pick the same free partition (the reference had no transaction).
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { migrate } from './migrations.js';
+import type {
+  ComputerRow, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+} from './store.js';
+
+const PATCHABLE = new Set([
+  'slap_state', 'software_release', 'xml', 'connection_xml', 'slave_instance_list', 'software_type',
+  'partition_reference', 'requested_by', 'requested_state', 'timestamp', 'reported_state', 'reported_at', 'error_log',
+]);
+
+class SqliteTx implements Tx {
+  constructor(private readonly db: Database.Database) {}
+
+  private all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
+    return Promise.resolve(this.db.prepare(sql).all(...params) as T[]);
+  }
+  private get<T>(sql: string, ...params: unknown[]): Promise<T | undefined> {
+    return Promise.resolve(this.db.prepare(sql).get(...params) as T | undefined);
+  }
+  private run(sql: string, ...params: unknown[]): Promise<number> {
+    return Promise.resolve(this.db.prepare(sql).run(...params).changes);
+  }
+
+  getComputer(reference: string) {
+    return this.get<ComputerRow>('SELECT reference, address, netmask FROM computer WHERE reference = ?', reference);
+  }
+  async upsertComputer(row: ComputerRow) {
+    await this.run(
+      'INSERT INTO computer (reference, address, netmask) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (reference) DO UPDATE SET address = excluded.address, netmask = excluded.netmask',
+      row.reference, row.address, row.netmask,
+    );
+  }
+  listComputers() {
+    return this.all<ComputerRow>('SELECT reference, address, netmask FROM computer ORDER BY reference');
+  }
+
+  listSoftware(computer: string) {
+    return this.all<SoftwareRow>('SELECT * FROM software WHERE computer_reference = ? ORDER BY rowid', computer);
+  }
+  getSoftware(url: string, computer: string) {
+    return this.get<SoftwareRow>('SELECT * FROM software WHERE url = ? AND computer_reference = ?', url, computer);
+  }
+  async upsertSoftware(url: string, computer: string, requestedState: string) {
+    await this.run(
+      'INSERT INTO software (url, computer_reference, requested_state) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (url, computer_reference) DO UPDATE SET requested_state = excluded.requested_state',
+      url, computer, requestedState,
+    );
+  }
+  async reportSoftware(url: string, computer: string, state: string, errorLog: string | null, at: number) {
+    const changes = await this.run(
+      'UPDATE software SET reported_state = ?, error_log = ?, reported_at = ? WHERE url = ? AND computer_reference = ?',
+      state, errorLog, at, url, computer,
+    );
+    return changes > 0;
+  }
+  async deleteSoftware(url: string, computer: string) {
+    return (await this.run('DELETE FROM software WHERE url = ? AND computer_reference = ?', url, computer)) > 0;
+  }
+
+  listPartitions(computer: string) {
+    return this.all<PartitionRow>('SELECT * FROM computer_partition WHERE computer_reference = ? ORDER BY rowid', computer);
+  }
+  listBusyPartitions() {
+    return this.all<PartitionRow>("SELECT * FROM computer_partition WHERE slap_state = 'busy' ORDER BY computer_reference, rowid");
+  }
+  getPartition(computer: string, reference: string) {
+    return this.get<PartitionRow>('SELECT * FROM computer_partition WHERE computer_reference = ? AND reference = ?', computer, reference);
+  }
+  findInstance(title: string, requestedBy: string) {
+    return this.get<PartitionRow>(
+      "SELECT * FROM computer_partition WHERE slap_state = 'busy' AND partition_reference = ? AND requested_by = ?",
+      title, requestedBy,
+    );
+  }
+  firstFreePartition(computer: string) {
+    return this.get<PartitionRow>(
+      "SELECT * FROM computer_partition WHERE computer_reference = ? AND slap_state = 'free' ORDER BY rowid LIMIT 1",
+      computer,
+    );
+  }
+  listChildren(rootTitle: string) {
+    return this.all<PartitionRow>(
+      "SELECT * FROM computer_partition WHERE slap_state = 'busy' AND requested_by = ? ORDER BY computer_reference, rowid",
+      rootTitle,
+    );
+  }
+  async insertPartition(computer: string, reference: string) {
+    await this.run('INSERT OR IGNORE INTO computer_partition (reference, computer_reference) VALUES (?, ?)', reference, computer);
+  }
+  async updatePartition(computer: string, reference: string, patch: PartitionPatch) {
+    const keys = Object.keys(patch).filter((k) => PATCHABLE.has(k));
+    if (keys.length === 0) return;
+    const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
+    await this.run(
+      `UPDATE computer_partition SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE computer_reference = ? AND reference = ?`,
+      ...values, computer, reference,
+    );
+  }
+  async deletePartitionsExcept(computer: string, keep: string[]) {
+    const list = JSON.stringify(keep);
+    await this.run(
+      'DELETE FROM shared_instance WHERE computer_reference = ? AND hosted_by NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
+      'DELETE FROM computer_partition WHERE computer_reference = ? AND reference NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+  }
+
+  listNetwork(computer: string, partition: string) {
+    return this.all<NetworkRow>(
+      'SELECT * FROM partition_network WHERE computer_reference = ? AND partition_reference = ? ORDER BY rowid',
+      computer, partition,
+    );
+  }
+  async replaceNetwork(computer: string, rows: NetworkRow[]) {
+    await this.run('DELETE FROM partition_network WHERE computer_reference = ?', computer);
+    const insert = this.db.prepare(
+      'INSERT INTO partition_network (partition_reference, computer_reference, reference, address, netmask) VALUES (?, ?, ?, ?, ?)',
+    );
+    for (const r of rows) insert.run(r.partition_reference, computer, r.reference, r.address, r.netmask);
+  }
+
+  getSlave(computer: string, reference: string) {
+    return this.get<SlaveRow>('SELECT * FROM shared_instance WHERE computer_reference = ? AND reference = ?', computer, reference);
+  }
+  async upsertSlave(row: SlaveRow) {
+    await this.run(
+      'INSERT INTO shared_instance (reference, computer_reference, connection_xml, hosted_by, asked_by) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (reference, computer_reference) DO UPDATE SET connection_xml = excluded.connection_xml, ' +
+        'hosted_by = excluded.hosted_by, asked_by = excluded.asked_by',
+      row.reference, row.computer_reference, row.connection_xml, row.hosted_by, row.asked_by,
+    );
+  }
+
+  async insertUsage(computer: string, useString: string, at: number) {
+    await this.run('INSERT INTO usage_report (computer_reference, use_string, received_at) VALUES (?, ?, ?)', computer, useString, at);
+  }
+  listUsage(computer: string) {
+    return this.all<UsageRow>('SELECT * FROM usage_report WHERE computer_reference = ? ORDER BY id', computer);
+  }
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) throw new Error('store is closed');
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(new SqliteTx(this.db));
+        this.db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw error;
+      }
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.closed = true;
+    this.db.close();
+  }
+}

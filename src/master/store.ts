@@ -1,0 +1,112 @@
+// The master's query layer: row-level operations behind an interface, so the
+// domain logic (service.ts) is written once and a second engine (PostgreSQL)
+// only has to implement Store/Tx. Every operation runs inside a transaction.
+
+export type SlapState = 'free' | 'busy';
+
+export interface ComputerRow {
+  reference: string;
+  address: string | null;
+  netmask: string | null;
+}
+
+export interface SoftwareRow {
+  url: string;
+  computer_reference: string;
+  requested_state: string;
+  reported_state: string | null;
+  reported_at: number | null;
+  error_log: string | null;
+}
+
+export interface PartitionRow {
+  reference: string;
+  computer_reference: string;
+  slap_state: SlapState;
+  software_release: string | null;
+  /** Parameters, as instance XML. */
+  xml: string | null;
+  /** Connection parameters, as instance XML. */
+  connection_xml: string | null;
+  /** Marshalled list of shared-instance dicts (as the reference stores it). */
+  slave_instance_list: string | null;
+  software_type: string | null;
+  /** The instance title. */
+  partition_reference: string | null;
+  /** '' for a root instance, else the title of the tree's root. */
+  requested_by: string;
+  requested_state: string;
+  timestamp: number | null;
+  reported_state: string | null;
+  reported_at: number | null;
+  error_log: string | null;
+}
+
+export interface NetworkRow {
+  partition_reference: string;
+  computer_reference: string;
+  /** Interface name. */
+  reference: string;
+  address: string;
+  netmask: string | null;
+}
+
+export interface SlaveRow {
+  reference: string;
+  computer_reference: string;
+  connection_xml: string | null;
+  hosted_by: string | null;
+  asked_by: string | null;
+}
+
+export interface UsageRow {
+  id: number;
+  computer_reference: string;
+  use_string: string;
+  received_at: number;
+}
+
+export type PartitionPatch = Partial<Omit<PartitionRow, 'reference' | 'computer_reference'>>;
+
+/** Row operations available inside one transaction. */
+export interface Tx {
+  getComputer(reference: string): Promise<ComputerRow | undefined>;
+  upsertComputer(row: ComputerRow): Promise<void>;
+  listComputers(): Promise<ComputerRow[]>;
+
+  listSoftware(computer: string): Promise<SoftwareRow[]>;
+  getSoftware(url: string, computer: string): Promise<SoftwareRow | undefined>;
+  upsertSoftware(url: string, computer: string, requestedState: string): Promise<void>;
+  reportSoftware(url: string, computer: string, state: string, errorLog: string | null, at: number): Promise<boolean>;
+  deleteSoftware(url: string, computer: string): Promise<boolean>;
+
+  /** Partitions of a computer, in format order. */
+  listPartitions(computer: string): Promise<PartitionRow[]>;
+  /** Allocated partitions of every computer. */
+  listBusyPartitions(): Promise<PartitionRow[]>;
+  getPartition(computer: string, reference: string): Promise<PartitionRow | undefined>;
+  /** The allocated instance with this title in this scope, on any computer. */
+  findInstance(title: string, requestedBy: string): Promise<PartitionRow | undefined>;
+  firstFreePartition(computer: string): Promise<PartitionRow | undefined>;
+  /** Allocated partitions whose requested_by is this root title. */
+  listChildren(rootTitle: string): Promise<PartitionRow[]>;
+  insertPartition(computer: string, reference: string): Promise<void>;
+  updatePartition(computer: string, reference: string, patch: PartitionPatch): Promise<void>;
+  /** Deletes the partitions (and their shared instances) not in `keep`. */
+  deletePartitionsExcept(computer: string, keep: string[]): Promise<void>;
+
+  listNetwork(computer: string, partition: string): Promise<NetworkRow[]>;
+  replaceNetwork(computer: string, rows: NetworkRow[]): Promise<void>;
+
+  getSlave(computer: string, reference: string): Promise<SlaveRow | undefined>;
+  upsertSlave(row: SlaveRow): Promise<void>;
+
+  insertUsage(computer: string, useString: string, at: number): Promise<void>;
+  listUsage(computer: string): Promise<UsageRow[]>;
+}
+
+export interface Store {
+  /** Runs `fn` in one write transaction: all of it is committed, or none. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

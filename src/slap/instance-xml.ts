@@ -1,0 +1,44 @@
+// "Instance XML": how parameters and connection parameters are stored
+// (slapos.util dict2xml / xml2dict). Lossy by design: every value is str()-ed.
+import { compareCodePoints, pyStr, type PyValue } from './pyvalue.js';
+import { xmlText } from './marshal-encode.js';
+import { XmlInputError } from './errors.js';
+import { DEFAULT_XML_LIMITS, readXmlTree, type XmlLimits } from './xml-tree.js';
+
+const HEADER = "<?xml version='1.0' encoding='utf-8'?>\n";
+
+/** Like lxml with encoding utf-8: single escaping, non-ASCII kept raw. */
+function text(value: string): string {
+  return xmlText(value, /[^\u0000-\u007f]/).replace(/&#(\d+);/g, (all, code: string) =>
+    code === '13' ? all : String.fromCodePoint(Number(code)),
+  );
+}
+
+function attribute(value: string): string {
+  return text(value).replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\t/g, '&#9;');
+}
+
+/** dict2xml: sorted keys, values str()-ed, pretty-printed with two spaces. */
+export function dictToInstanceXml(params: Readonly<Record<string, PyValue>>): string {
+  const keys = Object.keys(params).sort(compareCodePoints);
+  if (keys.length === 0) return `${HEADER}<instance/>\n`;
+  const lines = keys.map((key) => `  <parameter id="${attribute(key)}">${text(pyStr(params[key] ?? null))}</parameter>\n`);
+  return `${HEADER}<instance>\n${lines.join('')}</instance>\n`;
+}
+
+/** xml2dict: an empty <parameter> is null, a repeated id joins values with a space. */
+export function instanceXmlToDict(xml: string | null | undefined, limits: XmlLimits = DEFAULT_XML_LIMITS): Record<string, string | null> {
+  const result: Record<string, string | null> = {};
+  if (!xml) return result;
+  const root = readXmlTree(xml, limits);
+  if (root.name !== 'instance') throw new XmlInputError(`root element must be <instance>, not <${root.name.slice(0, 40)}>`);
+  for (const el of root.children) {
+    if (el.name !== 'parameter') continue;
+    const key = el.attrs.id ?? '';
+    const value = el.text === '' ? null : el.text;
+    const previous = Object.hasOwn(result, key) ? result[key] : null;
+    const joined = previous !== null && previous !== undefined ? `${previous} ${value ?? ''}` : value;
+    Object.defineProperty(result, key, { value: joined, enumerable: true, writable: true, configurable: true });
+  }
+  return result;
+}
