@@ -6,6 +6,7 @@ import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { CliError, Exit } from '../cli/exit.js';
 import type { Logger } from '../util/log.js';
 import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
+import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
 import { buildoutCommand } from './buildout.js';
 import { softwareUser } from './install.js';
 import { processSoftwareReleases } from './loop.js';
@@ -49,6 +50,8 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
   }
   try {
     if (lock.replacedStale) log.info(`Existing pid file '${slapos.pidfile_software}' was stale, overwritten`);
+    // As the reference: the supervisord configuration exists once software runs (not launched here).
+    writeSupervisordConfiguration(slapos.instance_root);
     let link: SoftwareMasterLink;
     try {
       link = (deps.link ?? connectSoftwareMaster)(config, log);
