@@ -82,7 +82,10 @@ export function reportError(log: Logger, error: unknown): number {
     log.error(error.message);
     return error.exitCode;
   }
-  log.error({ err: error }, `unexpected error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  // Errors from the domain code carry a message meant for the operator; the
+  // stack is for developers (-v).
+  log.error(error instanceof Error ? error.message : String(error));
+  if (error instanceof Error && error.stack) log.debug(error.stack);
   return Exit.FAILURE;
 }
 

@@ -1,5 +1,8 @@
 // Node sub-commands of later stages, registered now so that --help lists them.
 import { Command } from 'commander';
+import { execa } from 'execa';
+import { requireKeys } from '../../config/load.js';
+import { ensureSupervisord, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
 import { defineAction, notImplemented } from '../context.js';
 
 export function promiseCommand(): Command {
@@ -20,13 +23,29 @@ export function supervisordCommand(): Command {
   const command = new Command('supervisord')
     .summary("write the node's supervisord configuration and start it if it is not running")
     .option('-n, --nodaemon', 'run in the foreground');
-  return defineAction(command, notImplemented('node supervisord'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    ctx.requireRoot();
+    if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log });
+    const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log });
+    ctx.out(started ? `supervisord started (${paths.socket})` : `supervisord already running (${paths.socket})`);
+  });
 }
 
 export function supervisorctlCommand(): Command {
   const command = new Command('supervisorctl')
     .summary("run supervisorctl against the node's supervisord")
     .argument('[args...]', 'supervisorctl arguments')
-    .allowUnknownOption();
-  return defineAction(command, notImplemented('node supervisorctl'));
+    .allowUnknownOption()
+    .helpOption(false);
+  return defineAction(command, async (ctx, args) => {
+    const slapos = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    ctx.requireRoot();
+    // As the reference: start supervisord first unless told not to.
+    const paths = slapos.forbid_supervisord_automatic_launch
+      ? writeSupervisordConfiguration(slapos.instance_root)
+      : (await ensureSupervisord(slapos.instance_root, { log: ctx.log })).paths;
+    const result = await execa(SUPERVISORCTL, ['-c', paths.config, ...args], { stdio: 'inherit', reject: false });
+    return result.exitCode ?? 1;
+  });
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { defineAction, notImplemented } from '../context.js';
+import { runSoftwareCommand, type SoftwareCommandOptions } from '../../software/command.js';
+import { defineAction } from '../context.js';
 
 export function softwareCommand(): Command {
   const command = new Command('software')
@@ -13,7 +14,11 @@ export function softwareCommand(): Command {
     .option('--all', 'reinstall every release, even completed ones')
     .option('--force', 'same as --all')
     .option('--only-sr <urls>', 'only these releases (comma-separated URLs or md5 hashes)')
-    .option('--garbage-collect', 'remove unused shared parts')
+    .option('--garbage-collect', 'remove software directories no available release uses')
     .option('--json', 'print a JSON summary');
-  return defineAction(command, notImplemented('node software'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const config = ctx.config();
+    ctx.requireRoot();
+    return runSoftwareCommand({ config, log: ctx.log, out: ctx.out }, options as SoftwareCommandOptions);
+  });
 }

@@ -1,9 +1,16 @@
 import { Command } from 'commander';
-import { defineAction, notImplemented } from '../context.js';
+import { requireKeys } from '../../config/load.js';
+import { formatProcessesStatus, readProcessesStatus } from '../../supervisor/status.js';
+import { defineAction } from '../context.js';
 
 export function statusCommand(): Command {
   const command = new Command('status')
     .summary('show partitions, their processes, promises and backoff; the hardware status')
+    .description('For now: the state of supervisord and of every process it runs.')
     .option('--json', 'print JSON');
-  return defineAction(command, notImplemented('node status'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const status = await readProcessesStatus(instance_root);
+    ctx.out(options.json ? JSON.stringify({ processes: status }, null, 2) : formatProcessesStatus(status));
+  });
 }

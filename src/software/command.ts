@@ -1,0 +1,79 @@
+// `slapos node software` from configuration to exit status: required keys,
+// random delay, pid file, master link, loop, JSON summary. The command file
+// only parses options; tests call runSoftwareCommand with a fake master link.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireKeys, type SlaposConfig } from '../config/load.js';
+import { CliError, Exit } from '../cli/exit.js';
+import type { Logger } from '../util/log.js';
+import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
+import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
+import { buildoutCommand } from './buildout.js';
+import { softwareUser } from './install.js';
+import { processSoftwareReleases } from './loop.js';
+import { connectSoftwareMaster, type SoftwareMasterLink } from './master-link.js';
+import { parseOnlySr } from './plan.js';
+
+export interface SoftwareCommandOptions {
+  now?: boolean;
+  all?: boolean;
+  force?: boolean;
+  onlySr?: string;
+  garbageCollect?: boolean;
+  json?: boolean;
+}
+
+export interface SoftwareCommandDeps {
+  config: SlaposConfig;
+  log: Logger;
+  out(text: string): void;
+  /** Defaults to connectSoftwareMaster (the SLAP client). */
+  link?: (config: SlaposConfig, log: Logger) => SoftwareMasterLink;
+}
+
+export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: SoftwareCommandOptions): Promise<number> {
+  const { config, log } = deps;
+  const slapos = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
+  const force = Boolean(options.all || options.force);
+  if (options.all && options.onlySr !== undefined) throw new CliError('--all and --only-sr cannot be used together');
+  if (!options.now && slapos.maximal_delay > 0) {
+    const delay = 1 + Math.floor(Math.random() * slapos.maximal_delay);
+    log.info(`sleeping ${delay} s before starting (maximal_delay; --now to skip)`);
+    await sleep(delay * 1000);
+  }
+  let lock;
+  try {
+    lock = acquirePidFile(slapos.pidfile_software);
+  } catch (error) {
+    if (!(error instanceof AlreadyRunningError)) throw error;
+    log.info(`New slapos process started, but ${error.message}`);
+    return Exit.ALREADY_RUNNING;
+  }
+  try {
+    if (lock.replacedStale) log.info(`Existing pid file '${slapos.pidfile_software}' was stale, overwritten`);
+    // As the reference: the supervisord configuration exists once software runs (not launched here).
+    writeSupervisordConfiguration(slapos.instance_root);
+    const link: SoftwareMasterLink = (deps.link ?? connectSoftwareMaster)(config, log);
+    const { exitCode, summary } = await processSoftwareReleases(link, {
+      softwareRoot: slapos.software_root,
+      instanceRoot: slapos.instance_root,
+      buildoutCommand: buildoutCommand(slapos.buildout),
+      user: softwareUser(slapos.software_root),
+      minFreeSpace: slapos.software_min_free_space,
+      sharedPartList: slapos.shared_part_list,
+      buildTimePartList: slapos.build_time_part_list,
+      force,
+      onlySr: parseOnlySr(options.onlySr),
+      garbageCollect: Boolean(options.garbageCollect),
+      log,
+    });
+    if (options.json) deps.out(JSON.stringify(summary, null, 2));
+    const failed = summary.failed.map((f) => f.url).join(', ');
+    log.info(
+      `software: ${summary.installed.length} installed, ${summary.upToDate.length} up to date, ` +
+        `${summary.destroyed.length} destroyed, ${summary.failed.length} failed${failed ? ` (${failed})` : ''}`,
+    );
+    return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
+  } finally {
+    lock.release();
+  }
+}

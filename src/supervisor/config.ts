@@ -1,0 +1,72 @@
+// Where the node's supervisord keeps its files and the text of its
+// configuration (slapgrid.md §7.1). Pure: the caller says whether the legacy
+// socket exists.
+import path from 'node:path';
+
+export interface SupervisordPaths {
+  config: string;
+  includeDir: string;
+  /** The socket in use: sv.sock, or the legacy supervisord.socket when that one exists. */
+  socket: string;
+  /** sv.sock, also when the legacy socket is in use (a second daemon there must go). */
+  newSocket: string;
+  legacy: boolean;
+  pidFile: string;
+  logFile: string;
+  varDir: string;
+  logDir: string;
+  runDir: string;
+  etcDir: string;
+}
+
+export function supervisordPaths(instanceRoot: string, legacySocketExists: boolean): SupervisordPaths {
+  const newSocket = path.join(instanceRoot, 'sv.sock');
+  const legacySocket = path.join(instanceRoot, 'supervisord.socket');
+  return {
+    config: path.join(instanceRoot, 'etc', 'supervisord.conf'),
+    includeDir: path.join(instanceRoot, 'etc', 'supervisord.conf.d'),
+    socket: legacySocketExists ? legacySocket : newSocket,
+    newSocket,
+    legacy: legacySocketExists,
+    pidFile: path.join(instanceRoot, 'var', 'run', 'supervisord.pid'),
+    logFile: path.join(instanceRoot, 'var', 'log', 'supervisord.log'),
+    varDir: path.join(instanceRoot, 'var'),
+    logDir: path.join(instanceRoot, 'var', 'log'),
+    runDir: path.join(instanceRoot, 'var', 'run'),
+    etcDir: path.join(instanceRoot, 'etc'),
+  };
+}
+
+export interface SupervisordConfigOptions {
+  /** The watchdog event listener command; omitted when undefined (no watchdog yet). */
+  watchdogCommand?: string | undefined;
+}
+
+/**
+ * supervisord.conf as the reference's template. Differences: `logfile_backups`
+ * is spelt as supervisord reads it (the reference's `logfile-backups` is
+ * ignored by supervisord), and no `[eventlistener:watchdog]` section is
+ * written without a command (the reference writes an empty one).
+ */
+export function supervisordConfig(paths: SupervisordPaths, options: SupervisordConfigOptions = {}): string {
+  const sections = [
+    '[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n',
+    `[include]\nfiles = ${paths.includeDir}/*.conf\n`,
+    `[supervisorctl]\nserverurl = unix://${paths.socket}\n`,
+    '[supervisord]\n' +
+      'loglevel = info\n' +
+      `logfile = ${paths.logFile}\n` +
+      'logfile_maxbytes = 50MB\n' +
+      'logfile_backups = 10\n' +
+      'nodaemon = false\n' +
+      `pidfile = ${paths.pidFile}\n` +
+      `childlogdir = ${paths.logDir}\n`,
+    `[unix_http_server]\nfile = ${paths.socket}\nchmod = 0700\n`,
+  ];
+  if (options.watchdogCommand) {
+    sections.push(
+      `[eventlistener:watchdog]\ncommand = ${options.watchdogCommand}\nevents = PROCESS_STATE_EXITED, PROCESS_STATE_FATAL\n`,
+    );
+  }
+  return `# Written by slapos node; changes are overwritten.\n\n${sections.join('\n')}`;
+}

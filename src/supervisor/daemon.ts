@@ -1,0 +1,112 @@
+// The node's supervisord: write its configuration, start it unless one is
+// already answering on the socket, wait until it answers (slapgrid.md §7.1–7.2).
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import type { Logger } from '../util/log.js';
+import { SupervisorClient, SupervisorFault } from './client.js';
+import { supervisordConfig, supervisordPaths, type SupervisordConfigOptions, type SupervisordPaths } from './config.js';
+import { XmlRpcTransportError } from './xmlrpc.js';
+import path from 'node:path';
+
+export const SUPERVISORD = '/usr/bin/supervisord';
+export const SUPERVISORCTL = '/usr/bin/supervisorctl';
+
+export function nodeSupervisordPaths(instanceRoot: string): SupervisordPaths {
+  return supervisordPaths(instanceRoot, existsSync(path.join(instanceRoot, 'supervisord.socket')));
+}
+
+function ensureDir(dir: string, mode: number): void {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, mode);
+}
+
+/** Creates the directories and (re)writes supervisord.conf (0600) when its content differs. */
+export function writeSupervisordConfiguration(instanceRoot: string, options: SupervisordConfigOptions = {}): SupervisordPaths {
+  if (!existsSync(instanceRoot)) throw new Error(`[slapos] instance_root = ${instanceRoot} does not exist (run slapos node format first)`);
+  const paths = nodeSupervisordPaths(instanceRoot);
+  ensureDir(paths.varDir, 0o755);
+  for (const dir of [paths.logDir, paths.runDir, paths.etcDir, paths.includeDir]) ensureDir(dir, 0o700);
+  const text = supervisordConfig(paths, options);
+  let current: string | undefined;
+  try {
+    current = readFileSync(paths.config, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current !== text) {
+    const tmp = `${paths.config}.tmp`;
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, paths.config);
+  }
+  chmodSync(paths.config, 0o600);
+  return paths;
+}
+
+export type DaemonState = 'running' | 'shutting-down' | 'absent';
+
+/** Asks the daemon behind `socket` for its state; 'absent' when nothing answers. */
+export async function probeSupervisord(socket: string, timeout = 2_000): Promise<DaemonState> {
+  if (!existsSync(socket)) return 'absent';
+  try {
+    const state = await new SupervisorClient(socket, timeout).getState();
+    if (state.statename === 'RUNNING') return 'running';
+    if (state.statename === 'SHUTDOWN') return 'shutting-down';
+    return 'absent';
+  } catch (error) {
+    if (error instanceof SupervisorFault && error.faultName === 'SHUTDOWN_STATE') return 'shutting-down';
+    if (error instanceof XmlRpcTransportError) return 'absent';
+    throw error;
+  }
+}
+
+export interface EnsureOptions extends SupervisordConfigOptions {
+  log: Logger;
+  binary?: string;
+}
+
+/**
+ * Writes the configuration and starts supervisord unless it is running.
+ * supervisord gets an empty environment (as the reference): programs see only
+ * their `environment=` line. Resolves to whether it was started now.
+ */
+export async function ensureSupervisord(instanceRoot: string, options: EnsureOptions): Promise<{ started: boolean; paths: SupervisordPaths }> {
+  const { log } = options;
+  const paths = writeSupervisordConfiguration(instanceRoot, options);
+  if (paths.legacy && (await probeSupervisord(paths.newSocket)) === 'running') {
+    // Two daemons would run every program twice: keep the legacy one (§7.1).
+    log.fatal(`We have two supervisord running ! Stopping the one behind ${paths.newSocket}, keeping ${paths.socket}`);
+    const other = new SupervisorClient(paths.newSocket);
+    await other.stopAllProcesses().catch(() => []);
+    await other.shutdown().catch(() => false);
+  }
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const state = await probeSupervisord(paths.socket);
+    if (state === 'running') {
+      log.info('Supervisord already running.');
+      return { started: false, paths };
+    }
+    if (state === 'absent') break;
+    await sleep(200 * attempt); // shutting down: let it finish before starting a new one
+  }
+  log.info(`starting supervisord with ${paths.config}`);
+  const result = await execa(options.binary ?? SUPERVISORD, ['-c', paths.config], {
+    env: {}, extendEnv: false, reject: false, all: true, stdin: 'ignore', cwd: instanceRoot, timeout: 30_000,
+  });
+  if (result.failed) throw new Error(`Failed to launch supervisord (${paths.config}):\n${result.all ?? result.message}`);
+  for (let i = 0; i < 100; i++) {
+    if ((await probeSupervisord(paths.socket)) === 'running') return { started: true, paths };
+    await sleep(100);
+  }
+  throw new Error(`supervisord was started but does not answer on ${paths.socket}; see ${paths.logFile}`);
+}
+
+/** `slapos node supervisord -n`: the daemon in the foreground, until it exits. */
+export async function runSupervisordForeground(instanceRoot: string, options: EnsureOptions): Promise<number> {
+  const paths = writeSupervisordConfiguration(instanceRoot, options);
+  if ((await probeSupervisord(paths.socket)) === 'running') throw new Error(`supervisord is already running on ${paths.socket}`);
+  const result = await execa(options.binary ?? SUPERVISORD, ['-n', '-c', paths.config], {
+    env: {}, extendEnv: false, reject: false, stdio: 'inherit', cwd: instanceRoot,
+  });
+  return result.exitCode ?? 1;
+}

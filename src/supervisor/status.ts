@@ -1,0 +1,33 @@
+// Process states for `slapos node status`: read from supervisord (effect) and
+// formatted as text (pure).
+import { SupervisorClient } from './client.js';
+import { nodeSupervisordPaths, probeSupervisord } from './daemon.js';
+
+export interface ProcessesStatus {
+  supervisord: { running: boolean; socket: string; pid?: number };
+  processes: { group: string; name: string; state: string; pid: number; description: string }[];
+}
+
+export async function readProcessesStatus(instanceRoot: string): Promise<ProcessesStatus> {
+  const paths = nodeSupervisordPaths(instanceRoot);
+  if ((await probeSupervisord(paths.socket)) !== 'running') {
+    return { supervisord: { running: false, socket: paths.socket }, processes: [] };
+  }
+  const client = new SupervisorClient(paths.socket, 5_000);
+  const [pid, infos] = await Promise.all([client.getPID(), client.getAllProcessInfo()]);
+  return {
+    supervisord: { running: true, socket: paths.socket, pid },
+    processes: infos
+      .map((info) => ({ group: info.group, name: info.name, state: info.statename, pid: info.pid, description: info.description }))
+      .sort((a, b) => `${a.group}:${a.name}`.localeCompare(`${b.group}:${b.name}`)),
+  };
+}
+
+export function formatProcessesStatus(status: ProcessesStatus): string {
+  if (!status.supervisord.running) return `supervisord: not running (${status.supervisord.socket}); start it with slapos node supervisord`;
+  const lines = [`supervisord: running, pid ${status.supervisord.pid} (${status.supervisord.socket})`];
+  if (status.processes.length === 0) lines.push('no processes');
+  const width = Math.max(0, ...status.processes.map((p) => `${p.group}:${p.name}`.length));
+  for (const p of status.processes) lines.push(`  ${`${p.group}:${p.name}`.padEnd(width)}  ${p.state.padEnd(8)}  ${p.description}`);
+  return lines.join('\n');
+}

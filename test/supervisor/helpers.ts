@@ -1,0 +1,28 @@
+// Stops a test's supervisord at teardown, by its pid file, even when the test failed.
+import type { ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function stopSupervisordAtTeardown(t: ExecutionContext, instanceRoot: string): void {
+  t.teardown(async () => {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(path.join(instanceRoot, 'var', 'run', 'supervisord.pid'), 'utf8').trim());
+    } catch {
+      return; // never started
+    }
+    if (!(pid > 0) || !alive(pid)) return;
+    process.kill(pid, 'SIGTERM'); // supervisord stops its children, then itself
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+}
