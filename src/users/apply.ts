@@ -126,7 +126,7 @@ export function withLockedUserDb(location: UserDbLocation, decide: (db: UserDb) 
     const plan = decide(db);
     for (const f of ['group', 'gshadow', 'passwd', 'shadow'] as const) {
       const next = plan.changes[f];
-      if (next) writeDbFile(location.etcDir, f, db[f], next);
+      if (next) writeDbFile(location.etcDir, f, next);
     }
     if (Object.keys(plan.changes).length > 0) fsyncDir(location.etcDir);
     return plan;
@@ -141,14 +141,14 @@ export function withLockedUserDb(location: UserDbLocation, decide: (db: UserDb) 
   }
 }
 
-function writeDbFile(etcDir: string, f: UserFile, before: DbFile, after: DbFile): void {
+function writeDbFile(etcDir: string, f: UserFile, after: DbFile): void {
   const file = path.join(etcDir, f);
   let like = { mode: DEFAULT_MODES[f], uid: 0, gid: 0 };
   try {
     const st = statSync(file);
     like = { mode: st.mode, uid: st.uid, gid: st.gid };
     // "<file>-" is the previous version, as shadow's tools keep it.
-    writeAtomic(`${file}-`, serializeDbFile(before), like);
+    writeAtomic(`${file}-`, readFileSync(file, 'utf8'), like);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
