@@ -14,7 +14,7 @@ function escapeText(text: string): string {
     if (code < 0x20 && code !== 9 && code !== 10 && code !== 13) {
       throw new Error(`cannot marshal control character U+${code.toString(16).padStart(4, '0')}`);
     }
-    out += code > 0x7e ? `&#${code};` : ch;
+    out += code > 0x7f ? `&#${code};` : ch;
   }
   return out;
 }
