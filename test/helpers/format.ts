@@ -109,7 +109,7 @@ export interface CliResult {
  * namespace on /sys (tap ownership is read there), but in a private mount
  * namespace that keeps the host's /sys/fs/cgroup, which `ip netns exec` hides.
  */
-export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
+export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
   const hold = mkdtempSync('/tmp/sltcg-');
   const script =
     'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && ' +
@@ -117,7 +117,7 @@ export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<strin
   const child = spawn(
     'nsenter',
     [`--net=/run/netns/${env.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold,
-      process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'format', '--cfg', env.cfg, '--now', ...args],
+      ...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'format', '--cfg', env.cfg, '--now', ...args],
     { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
