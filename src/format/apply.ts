@@ -70,7 +70,8 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<vo
   let indexes: Map<string, number> | undefined;
   const indexOf = async (name: string): Promise<number> => {
     if (!rtnl) throw new Error('network changes need netlink');
-    indexes ??= new Map((await rtnl.links()).map((l) => [l.name, l.index]));
+    // One link dump, refreshed only when a device is missing (new taps): not one dump per tap.
+    if (!indexes || !indexes.has(name)) indexes = new Map((await rtnl.links()).map((l) => [l.name, l.index]));
     const index = indexes.get(name);
     if (index === undefined) throw new FormatError(`network device ${name} does not exist`);
     return index;
@@ -120,11 +121,10 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<vo
         return;
       case 'tap':
         native().createTap(step.name, { type: step.type, uid: step.uid, gid: step.gid });
-        indexes = undefined;
         return;
       case 'tap-delete':
         native().deleteTap(step.name, { type: step.type });
-        indexes = undefined;
+        indexes?.delete(step.name);
         return;
       case 'link-up':
         await rtnl?.setUp(await indexOf(step.name));
