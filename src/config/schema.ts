@@ -71,6 +71,10 @@ export const slapformatSection = z.object({
   partition_pids_max: opt(int(1, 4_194_304)),
   /** ours: seconds of the reference's random start delay, used only when set (boot must not wait an hour). */
   random_delay: int(0).prefault('0'),
+  /** ours: parent control group of the partition groups (tests use their own). */
+  cgroup_parent: baseName.prefault('slapos'),
+  /** ours: name prefix of the tun devices (the reference hard-codes "slaptun"). */
+  tun_base_name: baseName.prefault('slaptun'),
 });
 
 export const networkcacheSection = z.object({

@@ -44,6 +44,10 @@ export interface SlaposNative {
   cgroupRemove(path: string): boolean;
   cgroupWrite(path: string, value: string): void;
   cgroupReadValues(paths: readonly string[]): (string | null)[];
+  /** lckpwdf(): the user database lock shadow's tools take (waits up to 15 s). */
+  lockUserDb(): void;
+  /** ulckpwdf(). */
+  unlockUserDb(): void;
 }
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

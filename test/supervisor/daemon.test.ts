@@ -61,7 +61,15 @@ rootTest('the node starts supervisord once and runs a group as an unprivileged u
   t.deepEqual(started.map((s) => [s.name, s.status]), [['sleeper', 80]]);
   const info = await client.getProcessInfo(`${group}:sleeper`);
   t.is(info.statename, 'RUNNING');
-  const status = readFileSync(`/proc/${info.pid}/status`, 'utf8');
+  // With startsecs = 0, RUNNING can be reported between supervisord's fork and
+  // the child's setuid + exec: wait for the exec before reading the owner.
+  let status = '';
+  for (let i = 0; i < 100; i++) {
+    status = readFileSync(`/proc/${info.pid}/status`, 'utf8');
+    if (/^Name:\s+sleep$/m.test(status)) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.regex(status, /^Name:\s+sleep$/m);
   t.regex(status, new RegExp(`\\nUid:\\s+${user.uid}\\s`));
 
   const json = slapos(['node', 'status', '--json', '--cfg', cfg]);

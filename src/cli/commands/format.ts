@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { defineAction, notImplemented } from '../context.js';
+import { defineAction } from '../context.js';
+import { runFormat } from '../../format/run.js';
 
 export function formatCommand(): Command {
   const command = new Command('format')
@@ -17,5 +18,9 @@ export function formatCommand(): Command {
     .option('--computer-json <path>', 'override [slapformat] computer_json')
     .option('--alter-user <bool>', 'override [slapformat] alter_user (true|false)')
     .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)');
-  return defineAction(command, notImplemented('node format'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const config = ctx.config();
+    ctx.requireRoot();
+    return runFormat(config, options, ctx.log, (text) => ctx.out(text));
+  });
 }

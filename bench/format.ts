@@ -1,0 +1,66 @@
+// Formats N = 100 and 300 partitions (cold, then re-run) in fresh namespaces
+// and prints wall time, CPU time and the number of processes format spawned
+// (counted with strace in separate runs, so tracing does not skew the times).
+import { readFileSync, rmSync } from 'node:fs';
+import type { ExecutionContext } from 'ava';
+import { formatCli, formatEnv, removeTestCgroups, removeTestUsers, setPartitionAmount, type FormatEnv } from '../test/helpers/format.js';
+
+type Teardown = () => void | Promise<void>;
+
+function fakeContext(): { t: ExecutionContext; cleanup: () => Promise<void> } {
+  const list: Teardown[] = [];
+  const t = { teardown: (fn: Teardown) => list.push(fn) } as unknown as ExecutionContext;
+  return { t, cleanup: async () => { for (const fn of list.reverse()) await fn(); } };
+}
+
+/** Wall time of one CLI run, and its CPU time read from `time` around node. */
+async function timed(env: FormatEnv): Promise<{ wall: number; cpu: number; status: number | null }> {
+  const started = process.hrtime.bigint();
+  const result = await formatCli(env, [], {}, ['/usr/bin/env', 'TIMEFORMAT=cpu %U %S', 'bash', '-c', 'time "$@"', 'bash']);
+  const wall = Number(process.hrtime.bigint() - started) / 1e6;
+  const m = /cpu ([\d.]+) ([\d.]+)/.exec(result.stderr);
+  return { wall, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN, status: result.status };
+}
+
+async function counted(env: FormatEnv): Promise<{ total: number; ip: number }> {
+  const trace = `/tmp/slapos-bench-${process.pid}.strace`;
+  await formatCli(env, [], {}, ['strace', '-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', trace]);
+  const lines = readFileSync(trace, 'utf8').split('\n').filter((l) => /execve\(/.test(l) && !/= -1 /.test(l));
+  rmSync(trace, { force: true });
+  // The first execve is node itself.
+  return { total: lines.length - 1, ip: lines.filter((l) => /execve\("[^"]*\/ip"/.test(l)).length };
+}
+
+async function teardown(env: FormatEnv, cleanup: () => Promise<void>): Promise<void> {
+  setPartitionAmount(env, 0); // format's own shrink removes users, taps, dirs, cgroups quickly
+  await formatCli(env, []);
+  removeTestUsers(env.prefix);
+  removeTestCgroups(env.cgroupParent);
+  await cleanup();
+}
+
+export async function main(args: string[]): Promise<void> {
+  const sizes = args.length > 0 ? args.map(Number) : [100, 300];
+  console.log(`slapos node format benchmark (bridge with a veth port, taps, IPv6 ranges; master unreachable), ${new Date().toISOString()}`);
+  for (const n of sizes) {
+    const a = fakeContext();
+    const env = formatEnv(a.t, { kind: 'bridge' }, { partition_amount: String(n), ipv4_local_network: '10.9.0.0/16' });
+    try {
+      const cold = await timed(env);
+      const rerun = await timed(env);
+      console.log(`N=${n} cold:   wall ${cold.wall.toFixed(0)} ms, cpu ${cold.cpu.toFixed(0)} ms (exit ${cold.status})`);
+      console.log(`N=${n} re-run: wall ${rerun.wall.toFixed(0)} ms, cpu ${rerun.cpu.toFixed(0)} ms (exit ${rerun.status})`);
+    } finally {
+      await teardown(env, a.cleanup);
+    }
+    const b = fakeContext();
+    const env2 = formatEnv(b.t, { kind: 'bridge' }, { partition_amount: String(n), ipv4_local_network: '10.9.0.0/16' });
+    try {
+      const cold = await counted(env2);
+      const rerun = await counted(env2);
+      console.log(`N=${n} processes spawned by format: cold ${cold.total} (ip: ${cold.ip}), re-run ${rerun.total} (ip: ${rerun.ip})`);
+    } finally {
+      await teardown(env2, b.cleanup);
+    }
+  }
+}

@@ -1,0 +1,181 @@
+// Step 1 of format: read the current state of everything format manages,
+// without changing anything. The result is plain data for plan.ts.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TapInfo } from '../native/index.js';
+import { native } from '../native/index.js';
+import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
+import { CgroupTree } from '../cgroup/group.js';
+import { planLimitWrites } from '../cgroup/limits.js';
+import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
+import type { IdRange, UserDb } from '../users/db.js';
+import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
+import { loads, type MarshalValue } from './computer-xml.js';
+import type { FormatSettings } from './settings.js';
+
+export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
+
+export interface PathState {
+  isDir: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface Observed {
+  users: UserDb;
+  idRanges: { system: IdRange; normal: IdRange };
+  links: LinkState[];
+  addresses: AddressState[];
+  routes: RouteState[];
+  taps: Map<string, TapInfo | null>;
+  paths: Map<string, PathState | null>;
+  /** Existing file contents we may rewrite (.slapos-resource, state files). */
+  files: Map<string, string | null>;
+  /** Entries of partition directories that may be removed (shrink). */
+  dirEntries: Map<string, string[]>;
+  /** Stored computer dict (computer_xml), if any. */
+  stored?: { [key: string]: MarshalValue };
+  /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
+  surplus: number[];
+  cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
+  cgroupError?: string;
+  nonlocalBind?: string;
+  osType: string;
+}
+
+export function pathState(file: string): PathState | null {
+  try {
+    const st = statSync(file);
+    return { isDir: st.isDirectory(), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  } catch {
+    return null;
+  }
+}
+
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** The reference's os_type: JSON of [platform, distro id, version, name]. */
+function osType(): string {
+  const release = readText('/etc/os-release') ?? '';
+  const field = (key: string) => new RegExp(`^${key}="?([^"\\n]*)"?$`, 'm').exec(release)?.[1] ?? '';
+  const platform = `${os.type()}-${os.release()}-${os.machine()}`;
+  return JSON.stringify([platform, field('ID'), field('VERSION_ID'), field('NAME')]).replaceAll('","', '", "');
+}
+
+export function partitionIndexes(names: Iterable<string>, base: string): number[] {
+  const re = new RegExp(`^${base.replace(/[-]/g, '\\-')}(0|[1-9][0-9]*)$`);
+  const out: number[] = [];
+  for (const name of names) {
+    const m = re.exec(name);
+    if (m?.[1]) out.push(Number(m[1]));
+  }
+  return out;
+}
+
+export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, userDb: UserDbLocation): Promise<Observed> {
+  const users = readUserDb(userDb);
+  const xmlText = readText(settings.computerXml);
+  let stored: { [key: string]: MarshalValue } | undefined;
+  if (xmlText !== null) {
+    try {
+      const value = loads(xmlText);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) stored = value;
+    } catch (error) {
+      throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
+    }
+  }
+  const links = rtnl ? await rtnl.links() : [];
+  const [addresses, routes] = rtnl ? await Promise.all([rtnl.addresses(), rtnl.routes()]) : [[], []];
+
+  // Surplus partitions: anything named like ours with an index >= amount.
+  const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as { [key: string]: MarshalValue }[]) : [];
+  const instanceEntries = (() => {
+    try {
+      return readdirSync(settings.instanceRoot);
+    } catch {
+      return [];
+    }
+  })();
+  const found = new Set<number>([
+    ...partitionIndexes(users.passwd.lines.map((l) => l[0] ?? ''), settings.userBaseName),
+    ...partitionIndexes(instanceEntries, settings.partitionBaseName),
+    ...partitionIndexes(links.map((l) => l.name), settings.tapBaseName),
+    ...partitionIndexes(storedList.map((p) => String(p.reference ?? '')), settings.partitionBaseName),
+  ]);
+  const surplus = [...found].filter((i) => i >= settings.partitionAmount).sort((a, b) => a - b);
+
+  const taps = new Map<string, TapInfo | null>();
+  const paths = new Map<string, PathState | null>();
+  const files = new Map<string, string | null>();
+  const dirEntries = new Map<string, string[]>();
+  const all = [...Array.from({ length: settings.partitionAmount }, (_, i) => i), ...surplus];
+  for (const root of [settings.instanceRoot, settings.softwareRoot, settings.certificateRepositoryPath]) {
+    if (root) paths.set(root, pathState(root));
+  }
+  const addon = settings.alterNetwork ? native() : undefined;
+  for (const i of all) {
+    const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
+    paths.set(dir, pathState(dir));
+    files.set(path.join(dir, '.slapos-resource'), readText(path.join(dir, '.slapos-resource')));
+    if (addon) {
+      taps.set(`${settings.tapBaseName}${i}`, addon.tapInfo(`${settings.tapBaseName}${i}`));
+      taps.set(`${settings.tunBaseName}${i}`, addon.tapInfo(`${settings.tunBaseName}${i}`));
+    }
+  }
+  for (const i of surplus) {
+    const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
+    try {
+      dirEntries.set(dir, readdirSync(dir));
+    } catch {
+      dirEntries.set(dir, []);
+    }
+  }
+  files.set(settings.computerXml, xmlText);
+  if (settings.computerJson) files.set(settings.computerJson, readText(settings.computerJson));
+
+  let cgroup: Observed['cgroup'];
+  let cgroupError: string | undefined;
+  try {
+    const layout = detectLayout();
+    const tree = new CgroupTree(layout, settings.cgroupParent);
+    const existing = new Map<string, boolean>();
+    const valueFiles: string[] = [];
+    for (const i of all) {
+      const name = `${settings.partitionBaseName}${i}`;
+      existing.set(name, tree.exists(name));
+      if (i < settings.partitionAmount) {
+        for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), settings.limits)) valueFiles.push(write.file);
+      }
+    }
+    const contents = valueFiles.length > 0 ? native().cgroupReadValues(valueFiles) : [];
+    cgroup = { layout, existing, values: new Map(valueFiles.map((file, k) => [file, contents[k] ?? null])) };
+  } catch (error) {
+    cgroupError = (error as Error).message;
+  }
+
+  return {
+    users,
+    idRanges: readLoginDefs(userDb.etcDir),
+    links,
+    addresses,
+    routes,
+    taps,
+    paths,
+    files,
+    dirEntries,
+    ...(stored ? { stored } : {}),
+    surplus,
+    ...(cgroup ? { cgroup } : {}),
+    ...(cgroupError ? { cgroupError } : {}),
+    ...(rtnl ? { nonlocalBind: (readText(NONLOCAL_BIND) ?? '').trim() } : {}),
+    osType: osType(),
+  } as Observed;
+}

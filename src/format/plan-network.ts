@@ -1,0 +1,277 @@
+// The network part of the plan (pure): which addresses, routes, taps and
+// tuns each partition gets (§5.3-5.6), and the steps that make the kernel's
+// state match, computed from what observe.ts read.
+import path from 'node:path';
+import { planTap } from '../network/tap.js';
+import { AF_INET, AF_INET6, TABLE_LOCAL, TABLE_MAIN, type AddressState, type LinkState } from '../network/netlink.js';
+import {
+  allocateIpv4, chooseBase6, contains6, format4, format6, isGlobal6, mask6, parse4, parse6, partitionAddress6,
+  subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
+} from './addressing.js';
+import type { MarshalValue } from './computer-xml.js';
+import { NONLOCAL_BIND, type Observed } from './observe.js';
+import type { FormatSettings } from './settings.js';
+import type { Step } from './steps.js';
+
+/** A refusal or impossibility found while planning: exit 1, nothing changed. */
+export class FormatError extends Error {
+  override name = 'FormatError';
+}
+
+export interface TunNet {
+  name: string;
+  ipv4: number;
+  ipv4Prefixlen: number;
+  ipv6?: { address: bigint; range: Range6 };
+}
+
+export interface PartitionNet {
+  ipv4: number;
+  ipv6: bigint;
+  range?: Range6;
+  /** Tap addressing (route mode with tap_ipv6 only). */
+  tap?: TapIpv6 & { range: Range6; address: bigint; gateway: bigint };
+  tun?: TunNet;
+}
+
+export interface NetworkModel {
+  mode: 'bridge' | 'route';
+  base: Base6;
+  interfaceName: string;
+  ipv6Interface: string;
+  partitions: PartitionNet[];
+}
+
+type Dict = { [key: string]: MarshalValue };
+
+export function storedPartition(observed: Observed, reference: string): Dict | undefined {
+  const list = observed.stored?.partition_list;
+  if (!Array.isArray(list)) return undefined;
+  return list.find((p): p is Dict => p !== null && typeof p === 'object' && !Array.isArray(p) && p.reference === reference);
+}
+
+function storedAddresses(entry: Dict | undefined): { v4?: number; v6?: bigint } {
+  const out: { v4?: number; v6?: bigint } = {};
+  const list = entry?.address_list;
+  if (!Array.isArray(list)) return out;
+  for (const item of list) {
+    const addr = item !== null && typeof item === 'object' && !Array.isArray(item) ? String(item.addr ?? '') : '';
+    try {
+      if (addr.includes(':')) out.v6 = parse6(addr);
+      else if (addr !== '') out.v4 = parse4(addr);
+    } catch {
+      // an unreadable stored address is derived again
+    }
+  }
+  return out;
+}
+
+function link(observed: Observed, name: string): LinkState | undefined {
+  return observed.links.find((l) => l.name === name);
+}
+
+function hasAddress(observed: Observed, index: number | undefined, family: number, value: number | bigint, prefixlen: number): AddressState | undefined {
+  if (index === undefined) return undefined;
+  return observed.addresses.find((a) => a.index === index && a.family === family && a.value === value && a.prefixlen === prefixlen);
+}
+
+/** The reference's tun IPv4 plan: 172.16.0.0/12 cut into 2^ceil(log2(amount)) subnets (§5.4). */
+function tunIpv4(amount: number, index: number): { address: number; prefixlen: number } {
+  const prefixlen = 12 + Math.ceil(Math.log2(Math.max(1, amount)));
+  return { address: parse4('172.16.0.0') + index * 2 ** (32 - prefixlen) + 1, prefixlen };
+}
+
+export function resolveNetwork(settings: FormatSettings, observed: Observed): NetworkModel {
+  const interfaceName = settings.interfaceName as string;
+  const ipv6Interface = settings.ipv6Interface ?? interfaceName;
+  const main = link(observed, interfaceName);
+  if (!main) throw new FormatError(`interface ${interfaceName} ([slapformat] interface_name) does not exist; create it or fix the key`);
+  const v6link = link(observed, ipv6Interface);
+  if (!v6link) throw new FormatError(`interface ${ipv6Interface} ([slapformat] ipv6_interface) does not exist; create it or fix the key`);
+  const mode = settings.tapMode ?? (main.kind === 'bridge' ? 'bridge' : 'route');
+  if (settings.createTap && mode === 'bridge' && main.kind !== 'bridge') {
+    throw new FormatError(`tap_mode = bridge needs interface_name ${interfaceName} to be a bridge (it is ${main.kind ?? 'a plain device'}); use tap_mode = route`);
+  }
+  const globals = observed.addresses
+    .filter((a) => a.index === v6link.index && a.family === AF_INET6 && isGlobal6(a.value as bigint) && !a.dadfailed)
+    .map((a) => ({ address: a.value as bigint, prefixlen: a.prefixlen }));
+  const storedBase = typeof observed.stored?.address === 'string' ? safe6(observed.stored.address) : undefined;
+  const n = settings.partitionAmount;
+  const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
+  const stored = refs.map((ref) => storedAddresses(storedPartition(observed, ref)));
+  // Our own partition addresses sit on the same interface and prefix: never take
+  // one of them as the computer address (the stored one wins, then the shortest
+  // prefix, then the lowest address, as the reference).
+  const ours = new Set(stored.map((s) => s.v6));
+  const partitionLike = (c: Base6) => {
+    const host = c.address & ~mask6(c.prefixlen) & ((1n << 128n) - 1n);
+    return ours.has(c.address) || (host >= 2n && host < BigInt(n) + 2n);
+  };
+  const preferred = globals.filter((c) => !partitionLike(c));
+  const exact = storedBase === undefined ? undefined : globals.find((c) => c.address === storedBase);
+  const base = exact ?? chooseBase6(preferred.length > 0 ? preferred : globals, storedBase);
+  if (!base) {
+    throw new FormatError(`interface ${ipv6Interface} has no global IPv6 address to derive partition addresses from; add one (e.g. a /64) and re-run`);
+  }
+  if (base.prefixlen >= 127) throw new FormatError(`the IPv6 prefix /${base.prefixlen} of ${ipv6Interface} is too long for partition addresses`);
+  if (settings.ipv4LocalNetwork === undefined) throw new FormatError('[slapformat] ipv4_local_network is not set');
+
+  // IPv4s the host uses for anything but our /32s on interface_name are off limits.
+  const foreign = new Set<number>(
+    observed.addresses.filter((a) => a.family === AF_INET && !(a.index === main.index && a.prefixlen === 32)).map((a) => a.value as number),
+  );
+  const ipv4 = allocateIpv4(settings.ipv4LocalNetwork, n, stored.map((s) => s.v4), foreign);
+  const other6 = new Set(observed.addresses.filter((a) => a.family === AF_INET6 && a.index !== v6link.index).map((a) => a.value as bigint));
+  const baseNet = { network: base.address & mask6(base.prefixlen), prefixlen: base.prefixlen };
+  const partitions: PartitionNet[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s6 = stored[i]?.v6;
+      const ipv6 = s6 !== undefined && contains6(baseNet, s6) && s6 !== base.address ? s6 : partitionAddress6(base, i);
+      if (ipv6 === base.address || other6.has(ipv6)) {
+        throw new FormatError(`partition ${refs[i]}: its address ${format6(ipv6)} is already used by this host (computer address or another interface); free it`);
+      }
+      const p: PartitionNet = { ipv4: ipv4[i] as number, ipv6 };
+      if (settings.partitionHasIpv6Range) p.range = subRange6(base, settings.prefixShift, 1, i);
+      if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = tapIpv6(base, settings.prefixShift, i);
+      if (settings.createTun) {
+        const v4 = tunIpv4(n, i);
+        const tun: TunNet = { name: `${settings.tunBaseName}${i}`, ipv4: v4.address, ipv4Prefixlen: v4.prefixlen };
+        if (settings.tunIpv6) {
+          const range = subRange6(base, settings.prefixShift, 3, i);
+          tun.ipv6 = { address: range.network + 1n, range };
+        }
+        p.tun = tun;
+      }
+      partitions.push(p);
+    }
+  } catch (error) {
+    if (error instanceof FormatError) throw error;
+    throw new FormatError(`${(error as Error).message} (interface ${ipv6Interface})`);
+  }
+  return { mode, base, interfaceName, ipv6Interface, partitions };
+}
+
+function safe6(text: string): bigint | undefined {
+  try {
+    return parse6(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function routeExists(observed: Observed, family: number, dst: number | bigint, dstLen: number, oif: number | undefined, options: { gateway?: bigint; local?: boolean }): boolean {
+  if (oif === undefined) return false;
+  return observed.routes.some(
+    (r) =>
+      r.family === family && r.dst === dst && r.dstLen === dstLen && r.oif === oif &&
+      r.table === (options.local ? TABLE_LOCAL : TABLE_MAIN) &&
+      (options.local ? r.type === 'LOCAL' : r.gateway === options.gateway),
+  );
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** Steps that give partition i its devices, addresses and routes. */
+export function partitionNetworkSteps(settings: FormatSettings, observed: Observed, net: NetworkModel, i: number, owner: Owner): Step[] {
+  const steps: Step[] = [];
+  const p = net.partitions[i] as PartitionNet;
+  const ref = `${settings.partitionBaseName}${i}`;
+  const main = link(observed, net.interfaceName) as LinkState;
+  const v6 = link(observed, net.ipv6Interface) as LinkState;
+  const lo = link(observed, 'lo');
+
+  const device = (name: string, type: 'tap' | 'tun') => {
+    const action = planTap({ name, type, uid: owner.uid, gid: owner.gid }, observed.taps.get(name) ?? null);
+    if (action !== 'none') steps.push({ kind: 'tap', name, type, uid: owner.uid, gid: owner.gid, action });
+    const current = link(observed, name);
+    if (type === 'tap' && net.mode === 'bridge' && current?.master !== main.index) steps.push({ kind: 'link-master', name, master: main.name });
+    if (!current?.up) steps.push({ kind: 'link-up', name });
+    return current?.index;
+  };
+
+  if (settings.createTap) {
+    const tapName = `${settings.tapBaseName}${i}`;
+    const index = device(tapName, 'tap');
+    if (p.tap) {
+      const t = p.tap;
+      if (!hasAddress(observed, index, AF_INET6, t.address, t.range.prefixlen)) {
+        steps.push({ kind: 'addr-add', dev: tapName, address: format6(t.address), prefixlen: t.range.prefixlen, noprefixroute: true });
+      }
+      if (!routeExists(observed, AF_INET6, t.gateway, 128, index, {})) steps.push({ kind: 'route-add', dst: `${format6(t.gateway)}/128`, dev: tapName });
+      if (!routeExists(observed, AF_INET6, t.range.network, t.range.prefixlen, index, { gateway: t.gateway })) {
+        steps.push({ kind: 'route-add', dst: `${format6(t.range.network)}/${t.range.prefixlen}`, dev: tapName, gateway: format6(t.gateway) });
+      }
+    }
+  }
+  if (p.tun) {
+    const tun = p.tun;
+    const index = device(tun.name, 'tun');
+    if (!hasAddress(observed, index, AF_INET, tun.ipv4, tun.ipv4Prefixlen)) {
+      steps.push({ kind: 'addr-add', dev: tun.name, address: format4(tun.ipv4), prefixlen: tun.ipv4Prefixlen });
+    }
+    if (tun.ipv6 && !hasAddress(observed, index, AF_INET6, tun.ipv6.address, tun.ipv6.range.prefixlen)) {
+      steps.push({ kind: 'addr-add', dev: tun.name, address: format6(tun.ipv6.address), prefixlen: tun.ipv6.range.prefixlen });
+    }
+  }
+  if (!hasAddress(observed, main.index, AF_INET, p.ipv4, 32)) {
+    steps.push({ kind: 'addr-add', dev: main.name, address: format4(p.ipv4), prefixlen: 32, partition: ref });
+  }
+  const current6 = hasAddress(observed, v6.index, AF_INET6, p.ipv6, net.base.prefixlen);
+  if (current6?.dadfailed) steps.push({ kind: 'addr-del', dev: v6.name, address: format6(p.ipv6), prefixlen: net.base.prefixlen });
+  if (!current6 || current6.dadfailed) {
+    steps.push({ kind: 'addr-add', dev: v6.name, address: format6(p.ipv6), prefixlen: net.base.prefixlen, partition: ref });
+  }
+  if (p.range && !routeExists(observed, AF_INET6, p.range.network, p.range.prefixlen, lo?.index, { local: true })) {
+    steps.push({ kind: 'route-add', dst: `${format6(p.range.network)}/${p.range.prefixlen}`, dev: 'lo', local: true });
+  }
+  return steps;
+}
+
+/** Computer-wide network steps, run before the partitions'. */
+export function computerNetworkSteps(settings: FormatSettings, observed: Observed): Step[] {
+  const steps: Step[] = [];
+  if (settings.partitionHasIpv6Range) {
+    // Partitions bind addresses of their range that are only routed locally.
+    if (observed.nonlocalBind !== undefined && observed.nonlocalBind !== '1') steps.push({ kind: 'sysctl', file: NONLOCAL_BIND, value: '1' });
+    if (!link(observed, 'lo')?.up) steps.push({ kind: 'link-up', name: 'lo' });
+  }
+  return steps;
+}
+
+/** Steps that remove what surplus partition i had on the network. */
+export function surplusNetworkSteps(settings: FormatSettings, observed: Observed, net: NetworkModel | undefined, i: number): Step[] {
+  const steps: Step[] = [];
+  for (const [name, type] of [[`${settings.tapBaseName}${i}`, 'tap'], [`${settings.tunBaseName}${i}`, 'tun']] as const) {
+    const info = observed.taps.get(name);
+    if (info) steps.push({ kind: 'tap-delete', name, type: info.type });
+  }
+  if (!net) return steps;
+  const main = link(observed, net.interfaceName) as LinkState;
+  const v6 = link(observed, net.ipv6Interface) as LinkState;
+  const stored = storedAddresses(storedPartition(observed, `${settings.partitionBaseName}${i}`));
+  for (const value of new Set([stored.v6, partitionAddress6(net.base, i)])) {
+    if (value !== undefined && hasAddress(observed, v6.index, AF_INET6, value, net.base.prefixlen)) {
+      steps.push({ kind: 'addr-del', dev: v6.name, address: format6(value), prefixlen: net.base.prefixlen });
+    }
+  }
+  if (stored.v4 !== undefined && hasAddress(observed, main.index, AF_INET, stored.v4, 32)) {
+    steps.push({ kind: 'addr-del', dev: main.name, address: format4(stored.v4), prefixlen: 32 });
+  }
+  const lo = link(observed, 'lo');
+  try {
+    const range = subRange6(net.base, settings.prefixShift, 1, i);
+    if (routeExists(observed, AF_INET6, range.network, range.prefixlen, lo?.index, { local: true })) {
+      steps.push({ kind: 'route-del', dst: `${format6(range.network)}/${range.prefixlen}`, dev: 'lo', local: true });
+    }
+  } catch {
+    // an index beyond what the shift allows never had a range
+  }
+  return steps;
+}
+
+export const resourcePath = (settings: FormatSettings, i: number) =>
+  path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`, '.slapos-resource');

@@ -1,0 +1,70 @@
+// `slapos node format`: observe → plan → apply → report.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError, Exit } from '../cli/exit.js';
+import type { SlaposConfig } from '../config/load.js';
+import { Rtnl } from '../network/netlink.js';
+import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
+import type { Logger } from '../util/log.js';
+import { applyPlan } from './apply.js';
+import { observe } from './observe.js';
+import { FormatError } from './plan-network.js';
+import { makePlan } from './plan.js';
+import { reportComputer } from './report.js';
+import { resolveSettings, type FormatOptions } from './settings.js';
+import { describe, printable } from './steps.js';
+
+export interface RunFormatOptions extends FormatOptions {
+  /** Where the user database lives; only tests change it. */
+  userDb?: UserDbLocation;
+}
+
+export async function runFormat(config: SlaposConfig, options: RunFormatOptions, log: Logger, out: (text: string) => void): Promise<number> {
+  const settings = resolveSettings(config, options, (m) => log.warn(m));
+  if (!options.now && !settings.dryRun && settings.randomDelay > 0) {
+    const delay = Math.floor(Math.random() * settings.randomDelay * 1000);
+    log.info(`waiting ${Math.round(delay / 1000)} s before formatting (random_delay; use --now to skip)`);
+    await sleep(delay);
+  }
+  const userDb = options.userDb ?? SYSTEM_USER_DB;
+  const today = Math.floor(Date.now() / 86_400_000);
+  const rtnl = settings.alterNetwork ? new Rtnl() : undefined;
+  try {
+    const started = Date.now();
+    const observed = await observe(settings, rtnl, userDb);
+    let plan;
+    try {
+      plan = makePlan(settings, observed, today);
+    } catch (error) {
+      if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
+      throw error;
+    }
+    for (const warning of plan.warnings) log.warn(warning);
+    if (settings.dryRun) {
+      if (options.json) {
+        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
+      } else {
+        out(plan.steps.length === 0 ? 'nothing to do: the node is formatted' : plan.steps.map(describe).join('\n'));
+      }
+      return Exit.SUCCESS;
+    }
+    try {
+      await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+    } catch (error) {
+      if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
+      throw error;
+    }
+    const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
+    log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
+    try {
+      await reportComputer({ masterUrl: settings.masterUrl, ...(settings.keyFile ? { keyFile: settings.keyFile } : {}), ...(settings.certFile ? { certFile: settings.certFile } : {}) }, plan.computer);
+    } catch (error) {
+      log.error(`the node is formatted and its state saved, but reporting to the master failed: ${(error as Error).message}`);
+      if (options.json) out(JSON.stringify({ ...summary, reported: false }));
+      return Exit.OFFLINE_OR_PROMISE;
+    }
+    if (options.json) out(JSON.stringify({ ...summary, reported: true }));
+    return Exit.SUCCESS;
+  } finally {
+    rtnl?.close();
+  }
+}
