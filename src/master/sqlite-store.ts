@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
 import type {
-  ComputerRow, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
 const PATCHABLE = new Set([
@@ -112,6 +112,10 @@ class SqliteTx implements Tx {
       computer, list,
     );
     await this.run(
+      'DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
       'DELETE FROM computer_partition WHERE computer_reference = ? AND reference NOT IN (SELECT value FROM json_each(?))',
       computer, list,
     );
@@ -122,6 +126,9 @@ class SqliteTx implements Tx {
       'SELECT * FROM partition_network WHERE computer_reference = ? AND partition_reference = ? ORDER BY rowid',
       computer, partition,
     );
+  }
+  listComputerNetwork(computer: string) {
+    return this.all<NetworkRow>('SELECT * FROM partition_network WHERE computer_reference = ? ORDER BY rowid', computer);
   }
   async replaceNetwork(computer: string, rows: NetworkRow[]) {
     await this.run('DELETE FROM partition_network WHERE computer_reference = ?', computer);
@@ -149,6 +156,39 @@ class SqliteTx implements Tx {
   listUsage(computer: string) {
     return this.all<UsageRow>('SELECT * FROM usage_report WHERE computer_reference = ? ORDER BY id', computer);
   }
+  latestUsage() {
+    return this.all<UsageRow>(
+      'SELECT * FROM usage_report WHERE id IN (SELECT max(id) FROM usage_report GROUP BY computer_reference) ORDER BY computer_reference',
+    );
+  }
+
+  getCertificate(computer: string, partition: string) {
+    return this.get<CertificateRow>(
+      'SELECT * FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition,
+    );
+  }
+  async putCertificate(row: CertificateRow) {
+    await this.run(
+      'INSERT OR REPLACE INTO partition_certificate (computer_reference, partition_reference, fingerprint, certificate, key, issued_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?)',
+      row.computer_reference, row.partition_reference, row.fingerprint, row.certificate, row.key, row.issued_at,
+    );
+  }
+  async deleteCertificate(computer: string, partition: string) {
+    await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+  }
+
+  async countComputers() {
+    return (await this.get<{ n: number }>('SELECT count(*) AS n FROM computer'))?.n ?? 0;
+  }
+  countPartitions() {
+    return this.all<PartitionCount>(
+      'SELECT slap_state, requested_state, count(*) AS count FROM computer_partition GROUP BY slap_state, requested_state ORDER BY 1, 2',
+    );
+  }
+  async countUsage() {
+    return (await this.get<{ n: number }>('SELECT count(*) AS n FROM usage_report'))?.n ?? 0;
+  }
 }
 
 export class SqliteStore implements Store {
@@ -167,9 +207,18 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.enqueue('BEGIN IMMEDIATE', fn);
+  }
+
+  /** One connection: reads queue like writes (a deferred BEGIN takes no write lock). */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.enqueue('BEGIN', fn);
+  }
+
+  private enqueue<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new Error('store is closed');
-      this.db.exec('BEGIN IMMEDIATE');
+      this.db.exec(begin);
       try {
         const result = await fn(new SqliteTx(this.db));
         this.db.exec('COMMIT');
