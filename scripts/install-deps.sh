@@ -12,6 +12,9 @@ APT_PACKAGES=(
   python3 make g++  # node-gyp builds native/*.cc and better-sqlite3
   supervisor        # the node's process manager
   python3-zc.buildout  # builds software releases and instances
+  openssl           # the master's CA: slapos proxy init-ca and per-partition certificates
+  postgresql        # master tests start a throw-away PostgreSQL 15 cluster (/usr/lib/postgresql/15/bin)
+  chromium          # master tests load the status page in headless Chromium
 )
 
 missing=()
