@@ -43,6 +43,7 @@ const MIGRATIONS: string[] = [
     fingerprint TEXT NOT NULL, certificate TEXT NOT NULL, key TEXT NOT NULL, issued_at REAL NOT NULL,
     PRIMARY KEY (computer_reference, partition_reference));
   CREATE INDEX usage_report_computer ON usage_report (computer_reference, id);
+  ALTER TABLE computer ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
   -- getFullComputerInformation reads by computer: without these, a scan of every partition.
   CREATE INDEX computer_partition_computer ON computer_partition (computer_reference);
   CREATE INDEX software_computer ON software (computer_reference);

@@ -45,6 +45,7 @@ const MIGRATIONS: string[] = [
     fingerprint TEXT NOT NULL, certificate TEXT NOT NULL, key TEXT NOT NULL, issued_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (computer_reference, partition_reference));
   CREATE INDEX usage_report_computer ON usage_report (computer_reference, id);
+  ALTER TABLE computer ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX software_computer ON software (computer_reference, seq);
   `,
 ];

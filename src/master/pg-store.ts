@@ -17,12 +17,17 @@ const PARTITION = `reference, computer_reference, slap_state, software_release, 
   software_type, partition_reference, requested_by, requested_state, "timestamp", reported_state, reported_at, error_log`;
 const SOFTWARE = 'url, computer_reference, requested_state, reported_state, reported_at, error_log';
 const NETWORK = 'partition_reference, computer_reference, reference, address, netmask';
+// Reports the node sends are not part of what it reads back: they do not change the generation.
+const REPORT_ONLY = new Set(['reported_state', 'reported_at', 'error_log']);
 const PATCHABLE = new Set([
   'slap_state', 'software_release', 'xml', 'connection_xml', 'slave_instance_list', 'software_type',
   'partition_reference', 'requested_by', 'requested_state', 'timestamp', 'reported_state', 'reported_at', 'error_log',
 ]);
 
 class PgTx implements Tx {
+  /** Computers whose getFullComputerInformation answer this transaction changes. */
+  readonly touched = new Set<string>();
+
   constructor(private readonly client: pg.PoolClient) {}
 
   private async all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
@@ -33,6 +38,14 @@ class PgTx implements Tx {
   }
   private async run(sql: string, ...params: unknown[]): Promise<number> {
     return (await this.client.query(sql, params)).rowCount ?? 0;
+  }
+
+  /** Bumps the generation of every touched computer (answer caches key on it). */
+  async flushGenerations() {
+    if (this.touched.size > 0) await this.run('UPDATE computer SET generation = generation + 1 WHERE reference = ANY($1)', [...this.touched]);
+  }
+  async computerGeneration(computer: string) {
+    return (await this.get<{ generation: number }>('SELECT generation FROM computer WHERE reference = $1', computer))?.generation;
   }
 
   getComputer(reference: string) {
@@ -56,6 +69,7 @@ class PgTx implements Tx {
     return this.get<SoftwareRow>(`SELECT ${SOFTWARE} FROM software WHERE url = $1 AND computer_reference = $2`, url, computer);
   }
   async upsertSoftware(url: string, computer: string, requestedState: string) {
+    this.touched.add(computer);
     await this.run(
       'INSERT INTO software (url, computer_reference, requested_state) VALUES ($1, $2, $3) ' +
         'ON CONFLICT (url, computer_reference) DO UPDATE SET requested_state = excluded.requested_state',
@@ -70,6 +84,7 @@ class PgTx implements Tx {
     return changes > 0;
   }
   async deleteSoftware(url: string, computer: string) {
+    this.touched.add(computer);
     return (await this.run('DELETE FROM software WHERE url = $1 AND computer_reference = $2', url, computer)) > 0;
   }
 
@@ -103,11 +118,13 @@ class PgTx implements Tx {
     );
   }
   async insertPartition(computer: string, reference: string) {
+    this.touched.add(computer);
     await this.run(
       'INSERT INTO computer_partition (reference, computer_reference) VALUES ($1, $2) ON CONFLICT DO NOTHING', reference, computer,
     );
   }
   async updatePartition(computer: string, reference: string, patch: PartitionPatch) {
+    if (Object.keys(patch).some((k) => !REPORT_ONLY.has(k))) this.touched.add(computer);
     const keys = Object.keys(patch).filter((k) => PATCHABLE.has(k));
     if (keys.length === 0) return;
     const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
@@ -118,6 +135,7 @@ class PgTx implements Tx {
     );
   }
   async deletePartitionsExcept(computer: string, keep: string[]) {
+    this.touched.add(computer);
     await this.run('DELETE FROM shared_instance WHERE computer_reference = $1 AND NOT (hosted_by = ANY($2))', computer, keep);
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = $1 AND NOT (partition_reference = ANY($2))', computer, keep);
     await this.run('DELETE FROM computer_partition WHERE computer_reference = $1 AND NOT (reference = ANY($2))', computer, keep);
@@ -133,6 +151,7 @@ class PgTx implements Tx {
     return this.all<NetworkRow>(`SELECT ${NETWORK} FROM partition_network WHERE computer_reference = $1 ORDER BY seq`, computer);
   }
   async replaceNetwork(computer: string, rows: NetworkRow[]) {
+    this.touched.add(computer);
     await this.run('DELETE FROM partition_network WHERE computer_reference = $1', computer);
     if (rows.length === 0) return;
     // One statement for the whole computer (unnest of parallel arrays), not one round trip per address.
@@ -245,7 +264,9 @@ export class PgStore implements Store {
       try {
         // Serialises writers of every master process on this database.
         if (write) await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
-        const result = await fn(new PgTx(client));
+        const tx = new PgTx(client);
+        const result = await fn(tx);
+        if (write) await tx.flushGenerations();
         await client.query('COMMIT');
         return result;
       } catch (error) {

@@ -8,6 +8,7 @@ import { loads } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { Rule } from './access.js';
 import type { RequestedState } from './allocation.js';
+import { AnswerCache } from './answer-cache.js';
 import type { Authorize } from './authorize.js';
 import type { IssuedCertificate } from './certificates.js';
 import * as inst from './instance-ops.js';
@@ -62,6 +63,8 @@ export interface RouteDeps {
   issuer?: PartitionIssuer | undefined;
   /** Called once per accepted usage report (metrics). */
   onUsage?: () => void;
+  /** Memory for cached getFullComputerInformation answers (default 256 MiB). */
+  answerCacheBytes?: number | undefined;
 }
 
 /** The partition's stored certificate, issued on first demand; the first of two racing masters wins. */
@@ -99,11 +102,21 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   const asComputer = (f: Fields): Rule => ({ kind: 'computer', computer: f.computer_id ?? '' });
   const onPartition = (f: Fields): Rule => ({ kind: 'partition', computer: f.computer_id ?? '', partition: f.computer_partition_id ?? '' });
   const asUser = (): Rule => ({ kind: 'user' });
+  // The node polls this the most: answers are reused while the computer's generation is unchanged.
+  const cache = new AnswerCache(deps.answerCacheBytes);
   const partitionArgs = (f: Fields) => [checkId('computer_id', f.computer_id), checkId('computer_partition_id', f.computer_partition_id)] as const;
 
   const info = async (f: Fields, reply: FastifyReply) => {
     const computer = checkId('computer_id', f.computer_id);
-    return sendXml(reply, await read((t) => node.computerInformation(t, settings, computer)));
+    const body = await read(async (t) => {
+      const generation = await t.computerGeneration(computer);
+      const cached = generation === undefined ? undefined : cache.get(computer, generation);
+      if (cached !== undefined) return cached;
+      const fresh = dumps(await node.computerInformation(t, settings, computer));
+      if (generation !== undefined) cache.set(computer, generation, fresh);
+      return fresh;
+    });
+    return reply.type('text/xml; charset=utf-8').send(body);
   };
   get('getFullComputerInformation', asComputer, info);
   get('getComputerInformation', asComputer, info);

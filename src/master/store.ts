@@ -87,6 +87,12 @@ export type PartitionPatch = Partial<Omit<PartitionRow, 'reference' | 'computer_
 /** Row operations available inside one transaction. */
 export interface Tx {
   getComputer(reference: string): Promise<ComputerRow | undefined>;
+  /**
+   * Bumped at commit by every write that changes what getFullComputerInformation
+   * answers for this computer (not by reports): a key for answer caches, valid
+   * across master processes. Undefined for an unknown computer.
+   */
+  computerGeneration(computer: string): Promise<number | undefined>;
   upsertComputer(row: ComputerRow): Promise<void>;
   listComputers(): Promise<ComputerRow[]>;
 

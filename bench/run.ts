@@ -1,0 +1,12 @@
+// `npm run bench -- <name> [options]`: runs one benchmark. Add an entry to add one.
+const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
+  master: () => import('./master.js'),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name ? BENCHES[name] : undefined;
+if (!load) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]\n`);
+  process.exit(2);
+}
+await (await load()).main(args);
