@@ -18,7 +18,8 @@ export function identityOfRequest(request: FastifyRequest, authenticate: boolean
   if (known) return known;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   const present = peer !== undefined && Object.keys(peer).length > 0;
-  const error = socket.authorizationError ? String(socket.authorizationError) : undefined;
+  // Without a certificate Node still reports an authorization error: the useful message is "none given".
+  const error = present && socket.authorizationError ? String(socket.authorizationError) : undefined;
   const identity = identityOf(present ? peer.subject : undefined, socket.authorized === true, present ? peer.fingerprint256 : '', error);
   cache.set(socket, identity);
   return identity;

@@ -4,7 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { repoRoot } from './paths.js';
 
 export const BIN = path.join(repoRoot, 'bin', 'slapos.js');
@@ -31,7 +31,7 @@ export function startProxy(t: ExecutionContext, cfg: string): ResultPromise {
 }
 
 /** Waits until something answers HTTP(S) on the port (any status). */
-export async function waitListening(child: ResultPromise, url: string, dispatcher?: Parameters<typeof request>[1] extends infer O ? O extends { dispatcher?: infer D } ? D : never : never): Promise<void> {
+export async function waitListening(child: ResultPromise, url: string, dispatcher?: Dispatcher): Promise<void> {
   for (let i = 0; i < 150; i += 1) {
     if (child.exitCode !== null) throw new Error(`master exited: ${String((await child).all).slice(-800)}`);
     try {

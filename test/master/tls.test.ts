@@ -4,7 +4,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCa, issueCertificate } from '../../src/master/certificates.js';
 import { buildMaster } from '../../src/master/server.js';
@@ -12,7 +13,7 @@ import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapHttpError } from '../../src/slap/errors.js';
 import { tempDir } from '../helpers/master.js';
-import { BIN } from '../helpers/proxy-process.js';
+import { BIN, freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { computer } from '../helpers/semantics-suite.js';
 
 const SR = '/opt/sr/trivial/software.cfg';
@@ -114,4 +115,29 @@ test('a partition certificate acts only as its partition, and is revoked when th
   t.is(await comp1.destroyedComputerPartition('COMP-1', 'slappart0'), 'OK');
   const again = client(issued.key, issued.certificate);
   await t.throwsAsync(again.registerComputerPartition('COMP-1', 'slappart0'), { message: /HTTP 403.*no longer/s });
+});
+
+test('slapos proxy start serves TLS from init-ca files, and the client CLI authenticates with [slapos] key_file/cert_file', async (t) => {
+  const dir = tempDir(t);
+  const ssl = path.join(dir, 'ssl');
+  await execa('node', [BIN, 'proxy', 'init-ca', '--dir', ssl, '--computer', 'COMP-1', '--user', 'admin']);
+  const port = await freePort();
+  const master = path.join(dir, 'master.cfg');
+  writeFileSync(master, [
+    '[slapos]', 'computer_id = COMP-1', '[slapproxy]', 'host = 127.0.0.1', `port = ${port}`, `database_uri = ${path.join(dir, 'proxy.db')}`,
+    `server_key_file = ${ssl}/server.key`, `server_cert_file = ${ssl}/server.crt`, `ca_file = ${ssl}/ca.crt`, `ca_key_file = ${ssl}/ca.key`, '',
+  ].join('\n'));
+  const proxy = startProxy(t, master);
+  const url = `https://localhost:${port}/`;
+  await waitListening(proxy, `${url}metrics`, new Agent({ connect: { ca: readFileSync(path.join(ssl, 'ca.crt')) } }));
+  const userCfg = path.join(dir, 'user.cfg');
+  writeFileSync(userCfg, `[slapos]\nmaster_url = ${url}\nkey_file = ${ssl}/user-admin.key\ncert_file = ${ssl}/user-admin.crt\nmaster_ca_file = ${ssl}/ca.crt\n`);
+  const list = await execa('node', [BIN, '--cfg', userCfg, 'list', '--json'], { reject: false });
+  t.is(list.exitCode, 0, list.stderr);
+  t.deepEqual(JSON.parse(list.stdout), {});
+  const anonymousCfg = path.join(dir, 'anonymous.cfg');
+  writeFileSync(anonymousCfg, `[slapos]\nmaster_url = ${url}\nmaster_ca_file = ${ssl}/ca.crt\n`);
+  const refused = await execa('node', [BIN, '--cfg', anonymousCfg, 'list'], { reject: false });
+  t.is(refused.exitCode, 1);
+  t.regex(refused.stderr, /403.*client certificate is required/s);
 });
