@@ -48,8 +48,11 @@ export async function startPostgres(): Promise<TestPostgres> {
   ], { ...as, cwd: dir, reject: false, all: true });
   const uri = (database: string) => `postgresql://postgres@localhost/${database}?host=${dir}`;
   const stop = async () => {
-    if (server.exitCode === null) server.kill('SIGINT');
+    // Smart shutdown first (waits for sessions still closing), fast after 5 s.
+    if (server.exitCode === null) server.kill('SIGTERM');
+    const fast = setTimeout(() => server.kill('SIGINT'), 5000);
     await server;
+    clearTimeout(fast);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -60,6 +63,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   // A pool: tests create their databases concurrently.
   const admin = new pg.Pool({ connectionString: uri('postgres'), max: 2 });
+  // The cluster is shut down under open connections at the end: that is expected, not an error.
+  admin.on('error', () => undefined);
   return {
     dir, uri, stop: async () => {
       await admin.end().catch(() => undefined);
