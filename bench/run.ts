@@ -1,12 +1,13 @@
-// npm run bench -- <name>: runs bench/<name>.ts.
-const benches: Record<string, () => Promise<unknown>> = {
-  format: async () => (await import('./format.js')).main(process.argv.slice(3)),
+// `npm run bench -- <name> [options]`: runs one benchmark. Add an entry to add one.
+const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
+  format: () => import('./format.js'),
+  master: () => import('./master.js'),
 };
-const name = process.argv[2] ?? '';
-const bench = benches[name];
-if (!bench) {
-  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}>`);
-  process.exitCode = 1;
-} else {
-  await bench();
+
+const [name, ...args] = process.argv.slice(2);
+const load = name ? BENCHES[name] : undefined;
+if (!load) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]\n`);
+  process.exit(2);
 }
+await (await load()).main(args);

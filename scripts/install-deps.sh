@@ -12,6 +12,9 @@ APT_PACKAGES=(
   python3 make g++  # node-gyp builds native/*.cc and better-sqlite3
   supervisor        # the node's process manager
   python3-zc.buildout  # builds software releases and instances
+  openssl           # the master's CA: slapos proxy init-ca and per-partition certificates
+  postgresql        # master tests start a throw-away PostgreSQL 15 cluster (/usr/lib/postgresql/15/bin)
+  chromium          # master tests load the status page in headless Chromium
 )
 
 missing=()
@@ -22,7 +25,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: apt packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages must not start their system services (PostgreSQL's main cluster,
+  # supervisor's daemon): tests start the servers they need themselves.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # node-gyp cannot download Node's headers here: point it at the local install.

@@ -105,7 +105,10 @@ export const slapproxySection = z.object({
   allow_insecure_bind: bool.prefault('false'),
   server_key_file: opt(absolutePath),
   server_cert_file: opt(absolutePath),
+  /** CA that signs client certificates; with TLS, clients must present one (access rules apply). */
   ca_file: opt(absolutePath),
+  /** ours: the CA's private key; the master then issues per-partition certificates. */
+  ca_key_file: opt(absolutePath),
 });
 
 /** Keys the reference spells with "-" in some places and "_" in others: read both, keep "_". */

@@ -134,6 +134,8 @@ export async function destroyedPartition(tx: Tx, computer: string, partition: st
     slap_state: 'free', software_release: null, xml: null, connection_xml: null, slave_instance_list: null,
     software_type: null, partition_reference: null, requested_by: '', requested_state: 'started',
   });
+  // The instance is gone: its certificate no longer authenticates anyone.
+  await tx.deleteCertificate(computer, partition);
   return 'OK';
 }
 

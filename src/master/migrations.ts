@@ -36,6 +36,18 @@ const MIGRATIONS: string[] = [
     id INTEGER PRIMARY KEY AUTOINCREMENT, computer_reference TEXT NOT NULL,
     use_string TEXT NOT NULL, received_at REAL NOT NULL);
   `,
+  // 2: per-partition certificates issued by the master's CA (revoked when the partition is freed).
+  `
+  CREATE TABLE partition_certificate (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, certificate TEXT NOT NULL, key TEXT NOT NULL, issued_at REAL NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference));
+  CREATE INDEX usage_report_computer ON usage_report (computer_reference, id);
+  ALTER TABLE computer ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+  -- getFullComputerInformation reads by computer: without these, a scan of every partition.
+  CREATE INDEX computer_partition_computer ON computer_partition (computer_reference);
+  CREATE INDEX software_computer ON software (computer_reference);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -52,8 +52,13 @@ export async function computerInformation(tx: Tx, settings: MasterSettings, comp
   if (!known && computer !== settings.defaultComputer) throw notFound(`unknown computer ${computer}`);
   const software = await tx.listSoftware(computer);
   const partitions = await tx.listPartitions(computer);
-  const objects: PyObject[] = [];
-  for (const p of partitions) objects.push(partitionObject(p, await tx.listNetwork(computer, p.reference)));
+  const network = new Map<string, NetworkRow[]>();
+  for (const n of await tx.listComputerNetwork(computer)) {
+    const list = network.get(n.partition_reference);
+    if (list) list.push(n);
+    else network.set(n.partition_reference, [n]);
+  }
+  const objects = partitions.map((p) => partitionObject(p, network.get(p.reference) ?? []));
   return computerObject(
     computer,
     software.map((s) => softwareReleaseObject(s.url, computer, s.requested_state)),

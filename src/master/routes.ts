@@ -6,11 +6,15 @@ import { dumps } from '../slap/marshal-encode.js';
 import { instanceXmlToDict } from '../slap/instance-xml.js';
 import { loads } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
+import type { Rule } from './access.js';
 import type { RequestedState } from './allocation.js';
+import { AnswerCache } from './answer-cache.js';
+import type { Authorize } from './authorize.js';
+import type { IssuedCertificate } from './certificates.js';
 import * as inst from './instance-ops.js';
 import * as node from './node-ops.js';
-import type { Store, Tx } from './store.js';
-import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl } from './validate.js';
+import type { CertificateRow, Store, Tx } from './store.js';
+import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl, notFound } from './validate.js';
 
 type Fields = Record<string, string | undefined>;
 
@@ -50,28 +54,83 @@ function marshalledBool(value: string | undefined): boolean {
 const sendXml = (reply: FastifyReply, value: PyValue) => reply.type('text/xml; charset=utf-8').send(dumps(value));
 const sendText = (reply: FastifyReply, text: string) => reply.type('text/plain; charset=utf-8').send(text);
 
-export function registerRoutes(app: FastifyInstance, store: Store, settings: node.MasterSettings): void {
+/** Issues a partition's certificate (certificates.ts with the master's CA). */
+export type PartitionIssuer = (computer: string, partition: string) => Promise<IssuedCertificate>;
+
+export interface RouteDeps {
+  authorize: Authorize;
+  /** Absent when no CA key is configured: certificates are empty strings (as the proxy). */
+  issuer?: PartitionIssuer | undefined;
+  /** Called once per accepted usage report (metrics). */
+  onUsage?: () => void;
+  /** Memory for cached getFullComputerInformation answers (default 256 MiB). */
+  answerCacheBytes?: number | undefined;
+}
+
+/** The partition's stored certificate, issued on first demand; the first of two racing masters wins. */
+async function partitionCertificate(store: Store, issuer: PartitionIssuer, computer: string, partition: string): Promise<CertificateRow> {
+  const existing = await store.read((t) => t.getCertificate(computer, partition));
+  if (existing) return existing;
+  const fresh = await issuer(computer, partition);
+  return store.transaction(async (t) => {
+    const raced = await t.getCertificate(computer, partition);
+    if (raced) return raced;
+    if ((await t.getPartition(computer, partition))?.slap_state !== 'busy') throw notFound(`partition ${partition} is not allocated`);
+    const row = { computer_reference: computer, partition_reference: partition, ...fresh, issued_at: Date.now() / 1000 };
+    await t.putCertificate(row);
+    return row;
+  });
+}
+
+type Handler = (f: Fields, reply: FastifyReply, request: FastifyRequest) => Promise<unknown>;
+
+export function registerRoutes(app: FastifyInstance, store: Store, settings: node.MasterSettings, deps: RouteDeps): void {
   const tx = <T>(fn: (t: Tx) => Promise<T>) => store.transaction(fn);
-  const get = (path: string, handler: (f: Fields, reply: FastifyReply) => Promise<unknown>) =>
-    app.get(`/${path}`, (request, reply) => handler(fields(request), reply));
-  const post = (path: string, handler: (f: Fields, reply: FastifyReply) => Promise<unknown>) =>
-    app.post(`/${path}`, (request, reply) => handler(fields(request), reply));
+  const read = <T>(fn: (t: Tx) => Promise<T>) => store.read(fn);
+  // Every route states who may call it (access.ts), checked before any work.
+  const route = (method: 'GET' | 'POST', path: string, rule: ((f: Fields) => Rule) | null, handler: Handler) =>
+    app.route({
+      method, url: `/${path}`,
+      handler: async (request, reply) => {
+        const f = fields(request);
+        if (rule) await deps.authorize(request, rule(f));
+        return handler(f, reply, request);
+      },
+    });
+  const get = (path: string, rule: ((f: Fields) => Rule) | null, handler: Handler) => route('GET', path, rule, handler);
+  const post = (path: string, rule: ((f: Fields) => Rule) | null, handler: Handler) => route('POST', path, rule, handler);
+  const asComputer = (f: Fields): Rule => ({ kind: 'computer', computer: f.computer_id ?? '' });
+  const onPartition = (f: Fields): Rule => ({ kind: 'partition', computer: f.computer_id ?? '', partition: f.computer_partition_id ?? '' });
+  const asUser = (): Rule => ({ kind: 'user' });
+  // The node polls this the most: answers are reused while the computer's generation is unchanged.
+  const cache = new AnswerCache(deps.answerCacheBytes);
   const partitionArgs = (f: Fields) => [checkId('computer_id', f.computer_id), checkId('computer_partition_id', f.computer_partition_id)] as const;
 
   const info = async (f: Fields, reply: FastifyReply) => {
     const computer = checkId('computer_id', f.computer_id);
-    return sendXml(reply, await tx((t) => node.computerInformation(t, settings, computer)));
+    const body = await read(async (t) => {
+      const generation = await t.computerGeneration(computer);
+      const cached = generation === undefined ? undefined : cache.get(computer, generation);
+      if (cached !== undefined) return cached;
+      const fresh = dumps(await node.computerInformation(t, settings, computer));
+      if (generation !== undefined) cache.set(computer, generation, fresh);
+      return fresh;
+    });
+    return reply.type('text/xml; charset=utf-8').send(body);
   };
-  get('getFullComputerInformation', info);
-  get('getComputerInformation', info);
+  get('getFullComputerInformation', asComputer, info);
+  get('getComputerInformation', asComputer, info);
 
-  post('loadComputerConfigurationFromXML', async (f, reply) => {
+  // The computer is named inside the document: checked once decoded.
+  post('loadComputerConfigurationFromXML', null, async (f, reply, request) => {
     const value = loads(f.xml ?? '');
+    const reference = isRecord(value) && typeof value.reference === 'string' ? value.reference : '';
+    await deps.authorize(request, { kind: 'computer', computer: reference });
     await tx((t) => node.loadComputer(t, value));
     return sendText(reply, 'done');
   });
 
-  post('supplySupply', async (f, reply) => {
+  post('supplySupply', asUser, async (f, reply) => {
     const url = checkUrl(f.url);
     const computer = checkId('computer_id', f.computer_id);
     const state = checkChoice('state', f.state, ['available', 'destroyed'] as const);
@@ -79,7 +138,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   });
 
   for (const [path, state] of [['buildingSoftwareRelease', 'building'], ['availableSoftwareRelease', 'available'], ['softwareReleaseError', 'error']] as const) {
-    post(path, async (f, reply) => {
+    post(path, asComputer, async (f, reply) => {
       const url = checkUrl(f.url);
       const computer = checkId('computer_id', f.computer_id);
       const log = state === 'error' ? checkText('error_log', f.error_log) : null;
@@ -87,7 +146,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
       return sendText(reply, 'Ignored');
     });
   }
-  post('destroyedSoftwareRelease', async (f, reply) => {
+  post('destroyedSoftwareRelease', asComputer, async (f, reply) => {
     const url = checkUrl(f.url);
     const computer = checkId('computer_id', f.computer_id);
     await tx((t) => node.destroyedSoftware(t, url, computer));
@@ -95,7 +154,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   });
 
   for (const [path, state] of [['startedComputerPartition', 'started'], ['stoppedComputerPartition', 'stopped'], ['softwareInstanceError', 'error']] as const) {
-    post(path, async (f, reply) => {
+    post(path, onPartition, async (f, reply) => {
       const [computer, partition] = partitionArgs(f);
       const log = state === 'error' ? checkText('error_log', f.error_log) : null;
       await tx((t) => node.reportPartition(t, computer, partition, state, log));
@@ -103,36 +162,39 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     });
   }
 
-  post('destroyedComputerPartition', async (f, reply) => {
+  post('destroyedComputerPartition', asComputer, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
     return sendText(reply, await tx((t) => inst.destroyedPartition(t, computer, partition)));
   });
 
-  get('getComputerPartitionCertificate', async (f, reply) => {
+  // The node fetches each allocated partition's certificate and hands it to the partition user.
+  get('getComputerPartitionCertificate', asComputer, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
-    await tx((t) => node.requirePartition(t, computer, partition));
-    return sendXml(reply, { certificate: '', key: '' });
+    const row = await read((t) => node.requirePartition(t, computer, partition));
+    if (!deps.issuer || row.slap_state !== 'busy') return sendXml(reply, { certificate: '', key: '' });
+    const issued = await partitionCertificate(store, deps.issuer, computer, partition);
+    return sendXml(reply, { certificate: issued.certificate, key: issued.key });
   });
 
-  get('registerComputerPartition', async (f, reply) => {
+  get('registerComputerPartition', (f) => ({ kind: 'partition', computer: f.computer_reference ?? '', partition: f.computer_partition_reference ?? '' }), async (f, reply) => {
     const computer = checkId('computer_reference', f.computer_reference);
     const partition = checkId('computer_partition_reference', f.computer_partition_reference);
-    return sendXml(reply, await tx((t) => node.registerPartition(t, computer, partition)));
+    return sendXml(reply, await read((t) => node.registerPartition(t, computer, partition)));
   });
 
-  get('getComputerPartitionStatus', async (f, reply) => {
+  get('getComputerPartitionStatus', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
-    await tx((t) => node.requirePartition(t, computer, partition));
+    await read((t) => node.requirePartition(t, computer, partition));
     return sendXml(reply, 'Not implemented.');
   });
 
-  get('getHostingSubscriptionIpList', async (f, reply) => {
+  get('getHostingSubscriptionIpList', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
-    const list = await tx((t) => inst.treeIpList(t, computer, partition));
+    const list = await read((t) => inst.treeIpList(t, computer, partition));
     return sendXml(reply, list.map(([a, b]) => new PyTuple([a, b])));
   });
 
-  post('setComputerPartitionConnectionXml', async (f, reply) => {
+  post('setComputerPartitionConnectionXml', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
     const params = marshalledDict('connection_xml', f.connection_xml);
     const slave = f.slave_reference === undefined || f.slave_reference === '' ? null : checkTitle('slave_reference', f.slave_reference);
@@ -140,14 +202,14 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     return sendText(reply, 'done');
   });
 
-  post('softwareInstanceBang', async (f, reply) => {
+  post('softwareInstanceBang', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
     checkText('message', f.message);
     await tx((t) => inst.bangInstance(t, computer, partition));
     return sendText(reply, 'OK');
   });
 
-  post('softwareInstanceRename', async (f, reply) => {
+  post('softwareInstanceRename', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
     const name = checkTitle('new_name', f.new_name);
     if (f.slave_reference) throw badRequest('renaming a shared instance is not supported');
@@ -155,23 +217,25 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     return sendText(reply, 'done');
   });
 
-  post('computerBang', async (f, reply) => {
+  post('computerBang', asComputer, async (f, reply) => {
     const computer = checkId('computer_id', f.computer_id);
     checkText('message', f.message);
     void computer;
     return sendXml(reply, '');
   });
 
-  post('useComputer', async (f, reply) => {
+  post('useComputer', asComputer, async (f, reply) => {
     const computer = checkId('computer_id', f.computer_id);
     const use = checkText('use_string', f.use_string, 8 * 1024 * 1024);
     await tx((t) => node.storeUsage(t, computer, use));
+    deps.onUsage?.();
     return sendText(reply, 'OK');
   });
 
   // Ours (JSON, read-only): what `slapos list` / `slapos info` show; the reference used HATEOAS.
-  app.get('/slapos-node/instances', async (_request, reply) => {
-    const rows = await tx((t) => t.listBusyPartitions());
+  app.get('/slapos-node/instances', async (request, reply) => {
+    await deps.authorize(request, { kind: 'user' });
+    const rows = await read((t) => t.listBusyPartitions());
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(rows.map((p) => ({
       title: p.partition_reference, root_title: p.requested_by || p.partition_reference,
       computer_id: p.computer_reference, partition_id: p.reference, software_release: p.software_release,
@@ -180,7 +244,11 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     }))));
   });
 
-  post('requestComputerPartition', async (f, reply) => {
+  // A user requests root instances; a partition requests only as itself (its tree's scope).
+  const requestRule = (f: Fields): Rule => (f.computer_id !== undefined || f.computer_partition_id !== undefined
+    ? { kind: 'partition-self', computer: f.computer_id ?? '', partition: f.computer_partition_id ?? '' }
+    : { kind: 'user' });
+  post('requestComputerPartition', requestRule, async (f, reply) => {
     const request: inst.InstanceRequest = {
       softwareRelease: checkUrl(f.software_release),
       softwareType: f.software_type ?? '',

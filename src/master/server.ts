@@ -8,8 +8,14 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { MarshalError, XmlInputError } from '../slap/errors.js';
 import type { MasterSettings } from './node-ops.js';
+import { makeAuthorizer } from './authorize.js';
+import { issueCertificate, type CaFiles } from './certificates.js';
+import { registerJsonApi } from './json-api.js';
+import { MasterMetrics, registerMetrics } from './metrics.js';
+import { isPostgresUri, PgStore } from './pg-store.js';
 import { registerRoutes } from './routes.js';
 import { SqliteStore } from './sqlite-store.js';
+import { gatherStatus, renderStatusPage } from './status-page.js';
 import type { Store } from './store.js';
 import { MasterError } from './validate.js';
 
@@ -23,14 +29,19 @@ export interface MasterOptions extends MasterSettings {
   logger?: Logger | false;
   /** Largest request body (bytes); a formatted computer of 1,000 partitions is well under 4 MiB. */
   bodyLimit?: number;
+  /** With `ca`, clients must present a certificate signed by it (else 403), and access rules apply. */
   https?: { key: Buffer; cert: Buffer; ca?: Buffer };
+  /** The CA's certificate and key files: getComputerPartitionCertificate then issues real certificates. */
+  issuingCa?: CaFiles;
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
-    ...(options.https ? { https: options.https } : {}),
+    // Ask for a client certificate but let the handshake finish without one: the
+    // route answers 403 with a reason instead of an opaque TLS failure.
+    ...(options.https ? { https: { ...options.https, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   await app.register(formbody, { bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024 });
   app.setErrorHandler((error, request, reply) => {
@@ -44,7 +55,22 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
     return reply.code(500).type('text/plain; charset=utf-8').send('internal error');
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
-  registerRoutes(app, options.store, { defaultComputer: options.defaultComputer });
+  const store = options.store;
+  const authorize = makeAuthorizer(store, Boolean(options.https?.ca));
+  const metrics = new MasterMetrics();
+  const ca = options.issuingCa;
+  registerMetrics(app, store, metrics, authorize);
+  registerRoutes(app, store, { defaultComputer: options.defaultComputer }, {
+    authorize,
+    issuer: ca ? (computer, partition) => issueCertificate(ca, 'partition', `${computer}/${partition}`) : undefined,
+    onUsage: () => metrics.usageReceived.inc(),
+  });
+  registerJsonApi(app, store, { defaultComputer: options.defaultComputer }, authorize);
+  app.get('/', async (request, reply) => {
+    await authorize(request, { kind: 'user' });
+    const status = await store.read(gatherStatus);
+    return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(renderStatusPage(status));
+  });
   app.addHook('onClose', async () => options.store.close());
   return app;
 }
@@ -64,6 +90,12 @@ export interface ProxyConfig {
   server_key_file?: string | undefined;
   server_cert_file?: string | undefined;
   ca_file?: string | undefined;
+  ca_key_file?: string | undefined;
+}
+
+/** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
+export async function openStore(databaseUri: string): Promise<Store> {
+  return isPostgresUri(databaseUri) ? PgStore.open(databaseUri) : new SqliteStore(databaseUri);
 }
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
@@ -72,8 +104,8 @@ export async function startMaster(config: ProxyConfig, computerId: string, logge
   if (!tls && !isLoopback(config.host) && !config.allow_insecure_bind) {
     throw new Error(`refusing to serve plain HTTP on ${config.host}: use TLS (server_key_file, server_cert_file) or set allow_insecure_bind = true`);
   }
-  if (/^postgres(ql)?:/.test(config.database_uri)) throw new Error('PostgreSQL storage is not available yet; use a file path');
-  const store = new SqliteStore(config.database_uri);
+  if (config.ca_key_file && !config.ca_file) throw new Error('ca_key_file needs ca_file (the CA certificate it belongs to)');
+  if (config.ca_file && !tls) throw new Error('ca_file (client certificates) needs TLS: set server_key_file and server_cert_file');
   const https = tls
     ? {
         key: readFileSync(config.server_key_file as string),
@@ -81,7 +113,9 @@ export async function startMaster(config: ProxyConfig, computerId: string, logge
         ...(config.ca_file ? { ca: readFileSync(config.ca_file) } : {}),
       }
     : undefined;
-  const app = await buildMaster({ store, logger, defaultComputer: computerId, ...(https ? { https } : {}) });
+  const issuingCa = config.ca_file && config.ca_key_file ? { certFile: config.ca_file, keyFile: config.ca_key_file } : undefined;
+  const store = await openStore(config.database_uri);
+  const app = await buildMaster({ store, logger, defaultComputer: computerId, ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

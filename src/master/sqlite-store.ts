@@ -7,25 +7,50 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
 import type {
-  ComputerRow, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
+// Reports the node sends are not part of what it reads back: they do not change the generation.
+const REPORT_ONLY = new Set(['reported_state', 'reported_at', 'error_log']);
 const PATCHABLE = new Set([
   'slap_state', 'software_release', 'xml', 'connection_xml', 'slave_instance_list', 'software_type',
   'partition_reference', 'requested_by', 'requested_state', 'timestamp', 'reported_state', 'reported_at', 'error_log',
 ]);
 
 class SqliteTx implements Tx {
-  constructor(private readonly db: Database.Database) {}
+  /** Computers whose getFullComputerInformation answer this transaction changes. */
+  readonly touched = new Set<string>();
 
+  constructor(
+    private readonly db: Database.Database,
+    private readonly statements: Map<string, Database.Statement>,
+  ) {}
+
+  /** Statements are prepared once per connection (the SQL texts are constants). */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
   private all<T>(sql: string, ...params: unknown[]): Promise<T[]> {
-    return Promise.resolve(this.db.prepare(sql).all(...params) as T[]);
+    return Promise.resolve(this.prepare(sql).all(...params) as T[]);
   }
   private get<T>(sql: string, ...params: unknown[]): Promise<T | undefined> {
-    return Promise.resolve(this.db.prepare(sql).get(...params) as T | undefined);
+    return Promise.resolve(this.prepare(sql).get(...params) as T | undefined);
   }
   private run(sql: string, ...params: unknown[]): Promise<number> {
-    return Promise.resolve(this.db.prepare(sql).run(...params).changes);
+    return Promise.resolve(this.prepare(sql).run(...params).changes);
+  }
+
+  /** Bumps the generation of every touched computer (answer caches key on it). */
+  async flushGenerations() {
+    for (const computer of this.touched) await this.run('UPDATE computer SET generation = generation + 1 WHERE reference = ?', computer);
+  }
+  async computerGeneration(computer: string) {
+    return (await this.get<{ generation: number }>('SELECT generation FROM computer WHERE reference = ?', computer))?.generation;
   }
 
   getComputer(reference: string) {
@@ -49,6 +74,7 @@ class SqliteTx implements Tx {
     return this.get<SoftwareRow>('SELECT * FROM software WHERE url = ? AND computer_reference = ?', url, computer);
   }
   async upsertSoftware(url: string, computer: string, requestedState: string) {
+    this.touched.add(computer);
     await this.run(
       'INSERT INTO software (url, computer_reference, requested_state) VALUES (?, ?, ?) ' +
         'ON CONFLICT (url, computer_reference) DO UPDATE SET requested_state = excluded.requested_state',
@@ -63,6 +89,7 @@ class SqliteTx implements Tx {
     return changes > 0;
   }
   async deleteSoftware(url: string, computer: string) {
+    this.touched.add(computer);
     return (await this.run('DELETE FROM software WHERE url = ? AND computer_reference = ?', url, computer)) > 0;
   }
 
@@ -94,9 +121,11 @@ class SqliteTx implements Tx {
     );
   }
   async insertPartition(computer: string, reference: string) {
+    this.touched.add(computer);
     await this.run('INSERT OR IGNORE INTO computer_partition (reference, computer_reference) VALUES (?, ?)', reference, computer);
   }
   async updatePartition(computer: string, reference: string, patch: PartitionPatch) {
+    if (Object.keys(patch).some((k) => !REPORT_ONLY.has(k))) this.touched.add(computer);
     const keys = Object.keys(patch).filter((k) => PATCHABLE.has(k));
     if (keys.length === 0) return;
     const values = keys.map((k) => (patch as Record<string, unknown>)[k] ?? null);
@@ -106,9 +135,14 @@ class SqliteTx implements Tx {
     );
   }
   async deletePartitionsExcept(computer: string, keep: string[]) {
+    this.touched.add(computer);
     const list = JSON.stringify(keep);
     await this.run(
       'DELETE FROM shared_instance WHERE computer_reference = ? AND hosted_by NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
+      'DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference NOT IN (SELECT value FROM json_each(?))',
       computer, list,
     );
     await this.run(
@@ -123,9 +157,13 @@ class SqliteTx implements Tx {
       computer, partition,
     );
   }
+  listComputerNetwork(computer: string) {
+    return this.all<NetworkRow>('SELECT * FROM partition_network WHERE computer_reference = ? ORDER BY rowid', computer);
+  }
   async replaceNetwork(computer: string, rows: NetworkRow[]) {
+    this.touched.add(computer);
     await this.run('DELETE FROM partition_network WHERE computer_reference = ?', computer);
-    const insert = this.db.prepare(
+    const insert = this.prepare(
       'INSERT INTO partition_network (partition_reference, computer_reference, reference, address, netmask) VALUES (?, ?, ?, ?, ?)',
     );
     for (const r of rows) insert.run(r.partition_reference, computer, r.reference, r.address, r.netmask);
@@ -149,11 +187,45 @@ class SqliteTx implements Tx {
   listUsage(computer: string) {
     return this.all<UsageRow>('SELECT * FROM usage_report WHERE computer_reference = ? ORDER BY id', computer);
   }
+  latestUsage() {
+    return this.all<UsageRow>(
+      'SELECT * FROM usage_report WHERE id IN (SELECT max(id) FROM usage_report GROUP BY computer_reference) ORDER BY computer_reference',
+    );
+  }
+
+  getCertificate(computer: string, partition: string) {
+    return this.get<CertificateRow>(
+      'SELECT * FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition,
+    );
+  }
+  async putCertificate(row: CertificateRow) {
+    await this.run(
+      'INSERT OR REPLACE INTO partition_certificate (computer_reference, partition_reference, fingerprint, certificate, key, issued_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?)',
+      row.computer_reference, row.partition_reference, row.fingerprint, row.certificate, row.key, row.issued_at,
+    );
+  }
+  async deleteCertificate(computer: string, partition: string) {
+    await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+  }
+
+  async countComputers() {
+    return (await this.get<{ n: number }>('SELECT count(*) AS n FROM computer'))?.n ?? 0;
+  }
+  countPartitions() {
+    return this.all<PartitionCount>(
+      'SELECT slap_state, requested_state, count(*) AS count FROM computer_partition GROUP BY slap_state, requested_state ORDER BY 1, 2',
+    );
+  }
+  async countUsage() {
+    return (await this.get<{ n: number }>('SELECT count(*) AS n FROM usage_report'))?.n ?? 0;
+  }
 }
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
   constructor(file: string) {
@@ -167,11 +239,22 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.enqueue('BEGIN IMMEDIATE', fn);
+  }
+
+  /** One connection: reads queue like writes (a deferred BEGIN takes no write lock). */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.enqueue('BEGIN', fn);
+  }
+
+  private enqueue<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new Error('store is closed');
-      this.db.exec('BEGIN IMMEDIATE');
+      this.db.exec(begin);
       try {
-        const result = await fn(new SqliteTx(this.db));
+        const tx = new SqliteTx(this.db, this.statements);
+        const result = await fn(tx);
+        await tx.flushGenerations();
         this.db.exec('COMMIT');
         return result;
       } catch (error) {

@@ -1,6 +1,6 @@
 // The master's query layer: row-level operations behind an interface, so the
-// domain logic (service.ts) is written once and a second engine (PostgreSQL)
-// only has to implement Store/Tx. Every operation runs inside a transaction.
+// domain logic (node-ops.ts, instance-ops.ts) is written once and SQLite (sqlite-store.ts) and PostgreSQL
+// (pg-store.ts) both implement Store/Tx. Every operation runs inside a transaction.
 
 export type SlapState = 'free' | 'busy';
 
@@ -66,11 +66,33 @@ export interface UsageRow {
   received_at: number;
 }
 
+export interface CertificateRow {
+  computer_reference: string;
+  partition_reference: string;
+  /** SHA-256 fingerprint as node's X509Certificate.fingerprint256 (colon-separated hex). */
+  fingerprint: string;
+  certificate: string;
+  key: string;
+  issued_at: number;
+}
+
+export interface PartitionCount {
+  slap_state: SlapState;
+  requested_state: string;
+  count: number;
+}
+
 export type PartitionPatch = Partial<Omit<PartitionRow, 'reference' | 'computer_reference'>>;
 
 /** Row operations available inside one transaction. */
 export interface Tx {
   getComputer(reference: string): Promise<ComputerRow | undefined>;
+  /**
+   * Bumped at commit by every write that changes what getFullComputerInformation
+   * answers for this computer (not by reports): a key for answer caches, valid
+   * across master processes. Undefined for an unknown computer.
+   */
+  computerGeneration(computer: string): Promise<number | undefined>;
   upsertComputer(row: ComputerRow): Promise<void>;
   listComputers(): Promise<ComputerRow[]>;
 
@@ -96,6 +118,8 @@ export interface Tx {
   deletePartitionsExcept(computer: string, keep: string[]): Promise<void>;
 
   listNetwork(computer: string, partition: string): Promise<NetworkRow[]>;
+  /** Every network row of a computer, in insertion order (one query for getFullComputerInformation). */
+  listComputerNetwork(computer: string): Promise<NetworkRow[]>;
   replaceNetwork(computer: string, rows: NetworkRow[]): Promise<void>;
 
   getSlave(computer: string, reference: string): Promise<SlaveRow | undefined>;
@@ -103,10 +127,23 @@ export interface Tx {
 
   insertUsage(computer: string, useString: string, at: number): Promise<void>;
   listUsage(computer: string): Promise<UsageRow[]>;
+  /** The most recent usage report of each computer. */
+  latestUsage(): Promise<UsageRow[]>;
+
+  getCertificate(computer: string, partition: string): Promise<CertificateRow | undefined>;
+  putCertificate(row: CertificateRow): Promise<void>;
+  deleteCertificate(computer: string, partition: string): Promise<void>;
+
+  /** Counts for /metrics (numbers on both engines). */
+  countComputers(): Promise<number>;
+  countPartitions(): Promise<PartitionCount[]>;
+  countUsage(): Promise<number>;
 }
 
 export interface Store {
   /** Runs `fn` in one write transaction: all of it is committed, or none. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs `fn` on a consistent read-only snapshot; it may run beside other reads and writes. */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

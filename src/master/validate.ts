@@ -1,10 +1,10 @@
 // Input checks for every reference the master stores or looks up, and the
-// domain error that carries the HTTP status (404 unknown, 400 invalid, 408 not ready).
+// domain error that carries the HTTP status (404 unknown, 400 invalid, 403 forbidden, 408 not ready).
 
 export class MasterError extends Error {
   override name = 'MasterError';
   constructor(
-    readonly status: 400 | 404 | 408 | 409 | 413,
+    readonly status: 400 | 403 | 404 | 408 | 409 | 413,
     message: string,
   ) {
     super(message);

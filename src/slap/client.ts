@@ -1,6 +1,7 @@
 // Typed SLAP HTTP client (undici), speaking the legacy API exactly as
 // slapos.core's slap library: GET query / POST form, "None" for absent
 // values, marshalled fields. Errors carry the endpoint and HTTP status.
+import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { dumps } from './marshal-encode.js';
 import { loads } from './marshal-decode.js';
@@ -32,6 +33,35 @@ export interface RequestOptions {
 }
 
 type Args = Record<string, string | null | undefined>;
+
+export interface TlsFiles {
+  key_file?: string | undefined;
+  cert_file?: string | undefined;
+  master_ca_file?: string | undefined;
+}
+
+/**
+ * The client certificate, key and CA named in a [slapos] section (key_file,
+ * cert_file, master_ca_file), read now so a missing file is reported before
+ * any request.
+ */
+export function tlsFromFiles(files: TlsFiles): SlapClientOptions['tls'] {
+  const read = (kind: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`cannot read ${kind} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  if (Boolean(files.key_file) !== Boolean(files.cert_file)) throw new Error('key_file and cert_file must be given together');
+  const tls: NonNullable<SlapClientOptions['tls']> = {};
+  if (files.key_file && files.cert_file) {
+    tls.key = read('key_file', files.key_file);
+    tls.cert = read('cert_file', files.cert_file);
+  }
+  if (files.master_ca_file) tls.ca = read('master_ca_file', files.master_ca_file);
+  return Object.keys(tls).length > 0 ? tls : undefined;
+}
 
 export class SlapClient {
   readonly masterUrl: string;
@@ -76,6 +106,30 @@ export class SlapClient {
     if (res.statusCode === 404) throw new SlapNotFoundError(endpoint, 404, short);
     if (res.statusCode === 408) throw new SlapNotReadyError(endpoint, 408, short);
     throw new SlapHttpError(endpoint, res.statusCode, short);
+  }
+
+  /** A JSON-RPC v0 method (POST /<method>, JSON in and out); errors carry the master's {title}. */
+  async jsonRpc(method: string, body: Record<string, unknown> = {}): Promise<unknown> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.masterUrl}${method}`, {
+        method: 'POST', dispatcher: this.dispatcher, body: JSON.stringify(body),
+        headers: { accept: 'application/json', 'content-type': 'application/json', 'user-agent': this.userAgent },
+      });
+    } catch (error) {
+      throw new MasterUnreachableError(method, this.masterUrl, error);
+    }
+    const text = await res.body.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new SlapProtocolError(method, `answer (HTTP ${res.statusCode}) is not JSON`);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
+    const title = isJsonRecord(parsed) && typeof parsed.title === 'string' ? parsed.title : text;
+    if (res.statusCode === 404) throw new SlapNotFoundError(method, 404, title);
+    throw new SlapHttpError(method, res.statusCode, title);
   }
 
   private async marshalled(method: 'GET' | 'POST', endpoint: string, args: Args): Promise<PyValue> {
@@ -176,3 +230,5 @@ export class SlapClient {
     return this.call('POST', 'supplySupply', { url, computer_id: computerId, state });
   }
 }
+
+const isJsonRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

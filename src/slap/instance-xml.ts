@@ -26,10 +26,33 @@ export function dictToInstanceXml(params: Readonly<Record<string, PyValue>>): st
   return `${HEADER}<instance>\n${lines.join('')}</instance>\n`;
 }
 
+const CANONICAL = /^ {2}<parameter id="([^"<>&]*)">([^<>&]*)<\/parameter>$/;
+
+/**
+ * The common case without an XML parser: a document exactly as dictToInstanceXml
+ * writes it, with plain keys and values. Trusted only if re-encoding the result
+ * gives back the same bytes; anything else goes through the guarded parser.
+ */
+function canonicalToDict(xml: string): Record<string, string> | undefined {
+  if (xml.length > 1_000_000 || !xml.startsWith(`${HEADER}<instance>\n`) || !xml.endsWith('</instance>\n')) return undefined;
+  const lines = xml.slice(HEADER.length + 11, -12).split('\n');
+  if (lines.pop() !== '') return undefined;
+  const result: Record<string, string> = {};
+  for (const line of lines) {
+    const m = CANONICAL.exec(line);
+    if (!m || m[2] === '' || Object.hasOwn(result, m[1] ?? '')) return undefined;
+    Object.defineProperty(result, m[1] ?? '', { value: m[2], enumerable: true, writable: true, configurable: true });
+  }
+  return dictToInstanceXml(result) === xml ? result : undefined;
+}
+
 /** xml2dict: an empty <parameter> is null, a repeated id joins values with a space. */
 export function instanceXmlToDict(xml: string | null | undefined, limits: XmlLimits = DEFAULT_XML_LIMITS): Record<string, string | null> {
   const result: Record<string, string | null> = {};
   if (!xml) return result;
+  if (xml === `${HEADER}<instance/>\n`) return result;
+  const fast = canonicalToDict(xml);
+  if (fast) return fast;
   const root = readXmlTree(xml, limits);
   if (root.name !== 'instance') throw new XmlInputError(`root element must be <instance>, not <${root.name.slice(0, 40)}>`);
   for (const el of root.children) {

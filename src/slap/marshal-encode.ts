@@ -7,8 +7,12 @@ import { MarshalError } from './errors.js';
 // lxml refuses them, so do we (the reference raises ValueError).
 const ILLEGAL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
+const PLAIN = /^[\u0020-\u0025\u0027-\u003b\u003d\u003f-\u007e\t\n]*$/;
+
 /** Character data as lxml writes it with encoding=ASCII: `&<>` escaped, \r and non-ASCII as references. */
 export function xmlText(text: string, extra?: RegExp): string {
+  // Fast path (most values): plain printable ASCII needs no escaping at all.
+  if (PLAIN.test(text) && !(extra && extra.test(text))) return text;
   if (ILLEGAL.test(text)) throw new MarshalError('strings must be XML compatible: no NUL or control characters');
   let out = '';
   for (const ch of text) {
@@ -26,6 +30,7 @@ export function xmlText(text: string, extra?: RegExp): string {
 
 /** The marshaller escapes `& < >` itself before the XML layer escapes again: the doubled escaping. */
 function stringText(text: string): string {
+  if (PLAIN.test(text)) return text;
   return xmlText(text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
 }
 

@@ -5,12 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
+import type { Store } from '../../src/master/store.js';
 
 export interface TestMaster {
   url: string;
   dbFile: string;
-  store: SqliteStore;
+  store: Store;
 }
+
+/** Opens the store of one test master; SQLite in a temp file unless given. */
+export type StoreFactory = (t: ExecutionContext) => Promise<Store>;
 
 export function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-master-test-'));
@@ -18,9 +22,11 @@ export function tempDir(t: ExecutionContext): string {
   return dir;
 }
 
-export async function startTestMaster(t: ExecutionContext, defaultComputer = 'COMP-1234', bodyLimit?: number): Promise<TestMaster> {
-  const dbFile = path.join(tempDir(t), 'proxy.db');
-  const store = new SqliteStore(dbFile);
+export async function startTestMaster(
+  t: ExecutionContext, defaultComputer = 'COMP-1234', bodyLimit?: number, openStore?: StoreFactory,
+): Promise<TestMaster> {
+  const dbFile = openStore ? '' : path.join(tempDir(t), 'proxy.db');
+  const store = openStore ? await openStore(t) : new SqliteStore(dbFile);
   const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}) });
   t.teardown(() => app.close());
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -3,9 +3,8 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { request as httpRequest } from 'undici';
 import { loadConfig } from '../../config/load.js';
-import { SlapClient } from '../../slap/client.js';
+import { SlapClient, tlsFromFiles, type SlapClientOptions } from '../../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotReadyError } from '../../slap/errors.js';
 import type { PyRecord } from '../../slap/pyvalue.js';
 import { defineAction, type CommandContext } from '../context.js';
@@ -15,10 +14,20 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** As the reference: --cfg, else $SLAPOS_CLIENT_CONFIGURATION, else ~/.slapos/slapos-client.cfg; [slapos] master_url. */
 export function clientMasterUrl(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return clientSettings(cfg, env).url;
+}
+
+/** master_url plus the TLS client certificate ([slapos] key_file, cert_file, master_ca_file). */
+export function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): { url: string; options: SlapClientOptions } {
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
-  const url = loadConfig(file).slapos.master_url;
-  if (!url) throw new CliError(`${file}: [slapos] master_url is not set`);
-  return url;
+  const slapos = loadConfig(file).slapos;
+  if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);
+  try {
+    const tls = tlsFromFiles(slapos);
+    return { url: slapos.master_url, options: tls ? { tls } : {} };
+  } catch (error) {
+    throw new CliError(`${file}: ${(error as Error).message}`);
+  }
 }
 
 function pairs(list: string[] | undefined, what: string): Record<string, string> {
@@ -49,7 +58,8 @@ function unwrap(params: PyRecord): unknown {
 }
 
 async function withClient<T>(ctx: CommandContext, fn: (client: SlapClient) => Promise<T>): Promise<T> {
-  const client = new SlapClient(clientMasterUrl(ctx.globals.cfg));
+  const { url, options } = clientSettings(ctx.globals.cfg);
+  const client = new SlapClient(url, options);
   try {
     return await fn(client);
   } catch (error) {
@@ -64,24 +74,23 @@ async function withClient<T>(ctx: CommandContext, fn: (client: SlapClient) => Pr
 const show = (ctx: CommandContext, json: unknown, asJson: boolean, text: string) =>
   ctx.out(asJson ? JSON.stringify(json, null, 2) : text);
 
-interface InstanceSummary {
-  title: string; root_title: string; computer_id: string; partition_id: string; software_release: string;
-  software_type: string; requested_state: string; reported_state: string | null;
-  parameters: PyRecord; connection_parameters: PyRecord;
+/** The JSON API's INSTANCE (slapos.get.v0.instance_tree). */
+interface InstanceTree {
+  title: string; instance_guid: string; software_release_uri: string; software_type: string; state: string;
+  parameters: PyRecord; connection_parameters: PyRecord; root_instance_title: string;
+  computer_guid: string; compute_partition_id: string;
 }
 
-async function listInstances(ctx: CommandContext): Promise<InstanceSummary[]> {
-  const base = clientMasterUrl(ctx.globals.cfg);
-  const url = `${base.endsWith('/') ? base : `${base}/`}slapos-node/instances`;
-  let res;
-  try {
-    res = await httpRequest(url);
-  } catch (error) {
-    throw new CliError(new MasterUnreachableError('slapos-node/instances', base, error).message);
-  }
-  const body = await res.body.text();
-  if (res.statusCode !== 200) throw new CliError(`slapos-node/instances: master answered HTTP ${res.statusCode}`);
-  return JSON.parse(body) as InstanceSummary[];
+const instanceTree = (c: SlapClient, title: string) => c.jsonRpc('slapos.get.v0.instance_tree', { title }) as Promise<InstanceTree>;
+
+/** Root instances through the JSON API (instance_tree_list, then each tree). */
+async function listInstances(ctx: CommandContext): Promise<InstanceTree[]> {
+  return withClient(ctx, async (c) => {
+    const { result_list: titles } = (await c.jsonRpc('slapos.allDocs.v0.instance_tree_list')) as { result_list: Array<{ title: string }> };
+    const out: InstanceTree[] = [];
+    for (const { title } of titles) out.push(await instanceTree(c, title));
+    return out;
+  });
 }
 
 export function clientCommands(): Command[] {
@@ -157,18 +166,23 @@ export function clientCommands(): Command[] {
       }
     }),
     defineAction(list, async (ctx, _args, options) => {
-      const rows = (await listInstances(ctx)).filter((r) => r.title === r.root_title);
-      show(ctx, Object.fromEntries(rows.map((r) => [r.title, r.software_release])), Boolean(options.json),
-        rows.length === 0 ? 'No instance.' : rows.map((r) => `${r.title} ${r.software_release}`).join('\n'));
+      const rows = await listInstances(ctx);
+      show(ctx, Object.fromEntries(rows.map((r) => [r.title, r.software_release_uri])), Boolean(options.json),
+        rows.length === 0 ? 'No instance.' : rows.map((r) => `${r.title} ${r.software_release_uri}`).join('\n'));
     }),
     defineAction(info, async (ctx, args, options) => {
       const title = args[0] ?? '';
-      const row = (await listInstances(ctx)).find((r) => r.title === title && r.root_title === title);
-      if (!row) throw new CliError(`no instance titled ${title}`);
+      let row: InstanceTree;
+      try {
+        row = await withClient(ctx, (c) => instanceTree(c, title));
+      } catch (error) {
+        if (error instanceof CliError && /HTTP 404/.test(error.message)) throw new CliError(`no instance titled ${title}`);
+        throw error;
+      }
       const out = { ...row, connection_parameters: unwrap(row.connection_parameters) };
       show(ctx, out, Boolean(options.json), [
-        `Software Release URL: ${row.software_release}`, `Software Type: ${row.software_type}`,
-        `State: ${row.requested_state}`, `Node: ${row.computer_id} ${row.partition_id}`,
+        `Software Release URL: ${row.software_release_uri}`, `Software Type: ${row.software_type}`,
+        `State: ${row.state}`, `Node: ${row.computer_guid} ${row.compute_partition_id}`,
         `Instance parameters:\n${JSON.stringify(row.parameters, null, 2)}`,
         `Connection parameters:\n${JSON.stringify(out.connection_parameters, null, 2)}`,
       ].join('\n'));

@@ -1,5 +1,9 @@
 import { Command } from 'commander';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createCa, issueCertificate, type CaFiles, type Role } from '../../master/certificates.js';
 import { startMaster } from '../../master/server.js';
+import { checkId } from '../../master/validate.js';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 
@@ -38,5 +42,68 @@ export function proxyCommand(): Command {
       return 0;
     }),
   );
+  proxy.addCommand(initCaCommand());
   return proxy;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Writes a key (0600) and certificate pair; refuses to overwrite. */
+function writePair(dir: string, base: string, pem: { certificate: string; key: string }): string[] {
+  const crt = path.join(dir, `${base}.crt`);
+  const key = path.join(dir, `${base}.key`);
+  for (const file of [crt, key]) if (existsSync(file)) throw new CliError(`${file} already exists: remove it to issue a new one`);
+  writeFileSync(key, pem.key, { mode: 0o600 });
+  writeFileSync(crt, pem.certificate, { mode: 0o644 });
+  return [crt, key];
+}
+
+function initCaCommand(): Command {
+  const command = new Command('init-ca')
+    .summary('create the master CA, its server certificate and first computer/user certificates (uses openssl)')
+    .description(
+      'Creates DIR/ca.crt and DIR/ca.key (kept if they exist, so the command can be rerun to add certificates), ' +
+        'DIR/server.crt|key for the master (--server-name, default localhost and 127.0.0.1), ' +
+        'DIR/computer-<id>.crt|key for each --computer and DIR/user-<name>.crt|key for each --user. ' +
+        'Prints the [slapproxy] and [slapos] settings that use them.',
+    )
+    .requiredOption('--dir <dir>', 'directory for the CA and certificates')
+    .option('--computer <id>', 'issue a computer certificate (repeatable)', collect)
+    .option('--user <name>', 'issue a user certificate (repeatable)', collect)
+    .option('--server-name <name>', 'DNS name or IP of the master (repeatable)', collect);
+  return defineAction(command, async (ctx, _args, options) => {
+    const dir = path.resolve(String(options.dir));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ca: CaFiles = { certFile: path.join(dir, 'ca.crt'), keyFile: path.join(dir, 'ca.key') };
+    const created: string[] = [];
+    try {
+      if (!existsSync(ca.certFile) || !existsSync(ca.keyFile)) {
+        await createCa(ca.certFile, ca.keyFile);
+        created.push(ca.certFile, ca.keyFile);
+      }
+      const issue = async (role: Role, name: string, base: string, names: string[] = []) => {
+        if (existsSync(path.join(dir, `${base}.crt`))) throw new CliError(`${path.join(dir, `${base}.crt`)} already exists`);
+        created.push(...writePair(dir, base, await issueCertificate(ca, role, name, names)));
+      };
+      if (!existsSync(path.join(dir, 'server.crt'))) {
+        const names = (options.serverName as string[] | undefined) ?? ['localhost', '127.0.0.1', '::1'];
+        await issue('server', names[0] ?? 'localhost', 'server', names);
+      }
+      for (const id of (options.computer as string[] | undefined) ?? []) await issue('computer', checkId('computer id', id), `computer-${id}`);
+      for (const name of (options.user as string[] | undefined) ?? []) await issue('user', checkId('user name', name), `user-${name}`);
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError(error instanceof Error ? error.message : String(error));
+    }
+    const computer = ((options.computer as string[] | undefined) ?? [])[0] ?? '<id>';
+    ctx.out([
+      ...created.map((f) => `created ${f}`),
+      '', '# master (slapos.cfg of `slapos proxy start`)', '[slapproxy]',
+      `server_key_file = ${path.join(dir, 'server.key')}`, `server_cert_file = ${path.join(dir, 'server.crt')}`,
+      `ca_file = ${ca.certFile}`, `ca_key_file = ${ca.keyFile}`,
+      '', '# a node (slapos.cfg)', '[slapos]', `key_file = ${path.join(dir, `computer-${computer}.key`)}`,
+      `cert_file = ${path.join(dir, `computer-${computer}.crt`)}`, `master_ca_file = ${ca.certFile}`,
+    ].join('\n'));
+    return 0;
+  });
 }

@@ -1,0 +1,79 @@
+// The PostgreSQL engine: the whole semantics suite on it, and two master
+// processes on one database (what a load balancer in front of several masters
+// does) never allocating a partition twice. Each test gets its own database
+// in one throw-away cluster (unix socket only).
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from 'undici';
+import { PgStore } from '../../src/master/pg-store.js';
+import { SlapClient } from '../../src/slap/client.js';
+import { SlapNotFoundError } from '../../src/slap/errors.js';
+import { tempDir } from '../helpers/master.js';
+import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
+import { computer, defineSemantics } from '../helpers/semantics-suite.js';
+
+const SR = '/opt/sr/trivial/software.cfg';
+const missing = postgresMissing();
+let server: TestPostgres | undefined;
+let databases = 0;
+const newDatabase = () => {
+  if (!server) throw new Error('the PostgreSQL test cluster did not start');
+  databases += 1;
+  return server.createDatabase(`t${process.pid}_${databases}`);
+};
+
+if (missing) {
+  test.skip(`PostgreSQL tests skipped: ${missing}`, () => undefined);
+} else {
+  test.before(async () => {
+    server = await startPostgres();
+  });
+  test.after.always(async () => {
+    await server?.stop();
+  });
+
+  defineSemantics('pg: ', async () => PgStore.open(await newDatabase()));
+
+  test('pg: two master processes on one database allocate every partition at most once', async (t) => {
+    const uri = await newDatabase();
+    const dir = tempDir(t);
+    const urls: string[] = [];
+    const children: ReturnType<typeof startProxy>[] = [];
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      const cfg = path.join(dir, `${name}.cfg`);
+      writeFileSync(cfg, `[slapos]\ncomputer_id = COMP-1234\n[slapproxy]\nhost = 127.0.0.1\nport = ${port}\ndatabase_uri = ${uri}\n`);
+      children.push(startProxy(t, cfg));
+      urls.push(`http://127.0.0.1:${port}/`);
+    }
+    await Promise.all(urls.map((u, i) => waitListening(children[i]!, `${u}metrics`)));
+    const clients = urls.map((u) => new SlapClient(u));
+    t.teardown(() => Promise.all(clients.map((c) => c.close())));
+    await clients[0]!.loadComputerConfigurationFromXML(computer('COMP-1234', 40));
+
+    // 50 distinct titles for 40 partitions, alternating between the two masters.
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => clients[i % 2]!.requestComputerPartition(SR, `inst${i}`)),
+    );
+    const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.partitionId] : []));
+    const refused = results.filter((r) => r.status === 'rejected' && r.reason instanceof SlapNotFoundError);
+    t.is(ok.length, 40);
+    t.is(refused.length, 10);
+    t.is(new Set(ok).size, 40, 'no partition handed out twice');
+
+    // The same title asked 50 times through both masters: one instance.
+    await clients[0]!.loadComputerConfigurationFromXML(computer('COMP-1234', 41));
+    const same = await Promise.all(Array.from({ length: 50 }, (_, i) => clients[i % 2]!.requestComputerPartition(SR, 'same')));
+    t.is(new Set(same.map((r) => r.partitionId)).size, 1);
+
+    // Both masters see the same fleet.
+    const info = await clients[1]!.getFullComputerInformation('COMP-1234');
+    const titles = info.partitions.flatMap((p) => (p.parameters ? [p.parameters.instance_title] : []));
+    t.is(titles.length, 41);
+    t.is(new Set(titles).size, 41);
+    const metrics = await (await request(`${urls[1]}metrics`)).body.text();
+    t.regex(metrics, /^slapos_master_partitions\{slap_state="busy",requested_state="started"\} 41$/m);
+  });
+}
