@@ -20,13 +20,18 @@ function user(name: string): { uid: number; gid: number; home: string; shell: st
 
 /** Everything a run leaves on disk for the prefix, with inode and mtime, to compare runs. */
 function snapshot(env: FormatEnv): string {
-  const files = [env.cfg.replace('slapos.cfg', 'slapos.xml'), env.cfg.replace('slapos.cfg', 'slapos.json'), '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow'];
+  const files = [env.cfg.replace('slapos.cfg', 'slapos.xml'), env.cfg.replace('slapos.cfg', 'slapos.json')];
   const inst = path.join(env.dir, 'inst');
   for (const d of readdirSync(inst)) files.push(path.join(inst, d), path.join(inst, d, '.slapos-resource'));
-  return files.map((f) => {
+  const stats = files.map((f) => {
     const st = statSync(f);
     return `${f} ${st.ino} ${st.mtimeMs} ${st.mode} ${st.uid}`;
-  }).join('\n');
+  });
+  // The user database is shared with tests running at the same time (their
+  // useradd/userdel rewrite it), so compare this run's entries, not inodes.
+  const entries = ['/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow'].map((f) =>
+    `${f}:\n${readFileSync(f, 'utf8').split('\n').filter((line) => line.includes(env.prefix)).join('\n')}`);
+  return [...stats, ...entries].join('\n');
 }
 
 function assertFormatted(t: ExecutionContext, env: FormatEnv, amount: number, mode: 'bridge' | 'route'): void {
