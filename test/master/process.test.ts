@@ -1,36 +1,14 @@
 // The master as a process: `slapos proxy start`, kill -9 after acknowledged
 // writes loses nothing, SIGTERM stops cleanly; the client CLI against it.
 import test, { type ExecutionContext } from 'ava';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { SlapClient } from '../../src/slap/client.js';
-import { repoRoot } from '../helpers/paths.js';
+import { BIN, freePort, startProxy } from '../helpers/proxy-process.js';
 import { tempDir } from '../helpers/master.js';
 
-const BIN = path.join(repoRoot, 'bin', 'slapos.js');
 const SR = '/opt/sr/trivial/software.cfg';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function startProxy(t: ExecutionContext, cfg: string): ResultPromise {
-  const child = execa('node', [BIN, 'proxy', 'start', '--cfg', cfg], { reject: false, all: true });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return child;
-}
 
 async function waitReady(url: string): Promise<void> {
   const client = new SlapClient(url, { timeoutMs: 2000 });
