@@ -37,6 +37,8 @@ export const slaposSection = z.object({
   manager_list: words.prefault(''),
   signature_private_key_file: opt(absolutePath),
   signature_certificate_list: lines.prefault(''),
+  /** Days the usage store keeps reported samples and acknowledged reports (reference: collect_cache). */
+  collect_cache: int(1, 3650).prefault('15'),
 });
 
 export const slapformatSection = z.object({
@@ -110,6 +112,31 @@ export const slapproxySection = z.object({
   /** ours: the CA's private key; the master then issues per-partition certificates. */
   ca_key_file: opt(absolutePath),
 });
+
+/**
+ * [collect]: usage collection and reports (`slapos node collect` / `report`).
+ * Not in SECTIONS (load.ts types a fixed set); read from the raw section by
+ * src/accounting/settings.ts, which reports unknown keys itself.
+ */
+export const collectSection = z.object({
+  /** reference: measure partition disk usage at all. */
+  report_disk_usage: bool.prefault('true'),
+  /** reference (default 86400 there): seconds between two disk walks of one partition. */
+  disk_snapshot_time_cycle: int(60).prefault('3600'),
+  /** reference: use per-user quota counters (repquota) when the filesystem has them. */
+  disk_snapshot_use_quota: bool.prefault('true'),
+  /** ours: seconds all disk walks of one collect run may take together. */
+  disk_walk_time_budget: int(1).prefault('10'),
+  /** ours: files and directories one walk may visit before it stops (its value is then a lower bound). */
+  disk_walk_max_entries: int(1000).prefault('1000000'),
+  /** ours: length of a usage report period in seconds (aligned on the epoch). */
+  report_period: int(60, 86400).prefault('3600'),
+  /** ours: seconds an etc/report script or sbin/destroy may run. */
+  report_script_timeout: int(1).prefault('600'),
+  /** ours: seconds one report run waits for the etc/prerm programs of a partition to end. */
+  prerm_wait: int(0).prefault('30'),
+});
+export type CollectSection = z.output<typeof collectSection>;
 
 /** Keys the reference spells with "-" in some places and "_" in others: read both, keep "_". */
 export const ALIASES: Record<string, Record<string, string>> = {

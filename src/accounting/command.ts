@@ -1,0 +1,67 @@
+// `slapos node collect` and `slapos node report` from configuration to exit
+// status: settings, pid file, random delay, master client, JSON summary.
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireKeys, type SlaposConfig } from '../config/load.js';
+import { Exit } from '../cli/exit.js';
+import { slapClientFromConfig } from '../slap/connect.js';
+import type { SlapClient } from '../slap/client.js';
+import type { Logger } from '../util/log.js';
+import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
+import { runCollect } from './collect.js';
+import { runReport } from './report.js';
+import { accountingSettings } from './settings.js';
+
+export interface AccountingDeps {
+  config: SlaposConfig;
+  log: Logger;
+  out(text: string): void;
+  client?: SlapClient;
+}
+
+async function withPidFile(file: string, log: Logger, fn: () => Promise<number>): Promise<number> {
+  let lock;
+  try {
+    lock = acquirePidFile(file);
+  } catch (error) {
+    if (!(error instanceof AlreadyRunningError)) throw error;
+    log.info(`New slapos process started, but ${error.message}`);
+    return Exit.ALREADY_RUNNING;
+  }
+  try {
+    if (lock.replacedStale) log.info(`Existing pid file '${file}' was stale, overwritten`);
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+export async function runCollectCommand(deps: AccountingDeps, options: { json?: boolean }): Promise<number> {
+  const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
+  const pidFile = path.join(settings.instanceRoot, 'var', 'accounting', 'collect.pid');
+  return withPidFile(pidFile, deps.log, async () => {
+    const result = await runCollect({ settings, log: deps.log });
+    if (options.json) deps.out(JSON.stringify({ at: result.at, samples: result.samples, diskMeasured: result.diskMeasured, hardwareStatusFile: result.hardwareStatusFile }, null, 2));
+    return Exit.SUCCESS;
+  });
+}
+
+export async function runReportCommand(deps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
+  const slapos = requireKeys(deps.config, 'slapos', ['computer_id', 'master_url', 'instance_root']);
+  const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
+  if (!options.now && slapos.maximal_delay > 0) {
+    const delay = 1 + Math.floor(Math.random() * slapos.maximal_delay);
+    deps.log.info(`sleeping ${delay} s before starting (maximal_delay; --now to skip)`);
+    await sleep(delay * 1000);
+  }
+  return withPidFile(slapos.pidfile_report, deps.log, async () => {
+    const client = deps.client ?? slapClientFromConfig(deps.config);
+    try {
+      const { exitCode, summary } = await runReport({ settings, client, log: deps.log });
+      if (options.json) deps.out(JSON.stringify(summary, null, 2));
+      return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
+    } finally {
+      if (!deps.client) await client.close();
+    }
+  });
+}
