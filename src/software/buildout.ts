@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { Logger } from '../util/log.js';
+import { killProcessTree } from '../util/process-tree.js';
 
 /** Debian's interpreter, not whatever `python3` is first on PATH (pyenv shims, venvs). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -69,7 +70,11 @@ export interface RunBuildoutOptions {
   log: Logger;
   /** Prefix of logged output lines, e.g. the release hash. */
   label: string;
-  /** Milliseconds; none by default (software builds take long). */
+  /**
+   * Milliseconds; none by default (software builds take long). On expiry the
+   * whole process tree is stopped and killed (partition_timeout), not only
+   * the buildout process.
+   */
   timeout?: number | undefined;
 }
 
@@ -98,10 +103,16 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     all: true,
     reject: false,
     buffer: false,
-    timeout: options.timeout,
+    // Its own session, so that the tree can be found and killed as a whole.
+    detached: options.timeout !== undefined,
     forceKillAfterDelay: 10_000,
     cleanup: true,
   });
+  let timedOut = false;
+  const timer = options.timeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) killProcessTree(child.pid);
+  }, options.timeout);
   let output = '';
   let pending = '';
   child.all?.setEncoding('utf8');
@@ -113,11 +124,11 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     pending = lines.pop() ?? '';
     for (const line of lines) options.log.debug(`[${options.label}] ${line}`);
   });
-  const result = await child;
+  const result = await child.finally(() => clearTimeout(timer));
   if (pending !== '') options.log.debug(`[${options.label}] ${pending}`);
   const tail = output.length > OUTPUT_TAIL_BYTES ? `…\n${output.slice(-OUTPUT_TAIL_BYTES)}` : output;
-  if (result.failed) {
-    const why = result.timedOut ? `${tail}\n(timed out)` : result.exitCode === undefined ? `${tail}${result.message}` : tail;
+  if (result.failed || timedOut) {
+    const why = timedOut ? `${tail}\n(timed out after ${(options.timeout ?? 0) / 1000} s: process tree killed)` : result.exitCode === undefined ? `${tail}${result.message}` : tail;
     throw new BuildoutFailedError(options.cwd, why.trimEnd(), result.exitCode);
   }
   return output;
