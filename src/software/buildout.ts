@@ -66,6 +66,8 @@ export interface RunBuildoutOptions {
   cwd: string;
   /** Run as this user (when we are root); HOME is `home`. */
   user?: { uid: number; gid: number; name: string } | undefined;
+  /** With `user`: also its supplementary groups (initgroups, through setpriv). */
+  initGroups?: boolean;
   home: string;
   log: Logger;
   /** Prefix of logged output lines, e.g. the release hash. */
@@ -93,12 +95,19 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     PYTHONNOUSERSITE: 'true',
   };
   if (options.user) Object.assign(env, { USER: options.user.name, LOGNAME: options.user.name });
-  const child = execa('/bin/sh', ['-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args], {
+  const shell = ['/bin/sh', '-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args];
+  // Node drops every supplementary group with uid/gid; instances need theirs
+  // (the software group, to read the release), as the reference's initgroups.
+  const viaSetpriv = options.user !== undefined && options.initGroups === true;
+  const argv = viaSetpriv
+    ? ['/usr/bin/setpriv', `--reuid=${options.user!.uid}`, `--regid=${options.user!.gid}`, '--init-groups', '--', ...shell]
+    : shell;
+  const child = execa(argv[0]!, argv.slice(1), {
     cwd: options.cwd,
     env,
     extendEnv: false,
-    uid: options.user?.uid,
-    gid: options.user?.gid,
+    uid: viaSetpriv ? undefined : options.user?.uid,
+    gid: viaSetpriv ? undefined : options.user?.gid,
     stdin: 'ignore',
     all: true,
     reject: false,

@@ -19,6 +19,7 @@ export const buildoutStep: Step = {
       args: ['-U', '-c', r.files.buildoutCfg],
       cwd: r.files.dir,
       user: process.getuid?.() === 0 ? r.user : undefined,
+      initGroups: true,
       home: r.files.dir,
       log: r.log,
       label: r.id,
