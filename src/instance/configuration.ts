@@ -122,7 +122,7 @@ export function instanceConfiguration(partition: ComputerPartition, resource: Pa
  * (leading/trailing blanks are lost, as with any buildout value).
  */
 export function buildoutValue(value: string): string {
-  const escaped = value.replaceAll('$', '$$').replace(/\r\n?/g, '\n');
+  const escaped = value.replaceAll('$', () => '$$').replace(/\r\n?/g, '\n');
   const lines = escaped.split('\n');
   if (lines.length === 1) return ` ${lines[0]}`.trimEnd();
   // Blank lines cannot be continuation lines: such values are exact only in the JSON file.
