@@ -3,7 +3,8 @@
 // status; offline mode when the master cannot be reached (§4.9).
 import { Exit } from '../cli/exit.js';
 import { parseOnlyCp, unknownPartitions } from '../partition/decide.js';
-import type { ComputerPartition } from '../slap/shapes.js';
+import path from 'node:path';
+import { digestPartition, readDigestCache, writeDigestCache, type PartitionDigest } from './digest.js';
 import type { SupervisorClient } from '../supervisor/client.js';
 import type { Logger } from '../util/log.js';
 import { isMasterDown, type InstanceMasterLink } from './master-link.js';
@@ -48,27 +49,22 @@ export class UnknownPartitionError extends Error {
   override name = 'UnknownPartitionError';
 }
 
-const softwareType = (p: ComputerPartition): string => {
-  const type = p.parameters?.slap_software_type;
-  return typeof type === 'string' && type !== '' ? type : '(not ready)';
-};
-
 function emptySummary(): InstanceSummary {
   return { offline: false, processed: [], upToDate: [], free: [], filtered: [], missing: [], failed: [], promiseFailed: [], ms: 0 };
 }
 
-function record(summary: InstanceSummary, p: ComputerPartition, outcome: Outcome): void {
-  const id = p.partitionId;
+function record(summary: InstanceSummary, p: PartitionDigest, outcome: Outcome): void {
+  const id = p.id;
   switch (outcome.kind) {
     case 'missing': summary.missing.push({ id, error: outcome.error }); break;
     case 'free': summary.free.push(id); break;
     case 'up-to-date': summary.upToDate.push(id); break;
     case 'processed': summary.processed.push(id); break;
     case 'backoff':
-      summary.failed.push({ id, softwareType: softwareType(p), error: outcome.error, retryAt: new Date(outcome.retryAt).toISOString(), backingOff: true });
+      summary.failed.push({ id, softwareType: p.softwareType, error: outcome.error, retryAt: new Date(outcome.retryAt).toISOString(), backingOff: true });
       break;
     case 'failed': {
-      const entry: FailedPartition = { id, softwareType: softwareType(p), error: outcome.error };
+      const entry: FailedPartition = { id, softwareType: p.softwareType, error: outcome.error };
       if (outcome.retryAt !== undefined) entry.retryAt = new Date(outcome.retryAt).toISOString();
       (outcome.promise ? summary.promiseFailed : summary.failed).push(entry);
       break;
@@ -115,23 +111,43 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
     settings: options.settings, link: options.link, supervisor: options.supervisor, develop: options.develop,
     forceStop: options.forceStop, log: options.log, now: options.now ?? Date.now, cache: { periodicity: new Map() },
   };
-  let partitions: ComputerPartition[];
+  let fetched;
   try {
-    partitions = await options.link.partitions();
+    fetched = await options.link.partitions();
   } catch (error) {
     if (isMasterDown(error)) return offline(options, error);
     throw error;
   }
-  const unknown = unknownPartitions(onlyCp, partitions.map((p) => p.partitionId));
+  options.log.debug(`master answered in ${(performance.now() - started).toFixed(0)} ms`);
+  // An answer identical to the last one is not decoded again (digest.ts).
+  const cacheFile = path.join(options.settings.instanceRoot, 'var', 'instance-partitions.json');
+  let partitions = readDigestCache(cacheFile, fetched.hash);
+  if (!partitions) {
+    partitions = fetched.decode().map(digestPartition);
+    try {
+      writeDigestCache(cacheFile, fetched.hash, partitions);
+    } catch (error) {
+      options.log.debug(`cannot write ${cacheFile}: ${(error as Error).message}`);
+    }
+  }
+  const byId = () => new Map(fetched.decode().map((p) => [p.partitionId, p]));
+  let full: ReturnType<typeof byId> | undefined;
+  const fullPartition = (id: string) => {
+    full ??= byId();
+    const found = full.get(id);
+    if (!found) throw new Error(`partition ${id} vanished from the master's answer`);
+    return found;
+  };
+  const unknown = unknownPartitions(onlyCp, partitions.map((p) => p.id));
   if (unknown) throw new UnknownPartitionError(unknown);
   const selected = onlyCp ? new Set(onlyCp) : undefined;
   try {
     for (const partition of partitions) {
-      if (selected && !selected.has(partition.partitionId)) {
-        summary.filtered.push(partition.partitionId);
+      if (selected && !selected.has(partition.id)) {
+        summary.filtered.push(partition.id);
         continue;
       }
-      record(summary, partition, await processPartition(ctx, partition, selected !== undefined));
+      record(summary, partition, await processPartition(ctx, partition, () => fullPartition(partition.id), selected !== undefined));
     }
   } catch (error) {
     if (isMasterDown(error)) return offline(options, error);

@@ -3,11 +3,14 @@
 import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { slapClientFromConfig } from '../slap/connect.js';
 import { MasterUnreachableError, SlapHttpError } from '../slap/errors.js';
-import type { ComputerPartition } from '../slap/shapes.js';
+import { loads } from '../slap/marshal-decode.js';
+import { SlapProtocolError } from '../slap/errors.js';
+import { readComputer } from '../slap/shapes.js';
+import { hashBody, type FetchedPartitions } from './digest.js';
 
 export interface InstanceMasterLink {
-  /** getFullComputerInformation → the partitions, in the master's order. */
-  partitions(): Promise<ComputerPartition[]>;
+  /** getFullComputerInformation → the partitions, in the master's order (decoded on demand). */
+  partitions(): Promise<FetchedPartitions>;
   certificate(partitionId: string): Promise<{ certificate: string; key: string }>;
   started(partitionId: string): Promise<void>;
   stopped(partitionId: string): Promise<void>;
@@ -30,7 +33,21 @@ export function connectInstanceMaster(config: SlaposConfig): InstanceMasterLink 
   const { computer_id: computerId } = requireKeys(config, 'slapos', ['computer_id', 'master_url']);
   const client = slapClientFromConfig(config);
   return {
-    partitions: async () => (await client.getFullComputerInformation(computerId)).partitions,
+    async partitions() {
+      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: computerId });
+      let decoded: ReturnType<FetchedPartitions['decode']> | undefined;
+      return {
+        hash: hashBody(body),
+        decode() {
+          try {
+            decoded ??= readComputer(loads(body)).partitions;
+          } catch (error) {
+            throw new SlapProtocolError('getFullComputerInformation', `answer is not a marshalled Computer: ${(error as Error).message}`);
+          }
+          return decoded;
+        },
+      };
+    },
     certificate: (id) => client.getComputerPartitionCertificate(computerId, id),
     started: (id) => client.startedComputerPartition(computerId, id),
     stopped: (id) => client.stoppedComputerPartition(computerId, id),

@@ -3,7 +3,7 @@
 // (error log, backoff, error report).
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterFailure, partitionFingerprint } from '../partition/backoff.js';
+import { afterFailure } from '../partition/backoff.js';
 import { decidePartition, type Decision } from '../partition/decide.js';
 import { partitionFiles, type PartitionFiles } from '../partition/files.js';
 import {
@@ -15,7 +15,7 @@ import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
 import type { Logger } from '../util/log.js';
 import { parsePasswd, type PasswdEntry } from '../util/passwd.js';
-import { toJson } from './configuration.js';
+import type { PartitionDigest } from './digest.js';
 import type { InstanceMasterLink } from './master-link.js';
 import { isMasterDown } from './master-link.js';
 import { partitionLog } from './partition-log.js';
@@ -90,8 +90,8 @@ async function reportError(ctx: RunContext, id: string, message: string): Promis
   }
 }
 
-export async function processPartition(ctx: RunContext, partition: ComputerPartition, explicit: boolean): Promise<Outcome> {
-  const id = partition.partitionId;
+export async function processPartition(ctx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
+  const { id, url, timestamp, fingerprint } = digest;
   const files = partitionFiles(ctx.settings.instanceRoot, id);
   if (!existsSync(files.dir)) {
     const error = `Partition directory ${files.dir} does not exist.`;
@@ -99,18 +99,14 @@ export async function processPartition(ctx: RunContext, partition: ComputerParti
     await reportError(ctx, id, error);
     return { kind: 'missing', error };
   }
-  const url = partition.softwareRelease?.url ?? null;
-  if (partition.requestedState === 'destroyed' && !url) {
+  if (digest.requestedState === 'destroyed' && !url) {
     cleanFree(ctx, files, id);
     return { kind: 'free' };
   }
   const softwarePath = url ? path.join(ctx.settings.softwareRoot, urlHash(url)) : null;
-  const params = partition.parameters ?? {};
-  const timestamp = params.timestamp === undefined || params.timestamp === null ? null : String(toJson(params.timestamp));
   const state = readPartitionState(files);
-  const fingerprint = partitionFingerprint({ timestamp, softwareUrl: url, requestedState: partition.requestedState, parameters: toJson(params) });
   const decision: Decision = decidePartition({
-    timestamp, requestedState: partition.requestedState, periodicity: periodicity(ctx, softwarePath),
+    timestamp, requestedState: digest.requestedState, periodicity: periodicity(ctx, softwarePath),
     develop: ctx.develop, forceStop: ctx.forceStop, explicit, timestampFile: readTimestampFile(files),
     backoff: state.backoff, fingerprint, now: ctx.now(),
   });
@@ -125,6 +121,7 @@ export async function processPartition(ctx: RunContext, partition: ComputerParti
 
   let plog;
   try {
+    const partition = full();
     const user = partitionUser(ctx, files);
     ensureSlapgridDirs(files, user);
     plog = partitionLog(ctx.log, files, id, user.gid);

@@ -43,9 +43,10 @@ export async function runSteps(run: PartitionRun, steps: readonly Step[]): Promi
   let failure: { error: unknown } | undefined;
   for (const step of steps) {
     if (failure && !step.always) continue;
+    const started = performance.now();
     try {
-      run.log.debug(`step ${step.name}`);
       await step.run(run);
+      run.log.debug(`step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
     } catch (error) {
       if (!failure) failure = { error };
       else run.log.warn(`step ${step.name} failed too: ${(error as Error).message}`);
