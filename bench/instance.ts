@@ -120,7 +120,7 @@ export async function main(args: string[]): Promise<void> {
     for (let k = 0; k < 3; k++) {
       lines.length = 0;
       const noop = await run();
-      console.log(`  ${lines.find((l) => l.includes('master:'))}`);
+      console.log(`  ${lines.find((l) => l.includes('master answered'))}`);
       console.log(`no-op pass (in process): ${noop.summary.upToDate.length} up to date, exit ${noop.code}: loop ${noop.summary.ms} ms, command ${noop.wall.toFixed(0)} ms`);
     }
     for (let k = 0; k < 3; k++) {
@@ -133,6 +133,9 @@ export async function main(args: string[]): Promise<void> {
       readComputer(parsed);
       console.log(`  getFullComputerInformation: ${(body.length / 1024).toFixed(0)} KiB, master answer ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms, shapes ${(performance.now() - t2).toFixed(0)} ms`);
     }
+    const help = performance.now();
+    await new Promise((resolve) => execFile(process.execPath, [cli, '--help'], resolve));
+    console.log(`baseline: slapos --help ${(performance.now() - help).toFixed(0)} ms wall (node start-up and module loading)`);
     for (let k = 0; k < 3; k++) {
       const whole = await cliWall(cfg);
       const s = JSON.parse(whole.stdout) as { upToDate: string[]; ms: number };
