@@ -58,7 +58,12 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  if [ -s "$DIR/master.pid" ]; then kill "$(cat "$DIR/master.pid")" 2>/dev/null || true; fi
+  if [ -s "$DIR/master.pid" ]; then
+    local master
+    master=$(cat "$DIR/master.pid")
+    kill "$master" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+  fi
   for user in $(cut -d: -f1 /etc/passwd | grep "^$PREFIX" || true); do userdel "$user" 2>/dev/null || true; done
   for group in $(cut -d: -f1 /etc/group | grep "^$PREFIX" || true); do groupdel "$group" 2>/dev/null || true; done
   for parent in /sys/fs/cgroup/*/"$PREFIX" /sys/fs/cgroup/"$PREFIX"; do
@@ -127,8 +132,8 @@ EOF
 mkdir -p "$DIR/certs"
 
 say "master on 127.0.0.1:$PORT inside $NS"
-in_ns "${SLAPOS[@]}" proxy start --cfg "$CFG" >"$DIR/master.log" 2>&1 &
-echo $! > "$DIR/master.pid"
+# The shell records its own pid, then becomes the master: the pid file names the master itself.
+in_ns sh -c 'echo $$ > "$0"; exec "$@"' "$DIR/master.pid" "${SLAPOS[@]}" proxy start --cfg "$CFG" >"$DIR/master.log" 2>&1 &
 for _ in $(seq 100); do
   in_ns "$NODE" -e "fetch('http://127.0.0.1:$PORT/getComputerInformation?computer_id=COMP-DEMO').then(()=>process.exit(0),()=>process.exit(1))" 2>/dev/null && break
   sleep 0.2
