@@ -9,6 +9,14 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^slt' || true);
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
   ip netns del "$ns" && echo "clean: removed network namespace $ns" && found=1
 done
+# supervisord of a node made by test/instance (root, so not caught by the user loop below).
+for pidfile in /tmp/slapos-format-*/inst/var/run/supervisord.pid; do
+  [ -s "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if grep -q supervisord "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid" && echo "clean: stopped supervisord $pid ($pidfile)" && found=1
+  fi
+done
 for user in $(awk -F: '$1 ~ /^slt/ {print $1}' /etc/passwd); do
   pkill -9 -u "$user" 2>/dev/null
   userdel "$user" 2>/dev/null && echo "clean: removed user $user" && found=1

@@ -24,6 +24,10 @@ export const slaposSection = z.object({
   maximum_periodicity: int(1).prefault('86400'),
   promise_timeout: int(1).prefault('20'),
   partition_timeout: opt(int(1)),
+  /** ours: seconds a failing partition waits before its next try, doubled per failure (0 = no backoff). */
+  instance_backoff_base: int(0).prefault('60'),
+  /** ours: cap of that wait, in seconds. */
+  instance_backoff_max: int(1).prefault('3600'),
   maximal_delay: int(0).prefault('0'),
   software_min_free_space: bytes.prefault('1000M'),
   instance_min_free_space: bytes.prefault('1000M'),

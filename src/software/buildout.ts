@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { Logger } from '../util/log.js';
+import { killProcessTree } from '../util/process-tree.js';
 
 /** Debian's interpreter, not whatever `python3` is first on PATH (pyenv shims, venvs). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -65,11 +66,17 @@ export interface RunBuildoutOptions {
   cwd: string;
   /** Run as this user (when we are root); HOME is `home`. */
   user?: { uid: number; gid: number; name: string } | undefined;
+  /** With `user`: also its supplementary groups (initgroups, through setpriv). */
+  initGroups?: boolean;
   home: string;
   log: Logger;
   /** Prefix of logged output lines, e.g. the release hash. */
   label: string;
-  /** Milliseconds; none by default (software builds take long). */
+  /**
+   * Milliseconds; none by default (software builds take long). On expiry the
+   * whole process tree is stopped and killed (partition_timeout), not only
+   * the buildout process.
+   */
   timeout?: number | undefined;
 }
 
@@ -88,20 +95,33 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     PYTHONNOUSERSITE: 'true',
   };
   if (options.user) Object.assign(env, { USER: options.user.name, LOGNAME: options.user.name });
-  const child = execa('/bin/sh', ['-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args], {
+  const shell = ['/bin/sh', '-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args];
+  // Node drops every supplementary group with uid/gid; instances need theirs
+  // (the software group, to read the release), as the reference's initgroups.
+  const viaSetpriv = options.user !== undefined && options.initGroups === true;
+  const argv = viaSetpriv
+    ? ['/usr/bin/setpriv', `--reuid=${options.user!.uid}`, `--regid=${options.user!.gid}`, '--init-groups', '--', ...shell]
+    : shell;
+  const child = execa(argv[0]!, argv.slice(1), {
     cwd: options.cwd,
     env,
     extendEnv: false,
-    uid: options.user?.uid,
-    gid: options.user?.gid,
+    uid: viaSetpriv ? undefined : options.user?.uid,
+    gid: viaSetpriv ? undefined : options.user?.gid,
     stdin: 'ignore',
     all: true,
     reject: false,
     buffer: false,
-    timeout: options.timeout,
+    // Its own session, so that the tree can be found and killed as a whole.
+    detached: options.timeout !== undefined,
     forceKillAfterDelay: 10_000,
     cleanup: true,
   });
+  let timedOut = false;
+  const timer = options.timeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) killProcessTree(child.pid);
+  }, options.timeout);
   let output = '';
   let pending = '';
   child.all?.setEncoding('utf8');
@@ -113,11 +133,11 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     pending = lines.pop() ?? '';
     for (const line of lines) options.log.debug(`[${options.label}] ${line}`);
   });
-  const result = await child;
+  const result = await child.finally(() => clearTimeout(timer));
   if (pending !== '') options.log.debug(`[${options.label}] ${pending}`);
   const tail = output.length > OUTPUT_TAIL_BYTES ? `…\n${output.slice(-OUTPUT_TAIL_BYTES)}` : output;
-  if (result.failed) {
-    const why = result.timedOut ? `${tail}\n(timed out)` : result.exitCode === undefined ? `${tail}${result.message}` : tail;
+  if (result.failed || timedOut) {
+    const why = timedOut ? `${tail}\n(timed out after ${(options.timeout ?? 0) / 1000} s: process tree killed)` : result.exitCode === undefined ? `${tail}${result.message}` : tail;
     throw new BuildoutFailedError(options.cwd, why.trimEnd(), result.exitCode);
   }
   return output;

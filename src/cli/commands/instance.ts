@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { defineAction, notImplemented } from '../context.js';
+import { runInstanceCommand } from '../../instance/command.js';
+import { defineAction } from '../context.js';
 
 export function instanceCommand(): Command {
   const command = new Command('instance')
@@ -7,14 +8,19 @@ export function instanceCommand(): Command {
     .description(
       'Fetches the partitions of this computer from the master and processes them strictly one at a ' +
         'time: runs the instance profile as the partition user, hands its processes to supervisord, ' +
-        'runs its promises and reports the state. Unchanged partitions are skipped.\n\n' +
+        'runs its promises and reports the state. Unchanged partitions are skipped; a failing one waits ' +
+        '(exponential backoff) unless --all or --only-cp names it.\n\n' +
         'Exit status: 0 success, 1 failure, 2 promise failures only, 3 offline restart, 10 already running.',
     )
     .option('--now', 'start at once (no random delay)')
-    .option('--all', 'process every partition, even up-to-date ones')
+    .option('--all', 'process every partition, even up-to-date or backing-off ones')
     .option('--force', 'same as --all')
     .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
     .option('--force-stop', 'run buildout then stop the processes')
     .option('--json', 'print a JSON summary');
-  return defineAction(command, notImplemented('node instance'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const config = ctx.config();
+    ctx.requireRoot();
+    return runInstanceCommand({ config, log: ctx.log, out: (text) => ctx.out(text) }, options);
+  });
 }

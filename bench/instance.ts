@@ -1,0 +1,150 @@
+// `slapos node instance` on N partitions (default 300), as root: a first pass
+// where every partition changed (a stub buildout that only writes an etc/run
+// entry, so the figure is the node's own per-partition cost: files, logs,
+// buildout spawn, supervisord calls, reports), then a no-op pass (everything
+// up to date), in process and as a whole CLI run. The master runs as a child
+// process (`slapos proxy start`) so its work is not counted in ours.
+// Partitions are plain directories owned by nobody (format is benchmarked apart).
+import { execFile, spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/load.js';
+import { runInstanceCommand } from '../src/instance/command.js';
+import { SlapClient } from '../src/slap/client.js';
+import { urlHash } from '../src/software/plan.js';
+import { createLogger } from '../src/util/log.js';
+import { stopSupervisord } from '../test/instance/env.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = path.join(repo, 'bin', 'slapos.js');
+const NOBODY = 65534;
+
+async function waitForMaster(client: SlapClient): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await client.getFullComputerInformation('COMP-BENCH');
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('the master did not start');
+}
+
+function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdout: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, 'node', 'instance', '--now', '--json', '-q', '--cfg', cfg], { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout) => {
+      resolve({ ms: performance.now() - started, status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout });
+    });
+  });
+}
+
+/** Debug lines kept in memory: per-step durations. */
+function collectingLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const stderr = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+  return { log: createLogger({ verbose: true, stderr }), lines };
+}
+
+function stepTimes(lines: string[]): string {
+  const total = new Map<string, number[]>();
+  for (const line of lines) {
+    const m = /step ([\w-]+): ([\d.]+) ms/.exec(line);
+    if (m) total.set(m[1]!, [...(total.get(m[1]!) ?? []), Number(m[2])]);
+  }
+  return [...total].map(([name, v]) => `${name} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)}`).join(', ');
+}
+
+export async function main(args: string[]): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
+  const n = Number(args[0] ?? 300);
+  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-bench-instance-'));
+  chmodSync(dir, 0o755);
+  const inst = path.join(dir, 'inst');
+  const soft = path.join(dir, 'soft');
+  const port = 20000 + (process.pid % 20000);
+  const url = path.join(dir, 'release', 'software.cfg');
+  const release = path.join(soft, urlHash(url));
+  mkdirSync(release, { recursive: true });
+  mkdirSync(inst, { recursive: true });
+  writeFileSync(path.join(release, 'instance.cfg'), '[buildout]\nparts =\n');
+  writeFileSync(path.join(release, '.completed'), '');
+  const stub = path.join(dir, 'stub-buildout');
+  // Stands for buildout: makes one program, as a real instance profile would.
+  writeFileSync(stub, '#!/bin/sh\nmkdir -p etc/run && printf "#!/bin/sh\\nexec sleep 600\\n" > etc/run/sleeper && chmod 755 etc/run/sleeper\n');
+  chmodSync(stub, 0o755);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, [
+    '[slapos]', 'computer_id = COMP-BENCH', `master_url = http://127.0.0.1:${port}/`, `software_root = ${soft}`, `instance_root = ${inst}`,
+    `buildout = ${stub}`, `pidfile_instance = ${dir}/cp.pid`, 'instance_min_free_space = 1M',
+    '[slapproxy]', 'host = 127.0.0.1', `port = ${port}`, `database_uri = ${dir}/proxy.db`, 'computer_id = COMP-BENCH', '',
+  ].join('\n'));
+  const partitions = [];
+  for (let i = 0; i < n; i++) {
+    const id = `slappart${i}`;
+    const p = path.join(inst, id);
+    mkdirSync(p);
+    chmodSync(p, 0o750);
+    chownSync(p, NOBODY, NOBODY);
+    const address_list = [{ addr: `10.${(i >> 8) & 255}.${i & 255}.2`, netmask: '255.255.255.255' }, { addr: `fd00::${(i + 2).toString(16)}`, netmask: 'ffff:ffff:ffff:ffff::' }];
+    writeFileSync(path.join(p, '.slapos-resource'), JSON.stringify({ address_list, reference: id }));
+    partitions.push({ reference: id, address_list, tap: { name: `slaptap${i}` } });
+  }
+  const master = spawn(process.execPath, [cli, 'proxy', 'start', '--cfg', cfg], { stdio: 'ignore' });
+  const client = new SlapClient(`http://127.0.0.1:${port}/`);
+  try {
+    await waitForMaster(client);
+    await client.loadComputerConfigurationFromXML({ reference: 'COMP-BENCH', address: '10.0.0.1', netmask: '255.255.255.0', partition_list: partitions });
+    await client.supplySupply(url, 'COMP-BENCH');
+    for (let i = 0; i < n; i++) await client.requestComputerPartition(url, `inst${i}`, { parameters: { i: String(i) } }).catch(() => undefined);
+
+    const config = loadConfig(cfg);
+    const { log, lines } = collectingLogger();
+    const run = async () => {
+      let out = '';
+      const started = performance.now();
+      const code = await runInstanceCommand({ config, log, out: (text) => (out = text) }, { now: true, json: true });
+      const wall = performance.now() - started;
+      const summary = JSON.parse(out) as { processed: string[]; upToDate: string[]; failed: unknown[]; ms: number };
+      return { code, wall, summary };
+    };
+    const changed = await run();
+    console.log(`changed pass: ${n} partitions, exit ${changed.code}, ${changed.summary.processed.length} processed, ${changed.summary.failed.length} failed: ` +
+      `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
+    console.log(`  mean ms per step: ${stepTimes(lines)}`);
+    for (let k = 0; k < 3; k++) {
+      lines.length = 0;
+      const noop = await run();
+      console.log(`  ${lines.find((l) => l.includes('master answered'))}`);
+      console.log(`no-op pass (in process): ${noop.summary.upToDate.length} up to date, exit ${noop.code}: loop ${noop.summary.ms} ms, command ${noop.wall.toFixed(0)} ms`);
+    }
+    for (let k = 0; k < 3; k++) {
+      const t0 = performance.now();
+      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: 'COMP-BENCH' });
+      const t1 = performance.now();
+      const parsed = await import('../src/slap/marshal-decode.js').then((m) => m.loads(body));
+      const t2 = performance.now();
+      const { readComputer } = await import('../src/slap/shapes.js');
+      readComputer(parsed);
+      console.log(`  getFullComputerInformation: ${(body.length / 1024).toFixed(0)} KiB, master answer ${(t1 - t0).toFixed(0)} ms, decode ${(t2 - t1).toFixed(0)} ms, shapes ${(performance.now() - t2).toFixed(0)} ms`);
+    }
+    const help = performance.now();
+    await new Promise((resolve) => execFile(process.execPath, [cli, '--help'], resolve));
+    console.log(`baseline: slapos --help ${(performance.now() - help).toFixed(0)} ms wall (node start-up and module loading)`);
+    for (let k = 0; k < 3; k++) {
+      const whole = await cliWall(cfg);
+      const s = JSON.parse(whole.stdout) as { upToDate: string[]; ms: number };
+      console.log(`no-op pass (CLI, node start-up included): exit ${whole.status}, ${s.upToDate.length} up to date: ${whole.ms.toFixed(0)} ms wall, loop ${s.ms} ms`);
+    }
+  } finally {
+    await client.close();
+    master.kill('SIGTERM');
+    await stopSupervisord(inst);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,57 @@
+// A partition's own log, <partition>/.slapgrid/log/instance.log (slapgrid.md
+// §4.3): every line logged while processing it, buildout output included, in
+// the reference's format; the same lines also go to the node's log.
+import { chownSync, closeSync, constants, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { pino } from 'pino';
+import type { Logger } from '../util/log.js';
+import { INSTANCE_LOG_MAX_BYTES, type PartitionFiles } from '../partition/files.js';
+
+const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal',
+};
+
+export interface PartitionLog {
+  log: Logger;
+  close(): void;
+}
+
+function openLog(file: string, gid: number): number {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+  let fd = openSync(file, flags, 0o640);
+  if (fstatSync(fd).size >= INSTANCE_LOG_MAX_BYTES) {
+    closeSync(fd);
+    renameSync(file, `${file}.1`); // as the reference: one old file, overwritten
+    fd = openSync(file, flags, 0o640);
+  }
+  if (process.getuid?.() === 0) chownSync(file, 0, gid);
+  return fd;
+}
+
+export function partitionLog(parent: Logger, files: PartitionFiles, partitionId: string, gid: number): PartitionLog {
+  const fd = openLog(files.instanceLog, gid);
+  const stream = {
+    write(line: string) {
+      let record: { level: number; time: string; msg?: string; [key: string]: unknown };
+      try {
+        record = JSON.parse(line) as typeof record;
+      } catch {
+        return;
+      }
+      const level = LEVELS[record.level] ?? 'info';
+      const msg = record.msg ?? '';
+      try {
+        writeSync(fd, `[${record.time}] ${level.toUpperCase().padEnd(8)} ${msg}\n`);
+      } catch {
+        // a full disk must not stop the run; the node's log still has the line
+      }
+      parent[level]({ partition: partitionId }, msg);
+    },
+  };
+  const log = pino({ level: 'debug', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+  return {
+    log,
+    close() {
+      closeSync(fd);
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// One partition, from decision to outcome: read its files, decide, run its
+// steps with its own log, then record success (.timestamp, state) or failure
+// (error log, backoff, error report).
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterFailure } from '../partition/backoff.js';
+import { decidePartition, type Decision } from '../partition/decide.js';
+import { partitionFiles, type PartitionFiles } from '../partition/files.js';
+import {
+  ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp,
+} from '../partition/state.js';
+import type { ComputerPartition } from '../slap/shapes.js';
+import { urlHash } from '../software/plan.js';
+import { BuildoutFailedError } from '../software/buildout.js';
+import type { SupervisorClient } from '../supervisor/client.js';
+import type { Logger } from '../util/log.js';
+import { parsePasswd, type PasswdEntry } from '../util/passwd.js';
+import type { PartitionDigest } from './digest.js';
+import type { InstanceMasterLink } from './master-link.js';
+import { isMasterDown } from './master-link.js';
+import { partitionLog } from './partition-log.js';
+import type { InstanceSettings } from './settings.js';
+import { runSteps, type PartitionUser } from './step.js';
+import { stepsFor } from './steps/index.js';
+import { PromiseError } from './steps/promises.js';
+
+export interface RunContext {
+  settings: InstanceSettings;
+  link: InstanceMasterLink;
+  /** Started on first use (a run with nothing to do never talks to supervisord). */
+  supervisor(): Promise<{ client: SupervisorClient; includeDir: string }>;
+  develop: boolean;
+  forceStop: boolean;
+  log: Logger;
+  now(): number;
+  /** Cached per run: <software>/periodicity values and /etc/passwd. */
+  cache: { periodicity: Map<string, number>; passwd?: PasswdEntry[] };
+}
+
+export type Outcome =
+  | { kind: 'missing'; error: string }
+  | { kind: 'free' }
+  | { kind: 'up-to-date' }
+  | { kind: 'backoff'; retryAt: number; failures: number; error: string }
+  | { kind: 'processed'; reason: string }
+  | { kind: 'failed'; error: string; promise: boolean; retryAt: number | undefined };
+
+/** The reference's periodicity: <software>/periodicity when it holds an integer, else maximum_periodicity. */
+export function periodicity(ctx: RunContext, softwarePath: string | null): number {
+  if (!softwarePath) return ctx.settings.maximumPeriodicity;
+  const cached = ctx.cache.periodicity.get(softwarePath);
+  if (cached !== undefined) return cached;
+  let value = ctx.settings.maximumPeriodicity;
+  const file = path.join(softwarePath, 'periodicity');
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    if (/^-?\d+$/.test(text)) value = Number(text);
+    else ctx.log.error(`${file}: not an integer (${JSON.stringify(text.slice(0, 40))}); using maximum_periodicity`);
+  } catch {
+    // no file: the default
+  }
+  ctx.cache.periodicity.set(softwarePath, value);
+  return value;
+}
+
+function partitionUser(ctx: RunContext, files: PartitionFiles): PartitionUser {
+  const st = lstatSync(files.dir);
+  if (process.getuid?.() === 0 && (st.uid === 0 || st.gid === 0)) {
+    throw new Error(`${files.dir} is owned by root: partition code never runs as root; run slapos node format`);
+  }
+  ctx.cache.passwd ??= parsePasswd(readFileSync('/etc/passwd', 'utf8'));
+  const entry = ctx.cache.passwd.find((e) => e.uid === st.uid);
+  return { uid: st.uid, gid: st.gid, name: entry?.name ?? String(st.uid), home: entry?.home ?? files.dir };
+}
+
+/** A free partition (destroyed, no release): forget the node's state in it (§4.1 step 3). */
+function cleanFree(ctx: RunContext, files: PartitionFiles, id: string): void {
+  rmSync(files.slapgrid, { recursive: true, force: true });
+  removeFile(files.timestamp);
+  const left = readdirSync(files.dir).filter((name) => name !== '.slapos-resource');
+  if (left.length > 0) ctx.log.warn(`free partition ${id} still holds: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
+}
+
+async function reportError(ctx: RunContext, id: string, message: string): Promise<void> {
+  try {
+    await ctx.link.error(id, message);
+  } catch (error) {
+    if (isMasterDown(error)) throw error;
+    ctx.log.warn(`could not report the error of ${id} to the master: ${(error as Error).message}`);
+  }
+}
+
+export async function processPartition(ctx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
+  const { id, url, timestamp, fingerprint } = digest;
+  const files = partitionFiles(ctx.settings.instanceRoot, id);
+  if (!existsSync(files.dir)) {
+    const error = `Partition directory ${files.dir} does not exist.`;
+    ctx.log.error(error);
+    await reportError(ctx, id, error);
+    return { kind: 'missing', error };
+  }
+  if (digest.requestedState === 'destroyed' && !url) {
+    cleanFree(ctx, files, id);
+    return { kind: 'free' };
+  }
+  const softwarePath = url ? path.join(ctx.settings.softwareRoot, urlHash(url)) : null;
+  const state = readPartitionState(files);
+  const decision: Decision = decidePartition({
+    timestamp, requestedState: digest.requestedState, periodicity: periodicity(ctx, softwarePath),
+    develop: ctx.develop, forceStop: ctx.forceStop, explicit, timestampFile: readTimestampFile(files),
+    backoff: state.backoff, fingerprint, now: ctx.now(),
+  });
+  if (decision.action === 'up-to-date') return { kind: 'up-to-date' };
+  // Promises' anomaly check of up-to-date started partitions (§4.7) goes here with promises.
+  if (decision.action === 'backoff') {
+    ctx.log.info(`${id}: failed ${decision.failures} time(s), next try after ${new Date(decision.retryAt).toISOString()} (--all or --only-cp ${id} to retry now)`);
+    return { kind: 'backoff', retryAt: decision.retryAt, failures: decision.failures, error: decision.lastError };
+  }
+  if (decision.removeTimestamp) removeFile(files.timestamp);
+  removeFile(files.transaction);
+
+  let plog;
+  try {
+    const partition = full();
+    const user = partitionUser(ctx, files);
+    ensureSlapgridDirs(files, user);
+    plog = partitionLog(ctx.log, files, id, user.gid);
+    const log = plog.log;
+    log.info(`Processing Computer Partition ${id}.`);
+    log.info(`  Software URL: ${url ?? '(none)'}`);
+    log.info(`  Software path: ${softwarePath ?? '(none)'}`);
+    log.info(`  Instance path: ${files.dir}`);
+    log.info(`  Instance status: ${partition.requestedState} (${decision.reason})`);
+    removeFile(files.errorLog);
+    const steps = stepsFor(id, partition.requestedState, ctx.forceStop);
+    await runSteps({
+      id, partition, files, settings: ctx.settings, link: ctx.link, supervisor: await ctx.supervisor(),
+      user, softwarePath, forceStop: ctx.forceStop, log,
+    }, steps);
+    if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);
+    writePartitionState(files, { lastSuccess: ctx.now() });
+    log.info(`Finished processing ${id}.`);
+    return { kind: 'processed', reason: decision.reason };
+  } catch (error) {
+    if (isMasterDown(error)) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    const promise = error instanceof PromiseError;
+    const log = plog?.log ?? ctx.log;
+    log.error(`${id}: ${message.split('\n')[0]}`);
+    if (error instanceof Error && !(error instanceof BuildoutFailedError) && error.stack) log.debug(error.stack);
+    let retryAt: number | undefined;
+    try {
+      if (!promise) writeFileAtomic(files.errorLog, message, 0o644);
+      const backoff = afterFailure(state.backoff, fingerprint, ctx.now(), message, ctx.settings.backoff);
+      if (ctx.settings.backoff.baseSeconds > 0) retryAt = backoff.retryAt;
+      if (existsSync(files.slapgrid)) writePartitionState(files, { ...state, backoff });
+    } catch (stateError) {
+      log.warn(`could not record the failure of ${id}: ${(stateError as Error).message}`);
+    }
+    await reportError(ctx, id, message);
+    return { kind: 'failed', error: message, promise, retryAt };
+  } finally {
+    plog?.close();
+  }
+}

@@ -1,0 +1,47 @@
+// The instance loop's settings, read once from slapos.cfg.
+import path from 'node:path';
+import { requireKeys, type SlaposConfig } from '../config/load.js';
+import { type BackoffPolicy } from '../partition/backoff.js';
+
+export interface InstanceSettings {
+  computerId: string;
+  masterUrl: string;
+  instanceRoot: string;
+  softwareRoot: string;
+  certificateRepository: string | undefined;
+  /** [slapos] buildout, when set. */
+  buildout: string | undefined;
+  maximumPeriodicity: number;
+  /** Seconds, or undefined for none. */
+  partitionTimeout: number | undefined;
+  minFreeSpace: number;
+  sharedPartList: readonly string[];
+  buildTimePartList: readonly string[];
+  storageHome: string;
+  ipv4GlobalNetwork: string;
+  backoff: BackoffPolicy;
+  forbidSupervisordLaunch: boolean;
+  pidFile: string;
+}
+
+export function instanceSettings(config: SlaposConfig): InstanceSettings {
+  const s = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
+  return {
+    computerId: s.computer_id,
+    masterUrl: s.master_url,
+    instanceRoot: path.resolve(s.instance_root),
+    softwareRoot: path.resolve(s.software_root),
+    certificateRepository: s.certificate_repository_path,
+    buildout: s.buildout,
+    maximumPeriodicity: s.maximum_periodicity,
+    partitionTimeout: s.partition_timeout,
+    minFreeSpace: s.instance_min_free_space,
+    sharedPartList: s.shared_part_list,
+    buildTimePartList: s.build_time_part_list,
+    storageHome: s.instance_storage_home ?? '',
+    ipv4GlobalNetwork: s.ipv4_global_network ?? '',
+    backoff: { baseSeconds: s.instance_backoff_base, maxSeconds: s.instance_backoff_max },
+    forbidSupervisordLaunch: s.forbid_supervisord_automatic_launch,
+    pidFile: s.pidfile_instance,
+  };
+}

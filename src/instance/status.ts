@@ -1,0 +1,66 @@
+// Per-partition state for `slapos node status`: last applied timestamp, last
+// success, backoff, last error. Reads only the partitions' node-side files.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { partitionFiles } from '../partition/files.js';
+import { readPartitionState } from '../partition/state.js';
+
+export interface PartitionStatus {
+  id: string;
+  /** Master timestamp last applied with success. */
+  timestamp: string | null;
+  lastSuccess: string | null;
+  backoff: { failures: number; retryAt: string; backingOff: boolean; lastError: string } | null;
+}
+
+export function readPartitionsStatus(instanceRoot: string, now = Date.now()): PartitionStatus[] {
+  let names: string[];
+  try {
+    names = readdirSync(instanceRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+  const result: PartitionStatus[] = [];
+  for (const id of names.sort()) {
+    const files = partitionFiles(instanceRoot, id);
+    let isPartition = false;
+    for (const marker of [files.resource, files.slapgrid]) {
+      try {
+        statSync(marker);
+        isPartition = true;
+      } catch {
+        // not this one
+      }
+    }
+    if (!isPartition) continue;
+    let timestamp: string | null = null;
+    let lastSuccess: string | null = null;
+    try {
+      timestamp = readFileSync(files.timestamp, 'utf8');
+      lastSuccess = statSync(files.timestamp).mtime.toISOString();
+    } catch {
+      // never applied
+    }
+    const state = readPartitionState(files);
+    if (state.lastSuccess) lastSuccess = new Date(state.lastSuccess).toISOString();
+    const b = state.backoff;
+    result.push({
+      id, timestamp, lastSuccess,
+      backoff: b ? { failures: b.failures, retryAt: new Date(b.retryAt).toISOString(), backingOff: now < b.retryAt, lastError: b.lastError.split('\n')[0] ?? '' } : null,
+    });
+  }
+  return result;
+}
+
+export function formatPartitionsStatus(partitions: PartitionStatus[]): string {
+  if (partitions.length === 0) return 'no partitions';
+  const width = Math.max(...partitions.map((p) => p.id.length));
+  return partitions
+    .map((p) => {
+      const ok = p.lastSuccess ? `last success ${p.lastSuccess}` : 'never processed with success';
+      const b = p.backoff;
+      const failing = b ? `; failed ${b.failures}×${b.backingOff ? `, backing off until ${b.retryAt}` : ', retried next run'}: ${b.lastError}` : '';
+      return `  ${p.id.padEnd(width)}  ${ok}${failing}`;
+    })
+    .join('\n');
+}
+

@@ -1,0 +1,56 @@
+// The partition runner's unit: one lifecycle concern per step, each in its
+// own file under steps/ (certificate, install, buildout, connection,
+// processes, promises, report). A step is idempotent: running it again with
+// the same inputs changes nothing more.
+import type { SupervisorClient } from '../supervisor/client.js';
+import type { ComputerPartition } from '../slap/shapes.js';
+import type { Logger } from '../util/log.js';
+import type { PartitionFiles } from '../partition/files.js';
+import type { InstanceMasterLink } from './master-link.js';
+import type { InstanceSettings } from './settings.js';
+
+export interface PartitionUser {
+  uid: number;
+  gid: number;
+  name: string;
+  home: string;
+}
+
+/** Everything a step may use; steps add what later steps need (e.g. softwarePath). */
+export interface PartitionRun {
+  id: string;
+  partition: ComputerPartition;
+  files: PartitionFiles;
+  settings: InstanceSettings;
+  link: InstanceMasterLink;
+  supervisor: { client: SupervisorClient; includeDir: string };
+  user: PartitionUser;
+  /** <software_root>/<md5(url)>, or null without a release. */
+  softwarePath: string | null;
+  forceStop: boolean;
+  log: Logger;
+}
+
+export interface Step {
+  name: string;
+  /** Also run after an earlier step failed (stopping a stopped partition's processes). */
+  always?: boolean;
+  run(run: PartitionRun): Promise<void>;
+}
+
+/** Runs the steps in order; after a failure only `always` steps run; the first error is rethrown. */
+export async function runSteps(run: PartitionRun, steps: readonly Step[]): Promise<void> {
+  let failure: { error: unknown } | undefined;
+  for (const step of steps) {
+    if (failure && !step.always) continue;
+    const started = performance.now();
+    try {
+      await step.run(run);
+      run.log.debug(`step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
+    } catch (error) {
+      if (!failure) failure = { error };
+      else run.log.warn(`step ${step.name} failed too: ${(error as Error).message}`);
+    }
+  }
+  if (failure) throw failure.error;
+}

@@ -1,0 +1,84 @@
+// Before buildout (slapgrid.md §4.4): free space, the software_release link,
+// the partition's mode, the release's template; then the partition's
+// configuration file and buildout.cfg (template + tail).
+import { existsSync, lchownSync, lstatSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { freeSpace } from '../../software/install.js';
+import { readTextNoFollow, writeIfChanged } from '../../partition/state.js';
+import { instanceConfiguration, slapConfigurationSection, type PartitionResource } from '../configuration.js';
+import { buildoutTail, partitionBuildoutCfg } from '../tail.js';
+import type { PartitionRun, Step } from '../step.js';
+
+function checkFreeSpace(r: PartitionRun): void {
+  const available = freeSpace(r.files.dir);
+  if (available < r.settings.minFreeSpace) {
+    throw new Error(`Not enough space for ${r.files.dir}: ${available} bytes available, ${r.settings.minFreeSpace} required ([slapos] instance_min_free_space)`);
+  }
+}
+
+function linkSoftware(r: PartitionRun, softwarePath: string): void {
+  const link = r.files.softwareRelease;
+  let st;
+  try {
+    st = lstatSync(link);
+  } catch {
+    st = undefined;
+  }
+  if (st && !st.isSymbolicLink()) return; // as the reference: something else is left alone
+  if (st && readlinkSync(link) === softwarePath) return;
+  if (st) unlinkSync(link);
+  symlinkSync(softwarePath, link);
+  if (process.getuid?.() === 0) lchownSync(link, r.user.uid, r.user.gid);
+}
+
+function readResource(r: PartitionRun): PartitionResource | undefined {
+  try {
+    const text = readTextNoFollow(r.files.resource);
+    return text === undefined ? undefined : (JSON.parse(text) as PartitionResource);
+  } catch (error) {
+    r.log.warn(`${r.files.resource}: ${(error as Error).message}; addresses come from the master only`);
+    return undefined;
+  }
+}
+
+export const installStep: Step = {
+  name: 'install',
+  async run(r) {
+    checkFreeSpace(r);
+    const url = r.partition.softwareRelease?.url;
+    if (!url || !r.softwarePath) throw new Error(`Computer Partition ${r.id} has no software release`);
+    linkSoftware(r, r.softwarePath);
+    const mode = statSync(r.files.dir).mode & 0o7777;
+    if (mode !== 0o750) {
+      throw new Error(`Wrong permissions in ${r.files.dir}: actual permissions are: 0${mode.toString(8)}, wanted are 0750 (run slapos node format)`);
+    }
+    if (!existsSync(r.softwarePath)) throw new Error(`Software Release ${url} is not present on system.\nCannot deploy instance.`);
+    const template = ['instance.cfg', 'template.cfg'].map((name) => path.join(r.softwarePath!, name)).find((file) => existsSync(file));
+    if (!template) {
+      throw new Error(`Software Release ${url} is not correctly installed.\nMissing file: ${path.join(r.softwarePath, 'instance.cfg')}`);
+    }
+    const s = r.settings;
+    const configuration = instanceConfiguration(r.partition, readResource(r), {
+      masterUrl: s.masterUrl, storageHome: s.storageHome, connectionFile: r.files.connection,
+    });
+    // Root-owned, readable by the partition's group only: parameters may hold secrets.
+    const owner = process.getuid?.() === 0 ? { uid: 0, gid: r.user.gid } : undefined;
+    writeIfChanged(r.files.configuration, `${JSON.stringify(configuration, null, 2)}\n`, 0o640, owner);
+    const repo = s.certificateRepository;
+    const tail = buildoutTail({
+      computerId: s.computerId,
+      partitionId: r.id,
+      masterUrl: s.masterUrl,
+      softwareReleaseUrl: url,
+      keyFile: repo ? path.join(repo, `${r.id}.key`) : '',
+      certFile: repo ? path.join(repo, `${r.id}.crt`) : '',
+      sharedPartList: s.sharedPartList,
+      buildTimePartList: s.buildTimePartList,
+      requestedState: r.partition.requestedState,
+      storageHome: s.storageHome,
+      ipv4GlobalNetwork: s.ipv4GlobalNetwork,
+      slapConfiguration: slapConfigurationSection(configuration, r.files.configuration),
+    });
+    writeIfChanged(r.files.buildoutCfg, partitionBuildoutCfg(readFileSync(template, 'utf8'), tail), 0o640, owner);
+  },
+};

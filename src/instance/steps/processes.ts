@@ -1,0 +1,54 @@
+// The partition's processes under supervisord (slapgrid.md §4.5–4.6): etc/run
+// and etc/service become the group file; start = update + startProcessGroup;
+// stop = remove the group file + update (which stops and removes the group).
+import { readdirSync } from 'node:fs';
+import { groupConfig, unsafeProgramNames } from '../programs.js';
+import { removeGroupFile, startGroup, updateSupervisor, writeGroupFile } from '../../supervisor/groups.js';
+import type { PartitionRun, Step } from '../step.js';
+
+function entries(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+/** Writes the group file from etc/run and etc/service; resolves to whether it changed. */
+export function writePrograms(r: PartitionRun): boolean {
+  const run = entries(r.files.etcRun);
+  const service = entries(r.files.etcService);
+  if (run === undefined && service === undefined) r.log.warn(`No runners nor services found for partition ${r.id}`);
+  const source = {
+    group: r.id, partitionDir: r.files.dir, uid: r.user.uid, gid: r.user.gid,
+    user: { name: r.user.name, home: r.user.home }, run: run ?? [], service: service ?? [],
+  };
+  for (const name of unsafeProgramNames(source)) r.log.warn(`${r.id}: program name ${JSON.stringify(name)} is not allowed (letters, digits, _ . @ + -); ignored`);
+  return writeGroupFile(r.supervisor.includeDir, r.id, groupConfig(source));
+}
+
+export const startStep: Step = {
+  name: 'start',
+  async run(r) {
+    if (writePrograms(r)) await updateSupervisor(r.supervisor.client, r.log);
+    await startGroup(r.supervisor.client, r.id, r.log);
+  },
+};
+
+export const stopStep: Step = {
+  name: 'stop',
+  always: true,
+  async run(r) {
+    if (removeGroupFile(r.supervisor.includeDir, r.id)) await updateSupervisor(r.supervisor.client, r.log);
+  },
+};
+
+/** --force-stop of a started partition: programs written, then stopped (as the reference). */
+export const forceStopStep: Step = {
+  name: 'force-stop',
+  async run(r) {
+    writePrograms(r);
+    await stopStep.run(r);
+  },
+};

@@ -1,0 +1,104 @@
+// A formatted node in a namespace, our master on the host's loopback, the
+// node's supervisord started inside the namespace (so services bind the
+// partitions' addresses there), and the CLI run on the host (it reaches the
+// in-process master; supervisord is reached through its unix socket).
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExecutionContext } from 'ava';
+import type { PyRecord } from '../../src/slap/pyvalue.js';
+import { SlapClient } from '../../src/slap/client.js';
+import { formatCli, formatEnv, type FormatEnv } from '../helpers/format.js';
+import { startTestMaster, type TestMaster } from '../helpers/master.js';
+import { repoRoot } from '../helpers/system.js';
+
+export interface NodeEnv extends FormatEnv {
+  master: TestMaster;
+  client: SlapClient;
+  instanceRoot: string;
+  softwareRoot: string;
+  computerId: string;
+}
+
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI on the host, asynchronously (the master answers from this process). */
+export function cli(cfg: string, args: string[], timeout = 240_000): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(repoRoot, 'bin', 'slapos.js'), ...args, '--cfg', cfg], {
+      encoding: 'utf8', env: { PATH: process.env.PATH }, timeout, maxBuffer: 64 * 1024 * 1024,
+    }, (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }));
+  });
+}
+
+export function setKey(cfg: string, key: string, value: string): void {
+  const text = readFileSync(cfg, 'utf8');
+  const line = new RegExp(`^${key} = .*$`, 'm');
+  writeFileSync(cfg, line.test(text) ? text.replace(line, `${key} = ${value}`) : text.replace('[slapos]\n', `[slapos]\n${key} = ${value}\n`));
+}
+
+/** Stops the supervisord of `instanceRoot` (and so its programs) by its pid file. */
+export async function stopSupervisord(instanceRoot: string): Promise<void> {
+  const pidFile = path.join(instanceRoot, 'var', 'run', 'supervisord.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!(pid > 1)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 150; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<NodeEnv> {
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: String(partitions) });
+  const instanceRoot = path.join(env.dir, 'inst');
+  const softwareRoot = path.join(env.dir, 'soft');
+  // Registered after formatEnv's teardown, so it runs before it (LIFO): users go once their processes are gone.
+  t.teardown(() => stopSupervisord(instanceRoot));
+  const formatted = await formatCli(env, []);
+  // 2 = formatted, master unreachable (it is not in the namespace): reported below instead.
+  if (formatted.status !== 0 && formatted.status !== 2) throw new Error(`format failed (${formatted.status}): ${formatted.stderr}`);
+  const computerId = 'COMP-TEST';
+  const master = await startTestMaster(t, computerId);
+  const client = new SlapClient(master.url);
+  t.teardown(() => client.close());
+  await client.loadComputerConfigurationFromXML(JSON.parse(readFileSync(path.join(env.dir, 'slapos.json'), 'utf8')) as PyRecord);
+  for (const [key, value] of Object.entries({
+    master_url: master.url,
+    pidfile_software: path.join(env.dir, 'sr.pid'),
+    pidfile_instance: path.join(env.dir, 'cp.pid'),
+    instance_min_free_space: '1M',
+    software_min_free_space: '1M',
+  })) setKey(env.cfg, key, value);
+  // supervisord in the namespace: the services it starts bind the partitions' addresses there.
+  const sv = spawnSync('ip', ['netns', 'exec', env.netns, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg], {
+    encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH },
+  });
+  if (sv.status !== 0) throw new Error(`slapos node supervisord failed: ${sv.stderr}`);
+  return { ...env, master, client, instanceRoot, softwareRoot, computerId };
+}
+
+/** GET url from inside the namespace. */
+export function fetchInNetns(netns: string, url: string): { status: number | null; body: string } {
+  const result = spawnSync('ip', ['netns', 'exec', netns, 'curl', '-sS', '-g', '--max-time', '5', url], { encoding: 'utf8', timeout: 10_000 });
+  return { status: result.status, body: result.stdout + result.stderr };
+}
