@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { requireKeys } from '../../config/load.js';
 import { formatProcessesStatus, readProcessesStatus } from '../../supervisor/status.js';
+import { formatPromiseStatus, readPromiseStatus } from '../../promise-runner/status.js';
 import { defineAction } from '../context.js';
 
 export function statusCommand(): Command {
@@ -9,8 +10,10 @@ export function statusCommand(): Command {
     .description('For now: the state of supervisord and of every process it runs.')
     .option('--json', 'print JSON');
   return defineAction(command, async (ctx, _args, options) => {
-    const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const config = ctx.config();
+    const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     const status = await readProcessesStatus(instance_root);
-    ctx.out(options.json ? JSON.stringify({ processes: status }, null, 2) : formatProcessesStatus(status));
+    const promises = readPromiseStatus(instance_root, config.slapformat.partition_base_name);
+    ctx.out(options.json ? JSON.stringify({ processes: status, promises }, null, 2) : `${formatProcessesStatus(status)}\n${formatPromiseStatus(promises)}`);
   });
 }
