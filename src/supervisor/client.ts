@@ -125,6 +125,11 @@ export class SupervisorClient {
     return this.call('stopProcessGroup', name, wait);
   }
 
+  /** `name` is `group:process`. */
+  startProcess(name: string, wait = true): Promise<boolean> {
+    return this.call('startProcess', name, wait);
+  }
+
   startAllProcesses(wait = true): Promise<ProcessStatus[]> {
     return this.call('startAllProcesses', wait);
   }
