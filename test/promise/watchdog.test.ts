@@ -35,7 +35,10 @@ rootTest('a watched service that exits bangs its partition once; an etc/run proc
   const cfg = path.join(path.dirname(p.instanceRoot), 'slapos.cfg');
   writeFileSync(cfg, `[slapos]\nmaster_url = ${master.url}\ncomputer_id = ${COMPUTER}\ninstance_root = ${p.instanceRoot}\n`);
 
-  const { paths } = await ensureSupervisord(p.instanceRoot, { log, watchdogCommand: watchdogCommand(cfg) });
+  // A supervisord started without the listener gets it from the next ensureSupervisord (§7.2).
+  t.true((await ensureSupervisord(p.instanceRoot, { log })).started);
+  const { paths, started } = await ensureSupervisord(p.instanceRoot, { log, watchdogCommand: watchdogCommand(cfg) });
+  t.false(started);
   t.regex(readFileSync(paths.config, 'utf8'), /\[eventlistener:watchdog\]\ncommand = \S+ \S+slapos-watchdog\.js --cfg \S+slapos\.cfg\nevents = PROCESS_STATE_EXITED, PROCESS_STATE_FATAL\n/);
   const client = new SupervisorClient(paths.socket);
   await waitFor('the watchdog', async () => (await client.getProcessInfo('watchdog')).statename === 'RUNNING');
