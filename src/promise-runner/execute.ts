@@ -49,8 +49,8 @@ export function executePromise(file: string, options: ExecuteOptions): Promise<E
     const child = spawn('/bin/sh', ['-c', 'exec "$0" 2>&1', file], {
       cwd: options.cwd,
       env: options.env,
-      uid: options.uid,
-      gid: options.gid,
+      // Not root (root_check = false, development): we can only run as ourselves.
+      ...(process.getuid?.() === 0 ? { uid: options.uid, gid: options.gid } : {}),
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });

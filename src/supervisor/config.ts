@@ -3,6 +3,7 @@
 // socket exists.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SlaposConfig } from '../config/load.js';
 
 export interface SupervisordPaths {
   config: string;
@@ -87,4 +88,13 @@ function shellWord(word: string): string {
  */
 export function watchdogCommand(configFile: string, node: string = process.execPath, script: string = WATCHDOG_SCRIPT): string {
   return [node, script, '--cfg', path.resolve(configFile)].map(shellWord).join(' ');
+}
+
+/**
+ * The watchdog option for a node configuration: only when the watchdog can
+ * bang (master_url and computer_id set); otherwise it would only crash-loop.
+ */
+export function watchdogOptions(config: SlaposConfig): SupervisordConfigOptions {
+  const { master_url, computer_id } = config.slapos;
+  return master_url && computer_id ? { watchdogCommand: watchdogCommand(config.file) } : {};
 }

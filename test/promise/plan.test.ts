@@ -6,7 +6,8 @@ import {
 } from '../../src/promise-runner/plan.js';
 import { decideBang, EventStreamParser, parseTokens } from '../../src/promise-runner/watchdog.js';
 import { nodePromiseExit, parseOnlyCp } from '../../src/promise-runner/node-promise.js';
-import { watchdogCommand } from '../../src/supervisor/config.js';
+import { watchdogCommand, watchdogOptions } from '../../src/supervisor/config.js';
+import { parseConfig } from '../../src/config/load.js';
 import type { PromiseOutcome, PromiseSpec } from '../../src/promise-runner/types.js';
 
 const entry = (name: string, isFile = true, executable = true) => ({ name, path: `/p/${name}`, isFile, executable });
@@ -123,4 +124,10 @@ test('--only-cp, exit status of node promise, watchdog command line', (t) => {
   t.is(nodePromiseExit({ checked: [result(1)], ignored: [], errors: [{ id: 'x', error: 'y' }] }), 1);
   t.is(watchdogCommand('/etc/slapos.cfg', '/usr/bin/node', '/opt/s/bin/slapos-watchdog.js'), '/usr/bin/node /opt/s/bin/slapos-watchdog.js --cfg /etc/slapos.cfg');
   t.is(watchdogCommand('/etc/my slapos.cfg', '/n', '/w'), "/n /w --cfg '/etc/my slapos.cfg'");
+});
+
+test('the watchdog is configured only when it can bang', (t) => {
+  t.deepEqual(watchdogOptions(parseConfig('[slapos]\ninstance_root = /srv/slapgrid\n', '/etc/s.cfg')), {});
+  const full = watchdogOptions(parseConfig('[slapos]\nmaster_url = http://127.0.0.1:1/\ncomputer_id = C\n', '/etc/s.cfg'));
+  t.regex(full.watchdogCommand ?? '', /slapos-watchdog\.js --cfg \/etc\/s\.cfg$/);
 });

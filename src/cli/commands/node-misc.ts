@@ -5,7 +5,7 @@ import { requireKeys } from '../../config/load.js';
 import { computerBang } from '../../promise-runner/bang.js';
 import { nodePromiseExit, parseOnlyCp, runNodePromises } from '../../promise-runner/node-promise.js';
 import { watchdogMain } from '../../promise-runner/watchdog-main.js';
-import { watchdogCommand as watchdogCommandLine } from '../../supervisor/config.js';
+import { watchdogOptions } from '../../supervisor/config.js';
 import { ensureSupervisord, nodeSupervisordPaths, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
 import { acquirePidFile, AlreadyRunningError } from '../../util/pidfile.js';
 import { Exit } from '../exit.js';
@@ -82,11 +82,12 @@ export function supervisordCommand(): Command {
     .summary("write the node's supervisord configuration and start it if it is not running")
     .option('-n, --nodaemon', 'run in the foreground');
   return defineAction(command, async (ctx, _args, options) => {
-    const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const config = ctx.config();
+    const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
-    const watchdog = watchdogCommandLine(ctx.configFile);
-    if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log, watchdogCommand: watchdog });
-    const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log, watchdogCommand: watchdog });
+    const watchdog = watchdogOptions(config);
+    if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log, ...watchdog });
+    const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log, ...watchdog });
     ctx.out(started ? `supervisord started (${paths.socket})` : `supervisord already running (${paths.socket})`);
   });
 }
@@ -98,10 +99,11 @@ export function supervisorctlCommand(): Command {
     .allowUnknownOption()
     .helpOption(false);
   return defineAction(command, async (ctx, args) => {
-    const slapos = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const config = ctx.config();
+    const slapos = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
     // As the reference: start supervisord first unless told not to.
-    const watchdog = { watchdogCommand: watchdogCommandLine(ctx.configFile) };
+    const watchdog = watchdogOptions(config);
     const paths = slapos.forbid_supervisord_automatic_launch
       ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
       : (await ensureSupervisord(slapos.instance_root, { log: ctx.log, ...watchdog })).paths;
