@@ -1,13 +1,16 @@
 // Fixtures of the promise tests: a master that records the requests it
 // answered, and a partition directory owned by a fresh system user.
 import type { ExecutionContext } from 'ava';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { computer } from '../helpers/semantics-suite.js';
-import { createUser, tempDir, type TestUser } from '../helpers/system.js';
+import { parsePasswd } from '../../src/util/passwd.js';
+import { tempDir, type TestUser } from '../helpers/system.js';
+
+const userByName = (name: string) => parsePasswd(readFileSync('/etc/passwd', 'utf8')).find((e) => e.name === name);
 
 export interface RecordedRequest {
   path: string;
@@ -63,8 +66,19 @@ export interface TestPartition {
   user: TestUser;
 }
 
-/** `<tmp>/srv/<id>` owned by a new user (0750), under directories everyone may traverse. */
-export function createPartition(t: ExecutionContext, id = 'slappart0', user: TestUser = createUser(t), instanceRoot?: string): TestPartition {
+/**
+ * The partition user of these tests: `nobody`, a real unprivileged user that
+ * already exists. Not createUser(): useradd rewrites /etc/passwd, which
+ * test/format snapshots while it runs beside these files.
+ */
+export function partitionUser(): TestUser {
+  const entry = userByName('nobody');
+  if (!entry) throw new Error('no user nobody in /etc/passwd');
+  return { name: entry.name, uid: entry.uid, gid: entry.gid };
+}
+
+/** `<tmp>/srv/<id>` owned by the partition user (0750), under directories everyone may traverse. */
+export function createPartition(t: ExecutionContext, id = 'slappart0', user: TestUser = partitionUser(), instanceRoot?: string): TestPartition {
   let root = instanceRoot;
   if (!root) {
     const base = tempDir(t, 'slapos-promise-');
