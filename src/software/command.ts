@@ -7,6 +7,7 @@ import { CliError, Exit } from '../cli/exit.js';
 import type { Logger } from '../util/log.js';
 import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
 import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
+import { watchdogOptions } from '../supervisor/config.js';
 import { buildoutCommand } from './buildout.js';
 import { softwareUser } from './install.js';
 import { processSoftwareReleases } from './loop.js';
@@ -51,7 +52,7 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
   try {
     if (lock.replacedStale) log.info(`Existing pid file '${slapos.pidfile_software}' was stale, overwritten`);
     // As the reference: the supervisord configuration exists once software runs (not launched here).
-    writeSupervisordConfiguration(slapos.instance_root);
+    writeSupervisordConfiguration(slapos.instance_root, watchdogOptions(config));
     const link: SoftwareMasterLink = (deps.link ?? connectSoftwareMaster)(config, log);
     const { exitCode, summary } = await processSoftwareReleases(link, {
       softwareRoot: slapos.software_root,

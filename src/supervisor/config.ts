@@ -2,6 +2,8 @@
 // configuration (slapgrid.md §7.1). Pure: the caller says whether the legacy
 // socket exists.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SlaposConfig } from '../config/load.js';
 
 export interface SupervisordPaths {
   config: string;
@@ -69,4 +71,30 @@ export function supervisordConfig(paths: SupervisordPaths, options: SupervisordC
     );
   }
   return `# Written by slapos node; changes are overwritten.\n\n${sections.join('\n')}`;
+}
+
+/** bin/slapos-watchdog.js of this package (dist/src/supervisor → repository root). */
+export const WATCHDOG_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'slapos-watchdog.js');
+
+/** One word of a supervisord command line (it splits with shlex). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\"'\"'")}'`;
+}
+
+/**
+ * The [eventlistener:watchdog] command: this Node and this package's
+ * watchdog, by absolute paths (supervisord gives it no PATH), reading the
+ * same slapos.cfg as the command that writes the configuration.
+ */
+export function watchdogCommand(configFile: string, node: string = process.execPath, script: string = WATCHDOG_SCRIPT): string {
+  return [node, script, '--cfg', path.resolve(configFile)].map(shellWord).join(' ');
+}
+
+/**
+ * The watchdog option for a node configuration: only when the watchdog can
+ * bang (master_url and computer_id set); otherwise it would only crash-loop.
+ */
+export function watchdogOptions(config: SlaposConfig): SupervisordConfigOptions {
+  const { master_url, computer_id } = config.slapos;
+  return master_url && computer_id ? { watchdogCommand: watchdogCommand(config.file) } : {};
 }

@@ -84,6 +84,7 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     const state = await probeSupervisord(paths.socket);
     if (state === 'running') {
       log.info('Supervisord already running.');
+      if (options.watchdogCommand) await ensureWatchdog(new SupervisorClient(paths.socket), log);
       return { started: false, paths };
     }
     if (state === 'absent') break;
@@ -99,6 +100,25 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     await sleep(100);
   }
   throw new Error(`supervisord was started but does not answer on ${paths.socket}; see ${paths.logFile}`);
+}
+
+/**
+ * A running supervisord gets the watchdog of the configuration just written
+ * when it has none, a dead one, or another command line (§7.2).
+ */
+async function ensureWatchdog(client: SupervisorClient, log: Logger): Promise<void> {
+  let running = false;
+  try {
+    running = ['RUNNING', 'STARTING'].includes((await client.getProcessInfo('watchdog')).statename);
+  } catch (error) {
+    if (!(error instanceof SupervisorFault)) throw error; // BAD_NAME: no watchdog yet
+  }
+  const changes = await client.reloadConfig();
+  if (running && !changes.changed.includes('watchdog')) return;
+  log.info('(re)starting the watchdog event listener');
+  await client.stopProcessGroup('watchdog').catch(() => []);
+  await client.removeProcessGroup('watchdog').catch(() => false);
+  await client.addProcessGroup('watchdog');
 }
 
 /** `slapos node supervisord -n`: the daemon in the foreground, until it exits. */

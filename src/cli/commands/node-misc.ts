@@ -1,22 +1,80 @@
-// Node sub-commands of later stages, registered now so that --help lists them.
+// Node sub-commands: promise, bang, watchdog, supervisord, supervisorctl.
 import { Command } from 'commander';
 import { execa } from 'execa';
 import { requireKeys } from '../../config/load.js';
-import { ensureSupervisord, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
-import { defineAction, notImplemented } from '../context.js';
+import { computerBang } from '../../promise-runner/bang.js';
+import { nodePromiseExit, parseOnlyCp, runNodePromises } from '../../promise-runner/node-promise.js';
+import { watchdogMain } from '../../promise-runner/watchdog-main.js';
+import { watchdogOptions } from '../../supervisor/config.js';
+import { ensureSupervisord, nodeSupervisordPaths, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
+import { acquirePidFile, AlreadyRunningError } from '../../util/pidfile.js';
+import { Exit } from '../exit.js';
+import { defineAction } from '../context.js';
 
 export function promiseCommand(): Command {
   const command = new Command('promise')
     .summary("run the partitions' promises without reporting (exit 2 on failure)")
-    .option('--only-cp <ids>', 'only these partitions (comma-separated ids)');
-  return defineAction(command, notImplemented('node promise'));
+    .description(
+      'Runs the promises (etc/plugin, etc/promise) of every started partition, as the partition user, ' +
+        'each with [slapos] promise_timeout. Started = its supervisord group file exists (the instance loop keeps it ' +
+        'while the partition is started). Nothing is reported to the master.\n\n' +
+        'Exit status: 0 all kept, 1 a partition could not be checked, 2 a promise failed, 10 instance or promise already running.',
+    )
+    .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
+    .option('--json', 'print a JSON summary');
+  return defineAction(command, async (ctx, _args, options) => {
+    const config = ctx.config();
+    const slapos = requireKeys(config, 'slapos', ['instance_root']);
+    ctx.requireRoot();
+    let lock;
+    try {
+      lock = acquirePidFile(slapos.pidfile_instance); // shared with `node instance`, as the reference
+    } catch (error) {
+      if (!(error instanceof AlreadyRunningError)) throw error;
+      ctx.log.info(`New slapos process started, but ${error.message}`);
+      return Exit.ALREADY_RUNNING;
+    }
+    try {
+      const summary = await runNodePromises({
+        instanceRoot: slapos.instance_root,
+        partitionBaseName: config.slapformat.partition_base_name,
+        includeDir: nodeSupervisordPaths(slapos.instance_root).includeDir,
+        timeout: slapos.promise_timeout,
+        onlyCp: parseOnlyCp(options.onlyCp),
+        log: ctx.log,
+      });
+      if (options.json) ctx.out(JSON.stringify(summary, null, 2));
+      const failed = summary.checked.filter((r) => r.failed.length > 0).map((r) => r.partition);
+      ctx.log.info(`promises: ${summary.checked.length} partitions checked, ${failed.length} failing${failed.length ? ` (${failed.join(', ')})` : ''}`);
+      return nodePromiseExit(summary);
+    } finally {
+      lock.release();
+    }
+  });
 }
 
 export function bangCommand(): Command {
   const command = new Command('bang')
     .summary('tell the master something happened to this computer (computerBang)')
     .requiredOption('-m, --message <text>', 'what happened');
-  return defineAction(command, notImplemented('node bang'));
+  return defineAction(command, async (ctx, _args, options) => {
+    const config = ctx.config();
+    const { master_url } = requireKeys(config, 'slapos', ['master_url', 'computer_id']);
+    ctx.out(`Banging to ${master_url}`);
+    await computerBang(config, String(options.message));
+    ctx.out(`Bang with message "${String(options.message)}".`);
+  });
+}
+
+/**
+ * `slapos node watchdog`: the supervisord event listener (also bin/slapos-watchdog.js,
+ * which supervisord runs). Register in main.ts with the other node commands to expose it.
+ */
+export function watchdogCommand(): Command {
+  const command = new Command('watchdog')
+    .summary('supervisord event listener: bang a partition when a watched service exits')
+    .description('Speaks the event listener protocol on stdin/stdout; run by supervisord as [eventlistener:watchdog].');
+  return defineAction(command, async (ctx) => watchdogMain(['--cfg', ctx.configFile, ...(ctx.globals.verbose ? ['-v'] : [])]));
 }
 
 export function supervisordCommand(): Command {
@@ -24,10 +82,12 @@ export function supervisordCommand(): Command {
     .summary("write the node's supervisord configuration and start it if it is not running")
     .option('-n, --nodaemon', 'run in the foreground');
   return defineAction(command, async (ctx, _args, options) => {
-    const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const config = ctx.config();
+    const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
-    if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log });
-    const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log });
+    const watchdog = watchdogOptions(config);
+    if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log, ...watchdog });
+    const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log, ...watchdog });
     ctx.out(started ? `supervisord started (${paths.socket})` : `supervisord already running (${paths.socket})`);
   });
 }
@@ -39,12 +99,14 @@ export function supervisorctlCommand(): Command {
     .allowUnknownOption()
     .helpOption(false);
   return defineAction(command, async (ctx, args) => {
-    const slapos = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const config = ctx.config();
+    const slapos = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
     // As the reference: start supervisord first unless told not to.
+    const watchdog = watchdogOptions(config);
     const paths = slapos.forbid_supervisord_automatic_launch
-      ? writeSupervisordConfiguration(slapos.instance_root)
-      : (await ensureSupervisord(slapos.instance_root, { log: ctx.log })).paths;
+      ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
+      : (await ensureSupervisord(slapos.instance_root, { log: ctx.log, ...watchdog })).paths;
     const result = await execa(SUPERVISORCTL, ['-c', paths.config, ...args], { stdio: 'inherit', reject: false });
     return result.exitCode ?? 1;
   });

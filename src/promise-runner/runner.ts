@@ -1,0 +1,129 @@
+// Running the promises of one partition, one after another (slapgrid.md
+// §6): plan (due or not) → execute → store result, cache and log → decide
+// failure and bang. This is what the instance loop and `node promise` call.
+import { randomInt } from 'node:crypto';
+import type { Logger } from '../util/log.js';
+import { userByUid } from '../util/passwd.js';
+import { listPromises } from './discover.js';
+import { executePromise } from './execute.js';
+import {
+  bangMessage, cacheApplies, DEFAULT_PERIODICITY_MINUTES, isDue, logRecord, newCache, parseLogHistory, promiseErrorMessage,
+  pythonPluginMessage, resultFails, runVerdict, shouldBang, statusFile, transactionId,
+} from './plan.js';
+import {
+  appendLog, mtimeSeconds, preparePromiseDirs, readCache, readLogTail, readStatus, writeCache, writeStatus, type PromiseDirs,
+} from './state.js';
+import type { PartitionPromisesResult, PartitionRef, PromiseMode, PromiseOutcome, PromiseSpec } from './types.js';
+
+export interface RunPromisesOptions {
+  mode: PromiseMode;
+  /** Seconds per promise ([slapos] promise_timeout). */
+  timeout: number;
+  log: Logger;
+  /** Sends softwareInstanceBang for this partition (anomaly mode); without it, no bang. */
+  bang?: ((message: string) => Promise<void>) | undefined;
+  /** Minutes between two anomaly runs of a promise (default 2, the reference's). */
+  periodicity?: number | undefined;
+  /** Epoch ms; tests move the clock. */
+  now?: (() => number) | undefined;
+}
+
+export class PromiseRunnerError extends Error {
+  override name = 'PromiseRunnerError';
+}
+
+/** The clean environment of a promise: the partition user's identity and nothing of ours. */
+function promiseEnv(partition: PartitionRef): Record<string, string> {
+  const user = userByUid(partition.uid);
+  const env: Record<string, string> = {
+    HOME: user?.home && user.home !== '/nonexistent' ? user.home : partition.path,
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    PYTHONNOUSERSITE: 'true',
+  };
+  if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name });
+  return env;
+}
+
+async function runOne(
+  partition: PartitionRef, promise: PromiseSpec, dirs: PromiseDirs, options: RunPromisesOptions, env: Record<string, string>,
+): Promise<PromiseOutcome> {
+  const now = options.now ?? Date.now;
+  const { mode, log } = options;
+  const label = `partition ${partition.id}, promise ${promise.name}`;
+  const mtime = mtimeSeconds(promise.path);
+  const cached = readCache(dirs, promise.title);
+  const cache = cacheApplies(cached, promise, mtime) ? cached : undefined;
+  if (!isDue(mode, cache, now() / 1000)) {
+    // Not due: the last result stands, and counts if it failed (the reference's rule).
+    const status = readStatus(dirs, promise.title);
+    log.debug(`${label}: not due before ${new Date((cache?.next_run_after ?? 0) * 1000).toISOString()}`);
+    return { promise, ran: false, failed: status?.result.failed ?? false, status };
+  }
+  const start = now();
+  const transaction = transactionId(start, randomInt(0, 1000) / 1000);
+  let verdict: { failed: boolean; message: string };
+  let executionTime = 0;
+  if (promise.kind === 'python-plugin') {
+    verdict = { failed: true, message: pythonPluginMessage(promise) };
+  } else {
+    log.info(`${label}: checking`);
+    const report = await executePromise(promise.path, {
+      cwd: partition.path, uid: partition.uid, gid: partition.gid, env, timeoutMs: options.timeout * 1000,
+      onLine: (line) => log.info(`[${partition.id}/${promise.name}] ${line}`),
+    });
+    executionTime = report.duration;
+    verdict = runVerdict(report, options.timeout);
+  }
+  const records = logRecord(start, verdict.failed ? 'ERROR' : 'INFO', transaction, verdict.message);
+  appendLog(dirs, promise.title, records, partition);
+  const failed = promise.kind === 'python-plugin' || resultFails(mode, verdict.failed, parseLogHistory(readLogTail(dirs, promise.title)));
+  const status = statusFile(promise, mode, failed, verdict.message, executionTime, now());
+  writeStatus(dirs, status, partition);
+  writeCache(dirs, promise.title, newCache(promise, mtime ?? 0, start / 1000, options.periodicity ?? DEFAULT_PERIODICITY_MINUTES), partition);
+  if (verdict.failed) log.error(`${label} failed${failed ? '' : ' (tolerated: not failing in a row yet)'}: ${verdict.message}`);
+  else log.info(`${label}: kept`);
+  return { promise, ran: true, failed, status };
+}
+
+/**
+ * Runs the partition's promises one after another, as its directory's owner
+ * (never root), and stores each result. Resolves with every outcome; `error`
+ * is the reference's PromiseError text when one failed. In anomaly mode the
+ * first freshly failing executable promise bangs (once per call). Throws
+ * PromiseRunnerError when the partition is owned by root.
+ */
+export async function runPartitionPromises(partition: PartitionRef, options: RunPromisesOptions): Promise<PartitionPromisesResult> {
+  const { log } = options;
+  if (partition.uid === 0 || partition.gid === 0) {
+    throw new PromiseRunnerError(`partition ${partition.id}: ${partition.path} is owned by root; promises never run as root`);
+  }
+  const { promises, bad } = listPromises(partition.path);
+  for (const file of bad) log.warn(`Bad promise file at ${file}: not an executable regular file (skipped)`);
+  const result: PartitionPromisesResult = {
+    partition: partition.id, mode: options.mode, outcomes: [], failed: [], skipped: 0, error: undefined, bang: undefined, badFiles: bad,
+  };
+  if (promises.length === 0) return result;
+  const dirs = preparePromiseDirs(partition);
+  const env = promiseEnv(partition);
+  for (const promise of promises) {
+    const outcome = await runOne(partition, promise, dirs, options, env);
+    result.outcomes.push(outcome);
+    if (!outcome.ran) result.skipped += 1;
+    if (outcome.failed) result.failed.push(outcome);
+    if (options.bang && shouldBang(options.mode, outcome, result.bang !== undefined)) {
+      const message = bangMessage(promise);
+      result.bang = { promise: promise.name, message };
+      try {
+        await options.bang(message);
+        log.warn(`partition ${partition.id}: bang sent (${message})`);
+      } catch (error) {
+        result.bang.error = (error as Error).message;
+        log.error(`partition ${partition.id}: bang failed (${message}): ${result.bang.error}`);
+      }
+    }
+  }
+  if (result.skipped > 0) log.info(`${result.skipped} promises didn't need to be checked.`);
+  result.error = promiseErrorMessage(result.failed);
+  return result;
+}
