@@ -4,6 +4,7 @@
 Standard library only. One thread per listening address; stops on SIGTERM.
 """
 import argparse
+import os
 import http.server
 import signal
 import socket
@@ -38,6 +39,7 @@ def main():
     parser.add_argument('--ipv6')
     parser.add_argument('--port', type=int, default=8080)
     parser.add_argument('--title', default='hello-http')
+    parser.add_argument('--ready-file', help='written with our pid once every address is bound')
     args = parser.parse_args()
     servers = []
     if args.ipv6:
@@ -50,12 +52,22 @@ def main():
         server.title = args.title
         threading.Thread(target=server.serve_forever, daemon=True).start()
         print('hello-http listening on %s port %d' % server.server_address[:2], flush=True)
+    if args.ready_file:
+        tmp = args.ready_file + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write('%d\n' % os.getpid())
+        os.rename(tmp, args.ready_file)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     for server in servers:
         server.shutdown()
+    if args.ready_file:
+        try:
+            os.unlink(args.ready_file)
+        except FileNotFoundError:
+            pass
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SlaposConfig } from '../config/load.js';
 import { CliError, Exit } from '../cli/exit.js';
 import { SupervisorClient } from '../supervisor/client.js';
+import { watchdogOptions } from '../supervisor/config.js';
 import { ensureSupervisord, nodeSupervisordPaths, writeSupervisordConfiguration } from '../supervisor/daemon.js';
 import type { Logger } from '../util/log.js';
 import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
@@ -55,8 +56,8 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
       async supervisor() {
         if (!supervisor) {
           const paths = settings.forbidSupervisordLaunch
-            ? (writeSupervisordConfiguration(settings.instanceRoot), nodeSupervisordPaths(settings.instanceRoot))
-            : (await ensureSupervisord(settings.instanceRoot, { log })).paths;
+            ? (writeSupervisordConfiguration(settings.instanceRoot, watchdogOptions(config)), nodeSupervisordPaths(settings.instanceRoot))
+            : (await ensureSupervisord(settings.instanceRoot, { log, ...watchdogOptions(config) })).paths;
           supervisor = { client: new SupervisorClient(paths.socket), includeDir: paths.includeDir };
         }
         return supervisor;

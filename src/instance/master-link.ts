@@ -15,6 +15,8 @@ export interface InstanceMasterLink {
   started(partitionId: string): Promise<void>;
   stopped(partitionId: string): Promise<void>;
   error(partitionId: string, message: string): Promise<void>;
+  /** softwareInstanceBang: the master bumps the instance tree (promise anomaly). */
+  bang(partitionId: string, message: string): Promise<void>;
   /** setComputerPartitionConnectionXml (per slave with slaveReference). */
   connection(partitionId: string, parameters: Record<string, string>, slaveReference?: string): Promise<void>;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export function connectInstanceMaster(config: SlaposConfig): InstanceMasterLink 
     started: (id) => client.startedComputerPartition(computerId, id),
     stopped: (id) => client.stoppedComputerPartition(computerId, id),
     error: (id, message) => client.softwareInstanceError(computerId, id, message),
+    bang: (id, message) => client.softwareInstanceBang(computerId, id, message),
     connection: (id, parameters, slave) => client.setComputerPartitionConnectionXml(computerId, id, parameters, slave),
     close: () => client.close(),
   };

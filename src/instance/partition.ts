@@ -6,8 +6,9 @@ import path from 'node:path';
 import { afterFailure } from '../partition/backoff.js';
 import { decidePartition, type Decision } from '../partition/decide.js';
 import { partitionFiles, type PartitionFiles } from '../partition/files.js';
+import { runPartitionPromises } from '../promise-runner/index.js';
 import {
-  ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp,
+  ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp, type PartitionState,
 } from '../partition/state.js';
 import type { ComputerPartition } from '../slap/shapes.js';
 import { urlHash } from '../software/plan.js';
@@ -90,6 +91,35 @@ async function reportError(ctx: RunContext, id: string, message: string): Promis
   }
 }
 
+/**
+ * Promises of an up-to-date started partition, in anomaly mode (periodicity
+ * honoured; a promise failing three runs in a row bangs, at most once; §4.7).
+ * The reference POSTs started or error for every started partition on every
+ * run; we report only changes (ok → error, error → ok), which is what a
+ * master without access status needs, and keeps a no-op pass cheap.
+ */
+async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, state: PartitionState): Promise<Outcome> {
+  const user = partitionUser(ctx, files);
+  const result = await runPartitionPromises(
+    { id, path: files.dir, uid: user.uid, gid: user.gid },
+    { mode: 'anomaly', timeout: ctx.settings.promiseTimeout, log: ctx.log, bang: (message) => ctx.link.bang(id, message) },
+  );
+  if (result.outcomes.length === 0) return { kind: 'up-to-date' };
+  if (result.error) {
+    ctx.log.error(`${id}: ${result.error.split('\n')[0]}`);
+    if (!state.anomaly) {
+      await reportError(ctx, id, result.error);
+      writePartitionState(files, { ...state, anomaly: true });
+    }
+    return { kind: 'failed', error: result.error, promise: true, retryAt: undefined };
+  }
+  if (state.anomaly) {
+    await ctx.link.started(id);
+    writePartitionState(files, { ...state, anomaly: false });
+  }
+  return { kind: 'up-to-date' };
+}
+
 export async function processPartition(ctx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
   const { id, url, timestamp, fingerprint } = digest;
   const files = partitionFiles(ctx.settings.instanceRoot, id);
@@ -110,8 +140,9 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     develop: ctx.develop, forceStop: ctx.forceStop, explicit, timestampFile: readTimestampFile(files),
     backoff: state.backoff, fingerprint, now: ctx.now(),
   });
-  if (decision.action === 'up-to-date') return { kind: 'up-to-date' };
-  // Promises' anomaly check of up-to-date started partitions (§4.7) goes here with promises.
+  if (decision.action === 'up-to-date') {
+    return digest.requestedState === 'started' ? checkAnomaly(ctx, id, files, state) : { kind: 'up-to-date' };
+  }
   if (decision.action === 'backoff') {
     ctx.log.info(`${id}: failed ${decision.failures} time(s), next try after ${new Date(decision.retryAt).toISOString()} (--all or --only-cp ${id} to retry now)`);
     return { kind: 'backoff', retryAt: decision.retryAt, failures: decision.failures, error: decision.lastError };
@@ -138,7 +169,7 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
       user, softwarePath, forceStop: ctx.forceStop, log,
     }, steps);
     if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);
-    writePartitionState(files, { lastSuccess: ctx.now() });
+    writePartitionState(files, { lastSuccess: ctx.now(), anomaly: false });
     log.info(`Finished processing ${id}.`);
     return { kind: 'processed', reason: decision.reason };
   } catch (error) {

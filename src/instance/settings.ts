@@ -12,6 +12,8 @@ export interface InstanceSettings {
   /** [slapos] buildout, when set. */
   buildout: string | undefined;
   maximumPeriodicity: number;
+  /** Seconds a promise may run ([slapos] promise_timeout). */
+  promiseTimeout: number;
   /** Seconds, or undefined for none. */
   partitionTimeout: number | undefined;
   minFreeSpace: number;
@@ -34,6 +36,7 @@ export function instanceSettings(config: SlaposConfig): InstanceSettings {
     certificateRepository: s.certificate_repository_path,
     buildout: s.buildout,
     maximumPeriodicity: s.maximum_periodicity,
+    promiseTimeout: s.promise_timeout,
     partitionTimeout: s.partition_timeout,
     minFreeSpace: s.instance_min_free_space,
     sharedPartList: s.shared_part_list,

@@ -98,6 +98,8 @@ export interface PartitionState {
   backoff?: BackoffState;
   /** Epoch ms of the last successful processing. */
   lastSuccess?: number;
+  /** The last anomaly check of this up-to-date partition failed (and was reported). */
+  anomaly?: boolean;
 }
 
 export function readPartitionState(files: PartitionFiles): PartitionState {

@@ -2,7 +2,7 @@
 // master, real buildout, real supervisord. One scenario, in order, because
 // building the example release dominates the cost.
 import test from 'ava';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { instanceXmlToDict } from '../../src/slap/instance-xml.js';
 import { urlHash } from '../../src/software/plan.js';
@@ -14,6 +14,7 @@ const rootTest = isRoot ? test.serial : test.skip;
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
 
 interface Summary {
+  promiseFailed: { id: string; error: string }[];
   exitCode: number;
   processed: string[];
   upToDate: string[];
@@ -95,6 +96,12 @@ rootTest('request → software → instance: services answer as partition users;
     const connection = instanceXmlToDict(row?.connection_xml);
     t.is(connection['url-ipv4'], `http://${conf['ipv4-random']}:8080/`);
     t.is(row?.reported_state, 'started');
+    // The release's promise ran as the partition user and passed; its result is where the reference keeps it.
+    const result = path.join(dir, '.slapgrid', 'promise', 'result', 'hello-http-listening.status.json');
+    const promise = JSON.parse(readFileSync(result, 'utf8')) as { name: string; result: { failed: boolean } };
+    t.is(promise.name, 'hello-http-listening');
+    t.false(promise.result.failed);
+    t.is(statSync(result).uid, statSync(dir).uid);
   }
   const badRow = await env.master.store.transaction((tx) => tx.getPartition(computerId, ids.bad));
   t.is(badRow?.reported_state, 'error');
@@ -130,6 +137,24 @@ rootTest('request → software → instance: services answer as partition users;
   const restarted = await run();
   t.deepEqual(restarted.summary?.processed, [ids.inst0]);
   t.is((await supervisor.getProcessInfo(`${ids.inst0}:hello-http-on-watch`)).statename, 'RUNNING');
+
+  // A failing promise blocks "started": the error reaches the master, exit 2; once it passes, started again.
+  const failing = path.join(env.instanceRoot, ids.inst0, 'etc', 'promise', 'always-fails');
+  writeFileSync(failing, '#!/bin/sh\necho "the disk is on fire" >&2\nexit 1\n', { mode: 0o755 });
+  const owner = statSync(path.join(env.instanceRoot, ids.inst0));
+  chownSync(failing, owner.uid, owner.gid);
+  await client.requestComputerPartition(EXAMPLE, 'inst0', { parameters: { foo: 'promise' } });
+  const broken1 = await run('--only-cp', ids.inst0); // alone: the backing-off partition would make it exit 1
+  t.is(broken1.status, 2, broken1.stderr);
+  t.deepEqual(broken1.summary?.promiseFailed.map((f) => f.id), [ids.inst0]);
+  const errored = await env.master.store.transaction((tx) => tx.getPartition(computerId, ids.inst0));
+  t.is(errored?.reported_state, 'error');
+  t.regex(errored?.error_log ?? '', /always-fails[\s\S]*the disk is on fire/);
+  rmSync(failing);
+  const fixed = await run('--only-cp', ids.inst0);
+  t.is(fixed.status, 0, fixed.stderr);
+  t.deepEqual(fixed.summary?.processed, [ids.inst0]);
+  t.is((await env.master.store.transaction((tx) => tx.getPartition(computerId, ids.inst0)))?.reported_state, 'started');
 
   // --only-cp with an unknown id fails clearly, and --only-cp retries a backing-off partition at once.
   const unknown = await run('--only-cp', 'nope,other');

@@ -1,6 +1,7 @@
-// Where promises will run (slapgrid.md §6; a later change). A promise failure
-// is to throw PromiseError: the loop then posts the error, writes no
-// .timestamp, and counts it apart (exit 2).
+// Promises of a started partition, forced ("test" mode, slapgrid.md §6.1):
+// a failure throws PromiseError, after which the loop posts the error, writes
+// no .timestamp, reports no "started" and counts it apart (exit 2).
+import { runPartitionPromises } from '../../promise-runner/index.js';
 import type { Step } from '../step.js';
 
 export class PromiseError extends Error {
@@ -10,6 +11,10 @@ export class PromiseError extends Error {
 export const promisesStep: Step = {
   name: 'promises',
   async run(r) {
-    r.log.debug(`promises of ${r.id}: not run (not implemented yet)`);
+    const result = await runPartitionPromises(
+      { id: r.id, path: r.files.dir, uid: r.user.uid, gid: r.user.gid },
+      { mode: 'test', timeout: r.settings.promiseTimeout, log: r.log },
+    );
+    if (result.error) throw new PromiseError(result.error);
   },
 };

@@ -42,9 +42,33 @@ class Template(object):
     update = install
 
 
+# A promise (slapgrid.md §6): exits 0 once the service has bound all its
+# addresses (it writes its pid to the ready file then) and is still alive. It
+# checks the process, not the network: the node may run promises from another
+# network namespace than the service's (as in this project's tests).
+# The node runs it right after starting the service, so it waits a little.
+_PROMISE = """#!%(python)s
+import os, sys, time
+ready = %(ready)r
+for attempt in range(40):
+    try:
+        with open(ready) as f:
+            pid = int(f.read().strip())
+        with open('/proc/%%d/cmdline' %% pid, 'rb') as f:
+            if ready.encode() in f.read():  # that pid is still our server
+                sys.exit(0)
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.25)
+print('hello-http is not serving: no live process in %%s' %% ready, file=sys.stderr)
+sys.exit(1)
+"""
+
+
 class Service(object):
-    """Writes the service wrapper <partition>/etc/service/<name> and the
-    connection parameters file <partition>/.slapos-connection.json."""
+    """Writes the service wrapper <partition>/etc/service/<name>, the
+    connection parameters file <partition>/.slapos-connection.json and, with
+    the `promise` option, a promise that the service answers."""
 
     def __init__(self, buildout, name, options):
         self.options = options
@@ -53,16 +77,20 @@ class Service(object):
         ipv4 = options['ipv4']
         port = options['port']
         options['url'] = 'http://[%s]:%s/' % (ipv6, port) if ipv6 else 'http://%s:%s/' % (ipv4, port)
+        options.setdefault('ready-file', os.path.join(os.path.dirname(options['connection-file']), 'var', 'hello-http.ready'))
 
     def install(self):
         o = self.options
         wrapper = o['wrapper']
         os.makedirs(os.path.dirname(wrapper), exist_ok=True)
+        os.makedirs(os.path.dirname(o['ready-file']), exist_ok=True)
         args = [o['python'], o['server'], '--port', o['port'], '--title', o.get('title', 'hello-http')]
         if o['ipv4']:
             args += ['--ipv4', o['ipv4']]
         if o['ipv6']:
             args += ['--ipv6', o['ipv6']]
+        if o.get('promise'):
+            args += ['--ready-file', o['ready-file']]
         with open(wrapper, 'w') as f:
             f.write('#!/bin/sh\nexec %s\n' % ' '.join(shlex.quote(a) for a in args))
         os.chmod(wrapper, 0o750)
@@ -74,6 +102,14 @@ class Service(object):
             json.dump(connection, f, indent=2, sort_keys=True)
             f.write('\n')
         os.rename(tmp, o['connection-file'])
-        return [wrapper]
+        installed = [wrapper]
+        promise = o.get('promise')
+        if promise:
+            os.makedirs(os.path.dirname(promise), exist_ok=True)
+            with open(promise, 'w') as f:
+                f.write(_PROMISE % {'python': o['python'], 'ready': o['ready-file']})
+            os.chmod(promise, 0o750)
+            installed.append(promise)
+        return installed
 
     update = install
