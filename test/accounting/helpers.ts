@@ -31,7 +31,16 @@ export async function cleanupTree(tree: CgroupTree, groups: readonly string[]): 
       for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
       await new Promise((r) => setTimeout(r, 20));
     }
-    tree.remove(group);
+    // An exited process keeps a cgroup2 group busy until its parent reaps it: retry.
+    for (let i = 0; ; i++) {
+      try {
+        tree.remove(group);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || i >= 100) throw error;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
   tree.removeParent();
 }

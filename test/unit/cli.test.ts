@@ -80,8 +80,3 @@ test('slapos node config prints the effective values, and JSON for machines', (t
   t.deepEqual(parsed.unknownKeys, ['[slapos] mystery']);
 });
 
-test('a command not implemented yet says so and exits non-zero', (t) => {
-  const result = slapos(['node', 'bang', '-m', 'x']);
-  t.is(result.status, 1);
-  t.regex(result.stderr, /"slapos node bang" is not implemented yet/);
-});
