@@ -15,6 +15,7 @@ APT_PACKAGES=(
   openssl           # the master's CA: slapos proxy init-ca and per-partition certificates
   postgresql        # master tests start a throw-away PostgreSQL 15 cluster (/usr/lib/postgresql/15/bin)
   chromium          # master tests load the status page in headless Chromium
+  systemd           # systemctl and systemd-analyze: install-systemd, unit tests (harmless without systemd as init)
 )
 
 missing=()
