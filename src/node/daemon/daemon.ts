@@ -46,8 +46,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   if (config.daemon.watch && instanceRoot) {
     const known = new Set(loops.map((l) => l.name));
     watcher = new NodeWatcher({ instanceRoot, softwareRoot: config.slapos.software_root }, (event: FileEvent) => {
-      metrics.events.inc({ kind: event.kind });
-      log.info(`${event.kind}: ${event.path}`);
+      if (!event.repeat) {
+        metrics.events.inc({ kind: event.kind });
+        log.info(`${event.kind}: ${event.path}`);
+      }
       const loop = EVENT_LOOP[event.kind];
       if (known.has(loop)) scheduler.trigger(loop, 'event');
     }, log);
@@ -74,10 +76,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     async stop() {
       watcher?.close();
       const grace = options.stopGraceMs ?? 60_000;
+      const timer = new AbortController();
       const stopped = scheduler.stop().then(() => true);
-      if (!(await Promise.race([stopped, sleep(grace).then(() => false)]))) {
-        log.warn(`loops still running after ${grace / 1000} s: exiting anyway`);
-      }
+      const late = sleep(grace, false, { signal: timer.signal }).catch(() => false);
+      if (!(await Promise.race([stopped, late]))) log.warn(`loops still running after ${grace / 1000} s: exiting anyway`);
+      timer.abort(); // or the pending timer keeps the process alive for the whole grace period
       await server?.close();
     },
   };

@@ -13,11 +13,15 @@ import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:f
 import path from 'node:path';
 import type { Logger } from '../../util/log.js';
 
+const COALESCE_MS = 250;
+
 export type EventKind = 'bang' | 'request' | 'software_completed';
 
 export interface FileEvent {
   kind: EventKind;
   path: string;
+  /** Same file again within a moment (one write is several inotify events). */
+  repeat: boolean;
 }
 
 /** Which event a file name in a partition (instance) or release (software) directory is. */
@@ -33,6 +37,8 @@ export function classify(area: 'instance' | 'software', fileName: string): Event
 class AreaWatcher {
   private rootWatch: FSWatcher | undefined;
   private readonly dirs = new Map<string, FSWatcher>();
+  /** Last event time per file, to tell repeats. */
+  private readonly recent = new Map<string, number>();
 
   constructor(
     private readonly root: string,
@@ -90,7 +96,14 @@ class AreaWatcher {
     const kind = classify(this.area, name);
     const full = path.join(dir, name);
     // A deletion (the instance loop removes request files it handled) is no reason to run.
-    if (kind && existsSync(full)) this.onEvent({ kind, path: full });
+    if (!kind || !existsSync(full)) return;
+    const now = Date.now();
+    const repeat = now - (this.recent.get(full) ?? 0) < COALESCE_MS;
+    if (this.recent.size > 10_000) this.recent.clear();
+    this.recent.set(full, now);
+    // Repeats still reach the scheduler (its debounce merges them): dropping
+    // one could lose a bang written just after a pass read the partition.
+    this.onEvent({ kind, path: full, repeat });
   }
 
   private dropRoot(): void {
