@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { startTestMaster } from '../helpers/master.js';
 import { formatEnv } from '../helpers/format.js';
 import { isRoot, run } from '../helpers/system.js';
-import { cliInNetns } from './helpers.js';
+import { cliInNetns, type Run } from './helpers.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const ADDRESS = 'fd00:1234:5678:9abc::1/64';
@@ -28,6 +28,23 @@ async function forwarder(t: import('ava').ExecutionContext, netns: string, port:
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => resolve());
     child.once('exit', (status) => reject(new Error(`forwarder exited with ${status}`)));
+  });
+}
+
+/** Resolves when the child's stderr so far matches (at most 60 s). */
+function output(run: Run, pattern: RegExp): Promise<void> {
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`boot never printed ${pattern}: ${seen}`)), 60_000);
+    const check = (d: Buffer) => {
+      seen += d.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        run.child.stderr?.off('data', check);
+        resolve();
+      }
+    };
+    run.child.stderr?.on('data', check);
   });
 }
 
@@ -49,10 +66,13 @@ rootOnly('boot waits for IPv6, retries while the master is down, bangs and clear
   const started = Date.now();
   const boot = cliInNetns(env.netns, ['node', 'boot', '--cfg', env.cfg, '--retry-delay', '0.3', '--ipv6-timeout', '60']);
   t.teardown(() => { boot.child.kill('SIGKILL'); });
-  await new Promise((r) => setTimeout(r, 1200));
+  // Each step waits for boot to say it is waiting, so a slow start cannot skip it.
+  await output(boot, /waiting for a global IPv6 address on slapif0/);
+  await new Promise((r) => setTimeout(r, 500));
   run('ip', ['-n', env.netns, 'addr', 'add', ADDRESS, 'dev', 'slapif0', 'nodad']);
-  // The master comes up a few seconds later.
-  await new Promise((r) => setTimeout(r, 2500));
+  // The master comes up later.
+  await output(boot, /waiting until http:\/\/127\.0\.0\.1:8080\/? answers/);
+  await new Promise((r) => setTimeout(r, 1000));
   const bridge = net.createServer((c) => {
     const m = net.connect(masterPort, '127.0.0.1');
     m.on('error', () => c.destroy());

@@ -142,8 +142,8 @@ rootOnly('slapos node daemon: /metrics is valid Prometheus text; a bang runs the
   }
   t.log(`bang → instance child finished in ${Date.now() - banged} ms`);
   t.deepEqual(prometheusProblems(text), []);
-  // The instance loop is not there yet on this branch: the child says so and exits 1.
-  t.regex(text, /^slapos_node_loop_runs_total\{loop="instance",result="failure"\} 1$/m);
+  // Whatever the instance loop's result (today: "not implemented yet", exit 1), one run was recorded.
+  t.regex(text, /^slapos_node_loop_runs_total\{loop="instance",result="\w+"\} 1$/m);
   t.regex(text, /^slapos_node_events_total\{kind="bang"\} 1$/m);
   t.regex(text, /^slapos_node_loop_duration_seconds_count\{loop="instance"\} 1$/m);
   const stopping = Date.now();
@@ -153,6 +153,7 @@ rootOnly('slapos node daemon: /metrics is valid Prometheus text; a bang runs the
   t.is(result.status, 0, result.stderr);
   t.regex(result.stderr, /SIGTERM: stopping/);
   t.regex(result.stderr, /loop instance: run started \(event\)/);
+  t.notRegex(result.stderr, /Cannot find module/, 'the child is the real slapos CLI');
 });
 
 test('the strict Prometheus checker rejects what is not exposition text', (t) => {
