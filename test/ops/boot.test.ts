@@ -49,7 +49,9 @@ function output(run: Run, pattern: RegExp): Promise<void> {
 }
 
 rootOnly('boot waits for IPv6, retries while the master is down, bangs and clears every .timestamp', async (t) => {
-  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '2' });
+  // alter_user = false: boot's business is not users, and other test files
+  // compare snapshots of /etc/passwd while they run.
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '2', alter_user: 'false' });
   const master = await startTestMaster(t, 'COMP-TEST');
   const masterPort = Number(new URL(master.url).port);
   const socket = path.join(env.dir, 'master.sock');
@@ -97,7 +99,7 @@ rootOnly('boot waits for IPv6, retries while the master is down, bangs and clear
 });
 
 rootOnly('boot gives up with a clear message when the interface never gets a global IPv6', async (t) => {
-  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '1' });
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '1', alter_user: 'false' });
   run('ip', ['-n', env.netns, 'addr', 'del', ADDRESS, 'dev', 'slapif0']);
   const result = await cliInNetns(env.netns, ['node', 'boot', '--cfg', env.cfg, '--retry-delay', '0.2', '--ipv6-timeout', '1']).done;
   t.is(result.status, 1);
