@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium          # master tests load the status page in headless Chromium
   curl              # the instance end-to-end test fetches the example service inside a namespace
   libxml2-utils     # xmllint: tests check our TioXML validation against the reconstructed XSDs
+  systemd           # systemctl and systemd-analyze: install-systemd, unit tests (harmless without systemd as init)
 )
 
 missing=()

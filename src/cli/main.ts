@@ -13,6 +13,8 @@ import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand }
 import { proxyCommand } from './commands/proxy.js';
 import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
+import { daemonCommand } from './commands/daemon.js';
+import { installSystemdCommand } from './commands/install-systemd.js';
 
 function version(): string {
   const pkg = fileURLToPath(new URL('../../../package.json', import.meta.url));
@@ -46,6 +48,8 @@ export function buildProgram(): Command {
     supervisordCommand(),
     supervisorctlCommand(),
     configCommand(),
+    daemonCommand(),
+    installSystemdCommand(),
   ]) {
     node.addCommand(sub);
   }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { IniError, parseIni, sectionValues, type IniDocument } from './ini.js';
 import {
-  ALIASES, DEPRECATED, SECTIONS, type NetworkcacheSection, type SectionName, type SlaposSection,
+  ALIASES, DEPRECATED, SECTIONS, type DaemonSection, type NetworkcacheSection, type SectionName, type SlaposSection,
   type SlapformatSection, type SlapproxySection,
 } from './schema.js';
 
@@ -28,6 +28,7 @@ export interface SlaposConfig {
   slapformat: SlapformatSection;
   networkcache: NetworkcacheSection;
   slapproxy: SlapproxySection;
+  daemon: DaemonSection;
   /** Which sections the file has (the others hold only defaults). */
   present: ReadonlySet<string>;
   /** Raw values of every section, for sections we do not type ([manager:*], [firewall], …). */
@@ -95,6 +96,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
     slapformat: typed.slapformat as SlapformatSection,
     networkcache: typed.networkcache as NetworkcacheSection,
     slapproxy: typed.slapproxy as SlapproxySection,
+    daemon: typed.daemon as DaemonSection,
     present: new Set(doc.sections.keys()),
     raw,
     unknownKeys,

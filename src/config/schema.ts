@@ -142,6 +142,21 @@ export const collectSection = z.object({
 });
 export type CollectSection = z.output<typeof collectSection>;
 
+/** ours: `slapos node daemon`, the long-running alternative to the systemd timers. */
+export const daemonSection = z.object({
+  /** Address of the daemon's /metrics (Prometheus); loopback unless asked otherwise. */
+  metrics_host: z.string().prefault('127.0.0.1'),
+  /** 0: no metrics server. */
+  metrics_port: int(0, 65_535).prefault('9465'),
+  /** croner expressions (5 or 6 fields); empty: the loop never runs on a schedule. */
+  software_schedule: z.string().prefault('* * * * *'),
+  instance_schedule: z.string().prefault('* * * * *'),
+  report_schedule: z.string().prefault('0 0 * * *'),
+  collect_schedule: z.string().prefault('* * * * *'),
+  /** Start an instance pass at once on a bang, a request file or a finished software release. */
+  watch: bool.prefault('true'),
+});
+
 /** Keys the reference spells with "-" in some places and "_" in others: read both, keep "_". */
 export const ALIASES: Record<string, Record<string, string>> = {
   slapos: {
@@ -167,6 +182,7 @@ export const SECTIONS = {
   slapformat: slapformatSection,
   networkcache: networkcacheSection,
   slapproxy: slapproxySection,
+  daemon: daemonSection,
 } as const;
 
 export type SectionName = keyof typeof SECTIONS;
@@ -174,3 +190,4 @@ export type SlaposSection = z.output<typeof slaposSection>;
 export type SlapformatSection = z.output<typeof slapformatSection>;
 export type NetworkcacheSection = z.output<typeof networkcacheSection>;
 export type SlapproxySection = z.output<typeof slapproxySection>;
+export type DaemonSection = z.output<typeof daemonSection>;

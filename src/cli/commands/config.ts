@@ -19,6 +19,7 @@ export function configCommand(): Command {
       slapformat: config.slapformat,
       networkcache: config.networkcache,
       slapproxy: config.slapproxy,
+      daemon: config.daemon,
     };
     if (options.json) {
       ctx.out(JSON.stringify({ file: config.file, ...sections, unknownKeys: config.unknownKeys }, null, 2));
