@@ -88,10 +88,3 @@ export function reportError(log: Logger, error: unknown): number {
   if (error instanceof Error && error.stack) log.debug(error.stack);
   return Exit.FAILURE;
 }
-
-/** For commands whose implementation has not landed yet. */
-export function notImplemented(name: string): CommandAction {
-  return () => {
-    throw new CliError(`"slapos ${name}" is not implemented yet in this version of slapos-node`, Exit.FAILURE);
-  };
-}

@@ -1,13 +1,13 @@
 // The daemon's loop registry: what each loop runs and when.
 //
-// THE ONE PLACE TO SWITCH TO IN-PROCESS CALLS: `nodeLoops` below. Software
-// already runs in the daemon's process (runSoftwareCommand). Instance, report
-// and collect are being written on other branches; until they land they run
-// as `slapos node <loop>` child processes. When a loop lands, replace its
-// `childLoop(...)` with a call of the same shape as the software entry, e.g.
-//   run: ({ reason }) => runInstanceCommand({ config: reload(), log, out, metrics }, { now: reason === 'event' })
-// and let it report partition states, backoffs and promise failures through
-// `metrics` (src/node/metrics.ts: setPartitionStates, setBackoff, countPromiseFailure).
+// Software runs in the daemon's process (runSoftwareCommand). Instance,
+// report and collect run as `slapos node <loop>` child processes: each pass
+// gets a fresh process (a leak or a crash in one pass cannot take the daemon
+// down), and they take the same pid files as the systemd timers' runs, so the
+// two can never overlap. To run one in-process instead, replace its
+// `childLoop(...)` with a call shaped like the software entry, and let it
+// report partition states, backoffs and promise failures through `metrics`
+// (src/node/metrics.ts: setPartitionStates, setBackoff, countPromiseFailure).
 import { execa } from 'execa';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
