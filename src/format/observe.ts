@@ -11,7 +11,7 @@ import { planLimitWrites } from '../cgroup/limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
-import { loads, type MarshalValue } from './computer-xml.js';
+import { loadsState, type Dict } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
@@ -36,7 +36,7 @@ export interface Observed {
   /** Entries of partition directories that may be removed (shrink). */
   dirEntries: Map<string, string[]>;
   /** Stored computer dict (computer_xml), if any. */
-  stored?: { [key: string]: MarshalValue };
+  stored?: Dict;
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -83,11 +83,10 @@ export function partitionIndexes(names: Iterable<string>, base: string): number[
 export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, userDb: UserDbLocation): Promise<Observed> {
   const users = readUserDb(userDb);
   const xmlText = readText(settings.computerXml);
-  let stored: { [key: string]: MarshalValue } | undefined;
+  let stored: Dict | undefined;
   if (xmlText !== null) {
     try {
-      const value = loads(xmlText);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) stored = value;
+      stored = loadsState(xmlText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
     }
@@ -96,7 +95,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   const [addresses, routes] = rtnl ? await Promise.all([rtnl.addresses(), rtnl.routes()]) : [[], []];
 
   // Surplus partitions: anything named like ours with an index >= amount.
-  const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as { [key: string]: MarshalValue }[]) : [];
+  const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as Dict[]) : [];
   const instanceEntries = (() => {
     try {
       return readdirSync(settings.instanceRoot);

@@ -8,7 +8,7 @@ import {
   allocateIpv4, chooseBase6, contains6, format4, format6, isGlobal6, mask6, parse4, parse6, partitionAddress6,
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
-import type { MarshalValue } from './computer-xml.js';
+import type { Dict } from './computer-xml.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -41,8 +41,6 @@ export interface NetworkModel {
   ipv6Interface: string;
   partitions: PartitionNet[];
 }
-
-type Dict = { [key: string]: MarshalValue };
 
 export function storedPartition(observed: Observed, reference: string): Dict | undefined {
   const list = observed.stored?.partition_list;

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { planLimitWrites } from '../cgroup/limits.js';
 import { planUsers, type UserPlan, type WantedUser } from '../users/db.js';
-import { dumpsPretty, type MarshalValue } from './computer-xml.js';
+import { dumpsState, type Dict } from './computer-xml.js';
 import { computerDict, partitionDict, sortedJson } from './computer.js';
 import type { Observed } from './observe.js';
 import {
@@ -16,7 +16,7 @@ import type { Step } from './steps.js';
 export interface FormatPlan {
   steps: Step[];
   /** The computer dict (state files, report). */
-  computer: { [key: string]: MarshalValue };
+  computer: Dict;
   /** uid/gid of every partition user and the software user, as planned. */
   owners: Record<string, Owner>;
   mode?: 'bridge' | 'route';
@@ -132,7 +132,7 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   }
 
   const computer = computerDict(settings, observed, net, partitions);
-  const xml = dumpsPretty(computer);
+  const xml = dumpsState(computer);
   if (observed.files.get(settings.computerXml) !== xml) steps.push({ kind: 'write-file', path: settings.computerXml, mode: 0o644, content: xml });
   if (settings.computerJson) {
     const json = sortedJson(computer, 2);
