@@ -31,6 +31,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   try {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
+    const observedAt = Date.now();
     let plan;
     try {
       plan = makePlan(settings, observed, today);
@@ -47,8 +48,11 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       }
       return Exit.SUCCESS;
     }
+    const plannedAt = Date.now();
     try {
-      await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+      const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+      const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
+      log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     } catch (error) {
       if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
       throw error;

@@ -68,6 +68,22 @@ function ipBytes(family: number, value: number | bigint): Buffer {
   return family === AF_INET6 ? bytes6(value as bigint) : bytes4(value as number);
 }
 
+type LinkMessage = Awaited<ReturnType<RtNetlinkSocket['getLinks']>>[number];
+
+function linkState(m: LinkMessage): LinkState {
+  const info = m.attrs.linkinfo ? nlattrs(m.attrs.linkinfo).get(1) : undefined;
+  const kind = info ? info.toString('utf8').replace(/\0+$/, '') : undefined;
+  const flags = m.data.flags ?? {};
+  return {
+    index: m.data.index ?? 0,
+    name: m.attrs.ifname ?? '',
+    ...(kind ? { kind } : {}),
+    ...(m.attrs.master ? { master: m.attrs.master } : {}),
+    up: flags.up === true,
+    lowerUp: flags.lowerUp === true,
+  };
+}
+
 export class Rtnl {
   private readonly socket: RtNetlinkSocket;
 
@@ -80,24 +96,23 @@ export class Rtnl {
   }
 
   async links(): Promise<LinkState[]> {
-    const messages = await this.socket.getLinks();
-    return messages.map((m) => {
-      const info = m.attrs.linkinfo ? nlattrs(m.attrs.linkinfo).get(1) : undefined;
-      const kind = info ? info.toString('utf8').replace(/\0+$/, '') : undefined;
-      const flags = m.data.flags ?? {};
-      return {
-        index: m.data.index ?? 0,
-        name: m.attrs.ifname ?? '',
-        ...(kind ? { kind } : {}),
-        ...(m.attrs.master ? { master: m.attrs.master } : {}),
-        up: flags.up === true,
-        lowerUp: flags.lowerUp === true,
-      };
-    });
+    return (await this.socket.getLinks()).map(linkState);
   }
 
-  async addresses(): Promise<AddressState[]> {
-    const messages = await this.socket.getAddresses();
+  /** One link by name (a single answer, not a dump); undefined if there is none. */
+  async link(name: string): Promise<LinkState | undefined> {
+    try {
+      const [message] = await this.socket.getLink({}, { ifname: name });
+      return message ? linkState(message) : undefined;
+    } catch (error) {
+      if (netlinkCode(error) === 'ENODEV') return undefined;
+      throw error;
+    }
+  }
+
+  /** Addresses of one family (the kernel filters the dump), or all. */
+  async addresses(family?: typeof AF_INET | typeof AF_INET6): Promise<AddressState[]> {
+    const messages = await this.socket.getAddresses(family ? { family } : {});
     const out: AddressState[] = [];
     for (const m of messages) {
       const family = m.data.family ?? 0;

@@ -3,9 +3,8 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { request as httpRequest } from 'undici';
 import { loadConfig } from '../../config/load.js';
-import { SlapClient } from '../../slap/client.js';
+import type { SlapClient } from '../../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotReadyError } from '../../slap/errors.js';
 import type { PyRecord } from '../../slap/pyvalue.js';
 import { defineAction, type CommandContext } from '../context.js';
@@ -49,6 +48,8 @@ function unwrap(params: PyRecord): unknown {
 }
 
 async function withClient<T>(ctx: CommandContext, fn: (client: SlapClient) => Promise<T>): Promise<T> {
+  // The HTTP stack (undici) is loaded by the commands that talk to the master only.
+  const { SlapClient } = await import('../../slap/client.js');
   const client = new SlapClient(clientMasterUrl(ctx.globals.cfg));
   try {
     return await fn(client);
@@ -73,6 +74,7 @@ interface InstanceSummary {
 async function listInstances(ctx: CommandContext): Promise<InstanceSummary[]> {
   const base = clientMasterUrl(ctx.globals.cfg);
   const url = `${base.endsWith('/') ? base : `${base}/`}slapos-node/instances`;
+  const { request: httpRequest } = await import('undici');
   let res;
   try {
     res = await httpRequest(url);

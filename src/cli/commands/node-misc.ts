@@ -1,8 +1,6 @@
 // Node sub-commands of later stages, registered now so that --help lists them.
 import { Command } from 'commander';
-import { execa } from 'execa';
 import { requireKeys } from '../../config/load.js';
-import { ensureSupervisord, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
 import { defineAction, notImplemented } from '../context.js';
 
 export function promiseCommand(): Command {
@@ -26,6 +24,8 @@ export function supervisordCommand(): Command {
   return defineAction(command, async (ctx, _args, options) => {
     const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
     ctx.requireRoot();
+    // supervisor code is loaded by the commands that use it only.
+    const { ensureSupervisord, runSupervisordForeground } = await import('../../supervisor/daemon.js');
     if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log });
     const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log });
     ctx.out(started ? `supervisord started (${paths.socket})` : `supervisord already running (${paths.socket})`);
@@ -41,6 +41,10 @@ export function supervisorctlCommand(): Command {
   return defineAction(command, async (ctx, args) => {
     const slapos = requireKeys(ctx.config(), 'slapos', ['instance_root']);
     ctx.requireRoot();
+    const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
+      import('../../supervisor/daemon.js'),
+      import('execa'),
+    ]);
     // As the reference: start supervisord first unless told not to.
     const paths = slapos.forbid_supervisord_automatic_launch
       ? writeSupervisordConfiguration(slapos.instance_root)

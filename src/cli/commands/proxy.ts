@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { startMaster } from '../../master/server.js';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 
@@ -17,6 +16,8 @@ export function proxyCommand(): Command {
       const config = ctx.config();
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
+      // fastify, SQLite and the master are loaded for this command only.
+      const { startMaster } = await import('../../master/server.js');
       let started;
       try {
         started = await startMaster(config.slapproxy, computerId, ctx.log);

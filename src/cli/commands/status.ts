@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { requireKeys } from '../../config/load.js';
-import { formatProcessesStatus, readProcessesStatus } from '../../supervisor/status.js';
 import { defineAction } from '../context.js';
 
 export function statusCommand(): Command {
@@ -10,6 +9,7 @@ export function statusCommand(): Command {
     .option('--json', 'print JSON');
   return defineAction(command, async (ctx, _args, options) => {
     const { instance_root } = requireKeys(ctx.config(), 'slapos', ['instance_root']);
+    const { formatProcessesStatus, readProcessesStatus } = await import('../../supervisor/status.js'); // loaded for this command only
     const status = await readProcessesStatus(instance_root);
     ctx.out(options.json ? JSON.stringify({ processes: status }, null, 2) : formatProcessesStatus(status));
   });
