@@ -1,7 +1,7 @@
 // Step 3 of format: execute the plan's steps in order. Each effect is
 // idempotent (EEXIST on an add, ENOENT on a delete are success), so a run
 // killed anywhere is completed by the next one, which observes and plans again.
-import { chmodSync, chownSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { CgroupTree } from '../cgroup/group.js';
@@ -14,6 +14,7 @@ import { usersPlan, type FormatPlan } from './plan.js';
 import type { FormatSettings } from './settings.js';
 import { describe, type Step } from './steps.js';
 import { checkDad, type DadPending } from './dad.js';
+import { writeFileAtomic, writeFilesAtomic, type FileWrite } from './files.js';
 import type { Observed } from './observe.js';
 import type { Logger } from '../util/log.js';
 
@@ -38,27 +39,6 @@ function ip(text: string): IpValue {
 function cidr(text: string): { ip: IpValue; len: number } {
   const [addr = '', len = ''] = text.split('/');
   return { ip: ip(addr), len: Number(len) };
-}
-
-/** write temp, fsync, rename, fsync the directory: readers see the old or the new file, never a torn one. */
-export function writeFileAtomic(file: string, content: string, mode: number): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', mode);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(temp, mode);
-  renameSync(temp, file);
-  const dirFd = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
 }
 
 function tolerate(error: unknown, codes: string[]): void {
@@ -130,26 +110,48 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
   let dadChecked = false;
   let done = 0;
   const debug = log.isLevelEnabled('debug');
-
-  for (const step of plan.steps) {
-    // State files are written only once the new addresses are known not to be duplicates.
-    if (!dadChecked && step.kind === 'write-file') {
-      dadChecked = true;
-      await dad();
-    }
-    if (debug) log.debug(describe(step));
-    if (NETLINK_KINDS.has(step.kind)) {
-      await time(step.kind, () => applyStep(step));
-    } else {
-      await time('netlink-answers', () => pipeline.drain()); // the other effects may depend on them
-      await time(step.kind, () => applyStep(step));
-    }
-    done++;
+  const countStep = async (n = 1) => {
+    done += n;
     if (KILL_AFTER > 0 && done >= KILL_AFTER) {
       await pipeline.drain();
       process.kill(process.pid, 'SIGKILL');
     }
+  };
+  // Consecutive .slapos-resource writes go together (their fsyncs overlap).
+  let batch: FileWrite[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const files = batch;
+    batch = [];
+    await time('write-file', () => writeFilesAtomic(files));
+    await countStep(files.length);
+  };
+  const isStateFile = (file: string) => file === settings.computerXml || file === settings.computerJson;
+
+  for (const step of plan.steps) {
+    if (debug) log.debug(describe(step));
+    if (NETLINK_KINDS.has(step.kind)) {
+      await flush();
+      await time(step.kind, () => applyStep(step));
+      await countStep();
+      continue;
+    }
+    await time('netlink-answers', () => pipeline.drain()); // the other effects may depend on them
+    if (step.kind === 'write-file' && !isStateFile(step.path)) {
+      batch.push(step);
+      continue;
+    }
+    await flush();
+    // The computer's state is written (and then reported) only once the new
+    // addresses are known not to be duplicates; the kernel ran DAD meanwhile.
+    if (!dadChecked && step.kind === 'write-file') {
+      dadChecked = true;
+      await dad();
+    }
+    await time(step.kind, () => applyStep(step));
+    await countStep();
   }
+  await flush();
   if (!dadChecked) await dad();
   return timing;
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TapInfo } from '../native/index.js';
 import { native } from '../native/index.js';
-import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
+import { detectLayout, groupDirectories, type CgroupLayout } from '../cgroup/layout.js';
 import { CgroupTree } from '../cgroup/group.js';
 import { planLimitWrites } from '../cgroup/limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
@@ -70,6 +70,14 @@ function osType(): string {
   return JSON.stringify([platform, field('ID'), field('VERSION_ID'), field('NAME')]).replaceAll('","', '", "');
 }
 
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export function partitionIndexes(names: Iterable<string>, base: string): number[] {
   const re = new RegExp(`^${base.replace(/[-]/g, '\\-')}(0|[1-9][0-9]*)$`);
   const out: number[] = [];
@@ -96,13 +104,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
 
   // Surplus partitions: anything named like ours with an index >= amount.
   const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as Dict[]) : [];
-  const instanceEntries = (() => {
-    try {
-      return readdirSync(settings.instanceRoot);
-    } catch {
-      return [];
-    }
-  })();
+  const instanceEntries = listDir(settings.instanceRoot);
   const found = new Set<number>([
     ...partitionIndexes(users.passwd.lines.map((l) => l[0] ?? ''), settings.userBaseName),
     ...partitionIndexes(instanceEntries, settings.partitionBaseName),
@@ -144,12 +146,14 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   let cgroupError: string | undefined;
   try {
     const layout = detectLayout();
-    const tree = new CgroupTree(layout, settings.cgroupParent);
+    new CgroupTree(layout, settings.cgroupParent); // checks the parent's name
+    // One listing of the parent per hierarchy, not a read per partition and hierarchy.
+    const children = groupDirectories(layout, settings.cgroupParent).map((dir) => new Set(listDir(dir)));
     const existing = new Map<string, boolean>();
     const valueFiles: string[] = [];
     for (const i of all) {
       const name = `${settings.partitionBaseName}${i}`;
-      existing.set(name, tree.exists(name));
+      existing.set(name, children.every((set) => set.has(name)));
       if (i < settings.partitionAmount) {
         for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), settings.limits)) valueFiles.push(write.file);
       }

@@ -2,86 +2,23 @@
 // `ip` processes): list links, addresses and routes; set links up and into a
 // bridge; add and delete addresses and routes. Values are plain data (IPv6 as
 // BigInt, IPv4 as number) so that plans can compare them.
-import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
-import { bytes4, bytes6, fromBytes6 } from '../format/addressing.js';
+import { createRtNetlink, FlagsGet, FlagsNew, type RtNetlinkSocket } from 'netlink';
+import { bytes4, bytes6 } from '../format/addressing.js';
+import { AF_INET, AF_INET6, linkByNameRequest, parseAddress, parseLink, parseRoute, type AddressState, type LinkState, type RouteState } from './rtnl-parse.js';
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6 };
+export type { AddressState, LinkState, RouteState };
 export const TABLE_MAIN = 254;
 export const TABLE_LOCAL = 255;
 
-export interface LinkState {
-  index: number;
-  name: string;
-  /** IFLA_INFO_KIND ("bridge", "veth", "tun", …), undefined for plain devices. */
-  kind?: string;
-  master?: number;
-  up: boolean;
-  /** The kernel sees a carrier (IFF_LOWER_UP): DAD can run. */
-  lowerUp: boolean;
-}
-
 export type IpValue = { family: typeof AF_INET; value: number } | { family: typeof AF_INET6; value: bigint };
 
-export interface AddressState {
-  index: number;
-  family: number;
-  /** IPv4 as number, IPv6 as bigint. */
-  value: number | bigint;
-  prefixlen: number;
-  tentative: boolean;
-  dadfailed: boolean;
-  noprefixroute: boolean;
-}
-
-export interface RouteState {
-  family: number;
-  table: number;
-  /** "UNICAST", "LOCAL", … */
-  type: string;
-  dst: number | bigint;
-  dstLen: number;
-  oif?: number;
-  gateway?: number | bigint;
-}
-
-/** Reads nlattrs from a buffer: type → payload. */
-function nlattrs(buffer: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  let offset = 0;
-  while (offset + 4 <= buffer.length) {
-    const len = buffer.readUInt16LE(offset);
-    const type = buffer.readUInt16LE(offset + 2) & 0x3fff;
-    if (len < 4) break;
-    out.set(type, buffer.subarray(offset + 4, offset + len));
-    offset += (len + 3) & ~3;
-  }
-  return out;
-}
-
-function ipValue(family: number, buffer: Buffer | undefined): number | bigint | undefined {
-  if (!buffer) return undefined;
-  return family === AF_INET6 ? fromBytes6(buffer) : buffer.readUInt32BE(0);
-}
+const RTM_GETLINK = 18;
+const RTM_GETADDR = 22;
+const RTM_GETROUTE = 26;
 
 function ipBytes(family: number, value: number | bigint): Buffer {
   return family === AF_INET6 ? bytes6(value as bigint) : bytes4(value as number);
-}
-
-type LinkMessage = Awaited<ReturnType<RtNetlinkSocket['getLinks']>>[number];
-
-function linkState(m: LinkMessage): LinkState {
-  const info = m.attrs.linkinfo ? nlattrs(m.attrs.linkinfo).get(1) : undefined;
-  const kind = info ? info.toString('utf8').replace(/\0+$/, '') : undefined;
-  const flags = m.data.flags ?? {};
-  return {
-    index: m.data.index ?? 0,
-    name: m.attrs.ifname ?? '',
-    ...(kind ? { kind } : {}),
-    ...(m.attrs.master ? { master: m.attrs.master } : {}),
-    up: flags.up === true,
-    lowerUp: flags.lowerUp === true,
-  };
 }
 
 export class Rtnl {
@@ -95,15 +32,21 @@ export class Rtnl {
     this.socket.socket.close();
   }
 
+  /** A request answered with raw messages, decoded by rtnl-parse (reads are format's hot path). */
+  private async raw(type: number, payload: Buffer, dump: boolean): Promise<Buffer[]> {
+    const [messages] = await this.socket.socket.request(type, payload, dump ? { flags: FlagsGet.DUMP } : {});
+    return messages.map((m) => m.data);
+  }
+
   async links(): Promise<LinkState[]> {
-    return (await this.socket.getLinks()).map(linkState);
+    return (await this.raw(RTM_GETLINK, Buffer.alloc(16), true)).map(parseLink);
   }
 
   /** One link by name (a single answer, not a dump); undefined if there is none. */
   async link(name: string): Promise<LinkState | undefined> {
     try {
-      const [message] = await this.socket.getLink({}, { ifname: name });
-      return message ? linkState(message) : undefined;
+      const [data] = await this.raw(RTM_GETLINK, linkByNameRequest(name), false);
+      return data ? parseLink(data) : undefined;
     } catch (error) {
       if (netlinkCode(error) === 'ENODEV') return undefined;
       throw error;
@@ -112,47 +55,13 @@ export class Rtnl {
 
   /** Addresses of one family (the kernel filters the dump), or all. */
   async addresses(family?: typeof AF_INET | typeof AF_INET6): Promise<AddressState[]> {
-    const messages = await this.socket.getAddresses(family ? { family } : {});
-    const out: AddressState[] = [];
-    for (const m of messages) {
-      const family = m.data.family ?? 0;
-      if (family !== AF_INET && family !== AF_INET6) continue;
-      // IFA_LOCAL is the address itself on point-to-point links; IFA_ADDRESS otherwise.
-      const value = ipValue(family, m.attrs.local ?? m.attrs.address);
-      if (value === undefined) continue;
-      const flags = { ...(m.data.flags ?? {}), ...(m.attrs.flags ?? {}) };
-      out.push({
-        index: m.data.index ?? 0,
-        family,
-        value,
-        prefixlen: m.data.prefixlen ?? 0,
-        tentative: flags.tentative === true,
-        dadfailed: flags.dadfailed === true,
-        noprefixroute: flags.noprefixroute === true,
-      });
-    }
-    return out;
+    const header = Buffer.alloc(8);
+    header.writeUInt8(family ?? 0, 0);
+    return (await this.raw(RTM_GETADDR, header, true)).map(parseAddress).filter((a): a is AddressState => a !== undefined);
   }
 
   async routes(): Promise<RouteState[]> {
-    const messages = await this.socket.getRoutes();
-    const out: RouteState[] = [];
-    for (const m of messages) {
-      const family = m.data.family ?? 0;
-      if (family !== AF_INET && family !== AF_INET6) continue;
-      const dst = ipValue(family, m.attrs.dst) ?? (family === AF_INET6 ? 0n : 0);
-      const gateway = ipValue(family, m.attrs.gateway);
-      out.push({
-        family,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        type: String(m.data.type ?? ''),
-        dst,
-        dstLen: m.data.dstLen ?? 0,
-        ...(m.attrs.oif !== undefined ? { oif: m.attrs.oif } : {}),
-        ...(gateway !== undefined ? { gateway } : {}),
-      });
-    }
-    return out;
+    return (await this.raw(RTM_GETROUTE, Buffer.alloc(12), true)).map(parseRoute).filter((r): r is RouteState => r !== undefined);
   }
 
   async setUp(index: number): Promise<void> {
