@@ -49,7 +49,7 @@ export function dumpsState(computer: Dict): string {
   return prettyXml(dumps(computer));
 }
 
-function plain(value: unknown): value is MarshalValue {
+export function plain(value: unknown): value is MarshalValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
   if (typeof value === 'number') return Number.isInteger(value);
   if (Array.isArray(value)) return value.every(plain);
@@ -68,4 +68,21 @@ export function loadsState(xml: string): Dict {
     throw new Error('not a marshalled computer dictionary (a dictionary of strings, integers, booleans, None, lists and dictionaries)');
   }
   return value as Dict;
+}
+
+/**
+ * The stored computer dict, from the state file text. When computer_json
+ * holds a value that marshals to exactly that text, it is the same value
+ * (marshalling is one-to-one on these types) and the XML need not be parsed.
+ */
+export function storedComputer(xmlText: string, jsonText: string | null): Dict {
+  if (jsonText !== null) {
+    try {
+      const value: unknown = JSON.parse(jsonText);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value) && plain(value) && dumpsState(value as Dict) === xmlText) return value as Dict;
+    } catch {
+      // not usable: read the XML
+    }
+  }
+  return loadsState(xmlText);
 }

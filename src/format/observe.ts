@@ -11,7 +11,7 @@ import { planLimitWrites } from '../cgroup/limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
-import { loadsState, type Dict } from './computer-xml.js';
+import { storedComputer, type Dict } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
@@ -91,10 +91,11 @@ export function partitionIndexes(names: Iterable<string>, base: string): number[
 export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, userDb: UserDbLocation): Promise<Observed> {
   const users = readUserDb(userDb);
   const xmlText = readText(settings.computerXml);
+  const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
   let stored: Dict | undefined;
   if (xmlText !== null) {
     try {
-      stored = loadsState(xmlText);
+      stored = storedComputer(xmlText, jsonText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
     }
@@ -140,7 +141,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     }
   }
   files.set(settings.computerXml, xmlText);
-  if (settings.computerJson) files.set(settings.computerJson, readText(settings.computerJson));
+  if (settings.computerJson) files.set(settings.computerJson, jsonText);
 
   let cgroup: Observed['cgroup'];
   let cgroupError: string | undefined;

@@ -1,9 +1,10 @@
-// Decoding of the three rtnetlink answers format reads (links, addresses,
-// routes), straight from the message bytes. The netlink package decodes every
-// attribute of every message (link statistics included), which made a dump of
-// a few hundred devices cost tens of milliseconds; we read only the fields we
-// use. Layouts: <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>.
-import { fromBytes6 } from '../format/addressing.js';
+// The rtnetlink messages format sends and the answers it reads (links,
+// addresses, routes), as bytes. The netlink package's rtnetlink layer decodes
+// every attribute of every message (link statistics included) and loading it
+// costs more than format's whole re-run budget allows; we build and read only
+// the fields we use. Layouts: <linux/rtnetlink.h>, <linux/if_link.h>,
+// <linux/if_addr.h>.
+import { bytes4, bytes6, fromBytes6 } from '../format/addressing.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -151,4 +152,82 @@ export function parseRoute(data: Buffer): RouteState | undefined {
 /** A link request addressed by name: struct ifinfomsg + IFLA_IFNAME. */
 export function linkByNameRequest(name: string): Buffer {
   return Buffer.concat([Buffer.alloc(16), nlattr(IFLA_IFNAME, Buffer.from(`${name}\0`))]);
+}
+
+// ---- requests ----
+
+export const RTM = { NEWLINK: 16, GETLINK: 18, SETLINK: 19, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 } as const;
+
+const u32 = (value: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(value >>> 0, 0);
+  return b;
+};
+
+export function ipBytes(family: number, value: number | bigint): Buffer {
+  return family === AF_INET6 ? bytes6(value as bigint) : bytes4(value as number);
+}
+
+/** struct ifinfomsg: set `flags` within the bits of `change`, plus attributes. */
+export function linkMessage(index: number, flags: number, change: number, attrs: Buffer[] = []): Buffer {
+  const header = Buffer.alloc(16);
+  header.writeInt32LE(index, 4);
+  header.writeUInt32LE(flags, 8);
+  header.writeUInt32LE(change, 12);
+  return Buffer.concat([header, ...attrs]);
+}
+
+export const setUpMessage = (index: number) => linkMessage(index, IFF_UP, IFF_UP);
+export const setMasterMessage = (index: number, master: number) => linkMessage(index, 0, 0, [nlattr(IFLA_MASTER, u32(master))]);
+
+const IFA_F_NODAD = 0x02;
+
+/** struct ifaddrmsg + IFA_LOCAL, IFA_ADDRESS (and IFA_FLAGS when adding). */
+export function addressMessage(family: number, value: number | bigint, prefixlen: number, index: number, add?: { noprefixroute?: boolean; nodad?: boolean }): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt8(family, 0);
+  header.writeUInt8(prefixlen, 1);
+  header.writeUInt8(add?.nodad ? IFA_F_NODAD : 0, 2);
+  header.writeUInt32LE(index, 4);
+  const bytes = ipBytes(family, value);
+  const attrs = [nlattr(IFA_LOCAL, bytes), nlattr(IFA_ADDRESS, bytes)];
+  if (add) attrs.push(nlattr(IFA_FLAGS, u32((add.noprefixroute ? IFA_F_NOPREFIXROUTE : 0) | (add.nodad ? IFA_F_NODAD : 0))));
+  return Buffer.concat([header, ...attrs]);
+}
+
+export interface RouteSpec {
+  family: number;
+  dst: number | bigint;
+  dstLen: number;
+  oif: number;
+  gateway?: number | bigint;
+  local?: boolean;
+}
+
+const TABLE_MAIN = 254;
+const TABLE_LOCAL = 255;
+const RTPROT_BOOT = 3;
+const SCOPE_UNIVERSE = 0;
+const SCOPE_LINK = 253;
+const SCOPE_HOST = 254;
+const RTN_UNICAST = 1;
+const RTN_LOCAL = 2;
+
+/**
+ * struct rtmsg + attributes: unicast via `oif` (optionally through `gateway`),
+ * or a `local` route in the local table (the partition IPv6 ranges, so that
+ * partitions can bind any address of their range).
+ */
+export function routeMessage(route: RouteSpec): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt8(route.family, 0);
+  header.writeUInt8(route.dstLen, 1);
+  header.writeUInt8(route.local ? TABLE_LOCAL : TABLE_MAIN, 4);
+  header.writeUInt8(RTPROT_BOOT, 5);
+  header.writeUInt8(route.local ? SCOPE_HOST : route.gateway !== undefined ? SCOPE_UNIVERSE : SCOPE_LINK, 6);
+  header.writeUInt8(route.local ? RTN_LOCAL : RTN_UNICAST, 7);
+  const attrs = [nlattr(RTA_DST, ipBytes(route.family, route.dst)), nlattr(RTA_OIF, u32(route.oif))];
+  if (route.local) attrs.push(nlattr(RTA_TABLE, u32(TABLE_LOCAL)));
+  if (route.gateway !== undefined) attrs.push(nlattr(RTA_GATEWAY, ipBytes(route.family, route.gateway)));
+  return Buffer.concat([header, ...attrs]);
 }
