@@ -44,9 +44,31 @@ export function prettyXml(compact: string): string {
   return out;
 }
 
+/** A computer dict marshalled: `compact` is what the master receives, `pretty` the state file. */
+export interface Marshalled {
+  compact: string;
+  pretty: string;
+}
+
+export function marshalComputer(computer: Dict): Marshalled {
+  const compact = dumps(computer);
+  return { compact, pretty: prettyXml(compact) };
+}
+
 /** The state file text of a computer dict. */
 export function dumpsState(computer: Dict): string {
-  return prettyXml(dumps(computer));
+  return marshalComputer(computer).pretty;
+}
+
+/** Deep equality of plain values (dict key order does not matter: marshalling sorts keys). */
+export function samePlain(a: MarshalValue, b: MarshalValue): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => samePlain(v, b[i] as MarshalValue));
+  }
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => k in b && samePlain(a[k] as MarshalValue, b[k] as MarshalValue));
 }
 
 export function plain(value: unknown): value is MarshalValue {
@@ -73,16 +95,20 @@ export function loadsState(xml: string): Dict {
 /**
  * The stored computer dict, from the state file text. When computer_json
  * holds a value that marshals to exactly that text, it is the same value
- * (marshalling is one-to-one on these types) and the XML need not be parsed.
+ * (marshalling is one-to-one on these types): the XML need not be parsed, and
+ * the marshalled forms are returned for reuse when nothing changes.
  */
-export function storedComputer(xmlText: string, jsonText: string | null): Dict {
+export function storedComputer(xmlText: string, jsonText: string | null): { value: Dict; marshalled?: Marshalled } {
   if (jsonText !== null) {
     try {
       const value: unknown = JSON.parse(jsonText);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value) && plain(value) && dumpsState(value as Dict) === xmlText) return value as Dict;
+      if (value !== null && typeof value === 'object' && !Array.isArray(value) && plain(value)) {
+        const marshalled = marshalComputer(value as Dict);
+        if (marshalled.pretty === xmlText) return { value: value as Dict, marshalled };
+      }
     } catch {
       // not usable: read the XML
     }
   }
-  return loadsState(xmlText);
+  return { value: loadsState(xmlText) };
 }

@@ -11,7 +11,7 @@ import { planLimitWrites } from '../cgroup/limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
-import { storedComputer, type Dict } from './computer-xml.js';
+import { storedComputer, type Dict, type Marshalled } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
@@ -37,6 +37,8 @@ export interface Observed {
   dirEntries: Map<string, string[]>;
   /** Stored computer dict (computer_xml), if any. */
   stored?: Dict;
+  /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
+  storedMarshalled?: Marshalled;
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -93,9 +95,10 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   const xmlText = readText(settings.computerXml);
   const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
   let stored: Dict | undefined;
+  let storedMarshalled: Marshalled | undefined;
   if (xmlText !== null) {
     try {
-      stored = storedComputer(xmlText, jsonText);
+      ({ value: stored, marshalled: storedMarshalled } = storedComputer(xmlText, jsonText));
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
     }
@@ -176,6 +179,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     files,
     dirEntries,
     ...(stored ? { stored } : {}),
+    ...(storedMarshalled ? { storedMarshalled } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { planLimitWrites } from '../cgroup/limits.js';
 import { planUsers, type UserPlan, type WantedUser } from '../users/db.js';
-import { dumpsState, type Dict } from './computer-xml.js';
+import { marshalComputer, samePlain, type Dict } from './computer-xml.js';
 import { computerDict, partitionDict, sortedJson } from './computer.js';
 import type { Observed } from './observe.js';
 import {
@@ -17,6 +17,8 @@ export interface FormatPlan {
   steps: Step[];
   /** The computer dict (state files, report). */
   computer: Dict;
+  /** The computer dict marshalled as the master receives it. */
+  computerXml: string;
   /** uid/gid of every partition user and the software user, as planned. */
   owners: Record<string, Owner>;
   mode?: 'bridge' | 'route';
@@ -132,7 +134,10 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   }
 
   const computer = computerDict(settings, observed, net, partitions);
-  const xml = dumpsState(computer);
+  // Unchanged computer: reuse the stored marshalled forms instead of marshalling again.
+  const same = observed.storedMarshalled && observed.stored && samePlain(computer, observed.stored);
+  const marshalled = same && observed.storedMarshalled ? observed.storedMarshalled : marshalComputer(computer);
+  const xml = marshalled.pretty;
   if (observed.files.get(settings.computerXml) !== xml) steps.push({ kind: 'write-file', path: settings.computerXml, mode: 0o644, content: xml });
   if (settings.computerJson) {
     const json = sortedJson(computer, 2);
@@ -141,6 +146,7 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   return {
     steps,
     computer,
+    computerXml: marshalled.compact,
     owners,
     ...(net ? { mode: net.mode } : {}),
     removed: observed.surplus.map(ref),

@@ -6,7 +6,6 @@ import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { applyPlan } from './apply.js';
-import type { Dict } from './computer-xml.js';
 import { observe } from './observe.js';
 import { FormatError } from './plan-network.js';
 import { makePlan } from './plan.js';
@@ -60,7 +59,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
     try {
-      await reportComputer(config, plan.computer);
+      await reportComputer(config, plan.computerXml);
     } catch (error) {
       log.error(`the node is formatted and its state saved, but reporting to the master failed: ${(error as Error).message}`);
       if (options.json) out(JSON.stringify({ ...summary, reported: false }));
@@ -78,7 +77,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
  * which also reads key_file, cert_file and master_ca_file. Loaded here only:
  * the HTTP stack is not needed before the node is formatted.
  */
-async function reportComputer(config: SlaposConfig, computer: Dict): Promise<void> {
+async function reportComputer(config: SlaposConfig, computerXml: string): Promise<void> {
   const [{ slapClientFromConfig }, { MasterUnreachableError, SlapHttpError }] = await Promise.all([
     import('../slap/connect.js'),
     import('../slap/errors.js'),
@@ -86,7 +85,8 @@ async function reportComputer(config: SlaposConfig, computer: Dict): Promise<voi
   const client = slapClientFromConfig(config);
   const origin = new URL(client.masterUrl).origin;
   try {
-    await client.loadComputerConfigurationFromXML(computer);
+    // loadComputerConfigurationFromXML(computer), with the XML the plan already marshalled.
+    await client.call('POST', 'loadComputerConfigurationFromXML', { xml: computerXml });
   } catch (error) {
     if (error instanceof MasterUnreachableError) {
       const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
