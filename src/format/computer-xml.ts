@@ -2,7 +2,6 @@
 // xml_marshaller codec of src/slap, pretty-printed as lxml does when
 // slapos.core writes the file (2 spaces, no declaration).
 import { dumps } from '../slap/marshal-encode.js';
-import { loads } from '../slap/marshal-decode.js';
 
 /** The JSON-like subset of the marshalled values that the computer dict uses. */
 export type MarshalValue = string | number | boolean | null | MarshalValue[] | { [key: string]: MarshalValue };
@@ -80,35 +79,20 @@ export function plain(value: unknown): value is MarshalValue {
 }
 
 /**
- * Reads a state file (ours or slapos.core's) with the shared decoder. Only the
- * value types the computer dict uses are accepted, so the rest of format can
- * treat it as plain data.
+ * The stored computer dict from computer_json, when that file holds a value
+ * that marshals to exactly the state file text: it is then the same value
+ * (marshalling is one-to-one on these types), the XML need not be parsed (see
+ * state-file.ts), and the marshalled forms are kept for reuse when nothing
+ * changes. Undefined otherwise.
  */
-export function loadsState(xml: string): Dict {
-  const value = loads(xml);
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !plain(value)) {
-    throw new Error('not a marshalled computer dictionary (a dictionary of strings, integers, booleans, None, lists and dictionaries)');
+export function storedFromJson(xmlText: string, jsonText: string | null): { value: Dict; marshalled: Marshalled } | undefined {
+  if (jsonText === null) return undefined;
+  try {
+    const value: unknown = JSON.parse(jsonText);
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !plain(value)) return undefined;
+    const marshalled = marshalComputer(value as Dict);
+    return marshalled.pretty === xmlText ? { value: value as Dict, marshalled } : undefined;
+  } catch {
+    return undefined; // not JSON: read the XML
   }
-  return value as Dict;
-}
-
-/**
- * The stored computer dict, from the state file text. When computer_json
- * holds a value that marshals to exactly that text, it is the same value
- * (marshalling is one-to-one on these types): the XML need not be parsed, and
- * the marshalled forms are returned for reuse when nothing changes.
- */
-export function storedComputer(xmlText: string, jsonText: string | null): { value: Dict; marshalled?: Marshalled } {
-  if (jsonText !== null) {
-    try {
-      const value: unknown = JSON.parse(jsonText);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value) && plain(value)) {
-        const marshalled = marshalComputer(value as Dict);
-        if (marshalled.pretty === xmlText) return { value: value as Dict, marshalled };
-      }
-    } catch {
-      // not usable: read the XML
-    }
-  }
-  return { value: loadsState(xmlText) };
 }

@@ -11,7 +11,7 @@ import { planLimitWrites } from '../cgroup/limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
-import { storedComputer, type Dict, type Marshalled } from './computer-xml.js';
+import { storedFromJson, type Dict, type Marshalled } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
@@ -98,7 +98,9 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   let storedMarshalled: Marshalled | undefined;
   if (xmlText !== null) {
     try {
-      ({ value: stored, marshalled: storedMarshalled } = storedComputer(xmlText, jsonText));
+      const fromJson = storedFromJson(xmlText, jsonText);
+      if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
+      else stored = (await import('./state-file.js')).loadsState(xmlText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
     }

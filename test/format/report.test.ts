@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isRoot, repoRoot, tempDir, testName } from '../helpers/system.js';
 import { removeTestCgroups, removeTestUsers } from '../helpers/format.js';
-import { loadsState } from '../../src/format/computer-xml.js';
+import { loadsState } from '../../src/format/state-file.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 

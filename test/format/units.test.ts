@@ -8,11 +8,13 @@ import {
 } from '../../src/format/addressing.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dumpsState, loadsState, prettyXml, type Dict, type MarshalValue } from '../../src/format/computer-xml.js';
+import { dumpsState, prettyXml, samePlain, storedFromJson, type Dict, type MarshalValue } from '../../src/format/computer-xml.js';
+import { loadsState } from '../../src/format/state-file.js';
 import { dumps } from '../../src/slap/marshal-encode.js';
 import { loads } from '../../src/slap/marshal-decode.js';
 import type { PyValue } from '../../src/slap/pyvalue.js';
 import { SlapClient } from '../../src/slap/client.js';
+import { sortedJson } from '../../src/format/computer.js';
 import { parseDbFile, parseLoginDefs, planUsers, serializeDbFile, type UserDb } from '../../src/users/db.js';
 import { readUserDb, withLockedUserDb } from '../../src/users/apply.js';
 import { tempDir } from '../helpers/system.js';
@@ -107,6 +109,40 @@ test('the recorded format POST: the SLAP client sends the recorded body byte for
   // The state file form reads back to the same value.
   t.deepEqual(loadsState(dumpsState(computer)), computer);
   t.true(dumpsState(computer).startsWith('<marshal>\n  <dictionary id="i2">\n    <string>address</string>\n'));
+});
+
+test('the stored computer comes from computer_json only when it marshals to exactly the state XML', (t) => {
+  const records = readFileSync(`${FIXTURES}/slap-traffic/01-format.jsonl`, 'utf8').trim().split('\n').map((l: string) => JSON.parse(l) as { path: string; request_body: string });
+  const xml = new URLSearchParams(records.find((r) => r.path === '/loadComputerConfigurationFromXML')?.request_body ?? '').get('xml') ?? '';
+  const computer = loadsState(xml);
+  const state = dumpsState(computer);
+  const json = sortedJson(computer, 2);
+  const fast = storedFromJson(state, json);
+  t.deepEqual(fast?.value, computer);
+  t.is(fast?.marshalled.pretty, state);
+  t.is(fast?.marshalled.compact, xml);
+  // A JSON file that says something else (or nothing usable) never stands in for the XML.
+  t.is(storedFromJson(state, json.replace('"COMP-', '"COMQ-')), undefined);
+  t.is(storedFromJson(state, '{'), undefined);
+  t.is(storedFromJson(state, '[]'), undefined);
+  t.is(storedFromJson(state, null), undefined);
+  t.true(samePlain({ a: [1, { b: null }], c: 'x' }, { c: 'x', a: [1, { b: null }] }));
+  t.false(samePlain({ a: [1] }, { a: [1], b: 1 }));
+  t.false(samePlain({ a: 1 }, { a: '1' }));
+});
+
+test('IPv6 text: RFC 5952 out (as Python writes it), full, compressed, IPv4-suffixed and zoned forms in', (t) => {
+  const cases: [string, string][] = [
+    ['fd00:0009:0000:0000:8001:0000:0000:0001', 'fd00:9::8001:0:0:1'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['::', '::'], ['::1', '::1'], ['1::', '1::'], ['1:0:2:3:4:5:6:7', '1:0:2:3:4:5:6:7'], ['FE80::1%eth0', 'fe80::1'],
+    ['::ffff:10.0.0.1', '::ffff:a00:1'], ['2001:db8:1:2:1357::', '2001:db8:1:2:1357::'],
+  ];
+  for (const [input, out] of cases) t.is(format6(parse6(input)), out, input);
+  for (const bad of ['1:2:3:4:5:6:7:8:9', ':::', '1::2::3', 'g::', '12345::', '1:2:3:4:5:6:7', '', '1.2.3.4', '::1.2.3.256', '1:2:3:4:5:6:7::8']) {
+    t.throws(() => parse6(bad), { message: /not an IPv6 address/ }, bad);
+  }
+  t.is(parse4('10.9.0.1'), 0x0a090001);
+  for (const bad of ['256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4/24']) t.throws(() => parse4(bad), { message: /not an IPv4 address/ }, bad);
 });
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/bash\nsync:x:4:65534:sync:/bin:/bin/sync\nold:x:998:998::/old:/bin/sh\n';
