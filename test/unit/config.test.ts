@@ -139,3 +139,9 @@ test('format applies [slapos] overrides over [slapformat] (the reference precede
   t.is(resolveSettings(parseConfig(GOOD, 'x.cfg'), {}, (m) => none.push(m)).partitionAmount, 10);
   t.deepEqual(none, []);
 });
+
+test('format warns that tap_gateway_interface is not supported', (t) => {
+  const warnings: string[] = [];
+  resolveSettings(parseConfig(GOOD.replace('[slapformat]\n', '[slapformat]\ntap_gateway_interface = eth1\n'), 'x.cfg'), {}, (m) => warnings.push(m));
+  t.deepEqual(warnings, ['x.cfg: [slapformat] tap_gateway_interface = eth1 is not supported yet: taps get no IPv4 from that interface\'s subnet (their ipv4_* fields stay empty)']);
+});
