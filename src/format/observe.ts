@@ -8,6 +8,7 @@ import { native } from '../native/index.js';
 import { detectLayout, groupDirectories, type CgroupLayout } from '../cgroup/layout.js';
 import { CgroupTree } from '../cgroup/group.js';
 import { planLimitWrites } from '../cgroup/limits.js';
+import { partitionLimits } from './cgroup-limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
@@ -159,9 +160,11 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     const valueFiles: string[] = [];
     for (const i of all) {
       const name = `${settings.partitionBaseName}${i}`;
-      existing.set(name, children.every((set) => set.has(name)));
+      const exists = children.every((set) => set.has(name));
+      existing.set(name, exists);
       if (i < settings.partitionAmount) {
-        for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), settings.limits)) valueFiles.push(write.file);
+        const limits = partitionLimits(settings.limits, layout, exists);
+        for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), limits)) valueFiles.push(write.file);
       }
     }
     const contents = valueFiles.length > 0 ? native().cgroupReadValues(valueFiles) : [];

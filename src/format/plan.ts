@@ -2,6 +2,7 @@
 // change (pure). An empty step list means the node is already formatted.
 import path from 'node:path';
 import { planLimitWrites } from '../cgroup/limits.js';
+import { partitionLimits, sameLimitValue } from './cgroup-limits.js';
 import { planUsers, type UserPlan, type WantedUser } from '../users/db.js';
 import { marshalComputer, samePlain, type Dict } from './computer-xml.js';
 import { computerDict, partitionDict, sortedJson } from './computer.js';
@@ -104,9 +105,10 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   if (observed.cgroup) {
     const { layout, existing, values } = observed.cgroup;
     for (let i = 0; i < n; i++) {
-      if (!existing.get(ref(i))) steps.push({ kind: 'cgroup-create', name: ref(i) });
-      for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, ref(i)), settings.limits)) {
-        if ((values.get(write.file) ?? '').trim() !== write.value) steps.push({ kind: 'cgroup-write', file: write.file, value: write.value });
+      const exists = existing.get(ref(i)) === true;
+      if (!exists) steps.push({ kind: 'cgroup-create', name: ref(i) });
+      for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, ref(i)), partitionLimits(settings.limits, layout, exists))) {
+        if (!sameLimitValue(values.get(write.file), write.value)) steps.push({ kind: 'cgroup-write', file: write.file, value: write.value });
       }
     }
   } else if (Object.keys(settings.limits).length > 0) {

@@ -203,3 +203,18 @@ rootOnly('create_tun: each partition gets its tun (owned, up) with the reference
   t.false(run('ip', ['-n', env.netns, 'link']).includes(`${tunBase}1:`));
   t.true(run('ip', ['-n', env.netns, 'link']).includes(`${tunBase}0:`));
 });
+
+rootOnly('cgroup limits: set from slapos.cfg, lifted when their keys are removed, then a no-op', async (t) => {
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '1', partition_memory_max: '64M', partition_pids_max: '100' });
+  const group = (controller: string) => `/sys/fs/cgroup/${controller}/${env.cgroupParent}/${env.prefix}p0`;
+  const read = (file: string) => readFileSync(file, 'utf8').trim();
+  t.is((await formatCli(env, [])).status, 2);
+  t.is(read(`${group('memory')}/memory.limit_in_bytes`), String(64_000_000 - (64_000_000 % 4096)));
+  t.is(read(`${group('pids')}/pids.max`), '100');
+  writeFileSync(env.cfg, readFileSync(env.cfg, 'utf8').replace(/^partition_(memory|pids)_max = .*\n/gm, ''));
+  const lifted = await formatCli(env, []);
+  t.is(lifted.status, 2, lifted.stderr);
+  t.true(BigInt(read(`${group('memory')}/memory.limit_in_bytes`)) >= 2n ** 62n);
+  t.is(read(`${group('pids')}/pids.max`), 'max');
+  t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), []);
+});
