@@ -129,13 +129,14 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     if (root) paths.set(root, pathState(root));
   }
   const addon = settings.alterNetwork ? native() : undefined;
+  const linkNames = new Set(links.map((l) => l.name));
   for (const i of all) {
     const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
     paths.set(dir, pathState(dir));
     files.set(path.join(dir, '.slapos-resource'), readText(path.join(dir, '.slapos-resource')));
     if (addon) {
-      taps.set(`${settings.tapBaseName}${i}`, addon.tapInfo(`${settings.tapBaseName}${i}`));
-      taps.set(`${settings.tunBaseName}${i}`, addon.tapInfo(`${settings.tunBaseName}${i}`));
+      // A device missing from the link dump has no tap info to read (most tuns).
+      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) taps.set(name, linkNames.has(name) ? addon.tapInfo(name) : null);
     }
   }
   for (const i of surplus) {
