@@ -5,7 +5,6 @@ import type { SlaposConfig } from '../config/load.js';
 import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
-import { applyPlan } from './apply.js';
 import { observe } from './observe.js';
 import { FormatError } from './plan-network.js';
 import { makePlan } from './plan.js';
@@ -49,6 +48,8 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     }
     const plannedAt = Date.now();
     try {
+      // An empty plan (a re-run on a formatted node) does not even load the apply code.
+      const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
       const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
       const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
       log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
