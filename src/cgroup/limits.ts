@@ -39,32 +39,39 @@ export function planLimitWrites(layout: CgroupLayout, relative: string, limits: 
   const writes: LimitWrite[] = [];
   if (layout.kind === 'unified') {
     const dir = path.join(layout.root, relative);
+    const file = (name: string) => `${dir}/${name}`; // one join per group: format plans hundreds
     const need = (controller: string) => {
       if (!layout.controllers.has(controller)) throw new CgroupControllerMissing(controller, `in the cgroup2 hierarchy at ${layout.root}`);
     };
     if (limits.cpuWeight !== undefined) {
       need('cpu');
-      writes.push({ file: path.join(dir, 'cpu.weight'), value: String(limits.cpuWeight ?? 100) });
+      writes.push({ file: file('cpu.weight'), value: String(limits.cpuWeight ?? 100) });
     }
     if (limits.cpuQuotaPercent !== undefined) {
       need('cpu');
       const quota = limits.cpuQuotaPercent === null ? 'max' : String(Math.round((limits.cpuQuotaPercent * CPU_PERIOD_USEC) / 100));
-      writes.push({ file: path.join(dir, 'cpu.max'), value: `${quota} ${CPU_PERIOD_USEC}` });
+      writes.push({ file: file('cpu.max'), value: `${quota} ${CPU_PERIOD_USEC}` });
     }
     if (limits.memoryMax !== undefined) {
       need('memory');
-      writes.push({ file: path.join(dir, 'memory.max'), value: limits.memoryMax === null ? 'max' : String(limits.memoryMax) });
+      writes.push({ file: file('memory.max'), value: limits.memoryMax === null ? 'max' : String(limits.memoryMax) });
     }
     if (limits.pidsMax !== undefined) {
       need('pids');
-      writes.push({ file: path.join(dir, 'pids.max'), value: limits.pidsMax === null ? 'max' : String(limits.pidsMax) });
+      writes.push({ file: file('pids.max'), value: limits.pidsMax === null ? 'max' : String(limits.pidsMax) });
     }
     return writes;
   }
+  const dirs = new Map<V1Controller, string>();
   const at = (controller: V1Controller, file: string) => {
-    const mount = layout.mounts.get(controller);
-    if (!mount) throw new CgroupControllerMissing(controller, 'as a cgroup v1 hierarchy');
-    return path.join(mount, relative, file);
+    let dir = dirs.get(controller);
+    if (dir === undefined) {
+      const mount = layout.mounts.get(controller);
+      if (!mount) throw new CgroupControllerMissing(controller, 'as a cgroup v1 hierarchy');
+      dir = path.join(mount, relative);
+      dirs.set(controller, dir);
+    }
+    return `${dir}/${file}`;
   };
   if (limits.cpuWeight !== undefined) {
     const shares = Math.max(2, Math.round(((limits.cpuWeight ?? 100) * 1024) / 100));

@@ -35,6 +35,12 @@ export interface SlaposConfig {
   raw: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** "[section] key" of keys we do not know, to warn about. */
   unknownKeys: string[];
+  /**
+   * [slapformat] keys set in [slapos], typed. The reference merges both
+   * sections and [slapos] wins (slapformat.md §2.1): format applies these over
+   * [slapformat] and warns. They are not unknown keys.
+   */
+  slapformatOverrides: Partial<SlapformatSection>;
 }
 
 /** --cfg, else $SLAPOS_CONFIGURATION, else /etc/opt/slapos/slapos.cfg (as the reference). */
@@ -64,6 +70,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
   }
   const raw = new Map<string, Map<string, string>>();
   const unknownKeys: string[] = [];
+  const overrides: Record<string, string> = {};
   const typed: Partial<Record<SectionName, unknown>> = {};
   for (const name of doc.sections.keys()) {
     try {
@@ -80,6 +87,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
     const input: Record<string, string> = {};
     for (const [key, value] of values) {
       if (known.has(key)) input[key] = value;
+      else if (name === 'slapos' && key in SECTIONS.slapformat.shape && doc.sections.get('slapos')?.has(key)) overrides[key] = value;
       else if (!doc.defaults.has(key)) unknownKeys.push(`[${name}] ${key}`);
     }
     const result = schema.safeParse(input);
@@ -92,6 +100,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
   }
   return {
     file,
+    slapformatOverrides: parseOverrides(overrides, file),
     slapos: typed.slapos as SlaposSection,
     slapformat: typed.slapformat as SlapformatSection,
     networkcache: typed.networkcache as NetworkcacheSection,
@@ -101,6 +110,18 @@ export function parseConfig(text: string, file: string): SlaposConfig {
     raw,
     unknownKeys,
   };
+}
+
+/** [slapformat] keys found in [slapos], checked with [slapformat]'s types; errors name [slapos]. */
+function parseOverrides(values: Record<string, string>, file: string): Partial<SlapformatSection> {
+  const shape = SECTIONS.slapformat.shape as Record<string, z.ZodType>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const result = (shape[key] as z.ZodType).safeParse(value);
+    if (!result.success) throw new ConfigError(`[slapos] ${key}: ${result.error.issues[0]?.message ?? 'invalid'}`, file, 'slapos', key);
+    out[key] = result.data;
+  }
+  return out as Partial<SlapformatSection>;
 }
 
 function normalise(section: string, values: Map<string, string>, file: string): Map<string, string> {

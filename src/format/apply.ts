@@ -1,7 +1,7 @@
 // Step 3 of format: execute the plan's steps in order. Each effect is
 // idempotent (EEXIST on an add, ENOENT on a delete are success), so a run
 // killed anywhere is completed by the next one, which observes and plans again.
-import { chmodSync, chownSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { CgroupTree } from '../cgroup/group.js';
@@ -13,6 +13,8 @@ import { FormatError } from './plan-network.js';
 import { usersPlan, type FormatPlan } from './plan.js';
 import type { FormatSettings } from './settings.js';
 import { describe, type Step } from './steps.js';
+import { checkDad, type DadPending } from './dad.js';
+import { writeFileAtomic, writeFilesAtomic, type FileWrite } from './files.js';
 import type { Observed } from './observe.js';
 import type { Logger } from '../util/log.js';
 
@@ -39,60 +41,119 @@ function cidr(text: string): { ip: IpValue; len: number } {
   return { ip: ip(addr), len: Number(len) };
 }
 
-/** write temp, fsync, rename, fsync the directory: readers see the old or the new file, never a torn one. */
-export function writeFileAtomic(file: string, content: string, mode: number): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', mode);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(temp, mode);
-  renameSync(temp, file);
-  const dirFd = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
-
 function tolerate(error: unknown, codes: string[]): void {
   const code = netlinkCode(error) ?? (error as NodeJS.ErrnoException).code;
   if (!code || !codes.includes(code)) throw error;
 }
 
-export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<void> {
+/** Netlink steps in flight at once: their acks (under 1 KiB each) must fit the socket's receive buffer. */
+const NETLINK_WINDOW = 64;
+
+/**
+ * Netlink requests are sent without waiting for each answer: the kernel
+ * applies each request while it is being sent, so they still take effect in
+ * plan order; answers are collected in batches. The first failure, in plan
+ * order, is thrown.
+ */
+class NetlinkPipeline {
+  private pending: Promise<void>[] = [];
+
+  async add(request: Promise<void>): Promise<void> {
+    request.catch(() => undefined); // handled by drain(), even when an earlier batch failed first
+    this.pending.push(request);
+    if (this.pending.length >= NETLINK_WINDOW) await this.drain();
+  }
+
+  async drain(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    const results = await Promise.allSettled(batch);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+const NETLINK_KINDS = new Set<Step['kind']>(['link-up', 'link-master', 'addr-add', 'addr-del', 'route-add', 'route-del']);
+
+/** Milliseconds spent per step kind, plus the netlink answers and the DAD wait: for the log. */
+export type ApplyTiming = Record<string, number>;
+
+export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<ApplyTiming> {
   const { settings, rtnl, log } = ctx;
-  let indexes: Map<string, number> | undefined;
+  // Indexes as observed; a device created by this run is looked up by name once.
+  const indexes = new Map(ctx.observed.links.map((l) => [l.name, l.index]));
   const indexOf = async (name: string): Promise<number> => {
     if (!rtnl) throw new Error('network changes need netlink');
-    // One link dump, refreshed only when a device is missing (new taps): not one dump per tap.
-    if (!indexes || !indexes.has(name)) indexes = new Map((await rtnl.links()).map((l) => [l.name, l.index]));
-    const index = indexes.get(name);
-    if (index === undefined) throw new FormatError(`network device ${name} does not exist`);
+    let index = indexes.get(name);
+    if (index === undefined) {
+      index = (await rtnl.link(name))?.index;
+      if (index === undefined) throw new FormatError(`network device ${name} does not exist`);
+      indexes.set(name, index);
+    }
     return index;
   };
   const layout = ctx.observed.cgroup?.layout as CgroupLayout | undefined;
   const tree = layout ? new CgroupTree(layout, settings.cgroupParent) : undefined;
-  const dadPending: { dev: string; address: bigint; partition: string }[] = [];
+  const pipeline = new NetlinkPipeline();
+  const dadPending: DadPending[] = [];
+  const timing: ApplyTiming = {};
+  const time = async (what: string, fn: () => Promise<void> | void) => {
+    const started = performance.now();
+    await fn();
+    timing[what] = (timing[what] ?? 0) + performance.now() - started;
+  };
+  const dad = async () => {
+    await time('netlink-answers', () => pipeline.drain());
+    if (rtnl) await time('dad-wait', () => checkDad(rtnl, dadPending, ctx.dadTimeoutMs ?? 5000, log));
+    dadPending.length = 0;
+  };
   let dadChecked = false;
   let done = 0;
+  const debug = log.isLevelEnabled('debug');
+  const countStep = async (n = 1) => {
+    done += n;
+    if (KILL_AFTER > 0 && done >= KILL_AFTER) {
+      await pipeline.drain();
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+  // Consecutive .slapos-resource writes go together (their fsyncs overlap).
+  let batch: FileWrite[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const files = batch;
+    batch = [];
+    await time('write-file', () => writeFilesAtomic(files));
+    await countStep(files.length);
+  };
+  const isStateFile = (file: string) => file === settings.computerXml || file === settings.computerJson;
 
   for (const step of plan.steps) {
-    if (!dadChecked && (step.kind === 'write-file' || step.kind === 'cgroup-create')) {
-      dadChecked = true;
-      if (dadPending.length > 0 && rtnl) await checkDad(rtnl, dadPending, ctx.dadTimeoutMs ?? 5000, log, indexOf);
+    if (debug) log.debug(describe(step));
+    if (NETLINK_KINDS.has(step.kind)) {
+      await flush();
+      await time(step.kind, () => applyStep(step));
+      await countStep();
+      continue;
     }
-    log.debug(describe(step));
-    await applyStep(step);
-    done++;
-    if (KILL_AFTER > 0 && done >= KILL_AFTER) process.kill(process.pid, 'SIGKILL');
+    await time('netlink-answers', () => pipeline.drain()); // the other effects may depend on them
+    if (step.kind === 'write-file' && !isStateFile(step.path)) {
+      batch.push(step);
+      continue;
+    }
+    await flush();
+    // The computer's state is written (and then reported) only once the new
+    // addresses are known not to be duplicates; the kernel ran DAD meanwhile.
+    if (!dadChecked && step.kind === 'write-file') {
+      dadChecked = true;
+      await dad();
+    }
+    await time(step.kind, () => applyStep(step));
+    await countStep();
   }
-  if (!dadChecked && dadPending.length > 0 && rtnl) await checkDad(rtnl, dadPending, ctx.dadTimeoutMs ?? 5000, log, indexOf);
+  await flush();
+  if (!dadChecked) await dad();
+  return timing;
 
   async function applyStep(step: Step): Promise<void> {
     switch (step.kind) {
@@ -124,34 +185,31 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<vo
         return;
       case 'tap-delete':
         native().deleteTap(step.name, { type: step.type });
-        indexes?.delete(step.name);
+        indexes.delete(step.name);
         return;
       case 'link-up':
-        await rtnl?.setUp(await indexOf(step.name));
+        if (rtnl) await pipeline.add(rtnl.setUp(await indexOf(step.name)));
         return;
       case 'link-master':
-        await rtnl?.setMaster(await indexOf(step.name), await indexOf(step.master));
+        if (rtnl) await pipeline.add(rtnl.setMaster(await indexOf(step.name), await indexOf(step.master)));
         return;
       case 'sysctl':
         writeFileSync(step.file, step.value);
         return;
       case 'addr-add': {
         const value = ip(step.address);
-        try {
-          await rtnl?.addAddress(await indexOf(step.dev), value, step.prefixlen, { noprefixroute: step.noprefixroute === true });
-        } catch (error) {
-          tolerate(error, ['EEXIST']);
-        }
+        if (!rtnl) return;
+        const request = rtnl.addAddress(await indexOf(step.dev), value, step.prefixlen, { noprefixroute: step.noprefixroute === true });
+        await pipeline.add(request.catch((error: unknown) => tolerate(error, ['EEXIST'])));
         if (value.family === AF_INET6 && step.partition) dadPending.push({ dev: step.dev, address: value.value, partition: step.partition });
         return;
       }
-      case 'addr-del':
-        try {
-          await rtnl?.delAddress(await indexOf(step.dev), ip(step.address), step.prefixlen);
-        } catch (error) {
-          tolerate(error, ['EADDRNOTAVAIL', 'ENOENT', 'ENODEV']);
-        }
+      case 'addr-del': {
+        if (!rtnl) return;
+        const request = rtnl.delAddress(await indexOf(step.dev), ip(step.address), step.prefixlen);
+        await pipeline.add(request.catch((error: unknown) => tolerate(error, ['EADDRNOTAVAIL', 'ENOENT', 'ENODEV'])));
         return;
+      }
       case 'route-add':
       case 'route-del': {
         const dst = cidr(step.dst);
@@ -159,12 +217,9 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<vo
           family: dst.ip.family, dst: dst.ip.value, dstLen: dst.len, oif: await indexOf(step.dev),
           ...(step.gateway ? { gateway: ip(step.gateway).value } : {}), ...(step.local ? { local: true } : {}),
         };
-        try {
-          if (step.kind === 'route-add') await rtnl?.addRoute(route);
-          else await rtnl?.delRoute(route);
-        } catch (error) {
-          tolerate(error, step.kind === 'route-add' ? ['EEXIST'] : ['ESRCH', 'ENOENT']);
-        }
+        if (!rtnl) return;
+        const request = step.kind === 'route-add' ? rtnl.addRoute(route) : rtnl.delRoute(route);
+        await pipeline.add(request.catch((error: unknown) => tolerate(error, step.kind === 'route-add' ? ['EEXIST'] : ['ESRCH', 'ENOENT'])));
         return;
       }
       case 'cgroup-create':
@@ -195,55 +250,5 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<vo
         }
         return;
     }
-  }
-}
-
-/**
- * Duplicate address detection, read from the kernel's address flags: wait
- * while new addresses are "tentative", fail for those marked "dadfailed"
- * (another host uses them), removing them so a later run can retry. On a link
- * without carrier DAD cannot run: we warn instead of waiting.
- */
-async function checkDad(
-  rtnl: Rtnl,
-  pending: { dev: string; address: bigint; partition: string }[],
-  timeoutMs: number,
-  log: Logger,
-  indexOf: (name: string) => Promise<number>,
-): Promise<void> {
-  const links = await rtnl.links();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const addresses = await rtnl.addresses();
-    const state = pending.map((p) => {
-      const index = links.find((l) => l.name === p.dev)?.index;
-      return { p, a: addresses.find((a) => a.index === index && a.family === AF_INET6 && a.value === p.address) };
-    });
-    const failed = state.filter((s) => s.a?.dadfailed);
-    if (failed.length > 0) {
-      for (const { p, a } of failed) {
-        try {
-          await rtnl.delAddress(await indexOf(p.dev), { family: AF_INET6, value: p.address }, a?.prefixlen ?? 64);
-        } catch {
-          // already gone
-        }
-      }
-      throw new FormatError(
-        `duplicate address detection failed (the address is used elsewhere on the network) for ${failed
-          .map(({ p }) => `${p.partition} (${p.dev})`).join(', ')}; free these addresses or change the prefix, then re-run`,
-      );
-    }
-    const tentative = state.filter((s) => s.a?.tentative);
-    if (tentative.length === 0) return;
-    const noCarrier = tentative.filter(({ p }) => !links.find((l) => l.name === p.dev)?.lowerUp);
-    if (noCarrier.length === tentative.length) {
-      log.warn(`${tentative.length} new IPv6 addresses stay tentative: ${tentative[0]?.p.dev} has no carrier, so duplicate detection cannot run yet; the next format run checks them`);
-      return;
-    }
-    if (Date.now() > deadline) {
-      log.warn(`${tentative.length} new IPv6 addresses are still tentative after ${timeoutMs} ms; the next format run checks them`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -1,146 +1,98 @@
-// Minimal xml_marshaller codec for the computer dict (dict, list, str, int,
-// bool, None), byte-compatible with what slapos.core writes and sends
-// (fixtures/xml-marshaller, slap-traffic/01-format.jsonl). Temporary: the lead
-// switches format to the shared src/slap codec at merge.
-export type MarshalValue = string | number | boolean | null | MarshalValue[] | { [key: string]: MarshalValue };
+// The state file (computer_xml) form of the computer dict: the shared
+// xml_marshaller codec of src/slap, pretty-printed as lxml does when
+// slapos.core writes the file (2 spaces, no declaration).
+import { dumps } from '../slap/marshal-encode.js';
 
-/** xml_marshaller escapes text once, lxml a second time; non-ASCII becomes &#N;. */
-function escapeText(text: string): string {
-  let once = text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-  once = once.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('\r', '&#13;');
+/** The JSON-like subset of the marshalled values that the computer dict uses. */
+export type MarshalValue = string | number | boolean | null | MarshalValue[] | { [key: string]: MarshalValue };
+export type Dict = { [key: string]: MarshalValue };
+
+/**
+ * lxml's pretty_print of a compact marshalled document. Marshalled XML has no
+ * mixed content: an element holds either text (kept on its line) or elements
+ * (one per line, indented).
+ */
+export function prettyXml(compact: string): string {
+  const tokens = compact.match(/<[^>]*>|[^<]+/g) ?? [];
   let out = '';
-  for (const ch of once) {
-    const code = ch.codePointAt(0) ?? 0;
-    if (code < 0x20 && code !== 9 && code !== 10 && code !== 13) {
-      throw new Error(`cannot marshal control character U+${code.toString(16).padStart(4, '0')}`);
+  let depth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    const pad = '  '.repeat(depth);
+    if (token.startsWith('</')) {
+      depth--;
+      out += `${'  '.repeat(depth)}${token}\n`;
+    } else if (token.endsWith('/>')) {
+      out += `${pad}${token}\n`;
+    } else if (!token.startsWith('<')) {
+      throw new Error('mixed content in marshalled XML');
+    } else {
+      const next = tokens[i + 1] ?? '';
+      if (!next.startsWith('<')) {
+        out += `${pad}${token}${next}${tokens[i + 2] ?? ''}\n`; // <tag>text</tag>
+        i += 2;
+      } else if (next.startsWith('</')) {
+        out += `${pad}${token}${next}\n`; // <string></string>
+        i += 1;
+      } else {
+        out += `${pad}${token}\n`;
+        depth++;
+      }
     }
-    out += code > 0x7f ? `&#${code};` : ch;
   }
   return out;
 }
 
-interface Node {
-  tag: string;
-  id?: number;
-  text?: string;
-  children?: Node[];
+/** A computer dict marshalled: `compact` is what the master receives, `pretty` the state file. */
+export interface Marshalled {
+  compact: string;
+  pretty: string;
 }
 
-function toTree(value: MarshalValue, counter: { next: number }): Node {
-  if (value === null) return { tag: 'none' };
-  if (typeof value === 'boolean') return { tag: 'bool', text: value ? '1' : '0' };
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new Error(`cannot marshal non-integer number ${value}`);
-    return { tag: 'int', text: String(value) };
+export function marshalComputer(computer: Dict): Marshalled {
+  const compact = dumps(computer);
+  return { compact, pretty: prettyXml(compact) };
+}
+
+/** The state file text of a computer dict. */
+export function dumpsState(computer: Dict): string {
+  return marshalComputer(computer).pretty;
+}
+
+/** Deep equality of plain values (dict key order does not matter: marshalling sorts keys). */
+export function samePlain(a: MarshalValue, b: MarshalValue): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => samePlain(v, b[i] as MarshalValue));
   }
-  if (typeof value === 'string') return { tag: 'string', text: escapeText(value) };
-  const id = counter.next++;
-  if (Array.isArray(value)) return { tag: 'list', id, children: value.map((v) => toTree(v, counter)) };
-  const children: Node[] = [];
-  // Python sorts str keys by code point; JS's default sort compares UTF-16 units,
-  // which differs only for astral characters, never in the computer dict.
-  for (const key of Object.keys(value).sort()) {
-    children.push({ tag: 'string', text: escapeText(key) });
-    children.push(toTree(value[key] as MarshalValue, counter));
-  }
-  return { tag: 'dictionary', id, children };
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => k in b && samePlain(a[k] as MarshalValue, b[k] as MarshalValue));
 }
 
-function open(node: Node): string {
-  return node.id === undefined ? `<${node.tag}` : `<${node.tag} id="i${node.id}"`;
-}
-
-function compact(node: Node): string {
-  if (node.children !== undefined) {
-    return node.children.length === 0 ? `${open(node)}/>` : `${open(node)}>${node.children.map(compact).join('')}</${node.tag}>`;
-  }
-  if (node.text === undefined) return `${open(node)}/>`;
-  return `${open(node)}>${node.text}</${node.tag}>`;
-}
-
-function pretty(node: Node, depth: number): string {
-  const pad = '  '.repeat(depth);
-  if (node.children !== undefined && node.children.length > 0) {
-    return `${pad}${open(node)}>\n${node.children.map((c) => pretty(c, depth + 1)).join('')}${pad}</${node.tag}>\n`;
-  }
-  return `${pad}${compact(node)}\n`;
-}
-
-/** xml_marshaller.dumps(value): what the master receives. */
-export function dumps(value: MarshalValue): string {
-  return `<marshal>${compact(toTree(value, { next: 2 }))}</marshal>`;
-}
-
-/** The state file text: the same, pretty-printed as lxml does (2 spaces, no declaration). */
-export function dumpsPretty(value: MarshalValue): string {
-  return `<marshal>\n${pretty(toTree(value, { next: 2 }), 1)}</marshal>\n`;
-}
-
-function unescapeOnce(text: string): string {
-  return text
-    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
-    .replace(/&#x([0-9a-fA-F]+);/g, (_, n: string) => String.fromCodePoint(parseInt(n, 16)))
-    .replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&apos;', "'").replaceAll('&amp;', '&');
+export function plain(value: unknown): value is MarshalValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isInteger(value);
+  if (Array.isArray(value)) return value.every(plain);
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value as object).every(plain);
+  return false;
 }
 
 /**
- * Reads a marshalled computer dict (the reference's state file or ours). Only
- * the tags the computer dict uses; anything else is an error naming the tag.
+ * The stored computer dict from computer_json, when that file holds a value
+ * that marshals to exactly the state file text: it is then the same value
+ * (marshalling is one-to-one on these types), the XML need not be parsed (see
+ * state-file.ts), and the marshalled forms are kept for reuse when nothing
+ * changes. Undefined otherwise.
  */
-export function loads(xml: string): MarshalValue {
-  const tokens = xml.matchAll(/<(\/?)([a-z]+)((?:\s+[a-z]+="[^"]*")*)\s*(\/?)>|([^<]+)/g);
-  const stack: { tag: string; items: MarshalValue[]; text: string }[] = [{ tag: '#root', items: [], text: '' }];
-  for (const token of tokens) {
-    const top = stack[stack.length - 1];
-    if (!top) throw new Error('malformed marshalled XML');
-    if (token[5] !== undefined) {
-      top.text += token[5];
-      continue;
-    }
-    const [, closing, tag = '', , selfClosing] = token;
-    if (!closing) {
-      if (!['marshal', 'dictionary', 'list', 'string', 'int', 'long', 'bool', 'none', 'unicode'].includes(tag)) {
-        throw new Error(`unsupported element <${tag}> in marshalled XML`);
-      }
-      stack.push({ tag, items: [], text: '' });
-      if (!selfClosing) continue;
-    } else if (top.tag !== tag) {
-      throw new Error(`malformed marshalled XML: </${tag}> closes <${top.tag}>`);
-    }
-    const done = stack.pop();
-    const parent = stack[stack.length - 1];
-    if (!done || !parent) throw new Error('malformed marshalled XML');
-    const value = finish(done);
-    if (value !== undefined) parent.items.push(value);
-  }
-  const root = stack[0];
-  if (stack.length !== 1 || !root || root.items.length !== 1) throw new Error('malformed marshalled XML: no single <marshal> value');
-  return root.items[0] as MarshalValue;
-}
-
-function finish(node: { tag: string; items: MarshalValue[]; text: string }): MarshalValue | undefined {
-  switch (node.tag) {
-    case 'marshal':
-      return node.items[0] ?? null;
-    case 'none':
-      return null;
-    case 'bool':
-      return node.text.trim() === '1';
-    case 'int':
-    case 'long':
-      return Number(node.text.trim());
-    case 'string':
-    case 'unicode':
-      // The XML layer once, then the marshaller's own escaping once.
-      return unescapeOnce(unescapeOnce(node.text));
-    case 'list':
-      return node.items;
-    case 'dictionary': {
-      const out: { [key: string]: MarshalValue } = {};
-      for (let i = 0; i + 1 < node.items.length; i += 2) out[String(node.items[i])] = node.items[i + 1] as MarshalValue;
-      return out;
-    }
-    default:
-      return undefined;
+export function storedFromJson(xmlText: string, jsonText: string | null): { value: Dict; marshalled: Marshalled } | undefined {
+  if (jsonText === null) return undefined;
+  try {
+    const value: unknown = JSON.parse(jsonText);
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !plain(value)) return undefined;
+    const marshalled = marshalComputer(value as Dict);
+    return marshalled.pretty === xmlText ? { value: value as Dict, marshalled } : undefined;
+  } catch {
+    return undefined; // not JSON: read the XML
   }
 }

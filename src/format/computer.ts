@@ -2,12 +2,10 @@
 // per partition, and what the master receives. Key names and value shapes are
 // the reference's (slapformat.md §6.1, §6.3): they are an interface.
 import { format4, format6, netmask6, rangeDict } from './addressing.js';
-import type { MarshalValue } from './computer-xml.js';
+import type { Dict, MarshalValue } from './computer-xml.js';
 import type { Observed } from './observe.js';
 import { storedPartition, type NetworkModel } from './plan-network.js';
 import type { FormatSettings } from './settings.js';
-
-type Dict = { [key: string]: MarshalValue };
 
 /** The version string reported as slapos_version. */
 export const SLAPOS_NODE_VERSION = '0.1.0';

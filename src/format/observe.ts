@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TapInfo } from '../native/index.js';
 import { native } from '../native/index.js';
-import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
+import { detectLayout, groupDirectories, type CgroupLayout } from '../cgroup/layout.js';
 import { CgroupTree } from '../cgroup/group.js';
 import { planLimitWrites } from '../cgroup/limits.js';
+import { partitionLimits } from './cgroup-limits.js';
 import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
-import { loads, type MarshalValue } from './computer-xml.js';
+import { storedFromJson, type Dict, type Marshalled } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
@@ -36,7 +37,9 @@ export interface Observed {
   /** Entries of partition directories that may be removed (shrink). */
   dirEntries: Map<string, string[]>;
   /** Stored computer dict (computer_xml), if any. */
-  stored?: { [key: string]: MarshalValue };
+  stored?: Dict;
+  /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
+  storedMarshalled?: Marshalled;
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -70,6 +73,14 @@ function osType(): string {
   return JSON.stringify([platform, field('ID'), field('VERSION_ID'), field('NAME')]).replaceAll('","', '", "');
 }
 
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export function partitionIndexes(names: Iterable<string>, base: string): number[] {
   const re = new RegExp(`^${base.replace(/[-]/g, '\\-')}(0|[1-9][0-9]*)$`);
   const out: number[] = [];
@@ -83,11 +94,14 @@ export function partitionIndexes(names: Iterable<string>, base: string): number[
 export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, userDb: UserDbLocation): Promise<Observed> {
   const users = readUserDb(userDb);
   const xmlText = readText(settings.computerXml);
-  let stored: { [key: string]: MarshalValue } | undefined;
+  const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
+  let stored: Dict | undefined;
+  let storedMarshalled: Marshalled | undefined;
   if (xmlText !== null) {
     try {
-      const value = loads(xmlText);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) stored = value;
+      const fromJson = storedFromJson(xmlText, jsonText);
+      if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
+      else stored = (await import('./state-file.js')).loadsState(xmlText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
     }
@@ -96,14 +110,8 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   const [addresses, routes] = rtnl ? await Promise.all([rtnl.addresses(), rtnl.routes()]) : [[], []];
 
   // Surplus partitions: anything named like ours with an index >= amount.
-  const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as { [key: string]: MarshalValue }[]) : [];
-  const instanceEntries = (() => {
-    try {
-      return readdirSync(settings.instanceRoot);
-    } catch {
-      return [];
-    }
-  })();
+  const storedList = Array.isArray(stored?.partition_list) ? (stored.partition_list as Dict[]) : [];
+  const instanceEntries = listDir(settings.instanceRoot);
   const found = new Set<number>([
     ...partitionIndexes(users.passwd.lines.map((l) => l[0] ?? ''), settings.userBaseName),
     ...partitionIndexes(instanceEntries, settings.partitionBaseName),
@@ -121,13 +129,14 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     if (root) paths.set(root, pathState(root));
   }
   const addon = settings.alterNetwork ? native() : undefined;
+  const linkNames = new Set(links.map((l) => l.name));
   for (const i of all) {
     const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
     paths.set(dir, pathState(dir));
     files.set(path.join(dir, '.slapos-resource'), readText(path.join(dir, '.slapos-resource')));
     if (addon) {
-      taps.set(`${settings.tapBaseName}${i}`, addon.tapInfo(`${settings.tapBaseName}${i}`));
-      taps.set(`${settings.tunBaseName}${i}`, addon.tapInfo(`${settings.tunBaseName}${i}`));
+      // A device missing from the link dump has no tap info to read (most tuns).
+      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) taps.set(name, linkNames.has(name) ? addon.tapInfo(name) : null);
     }
   }
   for (const i of surplus) {
@@ -139,20 +148,24 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     }
   }
   files.set(settings.computerXml, xmlText);
-  if (settings.computerJson) files.set(settings.computerJson, readText(settings.computerJson));
+  if (settings.computerJson) files.set(settings.computerJson, jsonText);
 
   let cgroup: Observed['cgroup'];
   let cgroupError: string | undefined;
   try {
     const layout = detectLayout();
-    const tree = new CgroupTree(layout, settings.cgroupParent);
+    new CgroupTree(layout, settings.cgroupParent); // checks the parent's name
+    // One listing of the parent per hierarchy, not a read per partition and hierarchy.
+    const children = groupDirectories(layout, settings.cgroupParent).map((dir) => new Set(listDir(dir)));
     const existing = new Map<string, boolean>();
     const valueFiles: string[] = [];
     for (const i of all) {
       const name = `${settings.partitionBaseName}${i}`;
-      existing.set(name, tree.exists(name));
+      const exists = children.every((set) => set.has(name));
+      existing.set(name, exists);
       if (i < settings.partitionAmount) {
-        for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), settings.limits)) valueFiles.push(write.file);
+        const limits = partitionLimits(settings.limits, layout, exists);
+        for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, name), limits)) valueFiles.push(write.file);
       }
     }
     const contents = valueFiles.length > 0 ? native().cgroupReadValues(valueFiles) : [];
@@ -172,6 +185,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     files,
     dirEntries,
     ...(stored ? { stored } : {}),
+    ...(storedMarshalled ? { storedMarshalled } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),

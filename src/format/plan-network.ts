@@ -8,7 +8,7 @@ import {
   allocateIpv4, chooseBase6, contains6, format4, format6, isGlobal6, mask6, parse4, parse6, partitionAddress6,
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
-import type { MarshalValue } from './computer-xml.js';
+import type { Dict } from './computer-xml.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -42,8 +42,6 @@ export interface NetworkModel {
   partitions: PartitionNet[];
 }
 
-type Dict = { [key: string]: MarshalValue };
-
 export function storedPartition(observed: Observed, reference: string): Dict | undefined {
   const list = observed.stored?.partition_list;
   if (!Array.isArray(list)) return undefined;
@@ -66,13 +64,51 @@ function storedAddresses(entry: Dict | undefined): { v4?: number; v6?: bigint } 
   return out;
 }
 
+/**
+ * Lookups by value over what observe read, built once per observation: the
+ * plan asks for a few links, addresses and routes per partition, and linear
+ * scans made planning quadratic in the number of partitions.
+ */
+interface ObservedIndex {
+  links: Map<string, LinkState>;
+  addresses: Map<string, AddressState>;
+  routes: Set<string>;
+}
+
+const indexes = new WeakMap<Observed, ObservedIndex>();
+
+const addressKey = (index: number, family: number, value: number | bigint, prefixlen: number) => `${index}|${family}|${value}|${prefixlen}`;
+const routeKey = (family: number, dst: number | bigint, dstLen: number, oif: number | undefined, table: number, what: string) =>
+  `${family}|${dst}|${dstLen}|${oif}|${table}|${what}`;
+
+function indexOf(observed: Observed): ObservedIndex {
+  let index = indexes.get(observed);
+  if (!index) {
+    const links = new Map<string, LinkState>();
+    for (const l of observed.links) if (!links.has(l.name)) links.set(l.name, l);
+    const addresses = new Map<string, AddressState>();
+    for (const a of observed.addresses) {
+      const key = addressKey(a.index, a.family, a.value, a.prefixlen);
+      if (!addresses.has(key)) addresses.set(key, a);
+    }
+    const routes = new Set<string>();
+    for (const r of observed.routes) {
+      if (r.type === 'LOCAL') routes.add(routeKey(r.family, r.dst, r.dstLen, r.oif, r.table, 'local'));
+      routes.add(routeKey(r.family, r.dst, r.dstLen, r.oif, r.table, `via ${r.gateway ?? ''}`));
+    }
+    index = { links, addresses, routes };
+    indexes.set(observed, index);
+  }
+  return index;
+}
+
 function link(observed: Observed, name: string): LinkState | undefined {
-  return observed.links.find((l) => l.name === name);
+  return indexOf(observed).links.get(name);
 }
 
 function hasAddress(observed: Observed, index: number | undefined, family: number, value: number | bigint, prefixlen: number): AddressState | undefined {
   if (index === undefined) return undefined;
-  return observed.addresses.find((a) => a.index === index && a.family === family && a.value === value && a.prefixlen === prefixlen);
+  return indexOf(observed).addresses.get(addressKey(index, family, value, prefixlen));
 }
 
 /** The reference's tun IPv4 plan: 172.16.0.0/12 cut into 2^ceil(log2(amount)) subnets (§5.4). */
@@ -162,12 +198,10 @@ function safe6(text: string): bigint | undefined {
 
 function routeExists(observed: Observed, family: number, dst: number | bigint, dstLen: number, oif: number | undefined, options: { gateway?: bigint; local?: boolean }): boolean {
   if (oif === undefined) return false;
-  return observed.routes.some(
-    (r) =>
-      r.family === family && r.dst === dst && r.dstLen === dstLen && r.oif === oif &&
-      r.table === (options.local ? TABLE_LOCAL : TABLE_MAIN) &&
-      (options.local ? r.type === 'LOCAL' : r.gateway === options.gateway),
-  );
+  const key = options.local
+    ? routeKey(family, dst, dstLen, oif, TABLE_LOCAL, 'local')
+    : routeKey(family, dst, dstLen, oif, TABLE_MAIN, `via ${options.gateway ?? ''}`);
+  return indexOf(observed).routes.has(key);
 }
 
 export interface Owner {

@@ -2,8 +2,9 @@
 // change (pure). An empty step list means the node is already formatted.
 import path from 'node:path';
 import { planLimitWrites } from '../cgroup/limits.js';
+import { partitionLimits, sameLimitValue } from './cgroup-limits.js';
 import { planUsers, type UserPlan, type WantedUser } from '../users/db.js';
-import { dumpsPretty, type MarshalValue } from './computer-xml.js';
+import { marshalComputer, samePlain, type Dict } from './computer-xml.js';
 import { computerDict, partitionDict, sortedJson } from './computer.js';
 import type { Observed } from './observe.js';
 import {
@@ -16,7 +17,9 @@ import type { Step } from './steps.js';
 export interface FormatPlan {
   steps: Step[];
   /** The computer dict (state files, report). */
-  computer: { [key: string]: MarshalValue };
+  computer: Dict;
+  /** The computer dict marshalled as the master receives it. */
+  computerXml: string;
   /** uid/gid of every partition user and the software user, as planned. */
   owners: Record<string, Owner>;
   mode?: 'bridge' | 'route';
@@ -102,9 +105,10 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   if (observed.cgroup) {
     const { layout, existing, values } = observed.cgroup;
     for (let i = 0; i < n; i++) {
-      if (!existing.get(ref(i))) steps.push({ kind: 'cgroup-create', name: ref(i) });
-      for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, ref(i)), settings.limits)) {
-        if ((values.get(write.file) ?? '').trim() !== write.value) steps.push({ kind: 'cgroup-write', file: write.file, value: write.value });
+      const exists = existing.get(ref(i)) === true;
+      if (!exists) steps.push({ kind: 'cgroup-create', name: ref(i) });
+      for (const write of planLimitWrites(layout, path.join(settings.cgroupParent, ref(i)), partitionLimits(settings.limits, layout, exists))) {
+        if (!sameLimitValue(values.get(write.file), write.value)) steps.push({ kind: 'cgroup-write', file: write.file, value: write.value });
       }
     }
   } else if (Object.keys(settings.limits).length > 0) {
@@ -132,7 +136,10 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   }
 
   const computer = computerDict(settings, observed, net, partitions);
-  const xml = dumpsPretty(computer);
+  // Unchanged computer: reuse the stored marshalled forms instead of marshalling again.
+  const same = observed.storedMarshalled && observed.stored && samePlain(computer, observed.stored);
+  const marshalled = same && observed.storedMarshalled ? observed.storedMarshalled : marshalComputer(computer);
+  const xml = marshalled.pretty;
   if (observed.files.get(settings.computerXml) !== xml) steps.push({ kind: 'write-file', path: settings.computerXml, mode: 0o644, content: xml });
   if (settings.computerJson) {
     const json = sortedJson(computer, 2);
@@ -141,6 +148,7 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   return {
     steps,
     computer,
+    computerXml: marshalled.compact,
     owners,
     ...(net ? { mode: net.mode } : {}),
     removed: observed.surplus.map(ref),

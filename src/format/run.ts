@@ -5,11 +5,9 @@ import type { SlaposConfig } from '../config/load.js';
 import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
-import { applyPlan } from './apply.js';
 import { observe } from './observe.js';
 import { FormatError } from './plan-network.js';
 import { makePlan } from './plan.js';
-import { reportComputer } from './report.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
 
@@ -31,6 +29,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   try {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
+    const observedAt = Date.now();
     let plan;
     try {
       plan = makePlan(settings, observed, today);
@@ -47,8 +46,13 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       }
       return Exit.SUCCESS;
     }
+    const plannedAt = Date.now();
     try {
-      await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+      // An empty plan (a re-run on a formatted node) does not even load the apply code.
+      const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
+      const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+      const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
+      log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     } catch (error) {
       if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
       throw error;
@@ -56,7 +60,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
     try {
-      await reportComputer({ masterUrl: settings.masterUrl, ...(settings.keyFile ? { keyFile: settings.keyFile } : {}), ...(settings.certFile ? { certFile: settings.certFile } : {}) }, plan.computer);
+      await reportComputer(config, plan.computerXml);
     } catch (error) {
       log.error(`the node is formatted and its state saved, but reporting to the master failed: ${(error as Error).message}`);
       if (options.json) out(JSON.stringify({ ...summary, reported: false }));
@@ -66,5 +70,35 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     return Exit.SUCCESS;
   } finally {
     rtnl?.close();
+  }
+}
+
+/**
+ * POST loadComputerConfigurationFromXML through the shared SLAP client (§7),
+ * which also reads key_file, cert_file and master_ca_file. Loaded here only:
+ * the HTTP stack is not needed before the node is formatted.
+ */
+async function reportComputer(config: SlaposConfig, computerXml: string): Promise<void> {
+  const [{ slapClientFromConfig }, { MasterUnreachableError, SlapHttpError }] = await Promise.all([
+    import('../slap/connect.js'),
+    import('../slap/errors.js'),
+  ]);
+  const client = slapClientFromConfig(config);
+  const origin = new URL(client.masterUrl).origin;
+  try {
+    // loadComputerConfigurationFromXML(computer), with the XML the plan already marshalled.
+    await client.call('POST', 'loadComputerConfigurationFromXML', { xml: computerXml });
+  } catch (error) {
+    if (error instanceof MasterUnreachableError) {
+      const cause = error.cause instanceof Error ? error.cause.message : String(error.cause);
+      throw new Error(`cannot reach the master at ${origin}: ${cause}`);
+    }
+    if (error instanceof SlapHttpError) {
+      const hint = error.status === 404 ? ' (is computer_id right, and are key_file/cert_file the ones the master issued for it?)' : '';
+      throw new Error(`master ${origin} answered ${error.status} to loadComputerConfigurationFromXML${hint}`);
+    }
+    throw error;
+  } finally {
+    await client.close();
   }
 }

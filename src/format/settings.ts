@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, requireKeys, type SlaposConfig } from '../config/load.js';
-import { slapformatSection, type SlapformatSection } from '../config/schema.js';
+import type { SlapformatSection } from '../config/schema.js';
 import type { CgroupLimits } from '../cgroup/limits.js';
 import { parseCidr4, type Network4 } from './addressing.js';
 
@@ -64,24 +64,17 @@ function cliBool(value: string | undefined, name: string): boolean | undefined {
 
 /**
  * The reference merges [slapformat] and [slapos] into one namespace where
- * [slapos] wins (slapformat.md §2.1). We read [slapformat] keys from
- * [slapformat]; a [slapformat] key found in [slapos] still wins, as in the
- * reference, so an existing node's slapos.cfg keeps its meaning, and a
- * warning says to move it.
+ * [slapos] wins (slapformat.md §2.1). We read [slapformat]; a [slapformat] key
+ * found in [slapos] (config.slapformatOverrides) still wins, as in the
+ * reference, so an existing node's slapos.cfg keeps its meaning, and one
+ * warning names them all.
  */
 function mergedSlapformat(config: SlaposConfig, warn: (message: string) => void): SlapformatSection {
-  const merged: Record<string, unknown> = { ...config.slapformat };
-  const fromSlapos = config.raw.get('slapos');
-  const shape = slapformatSection.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
-  for (const [key, value] of fromSlapos ?? []) {
-    const schema = shape[key];
-    if (!schema) continue;
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new ConfigError(`[slapos] ${key}: invalid value ${JSON.stringify(value)}`, config.file, 'slapos', key);
-    merged[key] = parsed.data;
-    warn(`${config.file}: [slapos] ${key} overrides [slapformat] ${key} (as slapos.core does); move it to [slapformat]`);
+  const keys = Object.keys(config.slapformatOverrides);
+  if (keys.length > 0) {
+    warn(`${config.file}: [slapos] ${keys.join(', ')} ${keys.length === 1 ? 'overrides' : 'override'} [slapformat] (as slapos.core does); move ${keys.length === 1 ? 'it' : 'them'} to [slapformat]`);
   }
-  return merged as SlapformatSection;
+  return { ...config.slapformat, ...config.slapformatOverrides };
 }
 
 export function resolveSettings(config: SlaposConfig, options: FormatOptions, warn: (message: string) => void): FormatSettings {
@@ -114,6 +107,9 @@ export function resolveSettings(config: SlaposConfig, options: FormatOptions, wa
         config.file, 'slapformat', 'ipv6_prefixshift',
       );
     }
+  }
+  if (f.tap_gateway_interface !== '') {
+    warn(`${config.file}: [slapformat] tap_gateway_interface = ${f.tap_gateway_interface} is not supported yet: taps get no IPv4 from that interface's subnet (their ipv4_* fields stay empty)`);
   }
   const ipv4Text = f.ipv4_local_network === undefined ? undefined : String(f.ipv4_local_network);
   return {

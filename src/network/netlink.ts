@@ -1,209 +1,94 @@
-// The few rtnetlink operations format needs, over the `netlink` package (no
-// `ip` processes): list links, addresses and routes; set links up and into a
-// bridge; add and delete addresses and routes. Values are plain data (IPv6 as
-// BigInt, IPv4 as number) so that plans can compare them.
-import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
-import { bytes4, bytes6, fromBytes6 } from '../format/addressing.js';
+// The few rtnetlink operations format needs, over the `netlink` package's
+// socket (no `ip` processes): list links, addresses and routes; set links up
+// and into a bridge; add and delete addresses and routes. Values are plain
+// data (IPv6 as BigInt, IPv4 as number) so that plans can compare them. The
+// messages themselves are built and read by rtnl-codec.ts: only the package's
+// socket layer is loaded, not its rtnetlink, wireguard or nl80211 layers.
+import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
+import {
+  AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, parseAddress, parseLink, parseRoute, routeMessage,
+  setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState,
+} from './rtnl-codec.js';
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6 };
+export type { AddressState, LinkState, RouteSpec, RouteState };
 export const TABLE_MAIN = 254;
 export const TABLE_LOCAL = 255;
 
-export interface LinkState {
-  index: number;
-  name: string;
-  /** IFLA_INFO_KIND ("bridge", "veth", "tun", …), undefined for plain devices. */
-  kind?: string;
-  master?: number;
-  up: boolean;
-  /** The kernel sees a carrier (IFF_LOWER_UP): DAD can run. */
-  lowerUp: boolean;
-}
-
 export type IpValue = { family: typeof AF_INET; value: number } | { family: typeof AF_INET6; value: bigint };
 
-export interface AddressState {
-  index: number;
-  family: number;
-  /** IPv4 as number, IPv6 as bigint. */
-  value: number | bigint;
-  prefixlen: number;
-  tentative: boolean;
-  dadfailed: boolean;
-  noprefixroute: boolean;
-}
-
-export interface RouteState {
-  family: number;
-  table: number;
-  /** "UNICAST", "LOCAL", … */
-  type: string;
-  dst: number | bigint;
-  dstLen: number;
-  oif?: number;
-  gateway?: number | bigint;
-}
-
-/** Reads nlattrs from a buffer: type → payload. */
-function nlattrs(buffer: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  let offset = 0;
-  while (offset + 4 <= buffer.length) {
-    const len = buffer.readUInt16LE(offset);
-    const type = buffer.readUInt16LE(offset + 2) & 0x3fff;
-    if (len < 4) break;
-    out.set(type, buffer.subarray(offset + 4, offset + len));
-    offset += (len + 3) & ~3;
-  }
-  return out;
-}
-
-function ipValue(family: number, buffer: Buffer | undefined): number | bigint | undefined {
-  if (!buffer) return undefined;
-  return family === AF_INET6 ? fromBytes6(buffer) : buffer.readUInt32BE(0);
-}
-
-function ipBytes(family: number, value: number | bigint): Buffer {
-  return family === AF_INET6 ? bytes6(value as bigint) : bytes4(value as number);
-}
+const NETLINK_ROUTE = 0;
+// <linux/netlink.h> request flags (REQUEST and ACK are added by the socket).
+const NLM_F_DUMP = 0x300;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
 
 export class Rtnl {
-  private readonly socket: RtNetlinkSocket;
+  private readonly socket: NetlinkSocket;
 
   constructor() {
-    this.socket = createRtNetlink();
+    this.socket = createNetlink(NETLINK_ROUTE);
   }
 
   close(): void {
-    this.socket.socket.close();
+    this.socket.close();
+  }
+
+  /** One request; resolves with the answer's payloads, rejects with the kernel's errno. */
+  private async request(type: number, payload: Buffer, flags = 0): Promise<Buffer[]> {
+    const [messages] = await this.socket.request(type, payload, { flags });
+    return messages.map((m) => m.data);
   }
 
   async links(): Promise<LinkState[]> {
-    const messages = await this.socket.getLinks();
-    return messages.map((m) => {
-      const info = m.attrs.linkinfo ? nlattrs(m.attrs.linkinfo).get(1) : undefined;
-      const kind = info ? info.toString('utf8').replace(/\0+$/, '') : undefined;
-      const flags = m.data.flags ?? {};
-      return {
-        index: m.data.index ?? 0,
-        name: m.attrs.ifname ?? '',
-        ...(kind ? { kind } : {}),
-        ...(m.attrs.master ? { master: m.attrs.master } : {}),
-        up: flags.up === true,
-        lowerUp: flags.lowerUp === true,
-      };
-    });
+    return (await this.request(RTM.GETLINK, Buffer.alloc(16), NLM_F_DUMP)).map(parseLink);
   }
 
-  async addresses(): Promise<AddressState[]> {
-    const messages = await this.socket.getAddresses();
-    const out: AddressState[] = [];
-    for (const m of messages) {
-      const family = m.data.family ?? 0;
-      if (family !== AF_INET && family !== AF_INET6) continue;
-      // IFA_LOCAL is the address itself on point-to-point links; IFA_ADDRESS otherwise.
-      const value = ipValue(family, m.attrs.local ?? m.attrs.address);
-      if (value === undefined) continue;
-      const flags = { ...(m.data.flags ?? {}), ...(m.attrs.flags ?? {}) };
-      out.push({
-        index: m.data.index ?? 0,
-        family,
-        value,
-        prefixlen: m.data.prefixlen ?? 0,
-        tentative: flags.tentative === true,
-        dadfailed: flags.dadfailed === true,
-        noprefixroute: flags.noprefixroute === true,
-      });
+  /** One link by name (a single answer, not a dump); undefined if there is none. */
+  async link(name: string): Promise<LinkState | undefined> {
+    try {
+      const [data] = await this.request(RTM.GETLINK, linkByNameRequest(name));
+      return data ? parseLink(data) : undefined;
+    } catch (error) {
+      if (netlinkCode(error) === 'ENODEV') return undefined;
+      throw error;
     }
-    return out;
+  }
+
+  /** Addresses of one family (the kernel filters the dump), or all. */
+  async addresses(family?: typeof AF_INET | typeof AF_INET6): Promise<AddressState[]> {
+    const header = Buffer.alloc(8);
+    header.writeUInt8(family ?? 0, 0);
+    return (await this.request(RTM.GETADDR, header, NLM_F_DUMP)).map(parseAddress).filter((a): a is AddressState => a !== undefined);
   }
 
   async routes(): Promise<RouteState[]> {
-    const messages = await this.socket.getRoutes();
-    const out: RouteState[] = [];
-    for (const m of messages) {
-      const family = m.data.family ?? 0;
-      if (family !== AF_INET && family !== AF_INET6) continue;
-      const dst = ipValue(family, m.attrs.dst) ?? (family === AF_INET6 ? 0n : 0);
-      const gateway = ipValue(family, m.attrs.gateway);
-      out.push({
-        family,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        type: String(m.data.type ?? ''),
-        dst,
-        dstLen: m.data.dstLen ?? 0,
-        ...(m.attrs.oif !== undefined ? { oif: m.attrs.oif } : {}),
-        ...(gateway !== undefined ? { gateway } : {}),
-      });
-    }
-    return out;
+    return (await this.request(RTM.GETROUTE, Buffer.alloc(12), NLM_F_DUMP)).map(parseRoute).filter((r): r is RouteState => r !== undefined);
   }
 
   async setUp(index: number): Promise<void> {
-    await this.socket.setLink({ index, change: { up: true }, flags: { up: true } });
+    await this.request(RTM.SETLINK, setUpMessage(index));
   }
 
   async setMaster(index: number, master: number): Promise<void> {
-    await this.socket.setLink({ index }, { master });
+    await this.request(RTM.SETLINK, setMasterMessage(index, master));
   }
 
   async addAddress(index: number, ip: IpValue, prefixlen: number, options: { noprefixroute?: boolean; nodad?: boolean } = {}): Promise<void> {
-    const bytes = ipBytes(ip.family, ip.value);
-    const flags = { ...(options.noprefixroute ? { noprefixroute: true as const } : {}), ...(options.nodad ? { nodad: true as const } : {}) };
-    await this.socket.newAddress(
-      { family: ip.family, prefixlen, index, ...(options.nodad ? { flags: { nodad: true } } : {}) },
-      { local: bytes, address: bytes, flags },
-      { flags: FlagsNew.CREATE | FlagsNew.EXCL },
-    );
+    await this.request(RTM.NEWADDR, addressMessage(ip.family, ip.value, prefixlen, index, options), NLM_F_CREATE | NLM_F_EXCL);
   }
 
   async delAddress(index: number, ip: IpValue, prefixlen: number): Promise<void> {
-    const bytes = ipBytes(ip.family, ip.value);
-    await this.socket.delAddress({ family: ip.family, prefixlen, index }, { local: bytes, address: bytes });
+    await this.request(RTM.DELADDR, addressMessage(ip.family, ip.value, prefixlen, index));
   }
 
-  /**
-   * Adds a route: unicast via `oif` (optionally through `gateway`), or a
-   * `local` route in the local table (the partition IPv6 ranges, so that
-   * partitions can bind any address of their range).
-   */
   async addRoute(route: RouteSpec): Promise<void> {
-    await this.socket.newRoute(routeData(route), routeAttrs(route), { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+    await this.request(RTM.NEWROUTE, routeMessage(route), NLM_F_CREATE | NLM_F_EXCL);
   }
 
   async delRoute(route: RouteSpec): Promise<void> {
-    await this.socket.delRoute(routeData(route), routeAttrs(route));
+    await this.request(RTM.DELROUTE, routeMessage(route));
   }
-}
-
-export interface RouteSpec {
-  family: number;
-  dst: number | bigint;
-  dstLen: number;
-  oif: number;
-  gateway?: number | bigint;
-  local?: boolean;
-}
-
-function routeData(route: RouteSpec) {
-  return {
-    family: route.family,
-    dstLen: route.dstLen,
-    table: route.local ? TABLE_LOCAL : TABLE_MAIN,
-    protocol: 'BOOT' as const,
-    scope: route.local ? ('HOST' as const) : route.gateway !== undefined ? ('UNIVERSE' as const) : ('LINK' as const),
-    type: route.local ? ('LOCAL' as const) : ('UNICAST' as const),
-  };
-}
-
-function routeAttrs(route: RouteSpec) {
-  return {
-    dst: ipBytes(route.family, route.dst),
-    oif: route.oif,
-    ...(route.local ? { table: TABLE_LOCAL } : {}),
-    ...(route.gateway !== undefined ? { gateway: ipBytes(route.family, route.gateway) } : {}),
-  };
 }
 
 /** errno name of a netlink failure ("EEXIST"), from its message. */

@@ -24,8 +24,22 @@ export function serializeDbFile(file: DbFile): string {
   return file.lines.map((fields) => fields.join(':')).join('\n') + (file.lines.length > 0 ? '\n' : '');
 }
 
-function find(file: DbFile, name: string): string[] | undefined {
-  return file.lines.find((fields) => fields.length > 1 && fields[0] === name);
+/** The first line of each name in a file, kept in step with lines pushed through it. */
+class NameIndex {
+  private readonly byName = new Map<string, string[]>();
+
+  constructor(private readonly file: DbFile) {
+    for (const fields of file.lines) if (fields.length > 1 && !this.byName.has(fields[0] as string)) this.byName.set(fields[0] as string, fields);
+  }
+
+  get(name: string): string[] | undefined {
+    return this.byName.get(name);
+  }
+
+  push(fields: string[]): void {
+    this.file.lines.push(fields);
+    if (!this.byName.has(fields[0] as string)) this.byName.set(fields[0] as string, fields);
+  }
 }
 
 export interface IdRange {
@@ -128,11 +142,16 @@ export function planUsers(
   const allocate = idAllocator(db, ranges);
   const removing = new Set(remove);
 
-  for (const name of remove) {
-    const had = USER_FILES.some((f) => find(next[f], name) !== undefined);
-    for (const f of USER_FILES) next[f].lines = next[f].lines.filter((fields) => !(fields.length > 1 && fields[0] === name));
-    if (had) summary.push(`remove user and group ${name}`);
+  // One pass per file drops the removed names.
+  const present = new Set<string>();
+  for (const f of USER_FILES) {
+    next[f].lines = next[f].lines.filter((fields) => {
+      const gone = fields.length > 1 && removing.has(fields[0] as string);
+      if (gone) present.add(fields[0] as string);
+      return !gone;
+    });
   }
+  for (const name of remove) if (present.has(name)) summary.push(`remove user and group ${name}`);
   // Drop removed names from every group's member lists.
   for (const f of ['group', 'gshadow'] as const) {
     const memberField = 3;
@@ -149,9 +168,14 @@ export function planUsers(
     }
   }
 
+  // Lookups by name (hundreds of partition users: no linear search per user).
+  const index = {} as Record<UserFile, NameIndex>;
+  for (const f of USER_FILES) index[f] = new NameIndex(next[f]);
+  const before = new NameIndex(db.group);
+
   for (const user of wanted) {
-    const pw = find(next.passwd, user.name);
-    let group = find(next.group, user.name);
+    const pw = index.passwd.get(user.name);
+    let group = index.group.get(user.name);
     const uid = pw ? Number(pw[2]) : allocate();
     let gid = group ? Number(group[2]) : -1;
     if (!group) {
@@ -159,16 +183,16 @@ export function planUsers(
       // A new user's number was allocated free as a gid too; an old user's may not be.
       gid = pw ? allocate() : uid;
       group = [user.name, 'x', String(gid), ''];
-      next.group.lines.push(group);
+      index.group.push(group);
       summary.push(`add group ${user.name} (gid ${gid})`);
     }
-    if (!find(next.gshadow, user.name)) {
-      next.gshadow.lines.push([user.name, '!', '', '']);
-      if (find(db.group, user.name)) summary.push(`add gshadow entry for ${user.name}`);
+    if (!index.gshadow.get(user.name)) {
+      index.gshadow.push([user.name, '!', '', '']);
+      if (before.get(user.name)) summary.push(`add gshadow entry for ${user.name}`);
     }
     const wantPw = [user.name, 'x', String(uid), String(gid), '', user.home, user.shell];
     if (!pw) {
-      next.passwd.lines.push(wantPw);
+      index.passwd.push(wantPw);
       summary.push(`add user ${user.name} (uid ${uid}, gid ${gid}, home ${user.home})`);
     } else if (pw[3] !== String(gid) || pw[5] !== user.home || pw[6] !== user.shell || pw[1] !== 'x') {
       summary.push(`update user ${user.name} (group, home ${user.home}, shell ${user.shell})`);
@@ -177,9 +201,9 @@ export function planUsers(
       pw[5] = user.home;
       pw[6] = user.shell;
     }
-    const sp = find(next.shadow, user.name);
+    const sp = index.shadow.get(user.name);
     if (!sp) {
-      next.shadow.lines.push([user.name, '!', String(today), '', '', '', '', '', '']);
+      index.shadow.push([user.name, '!', String(today), '', '', '', '', '', '']);
       if (pw) summary.push(`add shadow entry for ${user.name} (password locked)`);
     } else if (!(sp[1] ?? '').startsWith('!')) {
       sp[1] = `!${sp[1] ?? ''}`;
@@ -189,24 +213,33 @@ export function planUsers(
   }
 
   // Supplementary groups: append only (as usermod -aG), in group and gshadow.
+  // Member lists are split once per group and joined back once.
+  const memberLists = new Map<string[], { list: string[]; set: Set<string>; changed: boolean }>();
   for (const user of wanted) {
     for (const groupName of user.groups) {
       for (const f of ['group', 'gshadow'] as const) {
-        const fields = find(next[f], groupName);
+        const fields = index[f].get(groupName);
         if (!fields) {
           if (f === 'group') throw new Error(`group ${groupName} (supplementary group of ${user.name}) does not exist`);
           continue;
         }
-        while (fields.length < FIELDS[f]) fields.push('');
-        const members = (fields[3] ?? '').split(',').filter((m) => m !== '');
-        if (!members.includes(user.name)) {
-          members.push(user.name);
-          fields[3] = members.join(',');
+        let members = memberLists.get(fields);
+        if (!members) {
+          while (fields.length < FIELDS[f]) fields.push('');
+          const list = (fields[3] ?? '').split(',').filter((m) => m !== '');
+          members = { list, set: new Set(list), changed: false };
+          memberLists.set(fields, members);
+        }
+        if (!members.set.has(user.name)) {
+          members.list.push(user.name);
+          members.set.add(user.name);
+          members.changed = true;
           if (f === 'group') summary.push(`add ${user.name} to group ${groupName}`);
         }
       }
     }
   }
+  for (const [fields, members] of memberLists) if (members.changed) fields[3] = members.list.join(',');
 
   const changes: Partial<Record<UserFile, DbFile>> = {};
   for (const f of USER_FILES) {

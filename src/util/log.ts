@@ -53,5 +53,7 @@ export function createLogger(options: LogOptions = {}): Logger {
     // sync: a CLI run is short and must not lose its last lines on exit.
     streams.push({ level: 'debug', stream: pino.destination({ dest: options.logFile, sync: true, mkdir: true }) });
   }
-  return pino({ level: 'debug', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
+  // Records below every stream's level are not even built (format logs thousands of debug steps).
+  const level: Level = options.logFile ? 'debug' : consoleLevel;
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
 }

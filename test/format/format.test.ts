@@ -171,3 +171,55 @@ rootOnly('clear errors and nothing changed: missing interface, no global IPv6, I
   t.is(result.status, 1);
   t.regex(result.stderr, /slapif0 has no global IPv6 address/);
 });
+
+rootOnly('create_tun: each partition gets its tun (owned, up) with the reference IPv4 split and an IPv6 of its tun range; re-run is a no-op', async (t) => {
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '2', create_tun: 'true', tun_base_name: 'slttun' });
+  // Tun names follow the test prefix, as the taps do, so that tests never share a device.
+  const tunBase = `${env.prefix}n`;
+  writeFileSync(env.cfg, readFileSync(env.cfg, 'utf8').replace('tun_base_name = slttun', `tun_base_name = ${tunBase}`));
+  const result = await formatCli(env, []);
+  t.is(result.status, 2, result.stderr);
+  const links = ipJson<IpLink[]>(env.netns, '-d', 'link', 'show');
+  const addrs = ipJson<IpAddr[]>(env.netns, 'addr', 'show');
+  // 172.16.0.0/12 cut in 2^ceil(log2(2)) = 2 subnets of /13 (§5.4); kind-3 IPv6 ranges.
+  const expected = [
+    { v4: '172.16.0.1', v6: 'fd00:1234:5678:9abc:c001::1' },
+    { v4: '172.24.0.1', v6: 'fd00:1234:5678:9abc:c002::1' },
+  ];
+  for (const [i, want] of expected.entries()) {
+    const name = `${tunBase}${i}`;
+    const tun = links.find((l) => l.ifname === name);
+    t.like(tun?.linkinfo?.info_data ?? {}, { type: 'tun', user: `${env.prefix}u${i}`, persist: true }, name);
+    t.true(tun?.flags.includes('UP'), `${name} is up`);
+    t.is(tun?.master, undefined, 'tuns are never bridged');
+    const info = addrs.find((a) => a.ifname === name)?.addr_info ?? [];
+    t.true(info.some((a) => a.family === 'inet' && a.local === want.v4 && a.prefixlen === 13), `${name} has ${want.v4}/13`);
+    t.true(info.some((a) => a.family === 'inet6' && a.local === want.v6 && a.prefixlen === 80), `${name} has ${want.v6}/80`);
+    const resource = JSON.parse(readFileSync(path.join(env.dir, 'inst', `${env.prefix}p${i}`, '.slapos-resource'), 'utf8')) as { tun: Record<string, string> };
+    t.like(resource.tun, {
+      name, ipv4_addr: want.v4, ipv4_netmask: '255.248.0.0', ipv4_network: `${want.v4}/255.248.0.0`,
+      ipv6_addr: want.v6, ipv6_netmask: 'ffff:ffff:ffff:ffff:ffff::', ipv6_network: `${want.v6}/80`,
+    });
+  }
+  t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), []);
+  // Shrinking removes the surplus tun with its partition.
+  setPartitionAmount(env, 1);
+  t.is((await formatCli(env, [])).status, 2);
+  t.false(run('ip', ['-n', env.netns, 'link']).includes(`${tunBase}1:`));
+  t.true(run('ip', ['-n', env.netns, 'link']).includes(`${tunBase}0:`));
+});
+
+rootOnly('cgroup limits: set from slapos.cfg, lifted when their keys are removed, then a no-op', async (t) => {
+  const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: '1', partition_memory_max: '64M', partition_pids_max: '100' });
+  const group = (controller: string) => `/sys/fs/cgroup/${controller}/${env.cgroupParent}/${env.prefix}p0`;
+  const read = (file: string) => readFileSync(file, 'utf8').trim();
+  t.is((await formatCli(env, [])).status, 2);
+  t.is(read(`${group('memory')}/memory.limit_in_bytes`), String(64_000_000 - (64_000_000 % 4096)));
+  t.is(read(`${group('pids')}/pids.max`), '100');
+  writeFileSync(env.cfg, readFileSync(env.cfg, 'utf8').replace(/^partition_(memory|pids)_max = .*\n/gm, ''));
+  const lifted = await formatCli(env, []);
+  t.is(lifted.status, 2, lifted.stderr);
+  t.true(BigInt(read(`${group('memory')}/memory.limit_in_bytes`)) >= 2n ** 62n);
+  t.is(read(`${group('pids')}/pids.max`), 'max');
+  t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), []);
+});

@@ -62,3 +62,37 @@ test('refusals name the thing: bridge mode on a non-bridge, no IPv6, surplus par
   const shrink = observed('bridge', { surplus: [2, 3], dirEntries: new Map([['/srv/i/slappart2', ['.slapos-resource']], ['/srv/i/slappart3', ['.slapos-resource', 'srv']]]) });
   t.throws(() => makePlan(settings(), shrink, 1), { instanceOf: FormatError, message: /slappart3 still hold data/ });
 });
+
+test('cgroup limits: configured ones are written, removed ones reset to unlimited on existing groups, new groups start unlimited', (t) => {
+  const layout = { kind: 'hybrid' as const, mounts: new Map([['cpu', '/cg/cpu'], ['memory', '/cg/memory'], ['pids', '/cg/pids']] as const) };
+  const file = (c: string, f: string, i = 0) => `/cg/${c}/slapos/slappart${i}/${f}`;
+  const limited = new Map<string, string | null>();
+  for (const i of [0, 1]) {
+    limited.set(file('memory', 'memory.limit_in_bytes', i), '64000000\n'); // 64M is decimal, as the reference
+    limited.set(file('pids', 'pids.max', i), '100\n');
+    limited.set(file('cpu', 'cpu.shares', i), '1024\n');
+    limited.set(file('cpu', 'cpu.cfs_period_us', i), '100000\n');
+    limited.set(file('cpu', 'cpu.cfs_quota_us', i), '-1\n');
+  }
+  const groups = (values: Map<string, string | null>, exists = true) => ({
+    cgroup: { layout, existing: new Map([['slappart0', exists], ['slappart1', exists]]), values },
+  });
+  const writes = (plan: { steps: { kind: string }[] }) => plan.steps.filter((s): s is { kind: 'cgroup-write'; file: string; value: string } => s.kind === 'cgroup-write').map((s) => [s.file, s.value]);
+  // Still configured: nothing to write.
+  t.deepEqual(writes(makePlan(settings('partition_memory_max = 64M\npartition_pids_max = 100\n'), observed('bridge', groups(limited)), 1)), []);
+  // Keys removed from slapos.cfg: both limits go back to unlimited.
+  t.deepEqual(writes(makePlan(settings(), observed('bridge', groups(limited)), 1)), [
+    [file('memory', 'memory.limit_in_bytes'), '-1'], [file('pids', 'pids.max'), 'max'],
+    [file('memory', 'memory.limit_in_bytes', 1), '-1'], [file('pids', 'pids.max', 1), 'max'],
+  ]);
+  // Unlimited as the kernel reads it back (v1 memory: the page counter maximum): converged.
+  const unlimited = new Map(limited);
+  for (const i of [0, 1]) {
+    unlimited.set(file('memory', 'memory.limit_in_bytes', i), '9223372036854771712\n');
+    unlimited.set(file('pids', 'pids.max', i), 'max\n');
+  }
+  t.deepEqual(writes(makePlan(settings(), observed('bridge', groups(unlimited)), 1)), []);
+  // New groups: only what is configured.
+  const fresh = makePlan(settings('partition_pids_max = 100\n'), observed('bridge', groups(new Map(), false)), 1);
+  t.deepEqual(writes(fresh), [[file('pids', 'pids.max'), '100'], [file('pids', 'pids.max', 1), '100']]);
+});

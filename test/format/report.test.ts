@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isRoot, repoRoot, tempDir, testName } from '../helpers/system.js';
 import { removeTestCgroups, removeTestUsers } from '../helpers/format.js';
-import { loads } from '../../src/format/computer-xml.js';
+import { loadsState } from '../../src/format/state-file.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 
@@ -46,7 +46,7 @@ rootOnly('the computer is POSTed to loadComputerConfigurationFromXML as a form w
   t.like(seen[0], { method: 'POST', url: '/loadComputerConfigurationFromXML', type: 'application/x-www-form-urlencoded' });
   const xml = new URLSearchParams(seen[0]?.body).get('xml') ?? '';
   t.true(xml.startsWith('<marshal><dictionary id="i2"><string>address</string>'));
-  const computer = loads(xml) as { reference: string; partition_list: { reference: string; user: { name: string } }[] };
+  const computer = loadsState(xml) as unknown as { reference: string; partition_list: { reference: string; user: { name: string } }[] };
   t.is(computer.reference, 'COMP-R');
   t.deepEqual(computer.partition_list.map((p) => [p.reference, p.user.name]), [[`${prefix}p0`, `${prefix}u0`], [`${prefix}p1`, `${prefix}u1`]]);
 });

@@ -1,4 +1,4 @@
-// Pure parts of format: address derivation, the marshaller, the user database plan.
+// Pure parts of format: address derivation, the state file and the report body, the user database plan.
 import test from 'ava';
 import { readFileSync, mkdirSync, copyFileSync, writeFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -6,8 +6,15 @@ import path from 'node:path';
 import {
   allocateIpv4, chooseBase6, format4, format6, parse4, parse6, parseCidr4, partitionAddress6, rangeDict, subRange6, tapIpv6,
 } from '../../src/format/addressing.js';
-import { dumps, dumpsPretty, loads, type MarshalValue } from '../../src/format/computer-xml.js';
-import { formEncode } from '../../src/format/report.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dumpsState, prettyXml, samePlain, storedFromJson, type Dict, type MarshalValue } from '../../src/format/computer-xml.js';
+import { loadsState } from '../../src/format/state-file.js';
+import { dumps } from '../../src/slap/marshal-encode.js';
+import { loads } from '../../src/slap/marshal-decode.js';
+import type { PyValue } from '../../src/slap/pyvalue.js';
+import { SlapClient } from '../../src/slap/client.js';
+import { sortedJson } from '../../src/format/computer.js';
 import { parseDbFile, parseLoginDefs, planUsers, serializeDbFile, type UserDb } from '../../src/users/db.js';
 import { readUserDb, withLockedUserDb } from '../../src/users/apply.js';
 import { tempDir } from '../helpers/system.js';
@@ -52,7 +59,7 @@ test('local IPv4 allocation is deterministic, keeps stored addresses, skips fore
 
 interface Vector { name: string; typed_value: unknown; marshalled: string | null }
 
-test('the marshaller emits the reference bytes for every vector of the types the computer dict uses', (t) => {
+test('state file: the shared marshaller, pretty-printed as lxml; every vector of the types the computer dict uses reads back', (t) => {
   const vectors = (JSON.parse(readFileSync(`${FIXTURES}/xml-marshaller/vectors.json`, 'utf8')) as { vectors: Vector[] }).vectors;
   const plain = (v: unknown): boolean =>
     v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isInteger(v)) ||
@@ -63,23 +70,79 @@ test('the marshaller emits the reference bytes for every vector of the types the
     if (vector.marshalled === null || !plain(vector.typed_value)) continue;
     if (/<(float|long|reference|tuple|object)/.test(vector.marshalled)) continue;
     t.is(dumps(vector.typed_value as MarshalValue), vector.marshalled, vector.name);
-    t.deepEqual(loads(vector.marshalled), vector.typed_value as MarshalValue, vector.name);
+    const pretty = prettyXml(vector.marshalled);
+    t.deepEqual(loads(pretty), vector.typed_value as PyValue, vector.name);
+    if (typeof vector.typed_value === 'object' && vector.typed_value !== null && !Array.isArray(vector.typed_value)) {
+      t.deepEqual(loadsState(pretty), vector.typed_value as Dict, vector.name);
+    }
     checked++;
   }
   t.true(checked >= 15, `checked ${checked} vectors`);
+  t.is(prettyXml('<marshal><dictionary id="i2"><string>a</string><list id="i3"/><string>b</string><string></string></dictionary></marshal>'),
+    '<marshal>\n  <dictionary id="i2">\n    <string>a</string>\n    <list id="i3"/>\n    <string>b</string>\n    <string></string>\n  </dictionary>\n</marshal>\n');
+  // Values outside the computer dict's types are refused, not half-read.
+  t.throws(() => loadsState('<marshal><dictionary id="i2"><string>a</string><float>1.5</float></dictionary></marshal>'), { message: /not a marshalled computer dictionary/ });
+  t.throws(() => loadsState('<marshal><list id="i2"/></marshal>'), { message: /not a marshalled computer dictionary/ });
 });
 
-test('the recorded format POST body round-trips byte for byte, form encoding included', (t) => {
+test('the recorded format POST: the SLAP client sends the recorded body byte for byte, form encoding included', async (t) => {
   const records = readFileSync(`${FIXTURES}/slap-traffic/01-format.jsonl`, 'utf8').trim().split('\n').map((l: string) => JSON.parse(l) as { path: string; request_body: string });
   const post = records.find((r) => r.path === '/loadComputerConfigurationFromXML');
   const xml = new URLSearchParams(post?.request_body ?? '').get('xml') ?? '';
-  const computer = loads(xml);
+  const computer = loadsState(xml);
   t.is(dumps(computer), xml);
-  t.is(formEncode({ xml: dumps(computer) }), post?.request_body ?? '');
   t.is((computer as { partition_list: unknown[] }).partition_list.length, 4);
-  // Pretty form reads back to the same value.
-  t.deepEqual(loads(dumpsPretty(computer)), computer);
-  t.true(dumpsPretty(computer).startsWith('<marshal>\n  <dictionary id="i2">\n    <string>address</string>\n'));
+  // What format really sends: the shared client, to a loopback listener.
+  const seen: { url?: string; type?: string; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => { seen.push({ url: req.url, type: req.headers['content-type'], body }); res.end(''); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const client = new SlapClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  await client.loadComputerConfigurationFromXML(computer);
+  await client.close();
+  t.like(seen[0], { url: '/loadComputerConfigurationFromXML', type: 'application/x-www-form-urlencoded' });
+  t.is(seen[0]?.body, post?.request_body ?? '');
+  // The state file form reads back to the same value.
+  t.deepEqual(loadsState(dumpsState(computer)), computer);
+  t.true(dumpsState(computer).startsWith('<marshal>\n  <dictionary id="i2">\n    <string>address</string>\n'));
+});
+
+test('the stored computer comes from computer_json only when it marshals to exactly the state XML', (t) => {
+  const records = readFileSync(`${FIXTURES}/slap-traffic/01-format.jsonl`, 'utf8').trim().split('\n').map((l: string) => JSON.parse(l) as { path: string; request_body: string });
+  const xml = new URLSearchParams(records.find((r) => r.path === '/loadComputerConfigurationFromXML')?.request_body ?? '').get('xml') ?? '';
+  const computer = loadsState(xml);
+  const state = dumpsState(computer);
+  const json = sortedJson(computer, 2);
+  const fast = storedFromJson(state, json);
+  t.deepEqual(fast?.value, computer);
+  t.is(fast?.marshalled.pretty, state);
+  t.is(fast?.marshalled.compact, xml);
+  // A JSON file that says something else (or nothing usable) never stands in for the XML.
+  t.is(storedFromJson(state, json.replace('"COMP-', '"COMQ-')), undefined);
+  t.is(storedFromJson(state, '{'), undefined);
+  t.is(storedFromJson(state, '[]'), undefined);
+  t.is(storedFromJson(state, null), undefined);
+  t.true(samePlain({ a: [1, { b: null }], c: 'x' }, { c: 'x', a: [1, { b: null }] }));
+  t.false(samePlain({ a: [1] }, { a: [1], b: 1 }));
+  t.false(samePlain({ a: 1 }, { a: '1' }));
+});
+
+test('IPv6 text: RFC 5952 out (as Python writes it), full, compressed, IPv4-suffixed and zoned forms in', (t) => {
+  const cases: [string, string][] = [
+    ['fd00:0009:0000:0000:8001:0000:0000:0001', 'fd00:9::8001:0:0:1'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['::', '::'], ['::1', '::1'], ['1::', '1::'], ['1:0:2:3:4:5:6:7', '1:0:2:3:4:5:6:7'], ['FE80::1%eth0', 'fe80::1'],
+    ['::ffff:10.0.0.1', '::ffff:a00:1'], ['2001:db8:1:2:1357::', '2001:db8:1:2:1357::'],
+  ];
+  for (const [input, out] of cases) t.is(format6(parse6(input)), out, input);
+  for (const bad of ['1:2:3:4:5:6:7:8:9', ':::', '1::2::3', 'g::', '12345::', '1:2:3:4:5:6:7', '', '1.2.3.4', '::1.2.3.256', '1:2:3:4:5:6:7::8']) {
+    t.throws(() => parse6(bad), { message: /not an IPv6 address/ }, bad);
+  }
+  t.is(parse4('10.9.0.1'), 0x0a090001);
+  for (const bad of ['256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4/24']) t.throws(() => parse4(bad), { message: /not an IPv4 address/ }, bad);
 });
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/bash\nsync:x:4:65534:sync:/bin:/bin/sync\nold:x:998:998::/old:/bin/sh\n';

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, configPath, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, requireKeys } from '../../src/config/load.js';
 import { parseBytes } from '../../src/config/types.js';
+import { resolveSettings } from '../../src/format/settings.js';
 import { repoRoot, tempDir } from '../helpers/system.js';
 
 const GOOD = `[slapos]
@@ -109,4 +110,38 @@ test('sizes as the reference writes them', (t) => {
   t.is(parseBytes('1.5Mi'), 1_572_864);
   t.is(parseBytes('12X'), undefined);
   t.is(parseBytes(''), undefined);
+});
+
+test('[slapformat] keys set in [slapos] are overrides, typed, not unknown keys', (t) => {
+  const text = GOOD.replace('root_check = False\n', 'root_check = False\npartition_amount = 3\ncomputer_xml = /srv/old.xml\nnot_a_key = 1\n');
+  const config = parseConfig(text, 'x.cfg');
+  t.deepEqual(config.slapformatOverrides, { partition_amount: 3, computer_xml: '/srv/old.xml' });
+  t.deepEqual(config.unknownKeys, ['[slapos] not_a_key']);
+  t.is(config.slapformat.partition_amount, 10, '[slapformat] itself is read as written');
+  t.deepEqual(parseConfig(GOOD, 'x.cfg').slapformatOverrides, {});
+  // A bad value is an error that names [slapos], where the key is.
+  const bad = t.throws(() => parseConfig(GOOD.replace('root_check = False\n', 'root_check = False\ncreate_tap = yes\n'), 'x.cfg'), { instanceOf: ConfigError });
+  t.regex(bad?.message ?? '', /^\[slapos\] create_tap: must be true or false, got "yes"/);
+  t.like(bad, { section: 'slapos', key: 'create_tap' });
+  // A [DEFAULT] key reaches both sections alike: not an override.
+  t.deepEqual(parseConfig(`[DEFAULT]\ncreate_tun = true\n\n${GOOD}`, 'x.cfg').slapformatOverrides, {});
+});
+
+test('format applies [slapos] overrides over [slapformat] (the reference precedence) with one warning', (t) => {
+  const text = GOOD.replace('root_check = False\n', 'root_check = False\npartition_amount = 3\ncomputer_xml = /srv/old.xml\n');
+  const warnings: string[] = [];
+  const settings = resolveSettings(parseConfig(text, 'x.cfg'), {}, (m) => warnings.push(m));
+  t.is(settings.partitionAmount, 3);
+  t.is(settings.computerXml, '/srv/old.xml');
+  t.is(settings.interfaceName, 'br0', '[slapformat] keys not overridden stay');
+  t.deepEqual(warnings, ['x.cfg: [slapos] partition_amount, computer_xml override [slapformat] (as slapos.core does); move them to [slapformat]']);
+  const none: string[] = [];
+  t.is(resolveSettings(parseConfig(GOOD, 'x.cfg'), {}, (m) => none.push(m)).partitionAmount, 10);
+  t.deepEqual(none, []);
+});
+
+test('format warns that tap_gateway_interface is not supported', (t) => {
+  const warnings: string[] = [];
+  resolveSettings(parseConfig(GOOD.replace('[slapformat]\n', '[slapformat]\ntap_gateway_interface = eth1\n'), 'x.cfg'), {}, (m) => warnings.push(m));
+  t.deepEqual(warnings, ['x.cfg: [slapformat] tap_gateway_interface = eth1 is not supported yet: taps get no IPv4 from that interface\'s subnet (their ipv4_* fields stay empty)']);
 });

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { CliError } from '../exit.js';
 import { defineAction } from '../context.js';
-import { BootError, DEFAULT_BOOT_TIMINGS, runBoot } from '../../node/boot.js';
 
 function seconds(name: string, value: unknown, fallbackMs: number): number {
   if (value === undefined) return fallbackMs;
@@ -24,6 +23,7 @@ export function bootCommand(): Command {
     .option('--ipv6-timeout <seconds>', 'how long to wait for a global IPv6 address', '600')
     .option('-m, --message <text>', 'ignored, as in the reference (the bang message is "Reboot")');
   return defineAction(command, async (ctx, _args, options) => {
+    const { BootError, DEFAULT_BOOT_TIMINGS, runBoot } = await import('../../node/boot.js'); // loaded when the command runs
     const config = ctx.config();
     ctx.requireRoot();
     const timings = {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config/load.js';
-import { SlapClient, tlsFromFiles, type SlapClientOptions } from '../../slap/client.js';
+import type { SlapClient, SlapClientOptions } from '../../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotReadyError } from '../../slap/errors.js';
 import type { PyRecord } from '../../slap/pyvalue.js';
 import { defineAction, type CommandContext } from '../context.js';
@@ -13,12 +13,13 @@ import { CliError, Exit } from '../exit.js';
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** As the reference: --cfg, else $SLAPOS_CLIENT_CONFIGURATION, else ~/.slapos/slapos-client.cfg; [slapos] master_url. */
-export function clientMasterUrl(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return clientSettings(cfg, env).url;
+export async function clientMasterUrl(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return (await clientSettings(cfg, env)).url;
 }
 
 /** master_url plus the TLS client certificate ([slapos] key_file, cert_file, master_ca_file). */
-export function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): { url: string; options: SlapClientOptions } {
+export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; options: SlapClientOptions }> {
+  const { tlsFromFiles } = await import('../../slap/client.js');
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
   const slapos = loadConfig(file).slapos;
   if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);
@@ -58,7 +59,9 @@ function unwrap(params: PyRecord): unknown {
 }
 
 async function withClient<T>(ctx: CommandContext, fn: (client: SlapClient) => Promise<T>): Promise<T> {
-  const { url, options } = clientSettings(ctx.globals.cfg);
+  const { url, options } = await clientSettings(ctx.globals.cfg);
+  // The HTTP stack (undici) is loaded by the commands that talk to the master only.
+  const { SlapClient } = await import('../../slap/client.js');
   const client = new SlapClient(url, options);
   try {
     return await fn(client);

@@ -16,7 +16,8 @@ export function configCommand(): Command {
     const config = ctx.config();
     const sections = {
       slapos: config.slapos,
-      slapformat: config.slapformat,
+      // In effect for format: [slapformat] keys set in [slapos] win, as in the reference.
+      slapformat: { ...config.slapformat, ...config.slapformatOverrides },
       networkcache: config.networkcache,
       slapproxy: config.slapproxy,
       daemon: config.daemon,

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { defineAction } from '../context.js';
-import { runFormat } from '../../format/run.js';
 
 export function formatCommand(): Command {
   const command = new Command('format')
@@ -21,6 +20,8 @@ export function formatCommand(): Command {
   return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
     ctx.requireRoot();
+    // Loaded here so that other commands do not load format's modules, and format loads only its own.
+    const { runFormat } = await import('../../format/run.js');
     return runFormat(config, options, ctx.log, (text) => ctx.out(text));
   });
 }

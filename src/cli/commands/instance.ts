@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { runInstanceCommand } from '../../instance/command.js';
 import { defineAction } from '../context.js';
 
 export function instanceCommand(): Command {
@@ -19,6 +18,7 @@ export function instanceCommand(): Command {
     .option('--force-stop', 'run buildout then stop the processes')
     .option('--json', 'print a JSON summary');
   return defineAction(command, async (ctx, _args, options) => {
+    const { runInstanceCommand } = await import('../../instance/command.js'); // loaded when the command runs
     const config = ctx.config();
     ctx.requireRoot();
     return runInstanceCommand({ config, log: ctx.log, out: (text) => ctx.out(text) }, options);

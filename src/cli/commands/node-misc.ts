@@ -1,12 +1,9 @@
 // Node sub-commands: promise, bang, watchdog, supervisord, supervisorctl.
+// Each action imports its code when it runs, so that the start-up of every
+// `slapos` command stays small.
 import { Command } from 'commander';
-import { execa } from 'execa';
 import { requireKeys } from '../../config/load.js';
-import { computerBang } from '../../promise-runner/bang.js';
-import { nodePromiseExit, parseOnlyCp, runNodePromises } from '../../promise-runner/node-promise.js';
-import { watchdogMain } from '../../promise-runner/watchdog-main.js';
 import { watchdogOptions } from '../../supervisor/config.js';
-import { ensureSupervisord, nodeSupervisordPaths, runSupervisordForeground, SUPERVISORCTL, writeSupervisordConfiguration } from '../../supervisor/daemon.js';
 import { acquirePidFile, AlreadyRunningError } from '../../util/pidfile.js';
 import { Exit } from '../exit.js';
 import { defineAction } from '../context.js';
@@ -35,6 +32,8 @@ export function promiseCommand(): Command {
       return Exit.ALREADY_RUNNING;
     }
     try {
+      const { nodePromiseExit, parseOnlyCp, runNodePromises } = await import('../../promise-runner/node-promise.js');
+      const { nodeSupervisordPaths } = await import('../../supervisor/daemon.js');
       const summary = await runNodePromises({
         instanceRoot: slapos.instance_root,
         partitionBaseName: config.slapformat.partition_base_name,
@@ -61,6 +60,7 @@ export function bangCommand(): Command {
     const config = ctx.config();
     const { master_url } = requireKeys(config, 'slapos', ['master_url', 'computer_id']);
     ctx.out(`Banging to ${master_url}`);
+    const { computerBang } = await import('../../promise-runner/bang.js');
     await computerBang(config, String(options.message));
     ctx.out(`Bang with message "${String(options.message)}".`);
   });
@@ -74,7 +74,7 @@ export function watchdogCommand(): Command {
   const command = new Command('watchdog')
     .summary('supervisord event listener: bang a partition when a watched service exits')
     .description('Speaks the event listener protocol on stdin/stdout; run by supervisord as [eventlistener:watchdog].');
-  return defineAction(command, async (ctx) => watchdogMain(['--cfg', ctx.configFile, ...(ctx.globals.verbose ? ['-v'] : [])]));
+  return defineAction(command, async (ctx) => (await import('../../promise-runner/watchdog-main.js')).watchdogMain(['--cfg', ctx.configFile, ...(ctx.globals.verbose ? ['-v'] : [])]));
 }
 
 export function supervisordCommand(): Command {
@@ -86,6 +86,7 @@ export function supervisordCommand(): Command {
     const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
     const watchdog = watchdogOptions(config);
+    const { ensureSupervisord, runSupervisordForeground } = await import('../../supervisor/daemon.js');
     if (options.nodaemon) return runSupervisordForeground(instance_root, { log: ctx.log, ...watchdog });
     const { started, paths } = await ensureSupervisord(instance_root, { log: ctx.log, ...watchdog });
     ctx.out(started ? `supervisord started (${paths.socket})` : `supervisord already running (${paths.socket})`);
@@ -104,6 +105,10 @@ export function supervisorctlCommand(): Command {
     ctx.requireRoot();
     // As the reference: start supervisord first unless told not to.
     const watchdog = watchdogOptions(config);
+    const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
+      import('../../supervisor/daemon.js'),
+      import('execa'),
+    ]);
     const paths = slapos.forbid_supervisord_automatic_launch
       ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
       : (await ensureSupervisord(slapos.instance_root, { log: ctx.log, ...watchdog })).paths;

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createCa, issueCertificate, type CaFiles, type Role } from '../../master/certificates.js';
-import { startMaster } from '../../master/server.js';
-import { checkId } from '../../master/validate.js';
+// The master's code (fastify, SQLite, pg) is loaded inside the actions, so
+// that node commands do not pay for it at start-up.
+import type { CaFiles, Role } from '../../master/certificates.js';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 
@@ -21,6 +21,7 @@ export function proxyCommand(): Command {
       const config = ctx.config();
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
+      const { startMaster } = await import('../../master/server.js');
       let started;
       try {
         started = await startMaster(config.slapproxy, computerId, ctx.log);
@@ -72,6 +73,9 @@ function initCaCommand(): Command {
     .option('--user <name>', 'issue a user certificate (repeatable)', collect)
     .option('--server-name <name>', 'DNS name or IP of the master (repeatable)', collect);
   return defineAction(command, async (ctx, _args, options) => {
+    const [{ createCa, issueCertificate }, { checkId }] = await Promise.all([
+      import('../../master/certificates.js'), import('../../master/validate.js'),
+    ]);
     const dir = path.resolve(String(options.dir));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ca: CaFiles = { certFile: path.join(dir, 'ca.crt'), keyFile: path.join(dir, 'ca.key') };

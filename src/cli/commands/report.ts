@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { runCollectCommand, runReportCommand } from '../../accounting/command.js';
 import { defineAction } from '../context.js';
 
 export function reportCommand(): Command {
@@ -15,6 +14,7 @@ export function reportCommand(): Command {
     .option('--json', 'print a JSON summary');
   return defineAction(command, async (ctx, _args, options) => {
     ctx.requireRoot();
+    const { runReportCommand } = await import('../../accounting/command.js'); // loaded when the command runs
     return runReportCommand({ config: ctx.config(), log: ctx.log, out: (t) => ctx.out(t) }, { now: Boolean(options.now), json: Boolean(options.json) });
   });
 }
@@ -27,6 +27,7 @@ export function collectCommand(): Command {
     .option('--json', 'print the samples taken');
   return defineAction(command, async (ctx, _args, options) => {
     ctx.requireRoot();
+    const { runCollectCommand } = await import('../../accounting/command.js');
     return runCollectCommand({ config: ctx.config(), log: ctx.log, out: (t) => ctx.out(t) }, { json: Boolean(options.json) });
   });
 }

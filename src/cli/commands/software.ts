@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runSoftwareCommand, type SoftwareCommandOptions } from '../../software/command.js';
+import type { SoftwareCommandOptions } from '../../software/command.js';
 import { defineAction } from '../context.js';
 
 export function softwareCommand(): Command {
@@ -19,6 +19,7 @@ export function softwareCommand(): Command {
   return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
     ctx.requireRoot();
+    const { runSoftwareCommand } = await import('../../software/command.js'); // each command loads only its own code
     return runSoftwareCommand({ config, log: ctx.log, out: ctx.out }, options as SoftwareCommandOptions);
   });
 }

@@ -1,10 +1,5 @@
 import { Command } from 'commander';
-import { readHardwareStatusFile } from '../../accounting/hardware.js';
-import { hardwareStatusPath } from '../../accounting/settings.js';
 import { requireKeys } from '../../config/load.js';
-import { formatPartitionsStatus, readPartitionsStatus } from '../../instance/status.js';
-import { formatProcessesStatus, readProcessesStatus } from '../../supervisor/status.js';
-import { formatPromiseStatus, readPromiseStatus } from '../../promise-runner/status.js';
 import { defineAction } from '../context.js';
 
 export function statusCommand(): Command {
@@ -18,6 +13,12 @@ export function statusCommand(): Command {
   return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
     const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
+    // Loaded for this command only.
+    const [{ readHardwareStatusFile }, { hardwareStatusPath }, { formatPartitionsStatus, readPartitionsStatus },
+      { formatProcessesStatus, readProcessesStatus }, { formatPromiseStatus, readPromiseStatus }] = await Promise.all([
+      import('../../accounting/hardware.js'), import('../../accounting/settings.js'), import('../../instance/status.js'),
+      import('../../supervisor/status.js'), import('../../promise-runner/status.js'),
+    ]);
     const processes = await readProcessesStatus(instance_root);
     const partitions = readPartitionsStatus(instance_root);
     const promises = readPromiseStatus(instance_root, config.slapformat.partition_base_name);
