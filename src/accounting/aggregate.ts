@@ -5,18 +5,14 @@
 // sample before the period (its baseline). A counter that goes down was reset
 // (cgroup re-created at destruction, tap re-created, reboot): the new value is
 // what was used since the reset. Gauges (memory, pids, disk) are averaged.
+import type { CgroupUsage } from '../cgroup/counters.js';
 import { tioDate, renderJournal, type Movement } from './tioxml.js';
 
-export interface Sample {
+/** One partition's counters at one time: its cgroup's usage, plus tap and disk. */
+export interface Sample extends CgroupUsage {
   partition: string;
   /** Unix time, seconds. */
   at: number;
-  cpuUsec: number | null;
-  memoryBytes: number | null;
-  memoryPeakBytes: number | null;
-  ioReadBytes: number | null;
-  ioWriteBytes: number | null;
-  pids: number | null;
   /** Tap counters as the host sees them: rx = sent by the partition, tx = received by it. */
   netRxBytes: number | null;
   netTxBytes: number | null;
