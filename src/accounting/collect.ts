@@ -1,6 +1,7 @@
 // `slapos node collect`: one sample per partition (cgroup counters, tap
 // counters, disk usage) appended to the usage store, then the hardware status.
 import { readFileSync } from 'node:fs';
+import { attachPartitionProcesses } from '../cgroup/attach.js';
 import { CgroupTree } from '../cgroup/group.js';
 import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
 import type { CgroupUsage } from '../cgroup/counters.js';
@@ -42,8 +43,12 @@ function readCgroups(partitions: readonly LocalPartition[], options: CollectOpti
     return new Map();
   }
   const tree = new CgroupTree(layout, options.settings.cgroupParent);
-  const valid = partitions.filter((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p.id)).map((p) => p.id);
-  return tree.usageOf(valid);
+  const valid = partitions.filter((p) => /^[A-Za-z0-9_.-]{1,64}$/.test(p.id));
+  // Processes a partition started since the last run (or that supervisord
+  // restarted outside the group) are counted from now on.
+  const moved = attachPartitionProcesses(tree, valid, (m) => options.log.warn(m));
+  if (moved > 0) options.log.debug(`collect: ${moved} partition processes moved into their cgroups`);
+  return tree.usageOf(valid.map((p) => p.id));
 }
 
 function readNet(partitions: readonly LocalPartition[], netRoot: string): Map<string, NetUsage> {

@@ -24,6 +24,8 @@ export interface InstanceSettings {
   backoff: BackoffPolicy;
   forbidSupervisordLaunch: boolean;
   pidFile: string;
+  /** Parent of the partitions' cgroups ([slapformat] cgroup_parent). */
+  cgroupParent: string;
 }
 
 export function instanceSettings(config: SlaposConfig): InstanceSettings {
@@ -46,5 +48,6 @@ export function instanceSettings(config: SlaposConfig): InstanceSettings {
     backoff: { baseSeconds: s.instance_backoff_base, maxSeconds: s.instance_backoff_max },
     forbidSupervisordLaunch: s.forbid_supervisord_automatic_launch,
     pidFile: s.pidfile_instance,
+    cgroupParent: config.slapformat.cgroup_parent,
   };
 }

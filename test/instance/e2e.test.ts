@@ -91,6 +91,8 @@ rootTest('request → software → instance: services answer as partition users;
     t.is(info.statename, 'RUNNING');
     const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${info.pid}/status`, 'utf8'))?.[1]);
     t.is(uid, statSync(dir).uid);
+    // In the partition's cgroup, so its usage is accounted and its limits apply.
+    t.regex(readFileSync(`/proc/${info.pid}/cgroup`, 'utf8'), new RegExp(`/${env.cgroupParent}/${id}$`, 'm'));
     // Connection parameters reached the master.
     const row = await env.master.store.transaction((tx) => tx.getPartition(computerId, id));
     const connection = instanceXmlToDict(row?.connection_xml);

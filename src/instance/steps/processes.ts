@@ -5,6 +5,9 @@ import { readdirSync } from 'node:fs';
 import { groupConfig, unsafeProgramNames } from '../programs.js';
 import { removeGroupFile, startGroup, updateSupervisor, writeGroupFile } from '../../supervisor/groups.js';
 import type { PartitionRun, Step } from '../step.js';
+import { attachPartitionProcesses, moveIntoGroup } from '../../cgroup/attach.js';
+import { CgroupTree } from '../../cgroup/group.js';
+import { detectLayout } from '../../cgroup/layout.js';
 
 function entries(dir: string): string[] | undefined {
   try {
@@ -33,8 +36,31 @@ export const startStep: Step = {
   async run(r) {
     if (writePrograms(r)) await updateSupervisor(r.supervisor.client, r.log);
     await startGroup(r.supervisor.client, r.id, r.log);
+    await attachToCgroup(r);
   },
 };
+
+/**
+ * Puts the partition's processes into its cgroup right away (limits and
+ * accounting apply from the start; children inherit the group): the pids
+ * supervisord reports for the group — right after a start a child may not
+ * have switched to the partition user yet — and every process of the user.
+ * The collect step catches later ones, such as processes supervisord restarts.
+ */
+async function attachToCgroup(r: PartitionRun): Promise<void> {
+  let tree: CgroupTree;
+  try {
+    tree = new CgroupTree(detectLayout(), r.settings.cgroupParent);
+    if (!tree.exists(r.id)) return;
+  } catch (error) {
+    r.log.debug(`${r.id}: no cgroup (${(error as Error).message})`);
+    return;
+  }
+  const warn = (m: string) => r.log.warn(m);
+  const started = (await r.supervisor.client.getAllProcessInfo()).filter((p) => p.group === r.id && p.pid > 0);
+  moveIntoGroup(tree, r.id, started.map((p) => p.pid), warn);
+  attachPartitionProcesses(tree, [{ id: r.id, uid: r.user.uid }], warn);
+}
 
 export const stopStep: Step = {
   name: 'stop',
