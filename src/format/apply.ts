@@ -9,7 +9,7 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { withLockedUserDb, type UserDbLocation } from '../users/apply.js';
 import { AF_INET, AF_INET6, netlinkCode, type IpValue, type Rtnl } from '../network/netlink.js';
 import { parse4, parse6 } from './addressing.js';
-import { FormatError } from './plan-network.js';
+import { FormatError, UserDbChangedError } from './plan-network.js';
 import { usersPlan, type FormatPlan } from './plan.js';
 import type { FormatSettings } from './settings.js';
 import { describe, type Step } from './steps.js';
@@ -163,7 +163,7 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
           for (const [name, u] of fresh.users) {
             const planned = plan.owners[name];
             if (planned && (planned.uid !== u.uid || planned.gid !== u.gid)) {
-              throw new FormatError(`the user database changed while format was running (${name}); re-run format`);
+              throw new UserDbChangedError(`the user database changed while format was running (${name})`);
             }
           }
           return fresh;

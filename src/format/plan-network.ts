@@ -18,6 +18,11 @@ export class FormatError extends Error {
   override name = 'FormatError';
 }
 
+/** Another tool changed the user database between observing and applying: plan again. */
+export class UserDbChangedError extends FormatError {
+  override name = 'UserDbChangedError';
+}
+
 export interface TunNet {
   name: string;
   ipv4: number;

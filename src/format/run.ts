@@ -6,7 +6,7 @@ import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
-import { FormatError } from './plan-network.js';
+import { FormatError, UserDbChangedError } from './plan-network.js';
 import { makePlan } from './plan.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
@@ -15,6 +15,9 @@ export interface RunFormatOptions extends FormatOptions {
   /** Where the user database lives; only tests change it. */
   userDb?: UserDbLocation;
 }
+
+/** Plans of one run after the user database changed under it (see runFormat). */
+const USER_DB_ATTEMPTS = 3;
 
 export async function runFormat(config: SlaposConfig, options: RunFormatOptions, log: Logger, out: (text: string) => void): Promise<number> {
   const settings = resolveSettings(config, options, (m) => log.warn(m));
@@ -27,6 +30,26 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   const today = Math.floor(Date.now() / 86_400_000);
   const rtnl = settings.alterNetwork ? new Rtnl() : undefined;
   try {
+    // Users are observed without the user database lock (a no-op run takes
+    // no lock); if another tool (useradd…) took a planned id meanwhile, the
+    // users step refuses, and the whole run is planned again: every step is
+    // idempotent and none used the stale ids yet.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await formatOnce();
+      } catch (error) {
+        if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) {
+          if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
+          throw error;
+        }
+        log.warn(`${error.message}; planning again (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
+      }
+    }
+  } finally {
+    rtnl?.close();
+  }
+
+  async function formatOnce(): Promise<number> {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
     const observedAt = Date.now();
@@ -54,7 +77,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
       log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     } catch (error) {
-      if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
+      if (error instanceof FormatError && !(error instanceof UserDbChangedError)) throw new CliError(error.message, Exit.FAILURE);
       throw error;
     }
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
@@ -68,8 +91,6 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     }
     if (options.json) out(JSON.stringify({ ...summary, reported: true }));
     return Exit.SUCCESS;
-  } finally {
-    rtnl?.close();
   }
 }
 
