@@ -9,6 +9,13 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^slt' || true);
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
   ip netns del "$ns" && echo "clean: removed network namespace $ns" && found=1
 done
+# supervisord started by a test for a node under /tmp (a production node's
+# configuration is under its instance_root, never /tmp).
+for pid in $( { pgrep -x supervisord; pgrep -f 'supervisord -c /tmp/'; } 2>/dev/null | sort -u); do
+  if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- '-c /tmp/'; then
+    kill "$pid" 2>/dev/null && echo "clean: stopped supervisord $pid" && found=1
+  fi
+done
 # supervisord of a node made by test/instance (root, so not caught by the user loop below).
 for pidfile in /tmp/slapos-format-*/inst/var/run/supervisord.pid; do
   [ -s "$pidfile" ] || continue

@@ -13,6 +13,7 @@ import { NodeMetrics } from '../../src/node/metrics.js';
 import { freePort } from '../helpers/proxy-process.js';
 import { isRoot, tempDir } from '../helpers/system.js';
 import { cli, memoryLogger, prometheusProblems } from './helpers.js';
+import { stopSupervisord } from '../instance/env.js';
 
 interface Probe {
   starts: number[];
@@ -115,6 +116,8 @@ rootOnly('slapos node daemon: /metrics is valid Prometheus text; a bang runs the
   const cfg = path.join(dir, 'slapos.cfg');
   writeFileSync(cfg, `[slapos]\ncomputer_id = C\nmaster_url = http://127.0.0.1:9\nsoftware_root = ${dir}/soft\ninstance_root = ${inst}\n` +
     `pidfile_instance = ${dir}/cp.pid\n[daemon]\nmetrics_port = ${port}\nsoftware_schedule =\ninstance_schedule =\nreport_schedule =\ncollect_schedule =\n`);
+  // The instance loop, offline here, starts the node's supervisord: stopped after the daemon.
+  t.teardown(() => stopSupervisord(inst));
   const daemon = cli(['node', 'daemon', '--cfg', cfg]);
   t.teardown(() => { daemon.child.kill('SIGKILL'); });
   const url = `http://127.0.0.1:${port}/metrics`;
