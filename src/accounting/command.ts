@@ -1,13 +1,12 @@
 // `slapos node collect` and `slapos node report` from configuration to exit
 // status: settings, pid file, random delay, master client, JSON summary.
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { Exit } from '../cli/exit.js';
 import { slapClientFromConfig } from '../slap/connect.js';
 import type { SlapClient } from '../slap/client.js';
 import type { Logger } from '../util/log.js';
-import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
+import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { runCollect } from './collect.js';
 import { runReport } from './report.js';
 import { accountingSettings } from './settings.js';
@@ -17,23 +16,6 @@ export interface AccountingDeps {
   log: Logger;
   out(text: string): void;
   client?: SlapClient;
-}
-
-async function withPidFile(file: string, log: Logger, fn: () => Promise<number>): Promise<number> {
-  let lock;
-  try {
-    lock = acquirePidFile(file);
-  } catch (error) {
-    if (!(error instanceof AlreadyRunningError)) throw error;
-    log.info(`New slapos process started, but ${error.message}`);
-    return Exit.ALREADY_RUNNING;
-  }
-  try {
-    if (lock.replacedStale) log.info(`Existing pid file '${file}' was stale, overwritten`);
-    return await fn();
-  } finally {
-    lock.release();
-  }
 }
 
 export async function runCollectCommand(deps: AccountingDeps, options: { json?: boolean }): Promise<number> {
@@ -49,11 +31,7 @@ export async function runCollectCommand(deps: AccountingDeps, options: { json?: 
 export async function runReportCommand(deps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
   const slapos = requireKeys(deps.config, 'slapos', ['computer_id', 'master_url', 'instance_root']);
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
-  if (!options.now && slapos.maximal_delay > 0) {
-    const delay = 1 + Math.floor(Math.random() * slapos.maximal_delay);
-    deps.log.info(`sleeping ${delay} s before starting (maximal_delay; --now to skip)`);
-    await sleep(delay * 1000);
-  }
+  await randomStartDelay(slapos.maximal_delay, options.now, deps.log);
   return withPidFile(slapos.pidfile_report, deps.log, async () => {
     const client = deps.client ?? slapClientFromConfig(deps.config);
     try {

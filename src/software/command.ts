@@ -1,11 +1,10 @@
 // `slapos node software` from configuration to exit status: required keys,
 // random delay, pid file, master link, loop, JSON summary. The command file
 // only parses options; tests call runSoftwareCommand with a fake master link.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { CliError, Exit } from '../cli/exit.js';
 import type { Logger } from '../util/log.js';
-import { acquirePidFile, AlreadyRunningError } from '../util/pidfile.js';
+import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
 import { watchdogOptions } from '../supervisor/config.js';
 import { buildoutCommand } from './buildout.js';
@@ -36,21 +35,8 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
   const slapos = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
   const force = Boolean(options.all || options.force);
   if (options.all && options.onlySr !== undefined) throw new CliError('--all and --only-sr cannot be used together');
-  if (!options.now && slapos.maximal_delay > 0) {
-    const delay = 1 + Math.floor(Math.random() * slapos.maximal_delay);
-    log.info(`sleeping ${delay} s before starting (maximal_delay; --now to skip)`);
-    await sleep(delay * 1000);
-  }
-  let lock;
-  try {
-    lock = acquirePidFile(slapos.pidfile_software);
-  } catch (error) {
-    if (!(error instanceof AlreadyRunningError)) throw error;
-    log.info(`New slapos process started, but ${error.message}`);
-    return Exit.ALREADY_RUNNING;
-  }
-  try {
-    if (lock.replacedStale) log.info(`Existing pid file '${slapos.pidfile_software}' was stale, overwritten`);
+  await randomStartDelay(slapos.maximal_delay, options.now, log);
+  return withPidFile(slapos.pidfile_software, log, async () => {
     // As the reference: the supervisord configuration exists once software runs (not launched here).
     writeSupervisordConfiguration(slapos.instance_root, watchdogOptions(config));
     const link: SoftwareMasterLink = (deps.link ?? connectSoftwareMaster)(config, log);
@@ -74,7 +60,5 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
         `${summary.destroyed.length} destroyed, ${summary.failed.length} failed${failed ? ` (${failed})` : ''}`,
     );
     return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
-  } finally {
-    lock.release();
-  }
+  });
 }

@@ -4,8 +4,6 @@
 import { Command } from 'commander';
 import { requireKeys } from '../../config/load.js';
 import { watchdogOptions } from '../../supervisor/config.js';
-import { acquirePidFile, AlreadyRunningError } from '../../util/pidfile.js';
-import { Exit } from '../exit.js';
 import { defineAction } from '../context.js';
 
 export function promiseCommand(): Command {
@@ -23,15 +21,9 @@ export function promiseCommand(): Command {
     const config = ctx.config();
     const slapos = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
-    let lock;
-    try {
-      lock = acquirePidFile(slapos.pidfile_instance); // shared with `node instance`, as the reference
-    } catch (error) {
-      if (!(error instanceof AlreadyRunningError)) throw error;
-      ctx.log.info(`New slapos process started, but ${error.message}`);
-      return Exit.ALREADY_RUNNING;
-    }
-    try {
+    const { withPidFile } = await import('../../util/loop-start.js');
+    // The instance loop's pid file: `node promise` and `node instance` exclude each other, as the reference.
+    return withPidFile(slapos.pidfile_instance, ctx.log, async () => {
       const { nodePromiseExit, parseOnlyCp, runNodePromises } = await import('../../promise-runner/node-promise.js');
       const { nodeSupervisordPaths } = await import('../../supervisor/daemon.js');
       const summary = await runNodePromises({
@@ -46,9 +38,7 @@ export function promiseCommand(): Command {
       const failed = summary.checked.filter((r) => r.failed.length > 0).map((r) => r.partition);
       ctx.log.info(`promises: ${summary.checked.length} partitions checked, ${failed.length} failing${failed.length ? ` (${failed.join(', ')})` : ''}`);
       return nodePromiseExit(summary);
-    } finally {
-      lock.release();
-    }
+    });
   });
 }
 
