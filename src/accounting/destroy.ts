@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupTree } from '../cgroup/group.js';
 import { native } from '../native/index.js';
 import { SupervisorClient, SupervisorFault } from '../supervisor/client.js';
+import { updateSupervisor } from '../supervisor/groups.js';
 import type { Logger } from '../util/log.js';
 import {
   decideDestruction, isPartitionConf, KEPT_ENTRIES, prermConf, prermGroup, retention, RETENTION_DATE_FILE, RETENTION_DELAY_FILE,
@@ -59,31 +60,12 @@ const ignoreFault = (...names: string[]) => (error: unknown) => {
   throw error;
 };
 
-/** reloadConfig and apply it (slapgrid.md §4.6 updateSupervisor). */
-export async function updateSupervisor(client: SupervisorClient): Promise<void> {
-  const { added, changed, removed } = await client.reloadConfig();
-  for (const group of [...removed, ...changed]) {
-    await client.stopProcessGroup(group).catch(ignoreFault('BAD_NAME'));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await client.removeProcessGroup(group);
-        break;
-      } catch (error) {
-        if (error instanceof SupervisorFault && error.faultName === 'BAD_NAME') break;
-        if (!(error instanceof SupervisorFault && error.faultName === 'STILL_RUNNING') || attempt >= 20) throw error;
-        await sleep(250);
-      }
-    }
-  }
-  for (const group of [...changed, ...added]) await client.addProcessGroup(group).catch(ignoreFault('ALREADY_ADDED'));
-}
-
 /** Stops and forgets the partition's own program group (not <id>-prerm, which must be able to run). */
 async function stopPartition(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient): Promise<void> {
   const conf = path.join(ctx.supervisor.includeDir, `${target.id}.conf`);
   if (existsSync(conf)) unlinkSync(conf);
   await client.stopProcessGroup(target.id).catch(ignoreFault('BAD_NAME'));
-  await updateSupervisor(client);
+  await updateSupervisor(client, ctx.log);
 }
 
 async function processStates(client: SupervisorClient, names: readonly string[]): Promise<Map<string, ProcessState>> {
@@ -114,7 +96,7 @@ function prermScripts(target: DestroyTarget, log: Logger): string[] {
 async function startPrerm(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient, scripts: string[]): Promise<void> {
   const group = prermGroup(target.id);
   writeAtomic(path.join(ctx.supervisor.includeDir, `${group}.conf`), prermConf({ ...target, uid: target.user.uid, user: target.user.name, home: target.user.home }, scripts));
-  await updateSupervisor(client);
+  await updateSupervisor(client, ctx.log);
   const names = scripts.map((s) => `${group}:${s}`);
   for (const name of names) {
     const info = await client.getProcessInfo(name);
@@ -217,7 +199,7 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     for (const file of readdirSync(ctx.supervisor.includeDir)) {
       if (isPartitionConf(file, target.id)) unlinkSync(path.join(ctx.supervisor.includeDir, file));
     }
-    await updateSupervisor(client);
+    await updateSupervisor(client, ctx.log);
   });
   await step('remove certificates', () => {
     if (!ctx.certificateRepository) return;

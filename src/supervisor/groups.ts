@@ -72,11 +72,20 @@ export async function updateSupervisor(client: SupervisorClient, log: Logger): P
   for (const group of changed) {
     log.debug(`supervisord: reloading group ${group}`);
     await stopAndRemove(client, group, log);
-    await client.addProcessGroup(group);
+    await addGroup(client, group);
   }
   for (const group of added) {
     log.debug(`supervisord: adding group ${group}`);
+    await addGroup(client, group);
+  }
+}
+
+/** addProcessGroup; a group another caller added meanwhile is already what we want. */
+async function addGroup(client: SupervisorClient, group: string): Promise<void> {
+  try {
     await client.addProcessGroup(group);
+  } catch (error) {
+    if (!(error instanceof SupervisorFault && error.faultName === 'ALREADY_ADDED')) throw error;
   }
 }
 
