@@ -1,11 +1,10 @@
 // Starts a real master on loopback (port 0) over a fresh SQLite file; stopped by t.teardown.
 import type { ExecutionContext } from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import type { Store } from '../../src/master/store.js';
+import { tempDir as systemTempDir } from './system.js';
 
 export interface TestMaster {
   url: string;
@@ -16,11 +15,8 @@ export interface TestMaster {
 /** Opens the store of one test master; SQLite in a temp file unless given. */
 export type StoreFactory = (t: ExecutionContext) => Promise<Store>;
 
-export function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-master-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+/** Temporary directories of master tests (removed at teardown). */
+export const tempDir = (t: ExecutionContext): string => systemTempDir(t, 'slapos-master-test-');
 
 export async function startTestMaster(
   t: ExecutionContext, defaultComputer = 'COMP-1234', bodyLimit?: number, openStore?: StoreFactory,

@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { repoRoot } from './paths.js';
 
 /** Root of the repository (tests run from dist/test/...). */
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { repoRoot };
 
 /** Prefix of every test-made name: "slt" + random, short enough for interface and user names. */
 export function testName(prefix = 'slt'): string {
