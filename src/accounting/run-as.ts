@@ -3,12 +3,9 @@
 // the error, a timeout that kills the whole process group.
 import { execa } from 'execa';
 
-export interface PartitionUser {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
+import type { PartitionUser } from '../partition/user.js';
+
+export type { PartitionUser };
 
 export interface ScriptRun {
   ok: boolean;

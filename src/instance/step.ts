@@ -8,13 +8,9 @@ import type { Logger } from '../util/log.js';
 import type { PartitionFiles } from '../partition/files.js';
 import type { InstanceMasterLink } from './master-link.js';
 import type { InstanceSettings } from './settings.js';
+import type { PartitionUser } from '../partition/user.js';
 
-export interface PartitionUser {
-  uid: number;
-  gid: number;
-  name: string;
-  home: string;
-}
+export type { PartitionUser } from '../partition/user.js';
 
 /** Everything a step may use; steps add what later steps need (e.g. softwarePath). */
 export interface PartitionRun {
