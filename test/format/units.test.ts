@@ -18,8 +18,9 @@ import { sortedJson } from '../../src/format/computer.js';
 import { parseDbFile, parseLoginDefs, planUsers, serializeDbFile, type UserDb } from '../../src/users/db.js';
 import { readUserDb, withLockedUserDb } from '../../src/users/apply.js';
 import { tempDir } from '../helpers/system.js';
+import { fixturesDir } from '../helpers/paths.js';
 
-const FIXTURES = '/work/shared/fixtures';
+const FIXTURES = fixturesDir;
 
 test('IPv6 derivation matches the reference (spec §5.5 and the recorded format)', (t) => {
   const base = { address: parse6('fd00:9::1'), prefixlen: 64 };
