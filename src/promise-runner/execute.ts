@@ -17,6 +17,8 @@ export interface ExecuteOptions {
   gid: number;
   env: Record<string, string>;
   timeoutMs: number;
+  /** Arguments after the file (plugin promises: the launcher and its request). */
+  args?: string[] | undefined;
   /** Each line of output, as it comes. */
   onLine?: (line: string) => void;
 }
@@ -46,7 +48,7 @@ export function executePromise(file: string, options: ExecuteOptions): Promise<E
     let pending = '';
     let timedOut = false;
     let settled = false;
-    const child = spawn('/bin/sh', ['-c', 'exec "$0" 2>&1', file], {
+    const child = spawn('/bin/sh', ['-c', 'exec "$0" "$@" 2>&1', file, ...(options.args ?? [])], {
       cwd: options.cwd,
       env: options.env,
       // Not root (root_check = false, development): we can only run as ourselves.
