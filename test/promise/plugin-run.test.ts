@@ -281,3 +281,28 @@ rootTest('slapos node promise and node status show plugin promises like the othe
   const kept = await slapos(['node', 'promise', '--cfg', cfg]);
   t.is(kept.exitCode, 0, kept.stderr);
 });
+
+rootTest('node instance\'s promise step (test mode after processing): the release\'s Python, PromiseError with the reference\'s text', async (t) => {
+  const { promisesStep, PromiseError } = await import('../../src/instance/steps/promises.js');
+  const { partitionFiles } = await import('../../src/partition/files.js');
+  const p = createPartition(t);
+  const { python } = release(p);
+  const dir = pluginDir(p);
+  writePlugin(dir, 'rrec-dump-config.py', 'rrecpromise.dumpconfig', { 'output-dir': p.dir });
+  writePlugin(dir, 'rrec-failing.py', 'rrecpromise.failing');
+  writeFileSync(path.join(p.dir, 'rrec-fail'), '');
+  // Only what the promise step reads; the rest of a partition run is not involved.
+  const run = {
+    id: p.id, files: partitionFiles(p.instanceRoot, p.id), user: { ...p.user, home: p.dir }, log: silent,
+    softwarePath: path.join(path.dirname(p.instanceRoot), 'soft', '0123456789abcdef0123456789abcdef'),
+    settings: { promiseTimeout: 20, masterUrl: 'http://127.0.0.1:5190', computerId: 'COMP-REL', certificateRepository: '/etc/opt/slapos/ssl/partition_pki' },
+  } as unknown as Parameters<typeof promisesStep.run>[0];
+  const error = await t.throwsAsync(promisesStep.run(run));
+  t.true(error instanceof PromiseError);
+  t.is(error?.message, `Promise 'rrec-failing.py' failed with output: rrec: simulated failure, ${p.dir}/rrec-fail exists`);
+  const dump = JSON.parse(readFileSync(path.join(p.dir, 'rrec-dump-config.json'), 'utf8'));
+  t.is(dump.executable, python);
+  t.like(dump.received, { 'computer-id': 'COMP-REL', 'partition-cert': '/etc/opt/slapos/ssl/partition_pki/slappart0.crt', 'promise-timeout': 20 });
+  rmSync(path.join(p.dir, 'rrec-fail'));
+  await t.notThrowsAsync(promisesStep.run(run));
+});
