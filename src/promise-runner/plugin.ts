@@ -192,6 +192,8 @@ export interface PluginRunOptions {
   env: Record<string, string>;
   timeout: number;
   log: Logger;
+  /** With the user's supplementary groups (it has a passwd entry). */
+  initGroups: boolean;
 }
 
 /** Effect: runs the launcher for one plugin (timeout and group kill of executePromise) and parses what it said. */
@@ -203,7 +205,7 @@ export async function launchPlugin(
   const ours: string[] = [];
   const report = await executePromise(options.python, {
     args: [PROMISE_LAUNCHER, JSON.stringify(request)],
-    cwd: partition.path, uid: partition.uid, gid: partition.gid, env: options.env,
+    cwd: partition.path, uid: partition.uid, gid: partition.gid, env: options.env, initGroups: options.initGroups,
     timeoutMs: options.timeout * 1000 + LAUNCHER_START_ALLOWANCE_MS,
     onLine: (line) => {
       if (line.startsWith(prefix)) ours.push(line);

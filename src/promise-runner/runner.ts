@@ -3,6 +3,7 @@
 // failure and bang. This is what the instance loop and `node promise` call.
 import { randomInt } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { userByUid } from '../util/passwd.js';
 import { listPromises } from './discover.js';
@@ -125,7 +126,9 @@ async function runPlugin(
   const previous = readStatus(dirs, promise.title);
   log.info(`${label}: checking (${python.python})`);
   const request = launcherRequest(partition, promise, dirs.log, mode, allowBang, options.timeout, options.plugin, newMarker());
-  const { report, parsed } = await launchPlugin(partition, request, { python: python.python, env, timeout: options.timeout, log });
+  const { report, parsed } = await launchPlugin(partition, request, {
+    python: python.python, env, timeout: options.timeout, log, initGroups: userByUid(partition.uid) !== undefined,
+  });
   if (report.spawnError !== undefined) log.error(`${label}: cannot start ${python.python}: ${report.spawnError}`);
   if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
   // The promise did not get to open its log (import error): no log file, as the reference.
@@ -168,12 +171,14 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
   const dirs = preparePromiseDirs(partition);
   const env = promiseEnv(partition);
   const python = promises.some((p) => p.kind === 'python-plugin') ? resolvePython(partition, options) : undefined;
+  // slapgrid exports the instance root to what it starts (plugin-promises.md §2).
+  const pluginEnv = { ...env, SLAPGRID_INSTANCE_ROOT: path.dirname(partition.path) };
   // The reference's bang_called: once a promise banged (or failed an anomaly check), later ones may not.
   let bangCalled = false;
   for (const promise of promises) {
     let outcome: PromiseOutcome;
     if (promise.kind === 'python-plugin' && python) {
-      const run = await runPlugin(partition, promise, dirs, options, env, python, options.mode === 'anomaly' && !bangCalled);
+      const run = await runPlugin(partition, promise, dirs, options, pluginEnv, python, options.mode === 'anomaly' && !bangCalled);
       outcome = run.outcome;
       if (run.banged) result.bang = { promise: promise.name, message: bangMessage(promise) };
       if (options.mode === 'anomaly' && outcome.ran && outcome.status?.result.type === 'Anomaly Result' && outcome.failed) bangCalled = true;

@@ -117,6 +117,8 @@ rootTest('test mode: plugins run with the release\'s Python, the reference\'s st
   t.like(dump, { title: 'rrec-dump-config', name: 'rrec-dump-config.py', periodicity: 0.05, uid: p.user.uid, cwd: p.dir });
   t.is(dump['log-file'], path.join(p.dir, '.slapgrid', 'promise', 'log', 'rrec-dump-config.log'));
   t.is(dump.executable, python, "the release's interpreter, found through its /bin/sh wrapper");
+  const groups = (await execa('id', ['-G', p.user.name])).stdout.split(' ').map(Number).sort((x, y) => x - y);
+  t.deepEqual([dump.gid, dump.groups], [p.user.gid, groups], 'the partition user\'s groups (initgroups), as the reference');
 
   // §5: result/<title>.status.json, field by field.
   const state = path.join(p.dir, '.slapgrid', 'promise');
