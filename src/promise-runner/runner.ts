@@ -10,7 +10,7 @@ import { listPromises } from './discover.js';
 import { executePromise } from './execute.js';
 import { pluginPython, softwarePathOfPartition, type PluginPython } from './interpreter.js';
 import {
-  launcherRequest, launchPlugin, newMarker, planPlugin, pluginBanged, pluginStatus, type PluginSettings,
+  launcherRequest, launchPlugin, newMarker, planPlugin, pluginBanged, pluginStatus, PROMISE_LAUNCHER, type PluginSettings,
 } from './plugin.js';
 import {
   bangMessage, cacheApplies, DEFAULT_PERIODICITY_MINUTES, isDue, logRecord, newCache, parseLogHistory, promiseErrorMessage,
@@ -130,6 +130,10 @@ async function runPlugin(
     python: python.python, env, timeout: options.timeout, log, initGroups: userByUid(partition.uid) !== undefined,
   });
   if (report.spawnError !== undefined) log.error(`${label}: cannot start ${python.python}: ${report.spawnError}`);
+  if (parsed.result === undefined && report.exitCode === 2 && report.output.includes(PROMISE_LAUNCHER)) {
+    // Python's "can't open file": the node's checkout must be readable by partition users.
+    log.error(`${label}: the partition user cannot read ${PROMISE_LAUNCHER}; make the node's lib/ readable by all`);
+  }
   if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
   // The promise did not get to open its log (import error): no log file, as the reference.
   if (readLogTail(dirs, promise.title) === '') rmSync(logFile(dirs, promise.title), { force: true });
