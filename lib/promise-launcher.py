@@ -133,6 +133,8 @@ def serialize(queue_item):
         return {'type': 'Empty Result', 'failed': False, 'date': None, 'message': None}
     date = getattr(item, 'date', None)
     message = item.message
+    if message is not None and len(str(message)) > 5000:  # GenericPromise's own limit, in case a result skipped it
+        message = '...' + str(message)[-5000:]
     return {
         'type': item.type(),
         'failed': bool(item.hasFailed()),

@@ -19,6 +19,9 @@ export const SLAPGRID_VERSION = '1.24.0';
 /** The interpreter starts and imports before the promise's own clock starts: allowed on top of the timeout. */
 export const LAUNCHER_START_ALLOWANCE_MS = 1_000;
 
+/** A result line carries a message of at most 5000 characters (more is cut by GenericPromise) and a few fields. */
+const MARKED_LINE_MAX_CHARS = 256 * 1024;
+
 export const NO_OUTPUT_MESSAGE = 'Error: No output returned by the promise';
 
 /** What plugin promises need from the node's configuration (contract §3). */
@@ -201,16 +204,19 @@ export async function launchPlugin(
   partition: PartitionRef, request: LauncherRequest, options: PluginRunOptions,
 ): Promise<{ report: ExecutionReport; parsed: LauncherOutput }> {
   const prefix = `${request.marker} `;
-  // Our lines are taken from the stream: the kept output is only the end of a talkative promise's.
-  const ours: string[] = [];
+  // Our lines are taken from the stream (the kept output is only the end of a
+  // talkative promise's); only the last of each kind, and not a huge one.
+  const ours = new Map<string, string>();
   const report = await executePromise(options.python, {
     args: [PROMISE_LAUNCHER, JSON.stringify(request)],
     cwd: partition.path, uid: partition.uid, gid: partition.gid, env: options.env, initGroups: options.initGroups,
     timeoutMs: options.timeout * 1000 + LAUNCHER_START_ALLOWANCE_MS,
     onLine: (line) => {
-      if (line.startsWith(prefix)) ours.push(line);
+      if (line.startsWith(prefix)) {
+        if (line.length <= MARKED_LINE_MAX_CHARS) ours.set(line.slice(prefix.length).split(' ', 1)[0] ?? '', line);
+      }
       else options.log.info(`[${partition.id}/${request.name}] ${line}`);
     },
   });
-  return { report, parsed: parseLauncherOutput(ours.join('\n'), request.marker) };
+  return { report, parsed: parseLauncherOutput([...ours.values()].join('\n'), request.marker) };
 }
