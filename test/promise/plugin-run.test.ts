@@ -308,3 +308,33 @@ rootTest('node instance\'s promise step (test mode after processing): the releas
   rmSync(path.join(p.dir, 'rrec-fail'));
   await t.notThrowsAsync(promisesStep.run(run));
 });
+
+rootTest('one bang per run across kinds: after an executable banged, a failing plugin may not bang', async (t) => {
+  const master = await startRecordingMaster(t);
+  const p = createPartition(t);
+  const dir = pluginDir(p);
+  writeScript(path.join(dir, 'a-exec'), 'echo "exec down"; exit 1');
+  writePlugin(dir, 'rrec-failing.py', 'rrecpromise.failing', { frequency: '0.05' });
+  let clock = Date.now();
+  const nodeBangs: string[] = [];
+  const options: RunPromisesOptions = {
+    mode: 'anomaly', timeout: 20, log: silent, now: () => clock, bang: async (message) => { nodeBangs.push(message); },
+    plugin: { masterUrl: master.url, computerId: COMPUTER, certificateRepository: undefined },
+  };
+  const partition = partitionRef(p.instanceRoot, p.id);
+  // The executable fails in anomaly mode after three failed runs in a row; the plugin keeps meanwhile.
+  for (let run = 0; run < 2; run++) {
+    const r = await runPartitionPromises(partition, options);
+    t.deepEqual(r.failed.map((o) => o.promise.name), [], `run ${run}`);
+    clock += 200_000;
+  }
+  writeFileSync(path.join(p.dir, 'rrec-fail'), '');
+  const third = await runPartitionPromises(partition, options);
+  t.deepEqual(third.failed.map((o) => o.promise.name), ['a-exec', 'rrec-failing.py']);
+  t.deepEqual(nodeBangs, ['Promise a-exec is failing']);
+  t.deepEqual(third.bang, { promise: 'a-exec', message: 'Promise a-exec is failing' });
+  t.is(master.calls('softwareInstanceBang').length, 0, 'the plugin was not allowed to bang');
+  const log = readFileSync(path.join(p.dir, '.slapgrid', 'promise', 'log', 'rrec-failing.log'), 'utf8');
+  t.regex(log, /rrec: simulated failure/);
+  t.notRegex(log, /Bang with message/);
+});
