@@ -142,7 +142,9 @@ rootTest('test mode: plugins run with the release\'s Python, the reference\'s st
   t.deepEqual(Object.keys(cache), ['is_tested', 'is_anomaly_detected', 'periodicity', 'next_run_after', 'timestamp', 'module_file', 'module_file_mtime']);
   t.like(cache, { is_tested: true, is_anomaly_detected: true, periodicity: 0.05, module_file: path.join(STAND_IN_EGGS, 'rrecpromise', 'failing.py') });
   t.true(Math.abs(cache.next_run_after - cache.timestamp - 3) < 1e-6);
-  t.is(cache.module_file_mtime, statSync(cache.module_file).mtimeMs / 1000);
+  // Python's st_mtime: seconds + nanoseconds * 1e-9, in doubles.
+  const mtime = statSync(cache.module_file, { bigint: true });
+  t.is(cache.module_file_mtime, Number(mtime.mtimeNs / 1_000_000_000n) + Number(mtime.mtimeNs % 1_000_000_000n) * 1e-9);
   t.false(existsSync(path.join(state, 'cache', 'rrec-broken-import')), 'no cache when the import fails');
 
   // log/<title>.log: the promise's own logger, the reference's line format.
