@@ -64,14 +64,20 @@ export type Decision =
   | { kind: 'forward'; entry: MultimasterEntry }
   | { kind: 'refuse'; message: string };
 
-/** Where a request goes (pure, given whether it is allocated here and a self-check). */
+/**
+ * Where a request goes, given whether it is already allocated here and a
+ * self-check (both asked only when the request names a master or a listed release).
+ * Without any section, a request naming another master is refused too.
+ */
 export async function decide(
   entries: readonly MultimasterEntry[], req: Pick<InstanceRequest, 'filter' | 'softwareRelease'>,
-  allocatedHere: boolean, isSelf: (url: string) => Promise<boolean>,
+  allocatedHere: () => Promise<boolean>, isSelf: (url: string) => Promise<boolean>,
 ): Promise<Decision> {
-  if (allocatedHere) return { kind: 'local' };
   const masterUrl = req.filter.master_url;
-  if (typeof masterUrl === 'string' && masterUrl !== '') {
+  const named = typeof masterUrl === 'string' && masterUrl !== '';
+  if (!named && !entries.some((e) => e.softwareReleases.includes(req.softwareRelease))) return { kind: 'local' };
+  if (await allocatedHere()) return { kind: 'local' };
+  if (typeof masterUrl === 'string' && named) {
     if (await isSelf(masterUrl)) return { kind: 'local' };
     const entry = entries.find((e) => e.url === masterUrl);
     if (!entry) return { kind: 'refuse', message: `External SlapOS Master URL ${masterUrl} is not listed in multimaster list.` };
@@ -167,7 +173,7 @@ export class Forwarder {
     }
   }
 
-  decide(req: InstanceRequest, allocatedHere: boolean): Promise<Decision> {
+  decide(req: InstanceRequest, allocatedHere: () => Promise<boolean>): Promise<Decision> {
     return decide(this.entries, req, allocatedHere, (url) => this.isSelf(url));
   }
 

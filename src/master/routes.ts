@@ -272,8 +272,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     }
     const forwarder = deps.forwarder;
     if (forwarder) {
-      const here = await read((t) => inst.allocatedHere(t, request));
-      const decision = await forwarder.decide(request, here);
+      const decision = await forwarder.decide(request, () => read((t) => inst.allocatedHere(t, request)));
       if (decision.kind === 'refuse') return reply.code(404).type('text/html; charset=utf-8').send(flaskNotFound(decision.message));
       if (decision.kind === 'forward') {
         try {

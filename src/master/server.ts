@@ -71,8 +71,9 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   const metrics = new MasterMetrics();
   const ca = options.issuingCa;
   const runId = options.runId ?? newRunId();
-  const forwarder = options.multimaster && options.multimaster.length > 0 ? new Forwarder(options.multimaster, runId) : undefined;
-  if (forwarder) app.addHook('onClose', async () => forwarder.close());
+  // Always there: a request naming another master is forwarded or refused, never allocated here.
+  const forwarder = new Forwarder(options.multimaster ?? [], runId);
+  app.addHook('onClose', async () => forwarder.close());
   registerMetrics(app, store, metrics, authorize);
   registerRoutes(app, store, { defaultComputer: options.defaultComputer }, {
     authorize,
