@@ -2,11 +2,12 @@
 // and a [multimaster/<url>] section, with two master processes; a bad section
 // stops the start with a message naming it.
 import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { SlapClient } from '../../src/slap/client.js';
-import { freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
+import { BIN, freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { tempDir } from '../helpers/master.js';
 import { computer } from '../helpers/semantics-suite.js';
 
@@ -19,7 +20,7 @@ async function proxy(t: ExecutionContext, computerId: string, extra: string) {
   writeFileSync(cfg, `[slapos]\ncomputer_id = ${computerId}\nmaster_url = http://127.0.0.1:${port}\n` +
     `[slapproxy]\nhost = 127.0.0.1\nport = ${port}\ndatabase_uri = ${path.join(dir, 'proxy.db')}\n${extra}`);
   const child = startProxy(t, cfg);
-  return { child, url: `http://127.0.0.1:${port}/` };
+  return { child, cfg, url: `http://127.0.0.1:${port}/` };
 }
 
 test('two master processes: products from slapos.cfg, a release forwarded to the [multimaster/…] master', async (t) => {
@@ -41,6 +42,17 @@ test('two master processes: products from slapos.cfg, a release forwarded to the
   t.is(onB.partitions[0]?.parameters?.instance_title, 'user_fwd');
   const onA = await ca.getFullComputerInformation('COMP-A');
   t.is(onA.partitions[0]?.softwareRelease, null, 'nothing allocated on A');
+
+  // Our client CLI resolves product.<name> as the reference's does.
+  const env = { SLAPOS_CLIENT_CONFIGURATION: a.cfg };
+  const supply = await execa('node', [BIN, 'supply', 'product.trivial', 'COMP-A'], { env, reject: false });
+  t.is(supply.stdout, `Supplied '${SR}' to be available`, supply.stderr);
+  const req = await execa('node', [BIN, 'request', 'p0', 'product.trivial', '--json'], { env, reject: false });
+  t.is(req.exitCode, 0, req.stderr);
+  t.is((await ca.registerComputerPartition('COMP-A', 'slappart0')).softwareRelease?.url, SR);
+  const unknown = await execa('node', [BIN, 'request', 'p1', 'product.nope'], { env, reject: false });
+  t.is(unknown.exitCode, 1);
+  t.regex(unknown.stderr, /No Software Release corresponding to this Software Product has been found/);
 });
 
 test('a [multimaster/…] section without software_release_list stops the start, naming the section', async (t) => {
