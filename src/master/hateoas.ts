@@ -2,8 +2,9 @@
 // `computer list|info` walk (slap-protocol.md §9.2–9.3, recorded in
 // test/fixtures/slap-traffic/10-hateoas.jsonl): root document with two URI
 // templates, four searches, a traverse redirect and three kinds of documents.
-// Built from the master's rows: every computer, root instances (not the ones
-// requested destroyed), root shared instances still in their host's list.
+// Built from the master's rows: every computer, allocated root instances
+// (until the node frees them, as the reference), root shared instances still
+// in their host's list.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dictToInstanceXml } from '../slap/instance-xml.js';
 import { isRecord, type PyValue } from '../slap/pyvalue.js';
@@ -76,8 +77,11 @@ const partitionUrl = (title: string) => `/hateoas/partitions/${encodeURIComponen
 const sharedUrl = (title: string) => `/hateoas/shared/${encodeURIComponent(title)}`;
 const computerUrl = (reference: string) => `/hateoas/computers/${encodeURIComponent(reference)}`;
 
-/** A root instance the user still has: allocated, requested by nobody, not requested destroyed. */
-const isRootTree = (p: PartitionRow) => p.slap_state === 'busy' && p.requested_by === '' && p.partition_reference !== null && p.requested_state !== 'destroyed';
+/**
+ * An instance tree: an allocated root instance. One requested destroyed stays
+ * until the node frees its partition (as the reference), shown with that state.
+ */
+const isRootTree = (p: PartitionRow) => p.slap_state === 'busy' && p.requested_by === '' && p.partition_reference !== null;
 
 /** The reference's partition17 row (its columns only) plus the HATEOAS fields. */
 function partitionRow(p: PartitionRow): Json {

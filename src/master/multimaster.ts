@@ -173,8 +173,13 @@ export class Forwarder {
     }
   }
 
-  decide(req: InstanceRequest, allocatedHere: () => Promise<boolean>): Promise<Decision> {
-    return decide(this.entries, req, allocatedHere, (url) => this.isSelf(url));
+  /**
+   * `reachedAs`: the URL the client used to reach us (scheme + Host header):
+   * equal to master_url, that is us without a probe (the reference meant to
+   * check this but compares "http://<Host>:<port>/"). Else GET <url>/getRunId.
+   */
+  decide(req: InstanceRequest, allocatedHere: () => Promise<boolean>, reachedAs?: string): Promise<Decision> {
+    return decide(this.entries, req, allocatedHere, async (url) => url === reachedAs || this.isSelf(url));
   }
 
   async forward(entry: MultimasterEntry, req: InstanceRequest): Promise<PyObject> {

@@ -256,7 +256,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   const requestRule = (f: Fields): Rule => (f.computer_id !== undefined || f.computer_partition_id !== undefined
     ? { kind: 'partition-self', computer: f.computer_id ?? '', partition: f.computer_partition_id ?? '' }
     : { kind: 'user' });
-  post('requestComputerPartition', requestRule, async (f, reply) => {
+  post('requestComputerPartition', requestRule, async (f, reply, httpRequest) => {
     const request: inst.InstanceRequest = {
       softwareRelease: checkUrl(f.software_release),
       softwareType: f.software_type ?? '',
@@ -272,7 +272,8 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     }
     const forwarder = deps.forwarder;
     if (forwarder) {
-      const decision = await forwarder.decide(request, () => read((t) => inst.allocatedHere(t, request)));
+      const reachedAs = `${httpRequest.protocol}://${httpRequest.headers.host ?? ''}/`;
+      const decision = await forwarder.decide(request, () => read((t) => inst.allocatedHere(t, request)), reachedAs);
       if (decision.kind === 'refuse') return reply.code(404).type('text/html; charset=utf-8').send(flaskNotFound(decision.message));
       if (decision.kind === 'forward') {
         try {

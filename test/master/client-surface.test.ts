@@ -58,13 +58,20 @@ test('HATEOAS is built from the data: two computers, children, destroyed and rem
   await client.requestComputerPartition(SR, 'gone');
   await client.requestComputerPartition(SR, 'gone', { state: 'destroyed' });
   await client.requestComputerPartition(SR, 'front', { shared: true, parameters: { y: '1' } });
+  await client.requestComputerPartition(SR, 'front-b', { shared: true, filter: { computer_guid: 'COMP-B' } });
   await client.requestComputerPartition(SR, 'front-gone', { shared: true });
   await client.requestComputerPartition(SR, 'front-gone', { shared: true, state: 'destroyed' });
   await client.setComputerPartitionConnectionXml('COMP-A', a.partitionId ?? '', { 'front-url': 'http://f/' }, '_front');
 
   const list = await walk(url, trees, 'title,url_string');
-  t.deepEqual(list.contents.map((r) => r.title), ['on-a', 'on-b', 'front'], 'roots of every computer, then root shared instances');
-  t.is(list.contents[1]?.computer_reference, 'COMP-B');
+  t.deepEqual(list.contents.map((r) => r.title), ['on-a', 'gone', 'on-b', 'front', 'front-b'],
+    'roots of every computer (one being destroyed until freed), then root shared instances of both same-named hosts');
+  t.is(list.contents.find((r) => r.title === 'on-b')?.computer_reference, 'COMP-B');
+  const gone = await walk(url, `${trees} AND title:="gone"`, 'title,relative_url');
+  t.is((gone.document as { _embedded: { _view: { my_slap_state: { default: string } } } })._embedded._view.my_slap_state.default, 'destroyed');
+  // Once the node has freed it, it no longer exists.
+  const gonePartition = (await client.getFullComputerInformation('COMP-A')).partitions.find((p) => p.parameters?.instance_title === 'gone');
+  t.is(await client.destroyedComputerPartition('COMP-A', gonePartition?.partitionId ?? ''), 'OK');
 
   const info = await walk(url, `${trees} AND title:="on-b"`, 'title,relative_url');
   const view = (info.document as { _embedded: { _view: Record<string, { default: unknown }> } })._embedded._view;
@@ -78,6 +85,7 @@ test('HATEOAS is built from the data: two computers, children, destroyed and rem
   t.is(sview.my_text_content?.default, "<?xml version='1.0' encoding='utf-8'?>\n<instance>\n  <parameter id=\"y\">1</parameter>\n</instance>\n");
 
   for (const title of ['child', 'gone', 'front-gone', 'nope']) {
+    // (child: not an instance tree; gone: freed; front-gone: removed from its host; nope: never existed)
     t.deepEqual((await walk(url, `${trees} AND title:="${title}"`, 'title,relative_url')).contents, [], `${title} is not an instance tree`);
   }
   const computers = await walk(url, nodes, 'title,reference');
@@ -150,6 +158,17 @@ test('multimaster: unlisted master refused (404, nothing allocated); unreachable
   // Our own URL as master_url: allocated here (the self-check finds our run id).
   const self = await client.requestComputerPartition(SR, 'self', { filter: { master_url: url } });
   t.is(self.partitionId, 'slappart0');
+  // Reached under another name (a recorder, a load balancer): the GET /getRunId probe finds us.
+  const form = new URLSearchParams({
+    software_release: SR, partition_reference: 'self2', partition_parameter_xml: '<marshal><dictionary id="i2"/></marshal>',
+    filter_xml: `<marshal><dictionary id="i2"><string>master_url</string><string>${url}</string></dictionary></marshal>`,
+    software_type: 'default', state: '<marshal><none/></marshal>', shared_xml: '<marshal><bool>0</bool></marshal>',
+  });
+  const viaAlias = await request(`${url}requestComputerPartition`, {
+    method: 'POST', body: form.toString(), headers: { host: 'alias.invalid:80', 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  t.is(viaAlias.statusCode, 200, await viaAlias.body.text());
+  t.is((await client.registerComputerPartition('COMP-A', 'slappart1')).parameters?.instance_title, 'self2');
 });
 
 test('multimaster: sections are checked; the forwarded form carries the section identity', async (t) => {
