@@ -18,6 +18,8 @@ export interface MultimasterEntry {
   /** PEM files of the identity used on that master (required for https). */
   key?: string | undefined;
   cert?: string | undefined;
+  /** ours: CA file that signs that master's server certificate (else the system's CAs). */
+  masterCaFile?: string | undefined;
   /** Request as this partition of that master instead of as a user. */
   computer?: string | undefined;
   partition?: string | undefined;
@@ -25,7 +27,7 @@ export interface MultimasterEntry {
   softwareReleases: string[];
 }
 
-const KEYS = new Set(['key', 'cert', 'computer', 'partition', 'software_release_list']);
+const KEYS = new Set(['key', 'cert', 'master_ca_file', 'computer', 'partition', 'software_release_list']);
 export const SECTION_PREFIX = 'multimaster/';
 
 /** Every [multimaster/<url>] section of a configuration, checked. Throws with the section named. */
@@ -46,7 +48,7 @@ export function parseMultimasterSections(raw: ReadonlyMap<string, ReadonlyMap<st
     const list = values.get('software_release_list');
     if (list === undefined) throw new Error(`${where}: software_release_list is required (it may be empty)`);
     const entry: MultimasterEntry = {
-      url, key: values.get('key') || undefined, cert: values.get('cert') || undefined,
+      url, key: values.get('key') || undefined, cert: values.get('cert') || undefined, masterCaFile: values.get('master_ca_file') || undefined,
       computer: values.get('computer') || undefined, partition: values.get('partition') || undefined,
       softwareReleases: list.split('\n').map((l) => l.trim()).filter((l) => l !== ''),
     };
@@ -152,6 +154,7 @@ export class Forwarder {
       const entry = this.entries.find((e) => e.url === url);
       const options: SlapClientOptions = { timeoutMs: this.timeoutMs };
       if (entry?.key && entry.cert) options.tls = { key: readFileSync(entry.key), cert: readFileSync(entry.cert) };
+      if (entry?.masterCaFile) options.tls = { ...options.tls, ca: readFileSync(entry.masterCaFile) };
       client = new SlapClient(url, options);
       this.clients.set(url, client);
     }
