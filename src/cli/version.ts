@@ -20,17 +20,15 @@ export function versionInfo(): VersionInfo {
 }
 
 /**
- * The text for `--version` when argv asks for it before any sub-command
- * (`slapos --version`, `slapos -V`, with `--json` anywhere among them), else undefined.
+ * The text for `--version` when argv asks for it anywhere before `--`
+ * (`slapos --version`, `slapos node format -V`: as commander did, the version
+ * is printed and nothing runs), with `--json` among the arguments for JSON; else undefined.
  */
 export function versionRequest(args: readonly string[]): string | undefined {
-  const leading: string[] = [];
-  for (const arg of args) {
-    if (!arg.startsWith('-')) break;
-    leading.push(arg);
-  }
-  if (!leading.includes('--version') && !leading.includes('-V')) return undefined;
+  const end = args.indexOf('--');
+  const options = end === -1 ? args : args.slice(0, end);
+  if (!options.includes('--version') && !options.includes('-V')) return undefined;
   const info = versionInfo();
-  if (leading.includes('--json')) return `${JSON.stringify(info)}\n`;
+  if (options.includes('--json')) return `${JSON.stringify(info)}\n`;
   return `${info.name} ${info.version} (SLAP protocol of ${info.slap_compatibility})\n`;
 }

@@ -27,7 +27,8 @@ export interface MultimasterEntry {
   softwareReleases: string[];
 }
 
-const KEYS = new Set(['key', 'cert', 'master_ca_file', 'computer', 'partition', 'software_release_list']);
+/** The keys of a [multimaster/<url>] section (for configuration warnings too). */
+export const MULTIMASTER_KEYS: ReadonlySet<string> = new Set(['key', 'cert', 'master_ca_file', 'computer', 'partition', 'software_release_list']);
 export const SECTION_PREFIX = 'multimaster/';
 
 /** Every [multimaster/<url>] section of a configuration, checked. Throws with the section named. */
@@ -44,7 +45,7 @@ export function parseMultimasterSections(raw: ReadonlyMap<string, ReadonlyMap<st
       throw new Error(`${where}: "${url}" is not a master URL (http:// or https://)`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${where}: the master URL must be http:// or https://`);
-    for (const key of values.keys()) if (!KEYS.has(key)) throw new Error(`${where}: unknown key ${key} (known: ${[...KEYS].join(', ')})`);
+    for (const key of values.keys()) if (!MULTIMASTER_KEYS.has(key)) throw new Error(`${where}: unknown key ${key} (known: ${[...MULTIMASTER_KEYS].join(', ')})`);
     const list = values.get('software_release_list');
     if (list === undefined) throw new Error(`${where}: software_release_list is required (it may be empty)`);
     const entry: MultimasterEntry = {

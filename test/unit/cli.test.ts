@@ -56,6 +56,7 @@ test('--version names the project and its version; --json adds the SLAP protocol
   t.is(json.status, 0);
   t.deepEqual(JSON.parse(json.stdout), { name: pkg.name, version: pkg.version, slap_compatibility: 'slapos.core 1.24' });
   t.regex(slapos(['--help']).stdout, /--version/);
+  t.is(slapos(['node', 'config', '--version', '--cfg', '/nonexistent']).stdout, result.stdout, 'after a sub-command too: prints, runs nothing');
 });
 
 test('a configuration error exits 1 with one message naming file and key', (t) => {
