@@ -31,6 +31,16 @@ export interface MultimasterEntry {
 export const MULTIMASTER_KEYS: ReadonlySet<string> = new Set(['key', 'cert', 'master_ca_file', 'computer', 'partition', 'software_release_list']);
 export const SECTION_PREFIX = 'multimaster/';
 
+/** "[multimaster/<url>] key" of keys we do not know (warned about, not fatal: [DEFAULT] keys land in every section). */
+export function unknownMultimasterKeys(raw: ReadonlyMap<string, ReadonlyMap<string, string>>): string[] {
+  const out: string[] = [];
+  for (const [name, values] of raw) {
+    if (!name.startsWith(SECTION_PREFIX)) continue;
+    for (const key of values.keys()) if (!MULTIMASTER_KEYS.has(key)) out.push(`[${name}] ${key}`);
+  }
+  return out;
+}
+
 /** Every [multimaster/<url>] section of a configuration, checked. Throws with the section named. */
 export function parseMultimasterSections(raw: ReadonlyMap<string, ReadonlyMap<string, string>>): MultimasterEntry[] {
   const out: MultimasterEntry[] = [];
@@ -45,7 +55,6 @@ export function parseMultimasterSections(raw: ReadonlyMap<string, ReadonlyMap<st
       throw new Error(`${where}: "${url}" is not a master URL (http:// or https://)`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${where}: the master URL must be http:// or https://`);
-    for (const key of values.keys()) if (!MULTIMASTER_KEYS.has(key)) throw new Error(`${where}: unknown key ${key} (known: ${[...MULTIMASTER_KEYS].join(', ')})`);
     const list = values.get('software_release_list');
     if (list === undefined) throw new Error(`${where}: software_release_list is required (it may be empty)`);
     const entry: MultimasterEntry = {

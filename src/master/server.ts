@@ -144,7 +144,16 @@ export async function startMaster(
     throw new Error(`[slapproxy] software_product_list: ${(error as Error).message}`);
   }
   // Unreadable identity files of a [multimaster/…] section are reported now, not at the first forward.
-  for (const entry of multimaster) for (const file of [entry.key, entry.cert, entry.masterCaFile]) if (file) readFileSync(file);
+  for (const entry of multimaster) {
+    for (const file of [entry.key, entry.cert, entry.masterCaFile]) {
+      if (!file) continue;
+      try {
+        readFileSync(file);
+      } catch (error) {
+        throw new Error(`[multimaster/${entry.url}]: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+  }
   const store = await openStore(config.database_uri);
   const app = await buildMaster({
     store, logger, defaultComputer: computerId, softwareProducts, multimaster,

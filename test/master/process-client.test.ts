@@ -61,3 +61,10 @@ test('a [multimaster/…] section without software_release_list stops the start,
   t.is(result.exitCode, 1);
   t.regex(String(result.all), /\[multimaster\/http:\/\/127\.0\.0\.1:9\/\]: software_release_list is required/);
 });
+
+test('a [multimaster/…] section whose certificate cannot be read stops the start, naming the section and file', async (t) => {
+  const a = await proxy(t, 'COMP-A', '[multimaster/https://127.0.0.1:9/]\nsoftware_release_list =\nkey = /nonexistent/k.pem\ncert = /nonexistent/c.pem\n');
+  const result = await a.child;
+  t.is(result.exitCode, 1);
+  t.regex(String(result.all), /\[multimaster\/https:\/\/127\.0\.0\.1:9\/\]: cannot read \/nonexistent\/k\.pem: ENOENT/);
+});

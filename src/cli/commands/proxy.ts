@@ -22,7 +22,8 @@ export function proxyCommand(): Command {
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
-      const { parseMultimasterSections } = await import('../../master/multimaster.js');
+      const { parseMultimasterSections, unknownMultimasterKeys } = await import('../../master/multimaster.js');
+      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn(`unknown key ${key} (ignored)`);
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);
