@@ -73,6 +73,10 @@ test('HATEOAS is built from the data: two computers, children, destroyed and rem
   const gonePartition = (await client.getFullComputerInformation('COMP-A')).partitions.find((p) => p.parameters?.instance_title === 'gone');
   t.is(await client.destroyedComputerPartition('COMP-A', gonePartition?.partitionId ?? ''), 'OK');
 
+  // A title with a space, a slash, a quote and non-ASCII: escaped in the query, percent-encoded in relative_url.
+  await client.requestComputerPartition(SR, 'my app/1 "é"', { filter: { computer_guid: 'COMP-B' } });
+  const odd = await walk(url, `${trees} AND title:="my app/1 \\"é\\""`, 'title,relative_url');
+  t.is((odd.document as { _embedded: { _view: { my_reference: { default: string } } } })._embedded._view.my_reference.default, 'my app/1 "é"');
   const info = await walk(url, `${trees} AND title:="on-b"`, 'title,relative_url');
   const view = (info.document as { _embedded: { _view: Record<string, { default: unknown }> } })._embedded._view;
   t.is(view.my_reference?.default, 'on-b');
