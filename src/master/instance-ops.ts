@@ -75,6 +75,13 @@ async function requestShared(tx: Tx, computer: string, scope: string, req: Insta
   return slaveReply(host, slave, dictToInstanceXml(req.parameters), await tx.listNetwork(host.computer_reference, host.reference));
 }
 
+/** Whether a request concerns an instance this master already holds (multimaster: never forwarded then). */
+export async function allocatedHere(tx: Tx, req: InstanceRequest): Promise<boolean> {
+  if (req.shared) return false;
+  const requester = req.requester ? await tx.getPartition(req.requester.computer, req.requester.partition) : undefined;
+  return (await tx.findInstance(req.title, scopeOf(requester))) !== undefined;
+}
+
 /** setComputerPartitionConnectionXml: no timestamp change (as the reference). */
 export async function setConnection(
   tx: Tx, computer: string, partition: string, params: PyRecord, slaveReference: string | null,
@@ -86,7 +93,8 @@ export async function setConnection(
     return;
   }
   const slave = await tx.getSlave(computer, slaveReference);
-  if (!slave) throw notFound(`unknown shared instance ${slaveReference} on computer ${computer}`);
+  // A publish racing the removal of its shared instance is ignored (200), as the reference.
+  if (!slave) return;
   await tx.upsertSlave({ ...slave, connection_xml: xml, hosted_by: host.reference });
 }
 

@@ -225,6 +225,12 @@ export class SlapClient {
       computer_partition_id: options.requester?.partitionId,
     }));
   }
+  /** The releases of a software product ([slapproxy] software_product_list on our master). */
+  async getSoftwareReleaseListFromSoftwareProduct(productReference: string): Promise<string[]> {
+    const v = await this.marshalled('GET', 'getSoftwareReleaseListFromSoftwareProduct', { software_product_reference: productReference });
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new SlapProtocolError('getSoftwareReleaseListFromSoftwareProduct', 'expected a list of URLs');
+    return v as string[];
+  }
   /** supplySupply: state "available" installs, "destroyed" removes. Returns the master's sentence. */
   async supplySupply(url: string, computerId: string, state: 'available' | 'destroyed' = 'available'): Promise<string> {
     return this.call('POST', 'supplySupply', { url, computer_id: computerId, state });
