@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
+import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import type {
   CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
@@ -228,8 +229,12 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
+  /** Set when this open converted a reference slapproxy database (slapproxy-import.ts). */
+  readonly imported: SlapproxyImportReport | undefined;
+
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.imported = file === ':memory:' ? undefined : importSlapproxyDatabase(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
