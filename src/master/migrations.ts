@@ -48,6 +48,14 @@ const MIGRATIONS: string[] = [
   CREATE INDEX computer_partition_computer ON computer_partition (computer_reference);
   CREATE INDEX software_computer ON software (computer_reference);
   `,
+  // 3: the related-instance list each partition last posted (updateComputerPartitionRelatedInstanceList).
+  `
+  CREATE TABLE related_instance (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL,
+    position INTEGER NOT NULL, title TEXT NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference, title));
+  CREATE INDEX related_instance_title ON related_instance (title);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { migrate } from './migrations.js';
 import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import type {
-  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
 // Reports the node sends are not part of what it reads back: they do not change the generation.
@@ -147,6 +147,10 @@ class SqliteTx implements Tx {
       computer, list,
     );
     await this.run(
+      'DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
       'DELETE FROM computer_partition WHERE computer_reference = ? AND reference NOT IN (SELECT value FROM json_each(?))',
       computer, list,
     );
@@ -208,6 +212,23 @@ class SqliteTx implements Tx {
   }
   async deleteCertificate(computer: string, partition: string) {
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+  }
+
+  async listRelated(computer: string, partition: string) {
+    const rows = await this.all<{ title: string }>(
+      'SELECT title FROM related_instance WHERE computer_reference = ? AND partition_reference = ? ORDER BY position', computer, partition,
+    );
+    return rows.map((r) => r.title);
+  }
+  async replaceRelated(computer: string, partition: string, titles: string[]) {
+    await this.run('DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+    const insert = this.prepare('INSERT INTO related_instance (computer_reference, partition_reference, position, title) VALUES (?, ?, ?, ?)');
+    titles.forEach((title, position) => insert.run(computer, partition, position, title));
+  }
+  listRelatedBy(title: string) {
+    return this.all<RelatedRow>(
+      'SELECT computer_reference, partition_reference FROM related_instance WHERE title = ? ORDER BY computer_reference, partition_reference', title,
+    );
   }
 
   async countComputers() {
