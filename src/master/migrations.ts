@@ -60,11 +60,17 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database.Database): void {
+/** Refuses a database written by a newer version of this program (before anything is written to it). */
+export function checkNotNewer(db: Database.Database): number {
   const current = Number(db.pragma('user_version', { simple: true }));
   if (current > SCHEMA_VERSION) {
-    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION})`);
+    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION}); refusing to open it (nothing was changed)`);
   }
+  return current;
+}
+
+export function migrate(db: Database.Database): void {
+  const current = checkNotNewer(db);
   for (let version = current; version < SCHEMA_VERSION; version += 1) {
     db.transaction(() => {
       db.exec(MIGRATIONS[version] ?? '');

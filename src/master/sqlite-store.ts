@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { migrate } from './migrations.js';
+import { checkNotNewer, migrate } from './migrations.js';
 import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import type {
   CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
@@ -257,6 +257,12 @@ export class SqliteStore implements Store {
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     this.imported = file === ':memory:' ? undefined : importSlapproxyDatabase(file);
     this.db = new Database(file);
+    try {
+      checkNotNewer(this.db);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { SCHEMA_VERSION } from '../../src/master/migrations.js';
+import { migrate, SCHEMA_VERSION } from '../../src/master/migrations.js';
 import { buildMaster } from '../../src/master/server.js';
 import { importTempFile, SlapproxyImportError } from '../../src/master/slapproxy-import.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
@@ -111,6 +111,39 @@ test('a slapproxy database newer (or older) than version 17 is refused with a cl
     t.is(sha(file), before, 'the file is unchanged');
     t.deepEqual(readdirSync(path.dirname(file)), ['proxy.db'], 'no backup, no temporary file left');
   }
+});
+
+test('a reference database our previous version already opened (empty tables of ours beside) is converted; with data of ours it is refused', async (t) => {
+  const file = copyFixture(t);
+  // What the master did before this importer: its own empty tables beside the reference's.
+  const db = new Database(file);
+  migrate(db);
+  db.close();
+  const store = new SqliteStore(file);
+  t.is(store.imported?.fromVersion, 17);
+  await assertReferenceAnswers(t, store);
+  await store.close();
+  t.deepEqual(counts(file), MIGRATED);
+
+  const mixed = copyFixture(t);
+  const withRows = new Database(mixed);
+  migrate(withRows);
+  withRows.exec("INSERT INTO computer (reference) VALUES ('COMP-OURS')");
+  withRows.close();
+  const before = sha(mixed);
+  const error = t.throws(() => new SqliteStore(mixed), { instanceOf: SlapproxyImportError });
+  t.regex(error?.message ?? '', /both slapproxy tables \(version 17\) and data of ours/);
+  t.is(sha(mixed), before);
+});
+
+test('a database of ours with a newer schema version is refused, unchanged', (t) => {
+  const file = path.join(tempDir(t), 'proxy.db');
+  const db = new Database(file);
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  const before = sha(file);
+  t.throws(() => new SqliteStore(file), { message: new RegExp(`schema version ${SCHEMA_VERSION + 1} is newer than this program`) });
+  t.is(sha(file), before);
 });
 
 test('kill -9 at each step of the conversion leaves the old or the new database, and the next start completes it', async (t) => {
