@@ -7,11 +7,12 @@
 // beside it, (2) build the new database in a temporary file (our schema, then
 // every row in one transaction), (3) fsync it and rename it over the original.
 // A kill -9 at any point leaves either the untouched original (plus, at worst, a
-// stale temporary file that the next start removes) or the complete new
-// database: never a mix.
+// stale temporary file and lock that the next start removes) or the complete new
+// database: never a mix. A lock file keeps a second process from converting (or
+// removing the temporary file) at the same time.
 import Database from 'better-sqlite3';
 import {
-  closeSync, copyFileSync, constants, existsSync, fchownSync, fsyncSync, openSync, renameSync, rmSync, statSync,
+  closeSync, copyFileSync, constants, existsSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
@@ -89,23 +90,102 @@ function removeTemp(temp: string): void {
  * for a reference database we cannot read (newer or older schema, data of ours beside it).
  */
 export function importSlapproxyDatabase(file: string, now: Date = new Date()): SlapproxyImportReport | undefined {
+  clearStaleConversion(file);
+  if (!existsSync(file) || statSync(file).size === 0) return undefined;
+  if (probe(file).versions.size === 0) return undefined;
+  // One converter at a time: a second master started meanwhile waits for nothing and is refused.
+  const unlock = takeLock(file);
+  try {
+    return convert(file, now);
+  } finally {
+    unlock();
+  }
+}
+
+interface Probe {
+  versions: Set<number>;
+  /** Computers and partitions in tables of ours. */
+  ourRows: number;
+}
+
+/** Reads the table names; opening may roll back a hot journal (SQLite's own recovery), nothing else is written. */
+function probe(file: string): Probe {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    const names = tableNames(db);
+    let ourRows = 0;
+    if (names.includes('computer')) ourRows += count(db, 'computer');
+    if (names.includes('computer_partition')) ourRows += count(db, 'computer_partition');
+    return { versions: legacyVersions(names), ourRows };
+  } finally {
+    db.close();
+  }
+}
+
+/** The lock file of a conversion, holding the converter's pid. */
+export function importLockFile(file: string): string {
+  return `${file}.slapproxy-import.lock`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lockHolder(lock: string): number {
+  try {
+    return Number(readFileSync(lock, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A conversion killed after its rename leaves its lock (and nothing else): removed once its process is gone. */
+function clearStaleConversion(file: string): void {
+  const lock = importLockFile(file);
+  if (!existsSync(lock)) return;
+  const holder = lockHolder(lock);
+  if (holder > 0 && holder !== process.pid && isAlive(holder)) return;
+  removeTemp(importTempFile(file));
+  rmSync(lock, { force: true });
+}
+
+/** O_EXCL lock file; a lock whose process is gone (kill -9 during a conversion) is taken over. */
+function takeLock(file: string): () => void {
+  const lock = importLockFile(file);
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = lockHolder(lock);
+      if (holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new SlapproxyImportError(`${file}: process ${holder} is converting this slapproxy database (${lock}); nothing was changed`);
+      }
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new SlapproxyImportError(`${file}: cannot take the conversion lock ${lock}`);
+}
+
+/** Under the lock: checks, backup, build, rename. */
+function convert(file: string, now: Date): SlapproxyImportReport | undefined {
+  // What a crashed conversion left; never the live database.
   const temp = importTempFile(file);
   removeTemp(temp);
-  if (!existsSync(file) || statSync(file).size === 0) return undefined;
-
-  // Inspect: opening may roll back a hot journal (SQLite's own recovery), nothing else is written.
-  const probe = new Database(file, { fileMustExist: true });
-  let versions: Set<number>;
-  let ourRows = 0;
-  try {
-    const names = tableNames(probe);
-    versions = legacyVersions(names);
-    if (versions.size === 0) return undefined;
-    if (names.includes('computer')) ourRows += count(probe, 'computer');
-    if (names.includes('computer_partition')) ourRows += count(probe, 'computer_partition');
-  } finally {
-    probe.close();
-  }
+  // Another process may have converted it while we waited for the lock.
+  const { versions, ourRows } = probe(file);
+  if (versions.size === 0) return undefined;
   const listed = [...versions].sort((a, b) => a - b).join(', ');
   const newest = Math.max(...versions);
   if (newest > SLAPPROXY_SCHEMA_VERSION) {

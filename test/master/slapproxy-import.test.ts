@@ -10,7 +10,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { migrate, SCHEMA_VERSION } from '../../src/master/migrations.js';
 import { buildMaster } from '../../src/master/server.js';
-import { importTempFile, SlapproxyImportError } from '../../src/master/slapproxy-import.js';
+import { importLockFile, importTempFile, SlapproxyImportError } from '../../src/master/slapproxy-import.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { tempDir } from '../helpers/master.js';
 import { fixturesDir, repoRoot } from '../helpers/paths.js';
@@ -146,6 +146,17 @@ test('a database of ours with a newer schema version is refused, unchanged', (t)
   t.is(sha(file), before);
 });
 
+test('a conversion in progress in another process is not disturbed: a second opener is refused, nothing changed', (t) => {
+  const file = copyFixture(t);
+  // A live process holds the lock (this test's parent: certainly alive, and not us).
+  writeFileSync(importLockFile(file), `${process.ppid}\n`);
+  writeFileSync(importTempFile(file), 'being built');
+  const error = t.throws(() => new SqliteStore(file), { instanceOf: SlapproxyImportError });
+  t.regex(error?.message ?? '', new RegExp(`process ${process.ppid} is converting this slapproxy database`));
+  t.is(sha(file), ORIGINAL_SHA);
+  t.is(readFileSync(importTempFile(file), 'utf8'), 'being built', 'its temporary file is left alone');
+});
+
 test('kill -9 at each step of the conversion leaves the old or the new database, and the next start completes it', async (t) => {
   const storeModule = path.join(repoRoot, 'dist', 'src', 'master', 'sqlite-store.js');
   const script = `const { SqliteStore } = await import(${JSON.stringify(storeModule)}); new SqliteStore(process.argv[1]);`;
@@ -160,8 +171,10 @@ test('kill -9 at each step of the conversion leaves the old or the new database,
     } else {
       t.is(sha(file), ORIGINAL_SHA, `${step}: the original, untouched`);
     }
+    t.true(existsSync(importLockFile(file)), `${step}: the killed conversion left its lock`);
     const store = new SqliteStore(file);
     t.false(existsSync(importTempFile(file)), `${step}: the stale temporary file is gone`);
+    t.false(existsSync(importLockFile(file)), `${step}: the stale lock is gone`);
     await assertReferenceAnswers(t, store);
     await store.close();
     t.deepEqual(counts(file), MIGRATED, `${step}: converted on the next start`);
