@@ -25,6 +25,17 @@ const expected = JSON.parse(readFileSync(path.join(fixturesDir, 'slapproxy-db', 
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 const ORIGINAL_SHA = sha(FIXTURE);
 
+// Decided before any test is declared (ava wants declarations synchronous after this point).
+const hateoasServed = await (async () => {
+  const store = new SqliteStore(':memory:');
+  const app = await buildMaster({ store, defaultComputer: 'COMP-X' });
+  const res = await app.inject({ method: 'GET', url: '/hateoas/' });
+  await app.close();
+  return res.statusCode !== 404;
+})();
+const hateoasTest = hateoasServed ? test : test.skip;
+if (!hateoasServed) console.log('slapproxy-import: GET /hateoas/ is 404 on this branch: the `slapos service list` comparison is skipped');
+
 /** A copy of the fixture database in a fresh temp dir. */
 function copyFixture(t: Parameters<typeof tempDir>[0]): string {
   const file = path.join(tempDir(t), 'proxy.db');
@@ -195,4 +206,23 @@ test('slapos proxy start on a reference database says what it converted', async 
   child.kill('SIGTERM');
   const result = await child;
   t.regex(String(result.all), /imported slapproxy database .*proxy\.db \(schema version 17\): computer17: 2, software17: 3, partition17: 5, slave17: 1, partition_network17: 10; original saved as .*-backup-slapproxy-v17-/);
+});
+
+// `slapos service list` on the converted file: needs /hateoas (the client-facing half of issue 17,
+// another branch). Until it is served here, the test is skipped, visibly.
+interface RecordedExchange { request: string; request_headers: [string, string][]; status: number; location: string | null; body: string }
+const serviceList = (JSON.parse(readFileSync(path.join(fixturesDir, 'slapproxy-db', 'expected.json'), 'utf8')) as {
+  'slapos service list': { exchanges: RecordedExchange[] };
+})['slapos service list'].exchanges;
+hateoasTest(`slapos service list on the converted database: the reference's HATEOAS exchanges${hateoasServed ? '' : ' (needs /hateoas, not served on this branch)'}`, async (t) => {
+  const store = new SqliteStore(copyFixture(t));
+  const app = await buildMaster({ store, defaultComputer: 'COMP-DB1' });
+  t.teardown(() => app.close());
+  for (const exchange of serviceList) {
+    const url = exchange.request.replace(/^GET /, '');
+    const res = await app.inject({ method: 'GET', url, headers: { host: '127.0.0.1:5190' } });
+    t.is(res.statusCode, exchange.status, url);
+    if (exchange.location) t.is(res.headers.location, exchange.location, url);
+    if (exchange.status === 200) t.deepEqual(JSON.parse(res.body), JSON.parse(exchange.body), url);
+  }
 });
