@@ -291,7 +291,7 @@ function convert(file: string, now: Date): SlapproxyImportReport | undefined {
         }
       }
       testKillPoint('rows');
-    }).immediate();
+    })(); // deferred: only the temporary file is ever write-locked, the original is only read
     db.exec('DETACH DATABASE legacy');
   } catch (error) {
     db.close();
