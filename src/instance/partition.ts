@@ -137,6 +137,13 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     cleanFree(ctx, files, id);
     return { kind: 'free' };
   }
+  // As the reference (§4.2 step 1): the transaction file goes for every partition looked at,
+  // up to date or not; slapos.slap in the buildout writes a fresh one.
+  try {
+    removeFile(files.transaction);
+  } catch (error) {
+    ctx.log.warn(`${id}: could not remove ${files.transaction}: ${(error as Error).message}`);
+  }
   const softwarePath = url ? path.join(ctx.settings.softwareRoot, urlHash(url)) : null;
   const state = readPartitionState(files);
   const decision: Decision = decidePartition({
@@ -152,7 +159,6 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     return { kind: 'backoff', retryAt: decision.retryAt, failures: decision.failures, error: decision.lastError };
   }
   if (decision.removeTimestamp) removeFile(files.timestamp);
-  removeFile(files.transaction);
 
   let plog;
   try {

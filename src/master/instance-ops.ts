@@ -4,6 +4,7 @@ import { dictToInstanceXml } from '../slap/instance-xml.js';
 import type { PyObject, PyRecord } from '../slap/pyvalue.js';
 import { chooseHost, needsBump, scopeOf, targetState, updateSlaveList, type RequestedState } from './allocation.js';
 import { nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
+import { forgetRelated } from './related-ops.js';
 import { instanceReply, slaveList, slaveReply } from './render.js';
 import type { PartitionRow, Tx } from './store.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
@@ -138,6 +139,8 @@ export async function destroyedPartition(tx: Tx, computer: string, partition: st
     }
     return `Not destroying yet because this partition has child partitions: ${children.map((c) => c.partition_reference).join(', ')}`;
   }
+  // What only this instance requested is no longer requested by anyone (related-ops.ts).
+  await forgetRelated(tx, row);
   await tx.updatePartition(computer, partition, {
     slap_state: 'free', software_release: null, xml: null, connection_xml: null, slave_instance_list: null,
     software_type: null, partition_reference: null, requested_by: '', requested_state: 'started',

@@ -15,6 +15,7 @@ import * as inst from './instance-ops.js';
 import type { Forwarder } from './multimaster.js';
 import { ForwardError } from './multimaster.js';
 import * as node from './node-ops.js';
+import { relatedTitles, updateRelated } from './related-ops.js';
 import type { CertificateRow, Store, Tx } from './store.js';
 import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl, notFound } from './validate.js';
 
@@ -208,6 +209,16 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     const slave = f.slave_reference === undefined || f.slave_reference === '' ? null : checkTitle('slave_reference', f.slave_reference);
     await tx((t) => inst.setConnection(t, computer, partition, params, slave));
     return sendText(reply, 'done');
+  });
+
+  // The titles the partition's buildout requested (node, after a successful run). The reference's
+  // proxy has no such route (404); we record it and collect dropped children (related-ops.ts).
+  post('updateComputerPartitionRelatedInstanceList', onPartition, async (f, reply, request) => {
+    const [computer, partition] = partitionArgs(f);
+    const titles = relatedTitles(loads(f.instance_reference_xml ?? ''));
+    const destroyed = await tx((t) => updateRelated(t, computer, partition, titles));
+    if (destroyed.length > 0) request.log.info({ computer, partition, destroyed }, 'child instances no longer requested: asked to be destroyed');
+    return sendText(reply, 'OK');
   });
 
   post('softwareInstanceBang', onPartition, async (f, reply) => {

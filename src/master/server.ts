@@ -18,6 +18,7 @@ import { parseSoftwareProductList, registerSoftwareProducts } from './software-p
 import { MasterMetrics, registerMetrics } from './metrics.js';
 import { isPostgresUri, PgStore } from './pg-store.js';
 import { registerRoutes } from './routes.js';
+import { describeImport } from './slapproxy-import.js';
 import { SqliteStore } from './sqlite-store.js';
 import { gatherStatus, renderStatusPage } from './status-page.js';
 import type { Store } from './store.js';
@@ -115,8 +116,15 @@ export interface ProxyConfig {
 }
 
 /** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
-export async function openStore(databaseUri: string): Promise<Store> {
-  return isPostgresUri(databaseUri) ? PgStore.open(databaseUri) : new SqliteStore(databaseUri);
+export async function openStore(databaseUri: string, logger?: Logger | false): Promise<Store> {
+  if (isPostgresUri(databaseUri)) return PgStore.open(databaseUri);
+  const store = new SqliteStore(databaseUri);
+  // A reference slapproxy database was converted: say what was carried over.
+  if (store.imported) {
+    if (logger) logger.warn({ import: store.imported }, describeImport(store.imported));
+    else process.stderr.write(`${describeImport(store.imported)}\n`);
+  }
+  return store;
 }
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
@@ -154,7 +162,7 @@ export async function startMaster(
       }
     }
   }
-  const store = await openStore(config.database_uri);
+  const store = await openStore(config.database_uri, logger);
   const app = await buildMaster({
     store, logger, defaultComputer: computerId, softwareProducts, multimaster,
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),

@@ -208,6 +208,12 @@ export class SlapClient {
       computer_id: computerId, computer_partition_id: partitionId, connection_xml: dumps(connection), slave_reference: slaveReference ?? null,
     });
   }
+  /** The titles the partition's buildout requested (the node, after a successful run; slapgrid.md §4.8). */
+  async updateComputerPartitionRelatedInstanceList(computerId: string, partitionId: string, titles: string[]): Promise<void> {
+    await this.call('POST', 'updateComputerPartitionRelatedInstanceList', {
+      computer_id: computerId, computer_partition_id: partitionId, instance_reference_xml: dumps(titles),
+    });
+  }
   async softwareInstanceRename(computerId: string, partitionId: string, newName: string): Promise<void> {
     await this.call('POST', 'softwareInstanceRename', { computer_id: computerId, computer_partition_id: partitionId, new_name: newName });
   }

@@ -41,6 +41,8 @@ const cases: Array<[string, 'GET' | 'POST', string, Record<string, string> | str
   ['connection: XXE', 'POST', 'setComputerPartitionConnectionXml', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', connection_xml: XXE }, 400],
   ['connection: unknown shared (ignored, as the reference)', 'POST', 'setComputerPartitionConnectionXml', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', connection_xml: '<marshal><dictionary id="i2"/></marshal>', slave_reference: '_nope' }, 200],
   ['bang: free partition', 'POST', 'softwareInstanceBang', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', message: 'x' }, 404],
+  ['related: XXE', 'POST', 'updateComputerPartitionRelatedInstanceList', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', instance_reference_xml: XXE }, 400],
+  ['related: not a list', 'POST', 'updateComputerPartitionRelatedInstanceList', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', instance_reference_xml: '<marshal><string>x</string></marshal>' }, 400],
   ['rename: missing name', 'POST', 'softwareInstanceRename', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0' }, 400],
   ['computerBang: bad id', 'POST', 'computerBang', { computer_id: '<script>' }, 400],
   ['useComputer: entity', 'POST', 'useComputer', { computer_id: 'COMP-1234', use_string: LAUGHS.replace(/marshal/g, 'journal') }, 400],
