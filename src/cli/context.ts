@@ -1,9 +1,11 @@
 // What every command gets: global options, a logger, the configuration
 // (loaded on first use, so `--help` and client commands need no slapos.cfg),
 // and a wrapper that turns errors into a message and an exit status.
+// The configuration loader (zod) and the logger (pino) are imported when a
+// command runs, not when the command tree is built: `--help` loads neither.
 import type { Command } from 'commander';
-import { ConfigError, configPath, loadConfig, type SlaposConfig } from '../config/load.js';
-import { createLogger, type Logger } from '../util/log.js';
+import type { SlaposConfig } from '../config/load.js';
+import type { Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
 
 export interface GlobalOptions {
@@ -30,7 +32,8 @@ export type CommandAction = (
   options: Record<string, unknown>,
 ) => Promise<number | void> | number | void;
 
-export function createContext(globals: GlobalOptions, stdout: NodeJS.WritableStream = process.stdout): CommandContext {
+export async function createContext(globals: GlobalOptions, stdout: NodeJS.WritableStream = process.stdout): Promise<CommandContext> {
+  const [{ configPath, loadConfig }, { createLogger }] = await Promise.all([import('../config/load.js'), import('../util/log.js')]);
   const log = createLogger({ verbose: globals.verbose, quiet: globals.quiet, logFile: globals.logFile });
   const file = configPath(globals.cfg);
   let config: SlaposConfig | undefined;
@@ -63,17 +66,18 @@ export function defineAction(command: Command, fn: CommandAction): Command {
   return command.action(async (...params: unknown[]) => {
     const self = params[params.length - 1] as Command;
     const globals = self.optsWithGlobals<GlobalOptions>();
-    const ctx = createContext(globals);
+    const ctx = await createContext(globals);
     try {
       const status = await fn(ctx, self.args, self.opts());
       process.exitCode = status ?? Exit.SUCCESS;
     } catch (error) {
-      process.exitCode = reportError(ctx.log, error);
+      process.exitCode = await reportError(ctx.log, error);
     }
   });
 }
 
-export function reportError(log: Logger, error: unknown): number {
+export async function reportError(log: Logger, error: unknown): Promise<number> {
+  const { ConfigError } = await import('../config/load.js');
   if (error instanceof ConfigError) {
     log.error(`configuration error in ${error.file}: ${error.message}`);
     return Exit.FAILURE;

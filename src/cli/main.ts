@@ -1,76 +1,9 @@
-// The `slapos` command: dispatch to node, proxy and client sub-commands.
-import { Command, CommanderError } from 'commander';
+// The `slapos` command: start-up path. Loads nothing but what the request
+// needs: `--version` reads package.json only; every other request loads the
+// command tree (commander and the command definitions, program.ts), and a
+// command loads its own modules when it runs (docs/performance.md).
 import { Exit } from './exit.js';
-import { formatCommand } from './commands/format.js';
-import { softwareCommand } from './commands/software.js';
-import { instanceCommand } from './commands/instance.js';
-import { collectCommand, reportCommand } from './commands/report.js';
-import { bootCommand } from './commands/boot.js';
-import { statusCommand } from './commands/status.js';
-import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
-import { proxyCommand } from './commands/proxy.js';
-import { clientCommands } from './commands/client.js';
-import { configCommand } from './commands/config.js';
-import { daemonCommand } from './commands/daemon.js';
-import { installSystemdCommand } from './commands/install-systemd.js';
 import { versionRequest } from './version.js';
-
-export function buildProgram(): Command {
-  const program = new Command('slapos')
-    .description('SlapOS compute node and minimal master (TypeScript implementation)')
-    // Handled by main() before parsing (package.json is read only then); listed here for --help.
-    .option('-V, --version', 'print the project name and version (with --json: also the SLAP protocol level, as JSON)')
-    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
-    .option('-v, --verbose', 'show debug messages')
-    .option('-q, --quiet', 'show only warnings and errors')
-    .option('--log-file <file>', 'also write JSON log lines to this file')
-    .showHelpAfterError('(add --help for usage)')
-    .enablePositionalOptions(false);
-
-  const node = new Command('node')
-    .summary('operate this compute node: format, software, instance, report, …')
-    .description('Commands run on a compute node, usually by systemd timers.');
-  for (const sub of [
-    formatCommand(),
-    softwareCommand(),
-    instanceCommand(),
-    reportCommand(),
-    collectCommand(),
-    bootCommand(),
-    statusCommand(),
-    promiseCommand(),
-    bangCommand(),
-    supervisordCommand(),
-    supervisorctlCommand(),
-    configCommand(),
-    daemonCommand(),
-    installSystemdCommand(),
-  ]) {
-    node.addCommand(sub);
-  }
-  program.addCommand(node);
-  program.addCommand(proxyCommand());
-  for (const sub of clientCommands()) program.addCommand(sub);
-
-  // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
-  const inherit = (command: Command) => {
-    for (const sub of command.commands) {
-      if (sub.commands.length === 0) {
-        sub.option('--cfg <file>', 'configuration file').option('-v, --verbose', 'show debug messages')
-          .option('-q, --quiet', 'show only warnings and errors').option('--log-file <file>', 'also write JSON log lines to this file');
-      }
-      inherit(sub);
-    }
-  };
-  inherit(program);
-  // Usage errors exit 1 (the reference's UsageError); unknown sub-commands 5.
-  const override = (command: Command) => {
-    command.exitOverride();
-    for (const sub of command.commands) override(sub);
-  };
-  override(program);
-  return program;
-}
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   const version = versionRequest(argv.slice(2));
@@ -79,6 +12,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     process.exitCode = Exit.SUCCESS;
     return;
   }
+  const [{ buildProgram }, { CommanderError }] = await Promise.all([import('./program.js'), import('commander')]);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -3,7 +3,6 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../config/load.js';
 import type { SlapClient, SlapClientOptions } from '../../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotReadyError } from '../../slap/errors.js';
 import type { PyRecord } from '../../slap/pyvalue.js';
@@ -19,7 +18,7 @@ export async function clientMasterUrl(cfg: string | undefined, env: NodeJS.Proce
 
 /** master_url plus the TLS client certificate ([slapos] key_file, cert_file, master_ca_file). */
 export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; options: SlapClientOptions }> {
-  const { tlsFromFiles } = await import('../../slap/client.js');
+  const [{ tlsFromFiles }, { loadConfig }] = await Promise.all([import('../../slap/client.js'), import('../../config/load.js')]);
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
   const slapos = loadConfig(file).slapos;
   if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);

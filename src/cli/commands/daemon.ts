@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { requireKeys } from '../../config/load.js';
 import { defineAction } from '../context.js';
 
 export function daemonCommand(): Command {
@@ -13,6 +12,7 @@ export function daemonCommand(): Command {
         'Exit status: 0 stopped by a signal, 1 configuration error, 5 not root.',
     );
   return defineAction(command, async (ctx) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const { runDaemon } = await import('../../node/daemon/daemon.js'); // loaded when the command runs
     const config = ctx.config();
     requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);

@@ -3,7 +3,6 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../config/load.js';
 import {
   DAEMON_UNIT, DEFAULT_ENABLED, NODE_TIMERS, PROJECT_DIR, PROXY_UNIT, installUnits, removeUnits, renderUnits,
   systemctl, systemdRunning, unitDir, unitNames, unitVars,
@@ -28,7 +27,7 @@ export function installSystemdCommand(): Command {
     .option('--proxy', 'also enable slapos-proxy.service (the master)')
     .option('--print', 'print the rendered units and change nothing')
     .option('--uninstall', 'disable and remove the units (configuration and data are kept)');
-  return defineAction(command, (ctx, _args, options) => {
+  return defineAction(command, async (ctx, _args, options) => {
     const root = path.resolve(String(options.root));
     if (root === '/' && !options.print) ctx.requireRoot();
     const dir = unitDir(root);
@@ -48,6 +47,7 @@ export function installSystemdCommand(): Command {
     try {
       // Under --root the configuration being installed is <root>/<cfg>; the units name <cfg>.
       const staged = path.join(root, path.resolve(ctx.configFile));
+      const { loadConfig } = await import('../../config/load.js');
       databaseUri = loadConfig(root !== '/' && existsSync(staged) ? staged : ctx.configFile).slapproxy.database_uri;
     } catch (error) {
       ctx.log.warn(`${(error as Error).message}: the units use ${ctx.configFile} anyway, with the master's data in /opt/slapos`);

@@ -2,7 +2,6 @@
 // Each action imports its code when it runs, so that the start-up of every
 // `slapos` command stays small.
 import { Command } from 'commander';
-import { requireKeys } from '../../config/load.js';
 import { watchdogOptions } from '../../supervisor/config.js';
 import { defineAction } from '../context.js';
 
@@ -18,6 +17,7 @@ export function promiseCommand(): Command {
     .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
     .option('--json', 'print a JSON summary');
   return defineAction(command, async (ctx, _args, options) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const slapos = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
@@ -49,6 +49,7 @@ export function bangCommand(): Command {
     .summary('tell the master something happened to this computer (computerBang)')
     .requiredOption('-m, --message <text>', 'what happened');
   return defineAction(command, async (ctx, _args, options) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const { master_url } = requireKeys(config, 'slapos', ['master_url', 'computer_id']);
     ctx.out(`Banging to ${master_url}`);
@@ -74,6 +75,7 @@ export function supervisordCommand(): Command {
     .summary("write the node's supervisord configuration and start it if it is not running")
     .option('-n, --nodaemon', 'run in the foreground');
   return defineAction(command, async (ctx, _args, options) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();
@@ -92,6 +94,7 @@ export function supervisorctlCommand(): Command {
     .allowUnknownOption()
     .helpOption(false);
   return defineAction(command, async (ctx, args) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const slapos = requireKeys(config, 'slapos', ['instance_root']);
     ctx.requireRoot();

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { requireKeys } from '../../config/load.js';
 import { defineAction } from '../context.js';
 
 export function statusCommand(): Command {
@@ -11,6 +10,7 @@ export function statusCommand(): Command {
     )
     .option('--json', 'print JSON');
   return defineAction(command, async (ctx, _args, options) => {
+    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);
     // Loaded for this command only.

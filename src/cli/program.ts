@@ -1,0 +1,73 @@
+// The `slapos` command tree: node, proxy and client sub-commands. Loaded by
+// main.ts only when a command or a help text is asked for; each command's
+// module defines its options and imports what it runs inside its action.
+import { Command } from 'commander';
+import { formatCommand } from './commands/format.js';
+import { softwareCommand } from './commands/software.js';
+import { instanceCommand } from './commands/instance.js';
+import { collectCommand, reportCommand } from './commands/report.js';
+import { bootCommand } from './commands/boot.js';
+import { statusCommand } from './commands/status.js';
+import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
+import { proxyCommand } from './commands/proxy.js';
+import { clientCommands } from './commands/client.js';
+import { configCommand } from './commands/config.js';
+import { daemonCommand } from './commands/daemon.js';
+import { installSystemdCommand } from './commands/install-systemd.js';
+
+export function buildProgram(): Command {
+  const program = new Command('slapos')
+    .description('SlapOS compute node and minimal master (TypeScript implementation)')
+    // Handled by main() before parsing (package.json is read only then); listed here for --help.
+    .option('-V, --version', 'print the project name and version (with --json: also the SLAP protocol level, as JSON)')
+    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
+    .option('-v, --verbose', 'show debug messages')
+    .option('-q, --quiet', 'show only warnings and errors')
+    .option('--log-file <file>', 'also write JSON log lines to this file')
+    .showHelpAfterError('(add --help for usage)')
+    .enablePositionalOptions(false);
+
+  const node = new Command('node')
+    .summary('operate this compute node: format, software, instance, report, …')
+    .description('Commands run on a compute node, usually by systemd timers.');
+  for (const sub of [
+    formatCommand(),
+    softwareCommand(),
+    instanceCommand(),
+    reportCommand(),
+    collectCommand(),
+    bootCommand(),
+    statusCommand(),
+    promiseCommand(),
+    bangCommand(),
+    supervisordCommand(),
+    supervisorctlCommand(),
+    configCommand(),
+    daemonCommand(),
+    installSystemdCommand(),
+  ]) {
+    node.addCommand(sub);
+  }
+  program.addCommand(node);
+  program.addCommand(proxyCommand());
+  for (const sub of clientCommands()) program.addCommand(sub);
+
+  // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
+  const inherit = (command: Command) => {
+    for (const sub of command.commands) {
+      if (sub.commands.length === 0) {
+        sub.option('--cfg <file>', 'configuration file').option('-v, --verbose', 'show debug messages')
+          .option('-q, --quiet', 'show only warnings and errors').option('--log-file <file>', 'also write JSON log lines to this file');
+      }
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  // Usage errors exit 1 (the reference's UsageError); unknown sub-commands 5.
+  const override = (command: Command) => {
+    command.exitOverride();
+    for (const sub of command.commands) override(sub);
+  };
+  override(program);
+  return program;
+}
