@@ -2,6 +2,9 @@
 // main.ts only when a command or a help text is asked for; each command's
 // module defines its options and imports what it runs inside its action.
 import { Command } from 'commander';
+
+// main.ts takes commander's error class from here, so that it is the one the tree throws (bundled or not).
+export { CommanderError } from 'commander';
 import { formatCommand } from './commands/format.js';
 import { softwareCommand } from './commands/software.js';
 import { instanceCommand } from './commands/instance.js';
