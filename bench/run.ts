@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`: runs one benchmark. Add an entry to add one.
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   startup: () => import('./startup.js'),
+  collect: () => import('./collect.js'),
   format: () => import('./format.js'),
   instance: () => import('./instance.js'),
   master: () => import('./master.js'),

@@ -1,6 +1,7 @@
 // `slapos node collect`: one sample per partition (cgroup counters, tap
 // counters, disk usage) appended to the usage store, then the hardware status.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { attachPartitionProcesses } from '../cgroup/attach.js';
 import { CgroupTree } from '../cgroup/group.js';
 import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
@@ -134,7 +135,9 @@ export async function runCollect(options: CollectOptions): Promise<CollectResult
       net_out_bytes: sum((s) => s.netRxBytes),
     };
     const taps = new Set(partitions.flatMap((p) => (p.tap ? [p.tap] : [])));
-    const status = await readHardwareStatus(settings.computerId, totals, (name) => taps.has(name));
+    // The boot-long host facts are cached beside the store (root-only directory).
+    const cacheFile = path.join(path.dirname(storePath(settings.instanceRoot)), 'host-static.json');
+    const status = await readHardwareStatus(settings.computerId, totals, (name) => taps.has(name), new Date(), { cacheFile });
     writeHardwareStatus(settings.hardwareStatusFile, status);
     log.info(`collect: ${samples.length} partition samples stored, disk measured for ${diskMeasured.length}`);
     return { at: now, samples, diskMeasured, hardwareStatusFile: settings.hardwareStatusFile };

@@ -1,14 +1,14 @@
 // `slapos node collect` and `slapos node report` from configuration to exit
 // status: settings, pid file, random delay, master client, JSON summary.
+// Collect runs every minute and never talks to the master: the report and
+// the HTTP client (undici, saxes, execa) are imported by report only.
 import path from 'node:path';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { Exit } from '../cli/exit.js';
-import { slapClientFromConfig } from '../slap/connect.js';
 import type { SlapClient } from '../slap/client.js';
 import type { Logger } from '../util/log.js';
 import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { runCollect } from './collect.js';
-import { runReport } from './report.js';
 import { accountingSettings } from './settings.js';
 
 export interface AccountingDeps {
@@ -32,6 +32,7 @@ export async function runReportCommand(deps: AccountingDeps, options: { now?: bo
   const slapos = requireKeys(deps.config, 'slapos', ['computer_id', 'master_url', 'instance_root']);
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
   await randomStartDelay(slapos.maximal_delay, options.now, deps.log);
+  const [{ runReport }, { slapClientFromConfig }] = await Promise.all([import('./report.js'), import('../slap/connect.js')]);
   return withPidFile(slapos.pidfile_report, deps.log, async () => {
     const client = deps.client ?? slapClientFromConfig(deps.config);
     try {
