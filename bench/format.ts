@@ -4,6 +4,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import { formatCli, formatEnv, removeTestCgroups, removeTestUsers, setPartitionAmount, type FormatEnv } from '../test/helpers/format.js';
+import { header, median, nodeNoop, parseArgs, wall } from './lib.js';
 
 type Teardown = () => void | Promise<void>;
 
@@ -14,12 +15,13 @@ function fakeContext(): { t: ExecutionContext; cleanup: () => Promise<void> } {
 }
 
 /** Wall time of one CLI run, and its CPU time read from `time` around node. */
-async function timed(env: FormatEnv): Promise<{ wall: number; cpu: number; status: number | null }> {
+// `wall` includes entering the namespace (nsenter, unshare, mounts); `inner` is node's own wall time, measured by bash.
+async function timed(env: FormatEnv): Promise<{ wall: number; inner: number; cpu: number; status: number | null }> {
   const started = process.hrtime.bigint();
-  const result = await formatCli(env, [], {}, ['/usr/bin/env', 'TIMEFORMAT=cpu %U %S', 'bash', '-c', 'time "$@"', 'bash']);
+  const result = await formatCli(env, [], {}, ['/usr/bin/env', 'TIMEFORMAT=cpu %U %S real %R', 'bash', '-c', 'time "$@"', 'bash']);
   const wall = Number(process.hrtime.bigint() - started) / 1e6;
-  const m = /cpu ([\d.]+) ([\d.]+)/.exec(result.stderr);
-  return { wall, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN, status: result.status };
+  const m = /cpu ([\d.]+) ([\d.]+) real ([\d.]+)/.exec(result.stderr);
+  return { wall, inner: m ? Number(m[3]) * 1000 : Number.NaN, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN, status: result.status };
 }
 
 async function counted(env: FormatEnv): Promise<{ total: number; ip: number }> {
@@ -40,8 +42,10 @@ async function teardown(env: FormatEnv, cleanup: () => Promise<void>): Promise<v
 }
 
 export async function main(args: string[]): Promise<void> {
-  const sizes = args.length > 0 ? args.map(Number) : [100, 300];
-  console.log(`slapos node format benchmark (bridge with a veth port, taps, IPv6 ranges; master unreachable), ${new Date().toISOString()}`);
+  const { positional, opts } = parseArgs(args);
+  const sizes = positional.length > 0 ? positional.map(Number) : [10, 300];
+  const rounds = Number(opts.get('rounds') ?? 5);
+  header('slapos node format benchmark (bridge with a veth port, taps, IPv6 ranges; master unreachable)');
   for (const n of sizes) {
     const a = fakeContext();
     const env = formatEnv(a.t, { kind: 'bridge' }, { partition_amount: String(n), ipv4_local_network: '10.9.0.0/16' });
@@ -50,9 +54,26 @@ export async function main(args: string[]): Promise<void> {
       const rerun = await timed(env);
       console.log(`N=${n} cold:   wall ${cold.wall.toFixed(0)} ms, cpu ${cold.cpu.toFixed(0)} ms (exit ${cold.status})`);
       console.log(`N=${n} re-run: wall ${rerun.wall.toFixed(0)} ms, cpu ${rerun.cpu.toFixed(0)} ms (exit ${rerun.status})`);
+      // Re-runs against node -e 0, alternating; node's own wall (inside the namespace) is what the target is about.
+      const inner: number[] = [];
+      const ratios: number[] = [];
+      const base: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const b = wall(nodeNoop);
+        const r = await timed(env);
+        base.push(b);
+        inner.push(r.inner);
+        ratios.push(r.inner / b);
+      }
+      const target = n <= 10 ? 250 : n >= 300 ? 500 : undefined;
+      const med = median(inner);
+      console.log(`N=${n} no-op re-run: ${med.toFixed(0)} ms wall (node's own, namespace entry excluded), node -e 0 ${median(base).toFixed(0)} ms, ` +
+        `ratio ${median(ratios).toFixed(2)}× (median of ${rounds} pairs)` +
+        (target === undefined ? '' : `; target < ${target} ms: ${med < target ? 'met' : `missed by ${(med - target).toFixed(0)} ms`}`));
     } finally {
       await teardown(env, a.cleanup);
     }
+    if (opts.has('no-strace')) continue;
     const b = fakeContext();
     const env2 = formatEnv(b.t, { kind: 'bridge' }, { partition_amount: String(n), ipv4_local_network: '10.9.0.0/16' });
     try {

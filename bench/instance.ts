@@ -18,9 +18,12 @@ import { SlapClient } from '../src/slap/client.js';
 import { urlHash } from '../src/software/plan.js';
 import { createLogger } from '../src/util/log.js';
 import { stopSupervisord } from '../test/instance/env.js';
+import { compare, header, nodeNoop } from './lib.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(repo, 'bin', 'slapos.js');
+// `--cli <bin/slapos.js of another checkout>` measures that one (before/after figures in one run).
+const cliAt = process.argv.indexOf('--cli');
+const cli = cliAt > 0 ? path.resolve(process.argv[cliAt + 1]!) : path.join(repo, 'bin', 'slapos.js');
 const NOBODY = 65534;
 
 async function waitForMaster(client: SlapClient): Promise<void> {
@@ -38,7 +41,11 @@ async function waitForMaster(client: SlapClient): Promise<void> {
 function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdout: string }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, 'node', 'instance', '--now', '--json', '-q', '--cfg', cfg], { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout) => {
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of each CLI pass, to see where the time goes.
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+    if (process.env.BENCH_NODE_ARGS) prof.push(...process.env.BENCH_NODE_ARGS.split(' '));
+    execFile(process.execPath, [...prof, cli, 'node', 'instance', '--now', '--json', '-q', '--cfg', cfg], { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
+      if (process.env.BENCH_NODE_ARGS) process.stderr.write(stderr);
       resolve({ ms: performance.now() - started, status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout });
     });
   });
@@ -62,7 +69,8 @@ function stepTimes(lines: string[]): string {
 
 export async function main(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
-  const n = Number(args[0] ?? 300);
+  const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 300);
+  header(`slapos node instance benchmark, ${n} partitions, CLI ${cli}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-bench-instance-'));
   chmodSync(dir, 0o755);
   const inst = path.join(dir, 'inst');
@@ -136,13 +144,21 @@ export async function main(args: string[]): Promise<void> {
     const help = performance.now();
     await new Promise((resolve) => execFile(process.execPath, [cli, '--help'], resolve));
     console.log(`baseline: slapos --help ${(performance.now() - help).toFixed(0)} ms wall (node start-up and module loading)`);
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < 2; k++) {
       const whole = await cliWall(cfg);
       const s = JSON.parse(whole.stdout) as { upToDate: string[]; ms: number };
       console.log(`no-op pass (CLI, node start-up included): exit ${whole.status}, ${s.upToDate.length} up to date: ${whole.ms.toFixed(0)} ms wall, loop ${s.ms} ms`);
     }
+    const c = compare(nodeNoop, { label: `no-op node instance, ${n} partitions`, argv: [process.execPath, cli, 'node', 'instance', '--now', '-q', '--cfg', cfg] }, 7);
+    const target = n <= 10 ? 250 : n <= 100 ? 350 : 500;
+    console.log(`no-op pass (CLI) ${c.ms.toFixed(0)} ms wall, node -e 0 ${c.baselineMs.toFixed(0)} ms, ratio ${c.ratio.toFixed(2)}× (median of ${c.runs} pairs); ` +
+      `target < ${target} ms: ${c.ms < target ? 'met' : `missed by ${(c.ms - target).toFixed(0)} ms`}`);
   } finally {
     await client.close();
+    if (process.env.BENCH_KEEP) {
+      console.log(`BENCH_KEEP: left running: master pid ${master.pid}, ${cfg}; clean with: kill ${master.pid}; supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
+      return;
+    }
     master.kill('SIGTERM');
     await stopSupervisord(inst);
     rmSync(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { withLockedUserDb, type UserDbLocation } from '../users/apply.js';
 import { AF_INET, AF_INET6, netlinkCode, type IpValue, type Rtnl } from '../network/netlink.js';
 import { parse4, parse6 } from './addressing.js';
 import { FormatError, UserDbChangedError } from './plan-network.js';
+import type { UserDb } from '../users/db.js';
 import { usersPlan, type FormatPlan } from './plan.js';
 import type { FormatSettings } from './settings.js';
 import { describe, type Step } from './steps.js';
@@ -163,7 +164,7 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
           for (const [name, u] of fresh.users) {
             const planned = plan.owners[name];
             if (planned && (planned.uid !== u.uid || planned.gid !== u.gid)) {
-              throw new UserDbChangedError(`the user database changed while format was running (${name})`);
+              throw new UserDbChangedError(`the user database changed while format was running (${name}: ${idTakenBy(db, planned)})`);
             }
           }
           return fresh;
@@ -251,4 +252,18 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
         return;
     }
   }
+}
+
+/**
+ * Who holds the ids planned for a user now, from the entries themselves (the
+ * other tool's user or group, e.g. "uid 1234 is now user ci-runner"), so that the
+ * operator can tell which tool raced format. Pure.
+ */
+export function idTakenBy(db: UserDb, planned: { uid: number; gid: number }): string {
+  const holders: string[] = [];
+  const user = db.passwd.lines.find((f) => f.length >= 4 && Number(f[2]) === planned.uid);
+  if (user) holders.push(`uid ${planned.uid} is now user ${user[0]}`);
+  const group = db.group.lines.find((f) => f.length >= 3 && Number(f[2]) === planned.gid);
+  if (group) holders.push(`gid ${planned.gid} is now group ${group[0]}`);
+  return holders.length > 0 ? `${holders.join(', ')}, added by another tool` : `planned uid ${planned.uid} / gid ${planned.gid} no longer free`;
 }

@@ -16,8 +16,13 @@ export interface RunFormatOptions extends FormatOptions {
   userDb?: UserDbLocation;
 }
 
-/** Plans of one run after the user database changed under it (see runFormat). */
-const USER_DB_ATTEMPTS = 3;
+/**
+ * Plans of one run after the user database changed under it (see runFormat),
+ * with a randomised exponential backoff between them (0.2 s, 0.4 s, … up to
+ * 3.2 s: about 6 s in all), so that a burst of useradd by other tools passes.
+ */
+const USER_DB_ATTEMPTS = 6;
+export const userDbBackoffMs = (attempt: number, random = Math.random): number => Math.round(100 * 2 ** attempt * (0.5 + random()));
 
 export async function runFormat(config: SlaposConfig, options: RunFormatOptions, log: Logger, out: (text: string) => void): Promise<number> {
   const settings = resolveSettings(config, options, (m) => log.warn(m));
@@ -42,7 +47,9 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
           if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
           throw error;
         }
-        log.warn(`${error.message}; planning again (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
+        const wait = userDbBackoffMs(attempt);
+        log.warn(`${error.message}; planning again in ${wait} ms (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
+        await sleep(wait);
       }
     }
   } finally {
