@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cli = path.join(repo, 'bin', 'slapos.js');
+// BENCH_CLI=<another checkout>/bin/slapos.js measures that one (before/after figures on the same machine).
+export const cli = process.env.BENCH_CLI ? path.resolve(process.env.BENCH_CLI) : path.join(repo, 'bin', 'slapos.js');
 
 export interface Cmd {
   label: string;

@@ -1,6 +1,6 @@
 // Finding, reading and validating slapos.cfg into typed sections.
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import type { z } from '../vendor/zod.js';
 import { IniError, parseIni, sectionValues, type IniDocument } from './ini.js';
 import {
   ALIASES, DEPRECATED, SECTIONS, type DaemonSection, type NetworkcacheSection, type SectionName, type SlaposSection,

@@ -2,7 +2,7 @@
 // and defaults, by section. Key names are the reference's (slapformat.md §2,
 // slapgrid.md §8); keys we add are marked "ours". slapos.cfg.example documents
 // every key listed here.
-import { z } from 'zod';
+import { z } from '../vendor/zod.js';
 import {
   absolutePath, anyPath, baseName, bool, bytes, cidr4, int, lines, nonEmpty, oneOf, url, words,
 } from './types.js';

@@ -1,6 +1,6 @@
 // Value types of slapos.cfg keys, as zod schemas over the raw INI strings.
 // Each gives a message that makes sense after "[section] key: ".
-import { z } from 'zod';
+import { z } from '../vendor/zod.js';
 import path from 'node:path';
 
 /** Booleans: like the reference, only `true` / `false` (any case). */

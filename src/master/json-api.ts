@@ -4,7 +4,7 @@
 // header refusing JSON → 406, input invalid → 400, output invalid → 500.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { z } from 'zod';
+import { z } from '../vendor/zod.js';
 import { instanceXmlToDict } from '../slap/instance-xml.js';
 import type { PyRecord } from '../slap/pyvalue.js';
 import { readSoftwareInstance } from '../slap/shapes.js';

@@ -6,7 +6,7 @@
 import { readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent, request } from '../vendor/undici.js';
 import type { SlaposConfig } from '../config/load.js';
 import { requireKeys } from '../config/load.js';
 import { runFormat } from '../format/run.js';

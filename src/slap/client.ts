@@ -2,7 +2,7 @@
 // slapos.core's slap library: GET query / POST form, "None" for absent
 // values, marshalled fields. Errors carry the endpoint and HTTP status.
 import { readFileSync } from 'node:fs';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from '../vendor/undici.js';
 import { dumps } from './marshal-encode.js';
 import { loads } from './marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from './pyvalue.js';

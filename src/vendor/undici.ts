@@ -1,0 +1,7 @@
+// undici as the node uses it. `npm run build` (scripts/bundle-cli.mjs)
+// replaces the compiled file with a one-file bundle of these exports: undici
+// is ~520 CommonJS files, whose loading cost ~70 ms of every command that
+// talks to the master (docs/performance.md). After a plain `tsc` this file is
+// the plain re-export again: same API, slower start.
+export { Agent, request } from 'undici';
+export type { Dispatcher } from 'undici';
