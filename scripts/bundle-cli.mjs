@@ -50,7 +50,7 @@ await esbuild.build({
 
 // Heavy packages behind src/vendor/*.ts re-exports: each compiled re-export is
 // replaced by a bundle of the same exports (one file to load instead of hundreds).
-for (const name of ['undici', 'zod']) {
+for (const name of ['undici', 'zod', 'execa']) {
   const file = path.join(repo, 'dist', 'src', 'vendor', `${name}.js`);
   await esbuild.build({
     entryPoints: [file],

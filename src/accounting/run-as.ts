@@ -1,7 +1,7 @@
 // Instance scripts (etc/report/*, sbin/destroy) run as the partition user:
 // clean environment, HOME = the user's home, stdin closed, output kept for
 // the error, a timeout that kills the whole process group.
-import { execa } from 'execa';
+import { execa } from '../vendor/execa.js';
 
 import type { PartitionUser } from '../partition/user.js';
 

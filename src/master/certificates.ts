@@ -4,7 +4,7 @@
 // `slapos proxy init-ca` and the first getComputerPartitionCertificate of a
 // partition. Keys are EC P-256. Subjects carry the role in OU and the name
 // in CN, which access.ts reads back.
-import { execa } from 'execa';
+import { execa } from '../vendor/execa.js';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

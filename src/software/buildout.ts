@@ -3,7 +3,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
 import { killProcessTree } from '../util/process-tree.js';
 

@@ -2,7 +2,7 @@
 // already answering on the socket, wait until it answers (slapgrid.md §7.1–7.2).
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
 import { SupervisorClient, SupervisorFault } from './client.js';
 import { supervisordConfig, supervisordPaths, type SupervisordConfigOptions, type SupervisordPaths } from './config.js';

@@ -8,7 +8,7 @@
 // `childLoop(...)` with a call shaped like the software entry, and let it
 // report partition states, backoffs and promise failures through `metrics`
 // (src/node/metrics.ts: setPartitionStates, setBackoff, countPromiseFailure).
-import { execa } from 'execa';
+import { execa } from '../../vendor/execa.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type SlaposConfig } from '../../config/load.js';
