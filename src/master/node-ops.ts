@@ -1,11 +1,14 @@
 // What nodes ask and report: format, computer information, software release
 // and partition reports, usage. Each function runs inside one transaction.
+import { MarshalError, XmlInputError } from '../slap/errors.js';
+import { dumps } from '../slap/marshal-encode.js';
 import { isRecord, type PyObject, type PyValue } from '../slap/pyvalue.js';
 import { computerObject, softwareReleaseObject } from '../slap/shapes.js';
 import { readXmlTree } from '../slap/xml-tree.js';
 import { partitionObject } from './render.js';
 import type { NetworkRow, PartitionRow, Tx } from './store.js';
-import { badRequest, checkId, notFound } from './validate.js';
+import { ANSWER_LIMITS } from './limits.js';
+import { badRequest, checkId, MasterError, notFound } from './validate.js';
 
 export interface MasterSettings {
   /** The computer used when a request names none ([slapproxy] computer_id). */
@@ -44,7 +47,52 @@ export async function loadComputer(tx: Tx, value: PyValue): Promise<string> {
   await tx.deletePartitionsExcept(reference, keep);
   for (const ref of keep) await tx.insertPartition(reference, ref);
   await tx.replaceNetwork(reference, network);
+  await checkServable(tx, reference);
   return reference;
+}
+
+const len = (value: string | null | undefined) => value?.length ?? 0;
+
+/** Elements of a marshalled document (its text is escaped: every raw `<` opens or closes a tag). */
+function countElements(xml: string): number {
+  let count = 0;
+  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) if (xml.charCodeAt(i + 1) !== 0x2f) count += 1;
+  return count;
+}
+
+/**
+ * Refuses (413) a write, inside its transaction, when it would make the
+ * computer's getFullComputerInformation answer larger than nodes accept
+ * (ANSWER_LIMITS): the write is rolled back instead of leaving a computer no
+ * node can read. A cheap upper bound from the stored lengths (escaping at most
+ * ×9, fixed costs per row) settles the common case; near the limit the answer
+ * is rendered and measured.
+ */
+export async function checkServable(tx: Tx, computer: string): Promise<void> {
+  const partitions = await tx.listPartitions(computer);
+  const software = await tx.listSoftware(computer);
+  const network = await tx.listComputerNetwork(computer);
+  let text = computer.length;
+  for (const p of partitions) {
+    text += len(p.xml) + len(p.connection_xml) + len(p.slave_instance_list) + 2 * len(p.software_release) +
+      len(p.software_type) + 2 * len(p.partition_reference) + len(p.requested_by) + 2 * len(p.reference);
+  }
+  for (const s of software) text += len(s.url);
+  for (const n of network) text += len(n.address) + len(n.reference) + len(n.netmask);
+  const bytes = 9 * text + 4096 * (partitions.length + 1) + 512 * software.length + 256 * network.length;
+  const elements = text / 8 + 100 * (partitions.length + 1) + 30 * software.length + 10 * network.length;
+  if (bytes <= ANSWER_LIMITS.maxBytes && elements <= ANSWER_LIMITS.maxElements) return;
+  const refuse = (why: string) => new MasterError(413, `refused: computer ${computer}'s information would become ${why}, more than nodes accept`);
+  let answer: string;
+  try {
+    answer = dumps(await computerInformation(tx, { defaultComputer: computer }, computer));
+  } catch (error) {
+    if (error instanceof XmlInputError || error instanceof MarshalError) throw refuse(`unreadable (${error.message})`);
+    throw error;
+  }
+  if (answer.length > ANSWER_LIMITS.maxBytes) throw refuse(`${answer.length} bytes (limit ${ANSWER_LIMITS.maxBytes})`);
+  const count = countElements(answer);
+  if (count > ANSWER_LIMITS.maxElements) throw refuse(`${count} XML elements (limit ${ANSWER_LIMITS.maxElements})`);
 }
 
 export async function computerInformation(tx: Tx, settings: MasterSettings, computer: string): Promise<PyObject> {
@@ -79,6 +127,7 @@ export async function registerPartition(tx: Tx, computer: string, partition: str
 
 export async function supply(tx: Tx, url: string, computer: string, state: string): Promise<string> {
   await tx.upsertSoftware(url, computer, state);
+  await checkServable(tx, computer);
   return `Supplied '${url}' to be ${state}`;
 }
 

@@ -11,6 +11,7 @@ import type { MasterSettings } from './node-ops.js';
 import { makeAuthorizer } from './authorize.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
 import { registerJsonApi } from './json-api.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUTS, jsonTooDeep, MAX_JSON_DEPTH, type MasterTimeouts } from './limits.js';
 import { MasterMetrics, registerMetrics } from './metrics.js';
 import { isPostgresUri, PgStore } from './pg-store.js';
 import { registerRoutes } from './routes.js';
@@ -33,17 +34,39 @@ export interface MasterOptions extends MasterSettings {
   https?: { key: Buffer; cert: Buffer; ca?: Buffer };
   /** The CA's certificate and key files: getComputerPartitionCertificate then issues real certificates. */
   issuingCa?: CaFiles;
+  /** Connection timeouts (ms), each defaulting to DEFAULT_TIMEOUTS (limits.ts). */
+  timeouts?: Partial<MasterTimeouts>;
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  // Node's own limits (http.createServer / https.createServer options): slow headers, slow bodies.
+  const nodeServer = { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: timeouts.checkInterval };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    bodyLimit,
+    requestTimeout: timeouts.request,
+    connectionTimeout: timeouts.idle,
+    keepAliveTimeout: timeouts.keepAlive,
+    http: nodeServer,
     // Ask for a client certificate but let the handshake finish without one: the
     // route answers 403 with a reason instead of an opaque TLS failure.
-    ...(options.https ? { https: { ...options.https, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } } : {}),
+    ...(options.https
+      ? { https: { ...options.https, ...nodeServer, handshakeTimeout: timeouts.handshake, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } }
+      : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024 });
+  await app.register(formbody, { bodyLimit });
+  // JSON bodies: nesting deeper than MAX_JSON_DEPTH is 400 before parsing (else a stack overflow, 500).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    if (jsonTooDeep(body as string, MAX_JSON_DEPTH)) {
+      done(Object.assign(new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof MasterError) return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message);
     if (error instanceof XmlInputError || error instanceof MarshalError) {
@@ -94,8 +117,8 @@ export interface ProxyConfig {
 }
 
 /** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
-export async function openStore(databaseUri: string): Promise<Store> {
-  return isPostgresUri(databaseUri) ? PgStore.open(databaseUri) : new SqliteStore(databaseUri);
+export async function openStore(databaseUri: string, warn?: (message: string) => void): Promise<Store> {
+  return isPostgresUri(databaseUri) ? PgStore.open(databaseUri) : new SqliteStore(databaseUri, warn);
 }
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
@@ -114,7 +137,7 @@ export async function startMaster(config: ProxyConfig, computerId: string, logge
       }
     : undefined;
   const issuingCa = config.ca_file && config.ca_key_file ? { certFile: config.ca_file, keyFile: config.ca_key_file } : undefined;
-  const store = await openStore(config.database_uri);
+  const store = await openStore(config.database_uri, logger ? (message) => logger.warn(message) : undefined);
   const app = await buildMaster({ store, logger, defaultComputer: computerId, ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}) });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

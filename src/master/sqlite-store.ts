@@ -3,7 +3,7 @@
 // in-process queue so that exactly one transaction runs at a time: two requests
 // can never pick the same free partition (the reference had no transaction).
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
 import type {
@@ -222,20 +222,50 @@ class SqliteTx implements Tx {
   }
 }
 
+/**
+ * The database holds partition private keys: the file and its -wal/-shm are
+ * 0600 whatever the umask (created so, and an existing looser mode is
+ * tightened with a warning). SQLite gives -wal/-shm the database file's mode.
+ */
+export function secureDatabaseFiles(file: string, warn: (message: string) => void, create: boolean): void {
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    if ((name !== file || !create) && !existsSync(name)) continue;
+    const fd = openSync(name, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      const mode = fstatSync(fd).mode & 0o7777;
+      if (mode !== 0o600) {
+        fchmodSync(fd, 0o600);
+        // A file we just created with the umask applied is not worth a warning; an older looser one is.
+        if ((mode & 0o077) !== 0) warn(`${name} was readable or writable by others (mode ${mode.toString(8).padStart(4, '0')}); set to 0600`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Default warning sink when the master gives none. */
+const emitWarning = (message: string) => process.emitWarning(message, 'SecurityWarning');
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
-  constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  constructor(file: string, warn: (message: string) => void = emitWarning) {
+    const onDisk = file !== ':memory:' && file !== '';
+    if (onDisk) {
+      mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+      secureDatabaseFiles(file, warn, true);
+    }
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    if (onDisk) secureDatabaseFiles(file, warn, false);
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
