@@ -4,7 +4,7 @@ import { dictToInstanceXml } from '../slap/instance-xml.js';
 import { isRecord, type PyObject, type PyRecord } from '../slap/pyvalue.js';
 import { chooseHost, needsBump, scopeOf, targetState, updateSlaveList, type RequestedState } from './allocation.js';
 import { MAX_STORED_XML } from './limits.js';
-import { checkServable, nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
+import { checkServable, instanceXmlGrows, nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
 import { instanceReply, slaveList, slaveReply } from './render.js';
 import type { PartitionRow, Tx } from './store.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
@@ -104,7 +104,7 @@ export async function setConnection(
   const xml = storedXml('connection parameters', params);
   if (slaveReference === null) {
     await tx.updatePartition(computer, partition, { connection_xml: xml });
-    await checkServable(tx, computer);
+    if (instanceXmlGrows(host.connection_xml, xml)) await checkServable(tx, computer);
     return;
   }
   const slave = await tx.getSlave(computer, slaveReference);
