@@ -36,6 +36,35 @@ export function addressAmplification(partitions: number, addresses: number): str
   return `<marshal><dictionary id="i2"><string>reference</string><string>${COMP}</string><string>partition_list</string><list id="i3">${parts}</list></dictionary></marshal>`;
 }
 
+/** A small seeded PRNG (mulberry32): the fuzz cases are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One random mutation of a marshalled document, aimed at the decoder: references, ids, nesting, markup. */
+export function mutate(doc: string, random: () => number): string {
+  const at = Math.floor(random() * doc.length);
+  const ids = [...doc.matchAll(/id="([^"]*)"/g)].map((m) => m[1] ?? '');
+  const anyId = () => ids[Math.floor(random() * ids.length)] ?? 'i2';
+  const span = Math.floor(random() * 200);
+  switch (Math.floor(random() * 8)) {
+    case 0: return doc.slice(0, at) + '<>&"\'/;=\ud800\u0000'[Math.floor(random() * 10)] + doc.slice(at + 1);
+    case 1: return doc.slice(0, at) + doc.slice(at + span);
+    case 2: return doc.slice(0, at) + doc.slice(at, at + span).repeat(2 + Math.floor(random() * 50)) + doc.slice(at + span);
+    case 3: return doc.replace(/<\/(list|dictionary)>/, (m) => `${'<reference id="' + anyId() + '"/>'.repeat(1 + Math.floor(random() * 4))}${m}`);
+    case 4: return doc.replace(/id="[^"]*"/, `id="${anyId()}"`);
+    case 5: return doc.replace(/<\/list>/, `${'<list id="z">'.repeat(70)}${'</list>'.repeat(70)}</list>`);
+    case 6: return doc.slice(0, at);
+    default: return doc.replace(/<string>[^<]*<\/string>/, `<string>${'&amp;'.repeat(1000)}</string>`);
+  }
+}
+
 /** Registers the attack tests, titled with `prefix`, on masters whose store `openStore` makes (SQLite by default). */
 export function defineAttacks(prefix: string, openStore?: StoreFactory): void {
   async function setup(t: ExecutionContext, partitions = 4) {
@@ -151,6 +180,36 @@ export function defineAttacks(prefix: string, openStore?: StoreFactory): void {
     // Renaming a shared instance by reference is refused; naming another computer's partition finds nothing.
     t.is((await call(url, 'POST', 'softwareInstanceRename', { computer_id: COMP, computer_partition_id: 'slappart1', new_name: 'x', slave_reference: 'a_b_c' })).status, 400);
     t.is((await call(url, 'POST', 'setComputerPartitionConnectionXml', { ...hijack, computer_id: 'COMP-OTHER' })).status, 404);
+  });
+
+  test.serial(`${prefix}fuzz: 300 mutated marshalled bodies are all answered below 500, each within a second`, async (t) => {
+    const ctx = await setup(t, 4);
+    await ctx.client.requestComputerPartition('/sr/a', 'root');
+    await ctx.client.requestComputerPartition('/sr/a', 'front', { shared: true });
+    const seeds = [
+      ['setComputerPartitionConnectionXml', 'connection_xml', dumps({ a: { k: 'v', l: [1, 2, { x: 'y' }] }, b: 'c' })],
+      ['requestComputerPartition', 'partition_parameter_xml', dumps({ p: 'v', q: ['x', ['y', ['z']]] })],
+      ['loadComputerConfigurationFromXML', 'xml', dumps(computer(COMP, 4))],
+    ] as const;
+    const random = prng(15);
+    const statuses = new Map<number, number>();
+    const started = performance.now();
+    for (let i = 0; i < 300; i += 1) {
+      const [endpoint, field, seed] = seeds[i % seeds.length] as (typeof seeds)[number];
+      let doc: string = seed;
+      for (let m = 1 + Math.floor(random() * 3); m > 0; m -= 1) doc = mutate(doc, random);
+      const form: Record<string, string> = endpoint === 'requestComputerPartition'
+        ? { software_release: '/sr/a', software_type: 'default', partition_reference: 'root', [field]: doc }
+        : endpoint === 'setComputerPartitionConnectionXml'
+          ? { computer_id: COMP, computer_partition_id: 'slappart0', [field]: doc, ...(i % 2 ? { slave_reference: '_front' } : {}) }
+          : { [field]: doc };
+      const res = await call(ctx.url, 'POST', endpoint, form);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status >= 500 || res.ms >= 1000) t.fail(`${endpoint} case ${i}: ${res.status} in ${Math.round(res.ms)} ms: ${res.body.slice(0, 200)}\n${doc.slice(0, 300)}`);
+    }
+    t.log(`statuses: ${JSON.stringify(Object.fromEntries(statuses))} in ${Math.round(performance.now() - started)} ms`);
+    t.true([...statuses.keys()].every((s) => s < 500));
+    t.true((await ctx.client.getFullComputerInformation(COMP)).partitions.length > 0, 'the computer still answers');
   });
 
   test.serial(`${prefix}JSON nested past the depth limit is 400 within a second; normal JSON still works`, async (t) => {
