@@ -57,9 +57,14 @@ export function mutate(doc: string, random: () => number): string {
     case 0: return doc.slice(0, at) + '<>&"\'/;=\ud800\u0000'[Math.floor(random() * 10)] + doc.slice(at + 1);
     case 1: return doc.slice(0, at) + doc.slice(at + span);
     case 2: return doc.slice(0, at) + doc.slice(at, at + span).repeat(2 + Math.floor(random() * 50)) + doc.slice(at + span);
-    case 3: return doc.replace(/<\/(list|dictionary)>/, (m) => `${'<reference id="' + anyId() + '"/>'.repeat(1 + Math.floor(random() * 4))}${m}`);
+    case 3: return doc.replace(/<\/(list|dictionary)>/, (m) => `${`<reference id="${anyId()}"/>`.repeat(1 + Math.floor(random() * 4))}${m}`);
     case 4: return doc.replace(/id="[^"]*"/, `id="${anyId()}"`);
-    case 5: return doc.replace(/<\/list>/, `${'<list id="z">'.repeat(70)}${'</list>'.repeat(70)}</list>`);
+    case 5: {
+      // A chain of lists each holding a reference to the previous one: deep once expanded, flat on the wire.
+      const n = 10 + Math.floor(random() * 100);
+      const chain = Array.from({ length: n }, (_, k) => `<list id="z${k}">${k ? `<reference id="z${k - 1}"/>` : ''}</list>`).join('');
+      return doc.replace(/<\/list>/, `${chain}</list>`);
+    }
     case 6: return doc.slice(0, at);
     default: return doc.replace(/<string>[^<]*<\/string>/, `<string>${'&amp;'.repeat(1000)}</string>`);
   }
