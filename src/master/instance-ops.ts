@@ -5,6 +5,7 @@ import { isRecord, type PyObject, type PyRecord } from '../slap/pyvalue.js';
 import { chooseHost, needsBump, scopeOf, targetState, updateSlaveList, type RequestedState } from './allocation.js';
 import { MAX_STORED_XML } from './limits.js';
 import { checkServable, instanceXmlGrows, nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
+import { forgetRelated } from './related-ops.js';
 import { instanceReply, slaveList, slaveReply } from './render.js';
 import type { PartitionRow, Tx } from './store.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
@@ -91,6 +92,13 @@ async function requestShared(tx: Tx, computer: string, scope: string, req: Insta
   return slaveReply(host, slave, parametersXml, await tx.listNetwork(host.computer_reference, host.reference));
 }
 
+/** Whether a request concerns an instance this master already holds (multimaster: never forwarded then). */
+export async function allocatedHere(tx: Tx, req: InstanceRequest): Promise<boolean> {
+  if (req.shared) return false;
+  const requester = req.requester ? await tx.getPartition(req.requester.computer, req.requester.partition) : undefined;
+  return (await tx.findInstance(req.title, scopeOf(requester))) !== undefined;
+}
+
 /**
  * setComputerPartitionConnectionXml: no timestamp change (as the reference).
  * A shared instance's connection parameters are set only by the partition
@@ -108,7 +116,8 @@ export async function setConnection(
     return;
   }
   const slave = await tx.getSlave(computer, slaveReference);
-  if (!slave) throw notFound(`unknown shared instance ${slaveReference} on computer ${computer}`);
+  // A publish racing the removal of its shared instance is ignored (200), as the reference.
+  if (!slave) return;
   // A row without hosted_by (an old database) is hosted by the partition whose list holds it.
   const hosts = slave.hosted_by === host.reference ||
     (slave.hosted_by === null && slaveList(host).some((d) => isRecord(d) && d.slave_reference === slaveReference));
@@ -156,6 +165,8 @@ export async function destroyedPartition(tx: Tx, computer: string, partition: st
     }
     return `Not destroying yet because this partition has child partitions: ${children.map((c) => c.partition_reference).join(', ')}`;
   }
+  // What only this instance requested is no longer requested by anyone (related-ops.ts).
+  await forgetRelated(tx, row);
   await tx.updatePartition(computer, partition, {
     slap_state: 'free', software_release: null, xml: null, connection_xml: null, slave_instance_list: null,
     software_type: null, partition_reference: null, requested_by: '', requested_state: 'started',

@@ -5,9 +5,10 @@
 import Database from 'better-sqlite3';
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { migrate } from './migrations.js';
+import { checkNotNewer, migrate } from './migrations.js';
+import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import type {
-  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
 // Reports the node sends are not part of what it reads back: they do not change the generation.
@@ -146,6 +147,10 @@ class SqliteTx implements Tx {
       computer, list,
     );
     await this.run(
+      'DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
       'DELETE FROM computer_partition WHERE computer_reference = ? AND reference NOT IN (SELECT value FROM json_each(?))',
       computer, list,
     );
@@ -209,6 +214,23 @@ class SqliteTx implements Tx {
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
   }
 
+  async listRelated(computer: string, partition: string) {
+    const rows = await this.all<{ title: string }>(
+      'SELECT title FROM related_instance WHERE computer_reference = ? AND partition_reference = ? ORDER BY position', computer, partition,
+    );
+    return rows.map((r) => r.title);
+  }
+  async replaceRelated(computer: string, partition: string, titles: string[]) {
+    await this.run('DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+    const insert = this.prepare('INSERT INTO related_instance (computer_reference, partition_reference, position, title) VALUES (?, ?, ?, ?)');
+    titles.forEach((title, position) => insert.run(computer, partition, position, title));
+  }
+  listRelatedBy(title: string) {
+    return this.all<RelatedRow>(
+      'SELECT computer_reference, partition_reference FROM related_instance WHERE title = ? ORDER BY computer_reference, partition_reference', title,
+    );
+  }
+
   async countComputers() {
     return (await this.get<{ n: number }>('SELECT count(*) AS n FROM computer'))?.n ?? 0;
   }
@@ -253,13 +275,25 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
+  /** Set when this open converted a reference slapproxy database (slapproxy-import.ts). */
+  readonly imported: SlapproxyImportReport | undefined;
+
   constructor(file: string, warn: (message: string) => void = emitWarning) {
     const onDisk = file !== ':memory:' && file !== '';
     if (onDisk) {
       mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
       secureDatabaseFiles(file, warn, true);
     }
+    this.imported = onDisk ? importSlapproxyDatabase(file) : undefined;
+    // The converted file replaced the original one: as private as it.
+    if (this.imported) secureDatabaseFiles(file, () => undefined, false);
     this.db = new Database(file);
+    try {
+      checkNotNewer(this.db);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');

@@ -170,8 +170,8 @@ export function defineAttacks(prefix: string, openStore?: StoreFactory): void {
     await client.setComputerPartitionConnectionXml(COMP, 'slappart1', { url: 'https://front' }, '_sharedX');
     t.deepEqual((await client.requestComputerPartition('/sr/b', 'sharedX', { shared: true })).connectionParameters, { url: 'https://front' });
     t.is((await call(url, 'POST', 'setComputerPartitionConnectionXml', hijack)).status, 403);
-    // Unknown shared instance: 404, as before.
-    t.is((await call(url, 'POST', 'setComputerPartitionConnectionXml', { ...hijack, slave_reference: '_nope' })).status, 404);
+    // Unknown shared instance: ignored (200, as the reference: a publish racing its removal), nothing stored.
+    t.is((await call(url, 'POST', 'setComputerPartitionConnectionXml', { ...hijack, slave_reference: '_nope' })).status, 200);
     // "<tree>_<title>" collides when titles hold "_": tree "a" asks "b_c", tree "a_b" asks "c" → both "a_b_c".
     await client.requestComputerPartition('/sr/b', 'b_c', { shared: true, parameters: { owner: 'a' }, requester: { computerId: COMP, partitionId: 'slappart2' } });
     const collide = await call(url, 'POST', 'requestComputerPartition', {
