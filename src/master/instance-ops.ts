@@ -139,12 +139,16 @@ export async function renameInstance(tx: Tx, computer: string, partition: string
   const row = await requirePartition(tx, computer, partition);
   if (row.slap_state !== 'busy' || !row.partition_reference) throw notFound(`partition ${partition} is not allocated`);
   if (await tx.findInstance(newName, row.requested_by)) throw new MasterError(409, `an instance ${newName} already exists`);
+  // A longer name is written into every child's answer too: each computer touched stays servable.
+  const computers = new Set([computer]);
   if (row.requested_by === '') {
     for (const child of await tx.listChildren(row.partition_reference)) {
       await tx.updatePartition(child.computer_reference, child.reference, { requested_by: newName });
+      computers.add(child.computer_reference);
     }
   }
   await tx.updatePartition(computer, partition, { partition_reference: newName });
+  for (const c of computers) await checkServable(tx, c);
 }
 
 /**
