@@ -226,6 +226,9 @@ export function defineAttacks(prefix: string, openStore?: StoreFactory): void {
     }
     const ok = await call(ctx.url, 'POST', 'slapos.post.v0.software_instance', {}, deep(10));
     t.is(ok.status, 200, ok.body);
+    // A control character SLAP cannot carry is the caller's error (400), not the master's (500).
+    const control = await call(ctx.url, 'POST', 'slapos.post.v0.software_instance', {}, '{"title":"c","software_release_uri":"/sr/a","software_type":"default","parameters":{"x":"a\\u0001b"}}');
+    t.is(control.status, 400, control.body);
     // Brackets inside strings are text, not nesting.
     const text = await call(ctx.url, 'POST', 'slapos.post.v0.software_instance', {}, `{"title":"k","software_release_uri":"/sr/a","software_type":"default","parameters":{"x":"${'['.repeat(1000)}\\""}}`);
     t.is(text.status, 200, text.body);
