@@ -9,6 +9,7 @@ import {
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
 import type { Dict } from './computer-xml.js';
+import { decideTapMode, ModeConflictError, storedRange, storedTapIpv6, storedTun } from './adopt.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -41,6 +42,10 @@ export interface PartitionNet {
 
 export interface NetworkModel {
   mode: 'bridge' | 'route';
+  /** "existing": the node's taps decided the mode, whatever slapos.cfg says. */
+  modeSource?: 'existing' | 'config' | 'default';
+  /** What planning found worth reporting (a contradicting config…). */
+  notes?: string[];
   base: Base6;
   interfaceName: string;
   ipv6Interface: string;
@@ -129,7 +134,18 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   if (!main) throw new FormatError(`interface ${interfaceName} ([slapformat] interface_name) does not exist; create it or fix the key`);
   const v6link = link(observed, ipv6Interface);
   if (!v6link) throw new FormatError(`interface ${ipv6Interface} ([slapformat] ipv6_interface) does not exist; create it or fix the key`);
-  const mode = settings.tapMode ?? (main.kind === 'bridge' ? 'bridge' : 'route');
+  const n = settings.partitionAmount;
+  const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
+  const entries = refs.map((ref) => storedPartition(observed, ref));
+  let decision;
+  try {
+    decision = decideTapMode(settings, observed, main, entries);
+  } catch (error) {
+    if (error instanceof ModeConflictError) throw new FormatError(error.message);
+    throw error;
+  }
+  const mode = decision.mode;
+  const notes: string[] = decision.contradiction ? [decision.contradiction] : [];
   if (settings.createTap && mode === 'bridge' && main.kind !== 'bridge') {
     throw new FormatError(`tap_mode = bridge needs interface_name ${interfaceName} to be a bridge (it is ${main.kind ?? 'a plain device'}); use tap_mode = route`);
   }
@@ -137,9 +153,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     .filter((a) => a.index === v6link.index && a.family === AF_INET6 && isGlobal6(a.value as bigint) && !a.dadfailed)
     .map((a) => ({ address: a.value as bigint, prefixlen: a.prefixlen }));
   const storedBase = typeof observed.stored?.address === 'string' ? safe6(observed.stored.address) : undefined;
-  const n = settings.partitionAmount;
-  const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
-  const stored = refs.map((ref) => storedAddresses(storedPartition(observed, ref)));
+  const stored = entries.map((entry) => storedAddresses(entry));
   // Our own partition addresses sit on the same interface and prefix: never take
   // one of them as the computer address (the stored one wins, then the shortest
   // prefix, then the lowest address, as the reference).
@@ -173,12 +187,16 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
         throw new FormatError(`partition ${refs[i]}: its address ${format6(ipv6)} is already used by this host (computer address or another interface); free it`);
       }
       const p: PartitionNet = { ipv4: ipv4[i] as number, ipv6 };
-      if (settings.partitionHasIpv6Range) p.range = subRange6(base, settings.prefixShift, 1, i);
-      if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = tapIpv6(base, settings.prefixShift, i);
+      // What the state file recorded as allocated stays as recorded (as the
+      // reference does): ranges, tap and tun addressing are derived only once.
+      if (settings.partitionHasIpv6Range) p.range = storedRange(entries[i]) ?? subRange6(base, settings.prefixShift, 1, i);
+      if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = storedTapIpv6(entries[i]) ?? tapIpv6(base, settings.prefixShift, i);
       if (settings.createTun) {
-        const v4 = tunIpv4(n, i);
+        const kept = storedTun(entries[i]);
+        const v4 = kept ? { address: kept.ipv4, prefixlen: kept.ipv4Prefixlen } : tunIpv4(n, i);
         const tun: TunNet = { name: `${settings.tunBaseName}${i}`, ipv4: v4.address, ipv4Prefixlen: v4.prefixlen };
-        if (settings.tunIpv6) {
+        if (kept?.ipv6) tun.ipv6 = kept.ipv6;
+        else if (settings.tunIpv6) {
           const range = subRange6(base, settings.prefixShift, 3, i);
           tun.ipv6 = { address: range.network + 1n, range };
         }
@@ -190,7 +208,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     if (error instanceof FormatError) throw error;
     throw new FormatError(`${(error as Error).message} (interface ${ipv6Interface})`);
   }
-  return { mode, base, interfaceName, ipv6Interface, partitions };
+  return { mode, modeSource: decision.source, notes, base, interfaceName, ipv6Interface, partitions };
 }
 
 function safe6(text: string): bigint | undefined {
@@ -224,7 +242,10 @@ export function partitionNetworkSteps(settings: FormatSettings, observed: Observ
   const lo = link(observed, 'lo');
 
   const device = (name: string, type: 'tap' | 'tun') => {
-    const action = planTap({ name, type, uid: owner.uid, gid: owner.gid }, observed.taps.get(name) ?? null);
+    const current0 = observed.taps.get(name) ?? null;
+    // A tap made by the reference (ip tuntap … user U) has no group: adopted as is.
+    const adopted = current0 && current0.type === type && current0.persist && current0.owner === owner.uid && current0.group === -1;
+    const action = adopted ? 'none' : planTap({ name, type, uid: owner.uid, gid: owner.gid }, current0);
     if (action !== 'none') steps.push({ kind: 'tap', name, type, uid: owner.uid, gid: owner.gid, action });
     const current = link(observed, name);
     if (type === 'tap' && net.mode === 'bridge' && current?.master !== main.index) steps.push({ kind: 'link-master', name, master: main.name });

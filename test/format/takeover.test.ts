@@ -5,13 +5,17 @@
 // re-addressed; the live node must equal the recorded state.json apart from
 // the additions listed here.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixturesDir } from '../helpers/paths.js';
 import { isRoot } from '../helpers/system.js';
 import { recreateReferenceNode, type ReferenceNode } from '../helpers/reference-node.js';
 import { diffStates, normaliseState, snapshotNode, type NodeState } from '../helpers/node-snapshot.js';
-import { formatCli, type FormatEnv } from '../helpers/format.js';
+import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN } from '../helpers/proxy-process.js';
+import { substitute } from '../helpers/reference-node.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const fixture = path.join(fixturesDir, 'reference-node');
@@ -28,14 +32,114 @@ rootOnly('the rebuilt reference node equals the recorded state.json (the helpers
   t.deepEqual(differences, [], JSON.stringify(differences));
 });
 
-void envOf;
-void formatCli;
 
-rootOnly('debug dry run', async (t) => {
+
+/**
+ * Our minimal master started inside the node's namespace on the address the
+ * fixture's slapos.cfg names ([slapproxy] host/port), as the reference's was.
+ */
+async function startMasterInNetns(t: import('ava').ExecutionContext, node: ReferenceNode): Promise<void> {
+  const cfg = readFileSync(node.cfg, 'utf8');
+  const port = /^\[slapproxy\][^[]*?^port\s*=\s*(\d+)/ms.exec(cfg)?.[1] ?? '';
+  const child = spawn('nsenter', [`--net=/run/netns/${node.netns}`, process.execPath, BIN, 'proxy', 'start', '--cfg', node.cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('ip', ['netns', 'exec', node.netns, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0) return;
+    if (child.exitCode !== null) throw new Error(`master exited: ${stderr.slice(-800)}`);
+    await sleep(100);
+  }
+  throw new Error(`master did not listen on 127.0.0.1:${port} in ${node.netns}: ${stderr.slice(-800)}`);
+}
+
+/** <hierarchy>/<parent>/<name> for every cgroup hierarchy of this machine (v1 or v2). */
+function cgroupDirs(parent: string, names: string[]): string[] {
+  const root = '/sys/fs/cgroup';
+  const hierarchies = existsSync(path.join(root, 'cgroup.controllers')) ? [root] : readdirSync(root).map((h) => path.join(root, h));
+  return hierarchies.flatMap((h) => names.map((n) => path.join(h, parent, n)));
+}
+
+/** Step kinds that could remove, rename, re-own or re-address anything. */
+const DESTRUCTIVE = new Set(['users', 'chown', 'chmod', 'tap', 'tap-delete', 'link-master', 'addr-add', 'addr-del', 'route-add', 'route-del', 'remove-partition-dir', 'cgroup-remove', 'sysctl']);
+
+/**
+ * What our format adds to a reference node, and the only differences allowed
+ * with the recorded state.json: the computer state files are rewritten
+ * because they report this implementation (os_type, python_version,
+ * slapos_version); per-partition control groups are created (not part of the
+ * snapshot). Everything else must be exactly as the reference left it.
+ */
+const ALLOWED_FILE_CHANGES = ['@DIR@/slapos.xml', '@DIR@/slapos.json'];
+const IMPLEMENTATION_KEYS = ['os_type', 'python_version', 'slapos_version'];
+
+function assertOnlyAllowed(t: import('ava').ExecutionContext, differences: ReturnType<typeof diffStates>): void {
+  const unexpected = differences.filter((d) => {
+    const m = /^files\[(.*)\]$/.exec(d.where);
+    if (!m || !ALLOWED_FILE_CHANGES.includes(m[1] as string)) return true;
+    // Same file, same mode and owner: only the content changed.
+    const e = d.expected as Record<string, unknown> | undefined;
+    const a = d.actual as Record<string, unknown> | undefined;
+    return !e || !a || e.mode !== a.mode || e.owner !== a.owner || e.group !== a.group;
+  });
+  t.deepEqual(unexpected, [], JSON.stringify(unexpected, null, 1));
+}
+
+rootOnly('takeover: our format adopts the reference node as found, adds only its own, and a re-run changes nothing', async (t) => {
   const node = recreateReferenceNode(t);
-  const r = await formatCli(envOf(node), ['--dry-run', '--json']);
-  t.log(r.status, r.stderr);
-  t.log(JSON.stringify(JSON.parse(r.stdout).steps, null, 0));
-  t.log(JSON.stringify(JSON.parse(r.stdout).computer, null, 0).slice(0, 3000));
-  t.pass();
+  const env = envOf(node);
+  // The fixture's slapos.cfg is used unchanged, so the control groups go under
+  // the default parent: remove afterwards only those this test made.
+  const groups = cgroupDirs('slapos', ['slappart0', 'slappart1', 'slappart2']).filter((d) => !existsSync(d));
+  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
+  t.teardown(() => {
+    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
+  });
+  await startMasterInNetns(t, node);
+  const before = await snapshotNode(node);
+
+  // 1. Dry run: nothing destructive, the mode comes from the taps (routed), and the
+  //    computer is the reference's record apart from what describes the implementation.
+  const dry = await formatCli(env, ['--dry-run', '--json']);
+  const steps = dryRunSteps(dry) as { kind: string; path?: string }[];
+  t.deepEqual(steps.filter((s) => DESTRUCTIVE.has(s.kind)), [], 'no step removes, renames, re-owns or re-addresses');
+  t.deepEqual(steps.filter((s) => s.kind === 'write-file' && s.path?.endsWith('.slapos-resource')), [], '.slapos-resource files are already what we would write');
+  const plan = JSON.parse(dry.stdout) as { mode: string; computer: Record<string, unknown> };
+  t.is(plan.mode, 'route');
+  const reference = JSON.parse(substitute(readFileSync(path.join(fixture, 'slapos.json'), 'utf8'), node)) as Record<string, unknown>;
+  const strip = (c: Record<string, unknown>) => Object.fromEntries(Object.entries(c).filter(([k]) => !IMPLEMENTATION_KEYS.includes(k)));
+  t.deepEqual(strip(plan.computer), strip(reference), 'the computer reported equals the reference\'s apart from the implementation keys');
+  t.deepEqual(await snapshotNode(node), before, 'a dry run changes nothing');
+
+  // 2. The run: reported to the master, the node equals the recorded state apart from the listed additions.
+  const first = await formatCli(env, ['--json']);
+  t.is(first.status, 0, first.stderr);
+  t.true((JSON.parse(first.stdout.trim().split('\n').pop() ?? '{}') as { reported?: boolean }).reported === true);
+  const after = await snapshotNode(node);
+  assertOnlyAllowed(t, diffStates(recorded(), after));
+  assertOnlyAllowed(t, diffStates(before, after));
+  for (let i = 0; i < 3; i++) {
+    t.is(readFileSync(path.join(node.instanceRoot, `slappart${i}`, '.slapos-resource'), 'utf8'),
+      substitute(readFileSync(path.join(fixture, `slappart${i}.slapos-resource`), 'utf8'), node), `slappart${i}/.slapos-resource kept byte for byte`);
+  }
+
+  // 3. A re-run plans nothing and changes nothing.
+  t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), []);
+  const again = await formatCli(env, []);
+  t.is(again.status, 0, again.stderr);
+  t.deepEqual(diffStates(after, await snapshotNode(node)), []);
+});
+
+rootOnly('takeover: a tap_mode that contradicts the node is reported, not applied', async (t) => {
+  const node = recreateReferenceNode(t);
+  writeFileSync(node.cfg, readFileSync(node.cfg, 'utf8').replace('[slapformat]\n', '[slapformat]\ntap_mode = bridge\n'));
+  const dry = await formatCli(envOf(node), ['--dry-run', '--json']);
+  const steps = dryRunSteps(dry);
+  t.deepEqual(steps.filter((s) => DESTRUCTIVE.has(s.kind)), []);
+  t.is((JSON.parse(dry.stdout) as { mode: string }).mode, 'route');
+  t.regex(dry.stderr, /tap_mode = bridge contradicts this node: its taps are routed/);
 });
