@@ -144,3 +144,44 @@ export function decideTapMode(settings: FormatSettings, observed: Observed, main
 export class ModeConflictError extends Error {
   override name = 'ModeConflictError';
 }
+
+/** The partition dict a `.slapos-resource` holds, if it is readable and names this partition. */
+export function resourceEntry(text: string | null | undefined, reference: string): Dict | undefined {
+  if (!text) return undefined;
+  try {
+    const value = JSON.parse(text) as unknown;
+    return isDict(value) && value.reference === reference ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const addressText = (entry: Dict): string => {
+  const list = Array.isArray(entry.address_list) ? entry.address_list : [];
+  return list.map((a) => (isDict(a) ? text(a.addr) : '')).filter((a) => a !== '').join(', ') || 'no address';
+};
+
+export interface PartitionRecord {
+  entry?: Dict;
+  /** What was reconciled, for the log: set when the state file was not the record used. */
+  note?: string;
+}
+
+/**
+ * The record of what partition `reference` was given. The state file
+ * (computer_xml) is the record; when it lacks the partition (lost, or restored
+ * from a backup older than the partition), or when what it records is not on
+ * the kernel while the partition's own .slapos-resource is, the kernel wins:
+ * the record that the kernel confirms is used, and the note says so.
+ */
+export function partitionRecord(reference: string, fromStateFile: Dict | undefined, fromResource: Dict | undefined, live: (entry: Dict) => boolean): PartitionRecord {
+  if (fromStateFile && (live(fromStateFile) || !fromResource || !live(fromResource))) return { entry: fromStateFile };
+  if (!fromResource) return {};
+  if (fromStateFile) {
+    return {
+      entry: fromResource,
+      note: `${reference}: the state file records ${addressText(fromStateFile)}, but the kernel has ${addressText(fromResource)} (as the partition's .slapos-resource says): keeping the kernel's`,
+    };
+  }
+  return { entry: fromResource, note: `${reference}: not in the state file; its addresses (${addressText(fromResource)}) are taken from its .slapos-resource${live(fromResource) ? ' and the kernel' : ''}` };
+}

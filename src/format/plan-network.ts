@@ -9,7 +9,7 @@ import {
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
 import type { Dict } from './computer-xml.js';
-import { decideTapMode, ModeConflictError, storedRange, storedTapIpv6, storedTun } from './adopt.js';
+import { decideTapMode, ModeConflictError, partitionRecord, resourceEntry, storedRange, storedTapIpv6, storedTun } from './adopt.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -112,6 +112,10 @@ function indexOf(observed: Observed): ObservedIndex {
   return index;
 }
 
+function hasAddressAnyLen(observed: Observed, index: number, family: number, value: number | bigint): boolean {
+  return observed.addresses.some((a) => a.index === index && a.family === family && a.value === value && !a.dadfailed);
+}
+
 function link(observed: Observed, name: string): LinkState | undefined {
   return indexOf(observed).links.get(name);
 }
@@ -136,7 +140,15 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   if (!v6link) throw new FormatError(`interface ${ipv6Interface} ([slapformat] ipv6_interface) does not exist; create it or fix the key`);
   const n = settings.partitionAmount;
   const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
-  const entries = refs.map((ref) => storedPartition(observed, ref));
+  // The record of each partition: the state file, else (lost, or older than
+  // the kernel) the partition's .slapos-resource when the kernel confirms it.
+  const live = (entry: Dict) => {
+    const a = storedAddresses(entry);
+    return a.v4 !== undefined && a.v6 !== undefined && hasAddressAnyLen(observed, main.index, AF_INET, a.v4) && hasAddressAnyLen(observed, v6link.index, AF_INET6, a.v6);
+  };
+  const records = refs.map((ref, i) =>
+    partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live));
+  const entries = records.map((r) => r.entry);
   let decision;
   try {
     decision = decideTapMode(settings, observed, main, entries);
@@ -145,7 +157,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     throw error;
   }
   const mode = decision.mode;
-  const notes: string[] = decision.contradiction ? [decision.contradiction] : [];
+  const notes: string[] = [...records.flatMap((r) => (r.note ? [r.note] : [])), ...(decision.contradiction ? [decision.contradiction] : [])];
   if (settings.createTap && mode === 'bridge' && main.kind !== 'bridge') {
     throw new FormatError(`tap_mode = bridge needs interface_name ${interfaceName} to be a bridge (it is ${main.kind ?? 'a plain device'}); use tap_mode = route`);
   }

@@ -63,7 +63,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     for (const warning of plan.warnings) log.warn(warning);
     if (settings.dryRun) {
       if (options.json) {
-        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
+        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
       } else {
         out(plan.steps.length === 0 ? 'nothing to do: the node is formatted' : plan.steps.map(describe).join('\n'));
       }
