@@ -115,7 +115,8 @@ export function decideTapMode(settings: FormatSettings, observed: Observed, main
     if (tap) {
       if (tap.master !== undefined && tap.master !== 0) bridged.push(name);
       else {
-        const addressed = observed.addresses.some((a) => a.index === tap.index && a.family === AF_INET6);
+        // Link-local addresses come by themselves once a tap has carrier: not evidence.
+        const addressed = observed.addresses.some((a) => a.index === tap.index && a.family === AF_INET6 && (a.value as bigint) >> 118n !== 0x3fan);
         const routes = observed.routes.some((r) => r.oif === tap.index && r.table === TABLE_MAIN && r.family === AF_INET6);
         if (addressed || routes) routed.push(name);
       }

@@ -15,7 +15,7 @@ import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN } from '../helpers/proxy-process.js';
-import { substitute } from '../helpers/reference-node.js';
+import { substitute, variantFixture } from '../helpers/reference-node.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const fixture = path.join(fixturesDir, 'reference-node');
@@ -181,4 +181,23 @@ rootOnly('rebuild: a state file older than the kernel (an old backup) loses: the
   t.true(plan.warnings.some((w) => w.includes('slappart1: the state file records 10.41.64.120, fd00:cafe:1::3, but the kernel has 10.41.229.159, fd00:cafe:1::3')), plan.warnings.join('\n'));
   t.is(plan.computer.partition_list[1]?.address_list[0]?.addr, '10.41.229.159');
   t.deepEqual(diffStates(before, await snapshotNode(node)), []);
+});
+
+rootOnly('takeover of another reference layout (other prefix, IPv4 pool and names): nothing destructive, only the listed additions', async (t) => {
+  const dir = variantFixture(t, [['fd00:cafe:1:', 'fd00:beef:7:'], ['10.41.', '10.57.'], ['rfuser', 'rvuser'], ['rfsoft', 'rvsoft'], ['rftap', 'rvtap'], ['slappart', 'vpart'], ['rfv', 'rvv']]);
+  const node = recreateReferenceNode(t, dir);
+  const env = envOf(node);
+  const groups = cgroupDirs('slapos', ['vpart0', 'vpart1', 'vpart2']).filter((d) => !existsSync(d));
+  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
+  t.teardown(() => {
+    for (const d of [...groups, ...parents]) spawnSync('rmdir', [d]);
+  });
+  const before = await snapshotNode(node);
+  const dry = await formatCli(env, ['--dry-run', '--json']);
+  t.deepEqual(dryRunSteps(dry).filter((s) => DESTRUCTIVE.has(s.kind)), []);
+  t.is((JSON.parse(dry.stdout) as { mode: string }).mode, 'route');
+  const run = await formatCli(env, []);
+  t.true(run.status === 0 || run.status === 2, run.stderr); // no master here: offline is fine
+  assertOnlyAllowed(t, diffStates(before, await snapshotNode(node)));
+  t.is(readFileSync(path.join(node.instanceRoot, 'vpart2', '.slapos-resource'), 'utf8'), substitute(readFileSync(path.join(dir, 'vpart2.slapos-resource'), 'utf8'), node));
 });

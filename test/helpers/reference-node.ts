@@ -9,7 +9,7 @@
 // own routes (the kernel makes them again), uid/gid numbers (the machine picks
 // them; the ranges are the same since the same tools are used).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { fixturesDir } from './paths.js';
@@ -62,8 +62,31 @@ function userExists(kind: 'passwd' | 'group', name: string): boolean {
   return spawnSync('getent', [kind, name]).status === 0;
 }
 
-export function recreateReferenceNode(t: ExecutionContext, fixture = 'reference-node'): ReferenceNode {
+/**
+ * A copy of a recorded node with every name and address rewritten (file names
+ * and contents), for example another IPv6 prefix, another IPv4 pool, other
+ * user, tap and partition names: the same layout as another reference node
+ * would have. Returns the copy's directory, for recreateReferenceNode.
+ */
+export function variantFixture(t: ExecutionContext, replacements: [string, string][], fixture = 'reference-node'): string {
   const src = path.join(fixturesDir, fixture);
+  const out = tempDir(t, 'slapos-refvariant-');
+  const rewrite = (text: string) => replacements.reduce((acc, [from, to]) => acc.split(from).join(to), text);
+  const copy = (from: string, to: string) => {
+    mkdirSync(to, { recursive: true });
+    for (const entry of readdirSync(from, { withFileTypes: true })) {
+      const target = path.join(to, rewrite(entry.name));
+      if (entry.isDirectory()) copy(path.join(from, entry.name), target);
+      else writeFileSync(target, rewrite(readFileSync(path.join(from, entry.name), 'utf8')));
+    }
+  };
+  copy(src, out);
+  return out;
+}
+
+/** Rebuilds the recorded node `fixture` (a folder of test/fixtures, or a directory from variantFixture). */
+export function recreateReferenceNode(t: ExecutionContext, fixture = 'reference-node'): ReferenceNode {
+  const src = path.isAbsolute(fixture) ? fixture : path.join(fixturesDir, fixture);
   const passwd = lines(path.join(src, 'users', 'passwd.txt')).map((l) => l.split(':'));
   const group = lines(path.join(src, 'users', 'group.txt')).map((l) => l.split(':'));
   const users = passwd.map((f) => f[0] as string);
