@@ -4,19 +4,20 @@
 // reference's slapos.cfg. Nothing may be removed, renamed, re-owned or
 // re-addressed; the live node must equal the recorded state.json apart from
 // the additions listed here.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fixturesDir } from '../helpers/paths.js';
-import { isRoot } from '../helpers/system.js';
-import { recreateReferenceNode, type ReferenceNode } from '../helpers/reference-node.js';
-import { diffStates, normaliseState, snapshotNode, type NodeState } from '../helpers/node-snapshot.js';
-import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
-import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
+import { diffStates, normaliseState, snapshotNode, type NodeState } from '../helpers/node-snapshot.js';
+import { fixturesDir } from '../helpers/paths.js';
 import { BIN } from '../helpers/proxy-process.js';
-import { substitute, variantFixture } from '../helpers/reference-node.js';
+import { recreateReferenceNode, substitute, variantFixture, type ReferenceNode } from '../helpers/reference-node.js';
+import { isRoot, repoRoot } from '../helpers/system.js';
+import { fetchInNetns, stopSupervisord } from '../instance/env.js';
 
+const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
 const rootOnly = isRoot ? test.serial : test.skip;
 const fixture = path.join(fixturesDir, 'reference-node');
 const recorded = (): NodeState => normaliseState(JSON.parse(readFileSync(path.join(fixture, 'state.json'), 'utf8')) as NodeState);
@@ -38,7 +39,7 @@ rootOnly('the rebuilt reference node equals the recorded state.json (the helpers
  * Our minimal master started inside the node's namespace on the address the
  * fixture's slapos.cfg names ([slapproxy] host/port), as the reference's was.
  */
-async function startMasterInNetns(t: import('ava').ExecutionContext, node: ReferenceNode): Promise<void> {
+async function startMasterInNetns(t: ExecutionContext, node: ReferenceNode): Promise<void> {
   const cfg = readFileSync(node.cfg, 'utf8');
   const port = /^\[slapproxy\][^[]*?^port\s*=\s*(\d+)/ms.exec(cfg)?.[1] ?? '';
   const child = spawn('nsenter', [`--net=/run/netns/${node.netns}`, process.execPath, BIN, 'proxy', 'start', '--cfg', node.cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -77,7 +78,7 @@ const DESTRUCTIVE = new Set(['users', 'chown', 'chmod', 'tap', 'tap-delete', 'li
 const ALLOWED_FILE_CHANGES = ['@DIR@/slapos.xml', '@DIR@/slapos.json'];
 const IMPLEMENTATION_KEYS = ['os_type', 'python_version', 'slapos_version'];
 
-function assertOnlyAllowed(t: import('ava').ExecutionContext, differences: ReturnType<typeof diffStates>): void {
+function assertOnlyAllowed(t: ExecutionContext, differences: ReturnType<typeof diffStates>): void {
   const unexpected = differences.filter((d) => {
     const m = /^files\[(.*)\]$/.exec(d.where);
     if (!m || !ALLOWED_FILE_CHANGES.includes(m[1] as string)) return true;
@@ -89,7 +90,7 @@ function assertOnlyAllowed(t: import('ava').ExecutionContext, differences: Retur
   t.deepEqual(unexpected, [], JSON.stringify(unexpected, null, 1));
 }
 
-rootOnly('takeover: our format adopts the reference node as found, adds only its own, and a re-run changes nothing', async (t) => {
+rootOnly('takeover: our format adopts the reference node as found, adds only its own, a re-run changes nothing, and an instance deploys on slappart0', async (t) => {
   const node = recreateReferenceNode(t);
   const env = envOf(node);
   // The fixture's slapos.cfg is used unchanged, so the control groups go under
@@ -132,6 +133,30 @@ rootOnly('takeover: our format adopts the reference node as found, adds only its
   const again = await formatCli(env, []);
   t.is(again.status, 0, again.stderr);
   t.deepEqual(diffStates(after, await snapshotNode(node)), []);
+
+  // 4. The example release deploys on the adopted slappart0 and answers on its adopted addresses.
+  //    Test-only keys: pid files and free-space floors of this run (machine-wide defaults otherwise).
+  writeFileSync(node.cfg, readFileSync(node.cfg, 'utf8').replace('[slapos]\n', `[slapos]\npidfile_software = ${node.dir}/sr.pid\npidfile_instance = ${node.dir}/cp.pid\n` +
+    'software_min_free_space = 1M\ninstance_min_free_space = 1M\n'));
+  t.teardown(() => stopSupervisord(node.instanceRoot));
+  const inNetns = (...args: string[]) => spawnSync('nsenter', [`--net=/run/netns/${node.netns}`, process.execPath, BIN, ...args, '--cfg', node.cfg], {
+    encoding: 'utf8', timeout: 240_000, env: { PATH: process.env.PATH },
+  });
+  const computerId = /^computer_id\s*=\s*(\S+)/m.exec(readFileSync(node.cfg, 'utf8'))?.[1] ?? '';
+  for (const step of [['supply', EXAMPLE, computerId], ['node', 'software', '--now'], ['request', 'inst0', EXAMPLE], ['node', 'supervisord'], ['node', 'instance', '--now']]) {
+    const result = inNetns(...step);
+    t.is(result.status, 0, `${step.join(' ')}: ${result.stderr.slice(-1500)}`);
+  }
+  const conf = JSON.parse(readFileSync(path.join(node.instanceRoot, 'slappart0', '.slapos-instance.json'), 'utf8')) as { 'ipv4-random': string; 'ipv6-random': string };
+  t.deepEqual([conf['ipv4-random'], conf['ipv6-random']], ['10.41.209.111', 'fd00:cafe:1::2'], 'the reference\'s addresses of slappart0');
+  for (const url of [`http://${conf['ipv4-random']}:8080/`, `http://[${conf['ipv6-random']}]:8080/`]) {
+    let body = fetchInNetns(node.netns, url).body;
+    for (let i = 0; i < 40 && !body.includes('Hello from inst0'); i++) {
+      await sleep(250);
+      body = fetchInNetns(node.netns, url).body;
+    }
+    t.regex(body, /Hello from inst0/, url);
+  }
 });
 
 rootOnly('takeover: a tap_mode that contradicts the node is reported, not applied', async (t) => {
