@@ -170,19 +170,41 @@ export interface PartitionRecord {
 
 /**
  * The record of what partition `reference` was given. The state file
- * (computer_xml) is the record; when it lacks the partition (lost, or restored
+ * (computer_xml) is the record. When it lacks the partition (lost, or restored
  * from a backup older than the partition), or when what it records is not on
- * the kernel while the partition's own .slapos-resource is, the kernel wins:
- * the record that the kernel confirms is used, and the note says so.
+ * the kernel while another record is, the kernel wins: the first record that
+ * the kernel confirms is used (the partition's .slapos-resource, then the
+ * master's ip_list), else the first record there is; the note says so.
  */
-export function partitionRecord(reference: string, fromStateFile: Dict | undefined, fromResource: Dict | undefined, live: (entry: Dict) => boolean): PartitionRecord {
-  if (fromStateFile && (live(fromStateFile) || !fromResource || !live(fromResource))) return { entry: fromStateFile };
-  if (!fromResource) return {};
+export function partitionRecord(
+  reference: string,
+  fromStateFile: Dict | undefined,
+  fromResource: Dict | undefined,
+  live: (entry: Dict) => boolean,
+  fromMaster?: Dict,
+): PartitionRecord {
+  const candidates: [string, Dict | undefined][] = [['the state file', fromStateFile], ["the partition's .slapos-resource", fromResource], ['the master', fromMaster]];
+  const sources = candidates.filter((s): s is [string, Dict] => s[1] !== undefined);
+  const chosen = sources.find((s) => live(s[1])) ?? sources[0];
+  if (!chosen) return {};
+  if (chosen[1] === fromStateFile) return { entry: fromStateFile };
   if (fromStateFile) {
     return {
-      entry: fromResource,
-      note: `${reference}: the state file records ${addressText(fromStateFile)}, but the kernel has ${addressText(fromResource)} (as the partition's .slapos-resource says): keeping the kernel's`,
+      entry: chosen[1],
+      note: `${reference}: the state file records ${addressText(fromStateFile)}, but the kernel has ${addressText(chosen[1])} (as ${chosen[0]} says): keeping the kernel's`,
     };
   }
-  return { entry: fromResource, note: `${reference}: not in the state file; its addresses (${addressText(fromResource)}) are taken from its .slapos-resource${live(fromResource) ? ' and the kernel' : ''}` };
+  return { entry: chosen[1], note: `${reference}: not in the state file; its addresses (${addressText(chosen[1])}) are taken from ${chosen[0]}${live(chosen[1]) ? ' and the kernel' : ''}` };
+}
+
+/**
+ * A record from the master's ip_list of an allocated partition
+ * (getFullComputerInformation): its first IPv4 and first IPv6, the addresses
+ * format reported. Undefined when the master sent none.
+ */
+export function masterEntry(reference: string, ipList: readonly (readonly [string, string])[]): Dict | undefined {
+  const v4 = ipList.find(([, a]) => /^\d+\.\d+\.\d+\.\d+$/.test(a))?.[1];
+  const v6 = ipList.find(([, a]) => a.includes(':'))?.[1];
+  if (v4 === undefined || v6 === undefined) return undefined;
+  return { reference, address_list: [{ addr: v4, netmask: '255.255.255.255' }, { addr: v6, netmask: '' }] };
 }

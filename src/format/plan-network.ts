@@ -147,7 +147,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     return a.v4 !== undefined && a.v6 !== undefined && hasAddressAnyLen(observed, main.index, AF_INET, a.v4) && hasAddressAnyLen(observed, v6link.index, AF_INET6, a.v6);
   };
   const records = refs.map((ref, i) =>
-    partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live));
+    partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live, observed.masterRecords?.get(ref)));
   const entries = records.map((r) => r.entry);
   let decision;
   try {
@@ -187,7 +187,23 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   const foreign = new Set<number>(
     observed.addresses.filter((a) => a.family === AF_INET && !(a.index === main.index && a.prefixlen === 32)).map((a) => a.value as number),
   );
-  const ipv4 = allocateIpv4(settings.ipv4LocalNetwork, n, stored.map((s) => s.v4), foreign);
+  // A partition with no record at all adopts a /32 of the pool that is on
+  // interface_name and that no record claims (the kernel wins: nothing leaks,
+  // nothing is re-addressed), lowest first.
+  const pool = settings.ipv4LocalNetwork;
+  const claimed = new Set(stored.map((s) => s.v4));
+  const orphans = observed.addresses
+    .filter((a) => a.index === main.index && a.family === AF_INET && a.prefixlen === 32)
+    .map((a) => a.value as number)
+    .filter((v) => v >= pool.network && v < pool.network + pool.size && !claimed.has(v))
+    .sort((a, b) => a - b);
+  const wanted4 = stored.map((s, i) => {
+    if (s.v4 !== undefined || entries[i] !== undefined || orphans.length === 0) return s.v4;
+    const adopted = orphans.shift() as number;
+    notes.push(`${refs[i]}: no record of its addresses; adopting ${format4(adopted)}, on ${interfaceName} and claimed by no other partition`);
+    return adopted;
+  });
+  const ipv4 = allocateIpv4(pool, n, wanted4, foreign);
   const other6 = new Set(observed.addresses.filter((a) => a.family === AF_INET6 && a.index !== v6link.index).map((a) => a.value as bigint));
   const baseNet = { network: base.address & mask6(base.prefixlen), prefixlen: base.prefixlen };
   const partitions: PartitionNet[] = [];
@@ -343,6 +359,22 @@ export function surplusNetworkSteps(settings: FormatSettings, observed: Observed
     // an index beyond what the shift allows never had a range
   }
   return steps;
+}
+
+/**
+ * Partitions that were formatted before (their directory exists) but have no
+ * record left, neither in the state file nor in their .slapos-resource: the
+ * master may still know their addresses.
+ */
+export function recordlessPartitions(settings: FormatSettings, observed: Observed): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < settings.partitionAmount; i++) {
+    const ref = `${settings.partitionBaseName}${i}`;
+    if (!observed.paths.get(path.join(settings.instanceRoot, ref))) continue;
+    if (storedPartition(observed, ref) || resourceEntry(observed.files.get(resourcePath(settings, i)), ref)) continue;
+    out.push(ref);
+  }
+  return out;
 }
 
 export const resourcePath = (settings: FormatSettings, i: number) =>

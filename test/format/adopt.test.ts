@@ -6,7 +6,7 @@ import test from 'ava';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveSettings } from '../../src/format/settings.js';
 import {
-  decideTapMode, ModeConflictError, partitionRecord, prefixlenOf6, resourceEntry, storedRange, storedTapIpv6, storedTun,
+  decideTapMode, masterEntry, ModeConflictError, partitionRecord, prefixlenOf6, resourceEntry, storedRange, storedTapIpv6, storedTun,
 } from '../../src/format/adopt.js';
 import { format6, parse6 } from '../../src/format/addressing.js';
 import { AF_INET6, TABLE_MAIN, type LinkState } from '../../src/network/netlink.js';
@@ -85,9 +85,20 @@ test('the record of a partition: the state file, unless the kernel confirms the 
   t.regex(older.note ?? '', /p1: the state file records 10\.0\.0\.7, fd00::3, but the kernel has 10\.0\.0\.9, fd00::3/);
   const lost = partitionRecord('p1', undefined, b, liveIs(b));
   t.is(lost.entry, b);
-  t.regex(lost.note ?? '', /not in the state file; its addresses \(10\.0\.0\.9, fd00::3\) are taken from its \.slapos-resource and the kernel/);
+  t.regex(lost.note ?? '', /not in the state file; its addresses \(10\.0\.0\.9, fd00::3\) are taken from the partition's \.slapos-resource and the kernel/);
   t.deepEqual(partitionRecord('p1', undefined, undefined, () => true), {});
   t.is(resourceEntry(JSON.stringify(b), 'p2'), undefined, 'a .slapos-resource naming another partition is not used');
   t.is(resourceEntry('{not json', 'p1'), undefined);
   t.deepEqual(resourceEntry(JSON.stringify(b), 'p1'), b);
+});
+
+test('the master\'s ip_list as a record: first IPv4 and first IPv6, used after the .slapos-resource, when the kernel confirms it or nothing else exists', (t) => {
+  t.deepEqual(masterEntry('p0', [['tap0', '10.0.0.5'], ['tap0', 'fd00::2'], ['tap0', '10.0.0.99']]),
+    { reference: 'p0', address_list: [{ addr: '10.0.0.5', netmask: '255.255.255.255' }, { addr: 'fd00::2', netmask: '' }] });
+  t.is(masterEntry('p0', [['tap0', 'fd00::2']]), undefined, 'no IPv4: not a record');
+  const master = masterEntry('p0', [['tap0', '10.0.0.5'], ['tap0', 'fd00::2']]);
+  const resource = { reference: 'p0', address_list: [{ addr: '10.0.0.6' }, { addr: 'fd00::2' }] };
+  t.is(partitionRecord('p0', undefined, resource, (e) => e === master, master).entry, master);
+  t.regex(partitionRecord('p0', undefined, undefined, () => false, master).note ?? '', /taken from the master$/);
+  t.is(partitionRecord('p0', undefined, resource, () => false, master).entry, resource);
 });

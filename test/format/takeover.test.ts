@@ -183,7 +183,7 @@ rootOnly('rebuild: the reference node without its state files keeps every addres
   const steps = dryRunSteps(dry);
   t.deepEqual(steps.filter((s) => DESTRUCTIVE.has(s.kind)), []);
   const warnings = (JSON.parse(dry.stdout) as { warnings: string[] }).warnings;
-  t.true(warnings.some((w) => /^slappart1: not in the state file; its addresses \(10\.41\.229\.159, fd00:cafe:1::3\) are taken from its \.slapos-resource and the kernel/.test(w)), warnings.join('\n'));
+  t.true(warnings.some((w) => /^slappart1: not in the state file; its addresses \(10\.41\.229\.159, fd00:cafe:1::3\) are taken from the partition's \.slapos-resource and the kernel/.test(w)), warnings.join('\n'));
   const run = await formatCli(env, []);
   t.true(run.status === 0 || run.status === 2, run.stderr); // no master here: offline is fine
   assertOnlyAllowed(t, diffStates(before, await snapshotNode(node)));
@@ -225,4 +225,39 @@ rootOnly('takeover of another reference layout (other prefix, IPv4 pool and name
   t.true(run.status === 0 || run.status === 2, run.stderr); // no master here: offline is fine
   assertOnlyAllowed(t, diffStates(before, await snapshotNode(node)));
   t.is(readFileSync(path.join(node.instanceRoot, 'vpart2', '.slapos-resource'), 'utf8'), substitute(readFileSync(path.join(dir, 'vpart2.slapos-resource'), 'utf8'), node));
+});
+
+rootOnly('rebuild: without state file nor .slapos-resource, the allocated partition gets its addresses from the master, free ones adopt the kernel\'s unclaimed /32s; nothing is added or removed', async (t) => {
+  const node = recreateReferenceNode(t);
+  const env = envOf(node);
+  const groups = cgroupDirs('slapos', ['slappart0', 'slappart1', 'slappart2']).filter((d) => !existsSync(d));
+  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
+  t.teardown(() => {
+    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
+  });
+  await startMasterInNetns(t, node);
+  t.is((await formatCli(env, [])).status, 0, 'reported to the master');
+  // An instance is requested: the master then lists its partition's addresses (ip_list).
+  const inNetns = (...args: string[]) => spawnSync('nsenter', [`--net=/run/netns/${node.netns}`, process.execPath, BIN, ...args, '--cfg', node.cfg], { encoding: 'utf8', timeout: 60_000 });
+  t.is(inNetns('supply', EXAMPLE, 'COMP-REF-A').status, 0);
+  t.is(inNetns('request', 'inst0', EXAMPLE).status, 0);
+  const before = await snapshotNode(node);
+  for (const file of ['slapos.xml', 'slapos.json', ...[0, 1, 2].map((i) => `inst/slappart${i}/.slapos-resource`)]) rmSync(path.join(node.dir, file));
+
+  const dry = await formatCli(env, ['--dry-run', '--json']);
+  const plan = JSON.parse(dry.stdout) as { warnings: string[]; steps: { kind: string }[] };
+  t.deepEqual(plan.steps.filter((s) => DESTRUCTIVE.has(s.kind)), [], plan.warnings.join('\n'));
+  t.true(plan.warnings.some((w) => w.startsWith('slappart0: not in the state file; its addresses (10.41.209.111, fd00:cafe:1::2) are taken from the master and the kernel')), plan.warnings.join('\n'));
+  t.true(plan.warnings.some((w) => w.startsWith('slappart1: no record of its addresses; adopting 10.41.210.253')), plan.warnings.join('\n'));
+  t.is((await formatCli(env, [])).status, 0);
+  // The kernel is untouched: no address added or removed. The allocated partition's
+  // .slapos-resource comes back byte for byte; the two free ones share the two
+  // unclaimed /32s, which one gets which is not known any more.
+  const differences = diffStates(before, await snapshotNode(node));
+  const free = ['@INSTANCE_ROOT@/slappart1/.slapos-resource', '@INSTANCE_ROOT@/slappart2/.slapos-resource'];
+  assertOnlyAllowed(t, differences.filter((d) => !free.some((f) => d.where === `files[${f}]`)));
+  const json = JSON.parse(readFileSync(path.join(node.dir, 'slapos.json'), 'utf8')) as { partition_list: { address_list: { addr: string }[] }[] };
+  const ipv4 = json.partition_list.map((p) => p.address_list[0]?.addr);
+  t.is(ipv4[0], '10.41.209.111');
+  t.deepEqual(ipv4.slice(1).sort(), ['10.41.210.253', '10.41.229.159']);
 });
