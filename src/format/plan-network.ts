@@ -144,7 +144,12 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   // the kernel) the partition's .slapos-resource when the kernel confirms it.
   const live = (entry: Dict) => {
     const a = storedAddresses(entry);
-    return a.v4 !== undefined && a.v6 !== undefined && hasAddressAnyLen(observed, main.index, AF_INET, a.v4) && hasAddressAnyLen(observed, v6link.index, AF_INET6, a.v6);
+    if (a.v4 === undefined || a.v6 === undefined) return false;
+    if (!hasAddressAnyLen(observed, main.index, AF_INET, a.v4) || !hasAddressAnyLen(observed, v6link.index, AF_INET6, a.v6)) return false;
+    // A routed tap's recorded address must be on that tap too, when the tap exists.
+    const tapAddress = storedTapIpv6(entry)?.address;
+    const tapLink = tapAddress === undefined ? undefined : link(observed, String((entry.tap as Dict | undefined)?.name ?? ''));
+    return !tapLink || hasAddressAnyLen(observed, tapLink.index, AF_INET6, tapAddress as bigint);
   };
   const records = refs.map((ref, i) =>
     partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live, observed.masterRecords?.get(ref)));
