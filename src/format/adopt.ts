@@ -107,6 +107,12 @@ export interface ModeDecision {
 export function decideTapMode(settings: FormatSettings, observed: Observed, main: LinkState, storedEntries: (Dict | undefined)[]): ModeDecision {
   const wanted = settings.tapMode ?? (main.kind === 'bridge' ? 'bridge' : 'route');
   const byName = new Map(observed.links.map((l) => [l.name, l]));
+  // Devices with a global IPv6 address or an IPv6 route in the main table, by index.
+  // Link-local addresses and fe80::/64 routes come by themselves once a tap has carrier: not evidence.
+  const carrying = new Set<number>([
+    ...observed.addresses.filter((a) => a.family === AF_INET6 && (a.value as bigint) >> 118n !== 0x3fan).map((a) => a.index),
+    ...observed.routes.filter((r) => r.table === TABLE_MAIN && r.family === AF_INET6 && r.oif !== undefined && (r.dst as bigint) >> 118n !== 0x3fan).map((r) => r.oif as number),
+  ]);
   const bridged: string[] = [];
   const routed: string[] = [];
   for (let i = 0; i < settings.partitionAmount; i++) {
@@ -114,12 +120,7 @@ export function decideTapMode(settings: FormatSettings, observed: Observed, main
     const tap = byName.get(name);
     if (tap) {
       if (tap.master !== undefined && tap.master !== 0) bridged.push(name);
-      else {
-        // Link-local addresses come by themselves once a tap has carrier: not evidence.
-        const addressed = observed.addresses.some((a) => a.index === tap.index && a.family === AF_INET6 && (a.value as bigint) >> 118n !== 0x3fan);
-        const routes = observed.routes.some((r) => r.oif === tap.index && r.table === TABLE_MAIN && r.family === AF_INET6);
-        if (addressed || routes) routed.push(name);
-      }
+      else if (carrying.has(tap.index)) routed.push(name);
     }
     if (!tap?.master && storedTapIpv6(storedEntries[i]) && !routed.includes(name)) routed.push(name);
   }

@@ -112,8 +112,16 @@ function indexOf(observed: Observed): ObservedIndex {
   return index;
 }
 
+const anyLen = new WeakMap<Observed, Set<string>>();
+
+/** The address is on the device, whatever its prefix length (and not dadfailed). */
 function hasAddressAnyLen(observed: Observed, index: number, family: number, value: number | bigint): boolean {
-  return observed.addresses.some((a) => a.index === index && a.family === family && a.value === value && !a.dadfailed);
+  let set = anyLen.get(observed);
+  if (!set) {
+    set = new Set(observed.addresses.filter((a) => !a.dadfailed).map((a) => `${a.index}|${a.family}|${a.value}`));
+    anyLen.set(observed, set);
+  }
+  return set.has(`${index}|${family}|${value}`);
 }
 
 function link(observed: Observed, name: string): LinkState | undefined {

@@ -28,8 +28,13 @@ function observed(links: LinkState[], extra: Partial<Observed> = {}): Observed {
 test('tap mode: a new node follows tap_mode, else the kind of interface_name', (t) => {
   t.deepEqual(decideTapMode(settings(), observed([]), br0, []), { mode: 'bridge', source: 'default' });
   t.deepEqual(decideTapMode(settings('tap_mode = route\n'), observed([]), br0, []), { mode: 'route', source: 'config' });
-  // Taps that exist but carry nothing (a creation cut short) are no evidence.
+  // Taps that exist but carry nothing (a creation cut short), or only what the kernel adds with carrier, are no evidence.
   t.is(decideTapMode(settings(), observed([tap(0)]), br0, []).mode, 'bridge');
+  const linkLocal = observed([tap(0)], {
+    addresses: [{ index: 10, family: AF_INET6, value: parse6('fe80::1'), prefixlen: 64, tentative: false, dadfailed: false, noprefixroute: false }],
+    routes: [{ family: AF_INET6, table: TABLE_MAIN, type: 'UNICAST', dst: parse6('fe80::'), dstLen: 64, oif: 10 }],
+  } as Partial<Observed>);
+  t.is(decideTapMode(settings(), linkLocal, br0, []).mode, 'bridge');
 });
 
 test('tap mode: routed taps (an address, a route or a recorded tap IPv6) keep a node routed even on a bridge; a contradicting tap_mode is reported', (t) => {
