@@ -68,6 +68,24 @@ export function storedTapIpv6(entry: Dict | undefined): StoredTap | undefined {
   }
 }
 
+export interface StoredTapIpv4 {
+  ipv4_addr: string;
+  ipv4_netmask: string;
+  ipv4_gateway: string;
+  ipv4_network: string;
+}
+
+/**
+ * A stored tap's IPv4 fields (the reference fills them with
+ * tap_gateway_interface), kept as recorded: we do not hand out tap IPv4s
+ * ourselves, but an adopted partition keeps the ones it has.
+ */
+export function storedTapIpv4(entry: Dict | undefined): StoredTapIpv4 | undefined {
+  const tap = entry?.tap;
+  if (!isDict(tap) || text(tap.ipv4_addr) === '') return undefined;
+  return { ipv4_addr: text(tap.ipv4_addr), ipv4_netmask: text(tap.ipv4_netmask), ipv4_gateway: text(tap.ipv4_gateway), ipv4_network: text(tap.ipv4_network) };
+}
+
 /** A stored tun's addressing; undefined when there was no tun or it is unreadable. */
 export function storedTun(entry: Dict | undefined): { ipv4: number; ipv4Prefixlen: number; ipv6?: { address: bigint; range: Range6 } } | undefined {
   const tun = entry?.tun;

@@ -9,7 +9,9 @@ import {
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
 import type { Dict } from './computer-xml.js';
-import { decideTapMode, ModeConflictError, partitionRecord, resourceEntry, storedRange, storedTapIpv6, storedTun } from './adopt.js';
+import {
+  decideTapMode, ModeConflictError, partitionRecord, resourceEntry, storedRange, storedTapIpv4, storedTapIpv6, storedTun, type StoredTapIpv4,
+} from './adopt.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -35,6 +37,8 @@ export interface PartitionNet {
   ipv4: number;
   ipv6: bigint;
   range?: Range6;
+  /** Tap IPv4 fields as recorded (tap_gateway_interface on the reference), kept on adoption. */
+  tapIpv4?: StoredTapIpv4;
   /** Tap addressing (route mode with tap_ipv6 only). */
   tap?: TapIpv6 & { range: Range6; address: bigint; gateway: bigint };
   tun?: TunNet;
@@ -232,6 +236,8 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
       // reference does): ranges, tap and tun addressing are derived only once.
       if (settings.partitionHasIpv6Range) p.range = storedRange(entries[i]) ?? subRange6(base, settings.prefixShift, 1, i);
       if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = storedTapIpv6(entries[i]) ?? tapIpv6(base, settings.prefixShift, i);
+      const tap4 = settings.createTap ? storedTapIpv4(entries[i]) : undefined;
+      if (tap4) p.tapIpv4 = tap4;
       if (settings.createTun) {
         const kept = storedTun(entries[i]);
         const v4 = kept ? { address: kept.ipv4, prefixlen: kept.ipv4Prefixlen } : tunIpv4(n, i);

@@ -39,6 +39,8 @@ export interface FormatSettings {
   /** undefined: decided from interface_name's kind (a bridge → "bridge"). */
   tapMode?: 'bridge' | 'route';
   tapIpv6: boolean;
+  /** Reported as configured; taps get no IPv4 from it (not supported yet), recorded ones are kept. */
+  tapGatewayInterface: string;
   createTun: boolean;
   tunBaseName: string;
   tunIpv6: boolean;
@@ -109,7 +111,7 @@ export function resolveSettings(config: SlaposConfig, options: FormatOptions, wa
     }
   }
   if (f.tap_gateway_interface !== '') {
-    warn(`${config.file}: [slapformat] tap_gateway_interface = ${f.tap_gateway_interface} is not supported yet: taps get no IPv4 from that interface's subnet (their ipv4_* fields stay empty)`);
+    warn(`${config.file}: [slapformat] tap_gateway_interface = ${f.tap_gateway_interface} is not supported yet: new taps get no IPv4 from that interface's subnet (their ipv4_* fields stay empty; recorded ones are kept)`);
   }
   const ipv4Text = f.ipv4_local_network === undefined ? undefined : String(f.ipv4_local_network);
   return {
@@ -132,6 +134,7 @@ export function resolveSettings(config: SlaposConfig, options: FormatOptions, wa
     tapBaseName: f.tap_base_name,
     ...(f.tap_mode ? { tapMode: f.tap_mode } : {}),
     tapIpv6: f.tap_ipv6,
+    tapGatewayInterface: f.tap_gateway_interface,
     createTun: f.create_tun,
     tunBaseName: f.tun_base_name,
     tunIpv6: f.tun_ipv6,

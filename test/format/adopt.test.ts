@@ -11,6 +11,8 @@ import {
 import { format6, parse6 } from '../../src/format/addressing.js';
 import { AF_INET6, TABLE_MAIN, type LinkState } from '../../src/network/netlink.js';
 import type { Observed } from '../../src/format/observe.js';
+import { makePlan } from '../../src/format/plan.js';
+import { parseDbFile, parseLoginDefs } from '../../src/users/db.js';
 
 function settings(extra = '', amount = 4) {
   const cfg = `[slapos]\ncomputer_id = C\nmaster_url = http://127.0.0.1:1\nsoftware_root = /opt/s\ninstance_root = /srv/i\n\n` +
@@ -106,4 +108,39 @@ test('the master\'s ip_list as a record: first IPv4 and first IPv6, used after t
   t.is(partitionRecord('p0', undefined, resource, (e) => e === master, master).entry, master);
   t.regex(partitionRecord('p0', undefined, undefined, () => false, master).note ?? '', /taken from the master$/);
   t.is(partitionRecord('p0', undefined, resource, () => false, master).entry, resource);
+});
+
+test('plan: a partition recorded with the reference\'s random fallbacks (range, tap) and tap IPv4 fields keeps them byte for byte, routed, on a bridge', (t) => {
+  const s = settings('', 1);
+  const recorded = {
+    address_list: [{ addr: '10.0.77.3', netmask: '255.255.255.255' }, { addr: 'fd00:1::2', netmask: 'ffff:ffff:ffff:ffff::' }],
+    external_storage_list: [],
+    ipv6_range: { addr: 'fd00:1:0:0:4d2f::', netmask: 'ffff:ffff:ffff:ffff:ffff::', network: 'fd00:1:0:0:4d2f::/80', prefixlen: 80 },
+    path: '/srv/i/slappart0',
+    reference: 'slappart0',
+    tap: {
+      ipv4_addr: '10.8.0.2', ipv4_gateway: '10.8.0.1', ipv4_netmask: '255.255.255.0', ipv4_network: '10.8.0.0',
+      ipv6_addr: 'fd00:1::b3c1:ffff:ffff:ffff', ipv6_gateway: 'fd00:1::b3c1:0:0:1', ipv6_netmask: 'ffff:ffff:ffff:ffff:ffff::', ipv6_network: 'fd00:1::b3c1:0:0:1/80', name: 'tap0',
+    },
+    tun: null,
+    user: { additional_group_list: ['slapsoft'], name: 'slapuser0', path: '/srv/i/slappart0', shell: '/bin/sh' },
+  };
+  const obs = {
+    users: { passwd: parseDbFile('root:x:0:0::/root:/bin/sh\n'), group: parseDbFile('root:x:0:\n'), shadow: parseDbFile(''), gshadow: parseDbFile('') },
+    idRanges: parseLoginDefs(''),
+    links: [{ index: 1, name: 'lo', up: true, lowerUp: true }, br0],
+    addresses: [{ index: 2, family: 10, value: parse6('fd00:1::1'), prefixlen: 64, tentative: false, dadfailed: false, noprefixroute: false }],
+    routes: [], taps: new Map(), paths: new Map(), files: new Map(), dirEntries: new Map(), surplus: [], nonlocalBind: '1', osType: '[]',
+    stored: { address: 'fd00:1::1', partition_list: [recorded] },
+  } as unknown as Observed;
+  const plan = makePlan(s, obs, 20000);
+  t.is(plan.mode, 'route', 'the record says routed, the bridge does not matter');
+  const resource = plan.steps.find((x) => x.kind === 'write-file' && x.path.endsWith('/slappart0/.slapos-resource')) as { content: string } | undefined;
+  const written = JSON.parse(resource?.content ?? '{}') as typeof recorded;
+  t.deepEqual(written.tap, recorded.tap);
+  t.deepEqual(written.ipv6_range, recorded.ipv6_range);
+  t.deepEqual(written.address_list, recorded.address_list);
+  const adds = plan.steps.filter((x) => x.kind === 'addr-add' || x.kind === 'route-add').map((x) => ('address' in x ? x.address : (x as { dst: string }).dst));
+  t.deepEqual(adds, ['fd00:1::b3c1:ffff:ffff:ffff', 'fd00:1::b3c1:0:0:1/128', 'fd00:1:0:0:b3c1::/80', '10.0.77.3', 'fd00:1::2', 'fd00:1:0:0:4d2f::/80'],
+    'what is missing on this kernel is added at the recorded places, nothing derived again');
 });
