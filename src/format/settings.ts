@@ -111,7 +111,7 @@ export function resolveSettings(config: SlaposConfig, options: FormatOptions, wa
     }
   }
   if (f.tap_gateway_interface !== '') {
-    warn(`${config.file}: [slapformat] tap_gateway_interface = ${f.tap_gateway_interface} is not supported yet: new taps get no IPv4 from that interface's subnet (their ipv4_* fields stay empty; recorded ones are kept)`);
+    warn(`${config.file}: [slapformat] tap_gateway_interface = ${f.tap_gateway_interface} is not supported yet: taps get no IPv4 from that interface's subnet (their ipv4_* fields stay empty)`);
   }
   const ipv4Text = f.ipv4_local_network === undefined ? undefined : String(f.ipv4_local_network);
   return {
