@@ -15,6 +15,8 @@ import { fixturesDir } from '../helpers/paths.js';
 import { BIN } from '../helpers/proxy-process.js';
 import { recreateReferenceNode, substitute, variantFixture, type ReferenceNode } from '../helpers/reference-node.js';
 import { isRoot, repoRoot } from '../helpers/system.js';
+import { marshalComputer, type Dict } from '../../src/format/computer-xml.js';
+import { sortedJson } from '../../src/format/computer.js';
 import { fetchInNetns, stopSupervisord } from '../instance/env.js';
 
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
@@ -260,4 +262,67 @@ rootOnly('rebuild: without state file nor .slapos-resource, the allocated partit
   const ipv4 = json.partition_list.map((p) => p.address_list[0]?.addr);
   t.is(ipv4[0], '10.41.209.111');
   t.deepEqual(ipv4.slice(1).sort(), ['10.41.210.253', '10.41.229.159']);
+});
+
+/**
+ * The reference layout with `create_tun = true`, written into a variant copy:
+ * the tuns `slaptunN` (`ip tuntap … mode tun user U`, up) with the reference's
+ * addressing (slapformat.md §5.4: 172.16.0.0/12 cut in 2^ceil(log2(amount))
+ * subnets, the IPv6 range of kind 3), recorded in slapos.json, slapos.xml
+ * (marshalled as the reference does) and each .slapos-resource. Not a
+ * capture: built from the specification, to check that adoption of tuns is
+ * generic.
+ */
+function addTuns(dir: string): void {
+  const json = JSON.parse(readFileSync(path.join(dir, 'slapos.json'), 'utf8')) as Dict & { partition_list: Dict[] };
+  const amount = json.partition_list.length;
+  const plen = 12 + Math.ceil(Math.log2(amount));
+  const mask = (0xffffffff << (32 - plen)) >>> 0;
+  const dotted = [24, 16, 8, 0].map((b) => (mask >>> b) & 255).join('.');
+  const links = JSON.parse(readFileSync(path.join(dir, 'kernel', 'ip-link.json'), 'utf8')) as Dict[];
+  const addrs = JSON.parse(readFileSync(path.join(dir, 'kernel', 'ip-addr.json'), 'utf8')) as Dict[];
+  json.partition_list.forEach((p, i) => {
+    const v4 = `172.${16 + ((i << (32 - plen)) >>> 16)}.0.1`;
+    const prefix = String((p.ipv6_range as Dict).addr).split(':4')[0]; // "fd00:cafe:1:0" of "fd00:cafe:1:0:4001::"
+    const v6 = `${prefix}:c00${i + 1}::1`;
+    p.tun = {
+      ipv4_addr: v4, ipv4_gateway: '', ipv4_netmask: dotted, ipv4_network: `${v4}/${dotted}`,
+      ipv6_addr: v6, ipv6_gateway: '', ipv6_netmask: 'ffff:ffff:ffff:ffff:ffff::', ipv6_network: `${v6}/80`, name: `slaptun${i}`,
+    };
+    const user = String((p.user as Dict).name);
+    links.push({ ifname: `slaptun${i}`, flags: ['POINTOPOINT', 'MULTICAST', 'NOARP', 'UP'], linkinfo: { info_kind: 'tun', info_data: { type: 'tun', pi: false, vnet_hdr: false, multi_queue: false, persist: true, user } } });
+    addrs.push({ ifname: `slaptun${i}`, addr_info: [
+      { family: 'inet', local: v4, prefixlen: plen, scope: 'global' },
+      { family: 'inet6', local: v6, prefixlen: 80, scope: 'global' },
+    ] });
+    writeFileSync(path.join(dir, `${String(p.reference)}.slapos-resource`), sortedJson(p, 4));
+  });
+  writeFileSync(path.join(dir, 'slapos.json'), sortedJson(json, 2));
+  writeFileSync(path.join(dir, 'slapos.xml'), marshalComputer(json).pretty);
+  writeFileSync(path.join(dir, 'kernel', 'ip-link.json'), JSON.stringify(links));
+  writeFileSync(path.join(dir, 'kernel', 'ip-addr.json'), JSON.stringify(addrs));
+  writeFileSync(path.join(dir, 'slapos.cfg'), readFileSync(path.join(dir, 'slapos.cfg'), 'utf8').replace('[slapformat]\n', '[slapformat]\ncreate_tun = true\n'));
+}
+
+rootOnly('takeover of a reference layout with create_tun: tuns adopted as found (owner, addresses), nothing destructive, records kept byte for byte', async (t) => {
+  const dir = variantFixture(t, [['rfuser', 'rtuser'], ['rfsoft', 'rtsoft'], ['rftap', 'rttap'], ['slappart', 'tpart'], ['rfv', 'rtv'], ['10.41.', '10.58.']]);
+  addTuns(dir);
+  const node = recreateReferenceNode(t, dir);
+  const env = envOf(node);
+  const tun0 = ((await snapshotNode(node)).links as { name: string; tun?: { type: string; sys_owner: string } }[]).find((l) => l.name === 'slaptun0');
+  t.like(tun0?.tun, { type: 'tun', sys_owner: 'rtuser0' });
+  const groups = cgroupDirs('slapos', ['tpart0', 'tpart1', 'tpart2']).filter((d) => !existsSync(d));
+  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
+  t.teardown(() => {
+    for (const d of [...groups, ...parents]) spawnSync('rmdir', [d]);
+  });
+  const before = await snapshotNode(node);
+  const dry = await formatCli(env, ['--dry-run', '--json']);
+  const steps = dryRunSteps(dry) as { kind: string; path?: string }[];
+  t.deepEqual(steps.filter((s) => DESTRUCTIVE.has(s.kind)), []);
+  t.deepEqual(steps.filter((s) => s.kind === 'write-file' && s.path?.endsWith('.slapos-resource')), []);
+  const run = await formatCli(env, []);
+  t.true(run.status === 0 || run.status === 2, run.stderr); // no master here: offline is fine
+  assertOnlyAllowed(t, diffStates(before, await snapshotNode(node)));
+  t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), []);
 });
