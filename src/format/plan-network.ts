@@ -46,8 +46,6 @@ export interface PartitionNet {
 
 export interface NetworkModel {
   mode: 'bridge' | 'route';
-  /** "existing": the node's taps decided the mode, whatever slapos.cfg says. */
-  modeSource?: 'existing' | 'config' | 'default';
   /** What planning found worth reporting (a contradicting config…). */
   notes?: string[];
   base: Base6;
@@ -255,7 +253,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     if (error instanceof FormatError) throw error;
     throw new FormatError(`${(error as Error).message} (interface ${ipv6Interface})`);
   }
-  return { mode, modeSource: decision.source, notes, base, interfaceName, ipv6Interface, partitions };
+  return { mode, notes, base, interfaceName, ipv6Interface, partitions };
 }
 
 function safe6(text: string): bigint | undefined {

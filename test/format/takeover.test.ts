@@ -125,6 +125,10 @@ rootOnly('takeover: our format adopts the reference node as found, adds only its
   const after = await snapshotNode(node);
   assertOnlyAllowed(t, diffStates(recorded(), after));
   assertOnlyAllowed(t, diffStates(before, after));
+  // The state file is the reference's, byte for byte, once its three implementation keys carry our values.
+  const ours = JSON.parse(readFileSync(path.join(node.dir, 'slapos.json'), 'utf8')) as Dict;
+  const expected = { ...reference, ...Object.fromEntries(IMPLEMENTATION_KEYS.map((k) => [k, ours[k] ?? null])) } as Dict;
+  t.is(readFileSync(path.join(node.dir, 'slapos.xml'), 'utf8'), marshalComputer(expected).pretty);
   for (let i = 0; i < 3; i++) {
     t.is(readFileSync(path.join(node.instanceRoot, `slappart${i}`, '.slapos-resource'), 'utf8'),
       substitute(readFileSync(path.join(fixture, `slappart${i}.slapos-resource`), 'utf8'), node), `slappart${i}/.slapos-resource kept byte for byte`);
