@@ -35,8 +35,6 @@ rootOnly('the rebuilt reference node equals the recorded state.json (the helpers
   t.deepEqual(differences, [], JSON.stringify(differences));
 });
 
-
-
 /**
  * Our minimal master started inside the node's namespace on the address the
  * fixture's slapos.cfg names ([slapproxy] host/port), as the reference's was.
@@ -60,11 +58,19 @@ async function startMasterInNetns(t: ExecutionContext, node: ReferenceNode): Pro
   throw new Error(`master did not listen on 127.0.0.1:${port} in ${node.netns}: ${stderr.slice(-800)}`);
 }
 
-/** <hierarchy>/<parent>/<name> for every cgroup hierarchy of this machine (v1 or v2). */
-function cgroupDirs(parent: string, names: string[]): string[] {
+/**
+ * The fixture's slapos.cfg is used unchanged, so format makes the partitions'
+ * control groups under the default parent ("slapos"), in every hierarchy:
+ * remove at the end only those (and the parent) that did not exist before.
+ */
+function removeNewCgroupsAtEnd(t: ExecutionContext, names: string[]): void {
   const root = '/sys/fs/cgroup';
   const hierarchies = existsSync(path.join(root, 'cgroup.controllers')) ? [root] : readdirSync(root).map((h) => path.join(root, h));
-  return hierarchies.flatMap((h) => names.map((n) => path.join(h, parent, n)));
+  const groups = hierarchies.flatMap((h) => names.map((n) => path.join(h, 'slapos', n))).filter((d) => !existsSync(d));
+  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
+  t.teardown(() => {
+    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
+  });
 }
 
 /** Step kinds that could remove, rename, re-own or re-address anything. */
@@ -95,13 +101,7 @@ function assertOnlyAllowed(t: ExecutionContext, differences: ReturnType<typeof d
 rootOnly('takeover: our format adopts the reference node as found, adds only its own, a re-run changes nothing, and an instance deploys on slappart0', async (t) => {
   const node = recreateReferenceNode(t);
   const env = envOf(node);
-  // The fixture's slapos.cfg is used unchanged, so the control groups go under
-  // the default parent: remove afterwards only those this test made.
-  const groups = cgroupDirs('slapos', ['slappart0', 'slappart1', 'slappart2']).filter((d) => !existsSync(d));
-  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
-  t.teardown(() => {
-    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
-  });
+  removeNewCgroupsAtEnd(t, ['slappart0', 'slappart1', 'slappart2']);
   await startMasterInNetns(t, node);
   const before = await snapshotNode(node);
 
@@ -178,11 +178,7 @@ rootOnly('takeover: a tap_mode that contradicts the node is reported, not applie
 rootOnly('rebuild: the reference node without its state files keeps every address (random IPv4s included), and the run says where they came from', async (t) => {
   const node = recreateReferenceNode(t);
   const env = envOf(node);
-  const groups = cgroupDirs('slapos', ['slappart0', 'slappart1', 'slappart2']).filter((d) => !existsSync(d));
-  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
-  t.teardown(() => {
-    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
-  });
+  removeNewCgroupsAtEnd(t, ['slappart0', 'slappart1', 'slappart2']);
   const before = await snapshotNode(node);
   for (const file of ['slapos.xml', 'slapos.json']) rmSync(path.join(node.dir, file));
   const dry = await formatCli(env, ['--dry-run', '--json']);
@@ -218,11 +214,7 @@ rootOnly('takeover of another reference layout (other prefix, IPv4 pool and name
   const dir = variantFixture(t, [['fd00:cafe:1:', 'fd00:beef:7:'], ['10.41.', '10.57.'], ['rfuser', 'rvuser'], ['rfsoft', 'rvsoft'], ['rftap', 'rvtap'], ['slappart', 'vpart'], ['rfv', 'rvv']]);
   const node = recreateReferenceNode(t, dir);
   const env = envOf(node);
-  const groups = cgroupDirs('slapos', ['vpart0', 'vpart1', 'vpart2']).filter((d) => !existsSync(d));
-  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
-  t.teardown(() => {
-    for (const d of [...groups, ...parents]) spawnSync('rmdir', [d]);
-  });
+  removeNewCgroupsAtEnd(t, ['vpart0', 'vpart1', 'vpart2']);
   const before = await snapshotNode(node);
   const dry = await formatCli(env, ['--dry-run', '--json']);
   t.deepEqual(dryRunSteps(dry).filter((s) => DESTRUCTIVE.has(s.kind)), []);
@@ -236,11 +228,7 @@ rootOnly('takeover of another reference layout (other prefix, IPv4 pool and name
 rootOnly('rebuild: without state file nor .slapos-resource, the allocated partition gets its addresses from the master, free ones adopt the kernel\'s unclaimed /32s; nothing is added or removed', async (t) => {
   const node = recreateReferenceNode(t);
   const env = envOf(node);
-  const groups = cgroupDirs('slapos', ['slappart0', 'slappart1', 'slappart2']).filter((d) => !existsSync(d));
-  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
-  t.teardown(() => {
-    for (const dir of [...groups, ...parents]) spawnSync('rmdir', [dir]);
-  });
+  removeNewCgroupsAtEnd(t, ['slappart0', 'slappart1', 'slappart2']);
   await startMasterInNetns(t, node);
   t.is((await formatCli(env, [])).status, 0, 'reported to the master');
   // An instance is requested: the master then lists its partition's addresses (ip_list).
@@ -315,11 +303,7 @@ rootOnly('takeover of a reference layout with create_tun: tuns adopted as found 
   const env = envOf(node);
   const tun0 = ((await snapshotNode(node)).links as { name: string; tun?: { type: string; sys_owner: string } }[]).find((l) => l.name === 'slaptun0');
   t.like(tun0?.tun, { type: 'tun', sys_owner: 'rtuser0' });
-  const groups = cgroupDirs('slapos', ['tpart0', 'tpart1', 'tpart2']).filter((d) => !existsSync(d));
-  const parents = [...new Set(groups.map((d) => path.dirname(d)))].filter((d) => !existsSync(d));
-  t.teardown(() => {
-    for (const d of [...groups, ...parents]) spawnSync('rmdir', [d]);
-  });
+  removeNewCgroupsAtEnd(t, ['tpart0', 'tpart1', 'tpart2']);
   const before = await snapshotNode(node);
   const dry = await formatCli(env, ['--dry-run', '--json']);
   const steps = dryRunSteps(dry) as { kind: string; path?: string }[];
