@@ -202,9 +202,9 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   const foreign = new Set<number>(
     observed.addresses.filter((a) => a.family === AF_INET && !(a.index === main.index && a.prefixlen === 32)).map((a) => a.value as number),
   );
-  // A partition with no record at all adopts a /32 of the pool that is on
-  // interface_name and that no record claims (the kernel wins: nothing leaks,
-  // nothing is re-addressed), lowest first.
+  // A partition formatted before (its directory exists) with no record at all
+  // adopts a /32 of the pool that is on interface_name and that no record
+  // claims (the kernel wins: nothing leaks, nothing is re-addressed), lowest first.
   const pool = settings.ipv4LocalNetwork;
   const claimed = new Set(stored.map((s) => s.v4));
   const orphans = observed.addresses
@@ -214,6 +214,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     .sort((a, b) => a - b);
   const wanted4 = stored.map((s, i) => {
     if (s.v4 !== undefined || entries[i] !== undefined || orphans.length === 0) return s.v4;
+    if (!observed.paths.get(path.join(settings.instanceRoot, refs[i] as string))) return s.v4;
     const adopted = orphans.shift() as number;
     notes.push(`${refs[i]}: no record of its addresses; adopting ${format4(adopted)}, on ${interfaceName} and claimed by no other partition`);
     return adopted;

@@ -144,3 +144,26 @@ test('plan: a partition recorded with the reference\'s random fallbacks (range, 
   t.deepEqual(adds, ['fd00:1::b3c1:ffff:ffff:ffff', 'fd00:1::b3c1:0:0:1/128', 'fd00:1:0:0:b3c1::/80', '10.0.77.3', 'fd00:1::2', 'fd00:1:0:0:4d2f::/80'],
     'what is missing on this kernel is added at the recorded places, nothing derived again');
 });
+
+test('plan: partitions formatted before but with no record left adopt the unclaimed /32s of the pool on the interface, lowest first; a new node does not', (t) => {
+  const s = settings('', 2);
+  const v4 = (text: string) => text.split('.').reduce((acc, b) => acc * 256 + Number(b), 0);
+  const obs = (dirs: boolean) => ({
+    users: { passwd: parseDbFile('root:x:0:0::/root:/bin/sh\n'), group: parseDbFile('root:x:0:\n'), shadow: parseDbFile(''), gshadow: parseDbFile('') },
+    idRanges: parseLoginDefs(''),
+    links: [{ index: 1, name: 'lo', up: true, lowerUp: true }, br0],
+    addresses: [
+      { index: 2, family: 10, value: parse6('fd00:1::1'), prefixlen: 64, tentative: false, dadfailed: false, noprefixroute: false },
+      { index: 2, family: 2, value: v4('10.0.9.9'), prefixlen: 32, tentative: false, dadfailed: false, noprefixroute: false },
+      { index: 2, family: 2, value: v4('10.0.3.3'), prefixlen: 32, tentative: false, dadfailed: false, noprefixroute: false },
+    ],
+    routes: [], taps: new Map(), files: new Map(), dirEntries: new Map(), surplus: [], nonlocalBind: '1', osType: '[]',
+    paths: new Map(dirs ? [['/srv/i/slappart0', { isDir: true, mode: 0o750, uid: 0, gid: 0 }], ['/srv/i/slappart1', { isDir: true, mode: 0o750, uid: 0, gid: 0 }]] : []),
+  } as unknown as Observed);
+  const rebuilt = makePlan(s, obs(true), 20000);
+  const ipv4 = (plan: typeof rebuilt) => (plan.computer.partition_list as { address_list: { addr: string }[] }[]).map((p) => p.address_list[0]?.addr);
+  t.deepEqual(ipv4(rebuilt), ['10.0.3.3', '10.0.9.9']);
+  t.false(rebuilt.steps.some((x) => x.kind === 'addr-add' && x.address.startsWith('10.')), 'no IPv4 added');
+  t.true(rebuilt.warnings.includes('slappart0: no record of its addresses; adopting 10.0.3.3, on br0 and claimed by no other partition'), rebuilt.warnings.join('\n'));
+  t.deepEqual(ipv4(makePlan(s, obs(false), 20000)), ['10.0.0.1', '10.0.0.2'], 'a new node draws its own (deterministic) addresses');
+});
