@@ -3,7 +3,7 @@
 // reference, user, tap). Their counters are read from sysfs and cgroupfs.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parsePasswd } from '../util/passwd.js';
+import { parsePasswd } from '../users/user.js';
 
 export interface LocalPartition {
   id: string;

@@ -8,7 +8,7 @@ import type { SlapClient } from '../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotFoundError } from '../slap/errors.js';
 import type { Computer } from '../slap/shapes.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
-import { parsePasswd } from '../util/passwd.js';
+import { parsePasswd } from '../users/user.js';
 import type { Logger } from '../util/log.js';
 import { readFileSync } from 'node:fs';
 import { finishedPeriods, periodJournal, periodUsage } from './aggregate.js';

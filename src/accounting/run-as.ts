@@ -3,9 +3,10 @@
 // the error, a timeout that kills the whole process group.
 import { execa } from 'execa';
 
-import type { PartitionUser } from '../partition/user.js';
+import type { User } from '../users/user.js';
 
-export type { PartitionUser };
+/** Kept as a name for the accounting callers: the same record as every other user (users/user.ts). */
+export type PartitionUser = User;
 
 export interface ScriptRun {
   ok: boolean;
@@ -17,7 +18,7 @@ export interface ScriptRun {
 const OUTPUT_TAIL = 16 * 1024;
 
 export async function runAsPartitionUser(
-  command: string, args: readonly string[], options: { cwd: string; user: PartitionUser; timeoutMs: number },
+  command: string, args: readonly string[], options: { cwd: string; user: User; timeoutMs: number },
 ): Promise<ScriptRun> {
   if (options.user.uid === 0 || options.user.gid === 0) throw new Error(`refusing to run ${command} as root for a partition`);
   const asRoot = process.getuid?.() === 0;

@@ -15,13 +15,13 @@ import { urlHash } from '../software/plan.js';
 import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
 import type { Logger } from '../util/log.js';
-import { parsePasswd, type PasswdEntry } from '../util/passwd.js';
+import { parsePasswd, type User } from '../users/user.js';
 import type { PartitionDigest } from './digest.js';
 import type { InstanceMasterLink } from './master-link.js';
 import { isMasterDown } from './master-link.js';
 import { partitionLog } from './partition-log.js';
 import type { InstanceSettings } from './settings.js';
-import { runSteps, type PartitionUser } from './step.js';
+import { runSteps } from './step.js';
 import { stepsFor } from './steps/index.js';
 import { PromiseError } from './steps/promises.js';
 
@@ -35,7 +35,7 @@ export interface RunContext {
   log: Logger;
   now(): number;
   /** Cached per run: <software>/periodicity values and /etc/passwd. */
-  cache: { periodicity: Map<string, number>; passwd?: PasswdEntry[] };
+  cache: { periodicity: Map<string, number>; passwd?: User[] };
 }
 
 export type Outcome =
@@ -64,7 +64,7 @@ export function periodicity(ctx: RunContext, softwarePath: string | null): numbe
   return value;
 }
 
-function partitionUser(ctx: RunContext, files: PartitionFiles): PartitionUser {
+function partitionUser(ctx: RunContext, files: PartitionFiles): User {
   const st = lstatSync(files.dir);
   if (process.getuid?.() === 0 && (st.uid === 0 || st.gid === 0)) {
     throw new Error(`${files.dir} is owned by root: partition code never runs as root; run slapos node format`);

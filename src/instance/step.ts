@@ -8,9 +8,9 @@ import type { Logger } from '../util/log.js';
 import type { PartitionFiles } from '../partition/files.js';
 import type { InstanceMasterLink } from './master-link.js';
 import type { InstanceSettings } from './settings.js';
-import type { PartitionUser } from '../partition/user.js';
+import type { User } from '../users/user.js';
 
-export type { PartitionUser } from '../partition/user.js';
+
 
 /** Everything a step may use; steps add what later steps need (e.g. softwarePath). */
 export interface PartitionRun {
@@ -20,7 +20,7 @@ export interface PartitionRun {
   settings: InstanceSettings;
   link: InstanceMasterLink;
   supervisor: { client: SupervisorClient; includeDir: string };
-  user: PartitionUser;
+  user: User;
   /** <software_root>/<md5(url)>, or null without a release. */
   softwarePath: string | null;
   forceStop: boolean;

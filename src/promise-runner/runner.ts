@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
-import { userByUid } from '../util/passwd.js';
+import { userByUid } from '../users/user.js';
 import { listPromises } from './discover.js';
 import { executePromise } from './execute.js';
 import { pluginPython, softwarePathOfPartition, type PluginPython } from './interpreter.js';

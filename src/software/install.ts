@@ -3,7 +3,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
-import { userByUid } from '../util/passwd.js';
+import { userByUid } from '../users/user.js';
 import { runBuildout } from './buildout.js';
 import { COMPLETED_MARKER, softwareBuildoutArgs, softwareBuildoutCfg } from './plan.js';
 

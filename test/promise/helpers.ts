@@ -7,7 +7,7 @@ import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { computer } from '../helpers/semantics-suite.js';
-import { parsePasswd } from '../../src/util/passwd.js';
+import { parsePasswd } from '../../src/users/user.js';
 import { tempDir, type TestUser } from '../helpers/system.js';
 
 const userByName = (name: string) => parsePasswd(readFileSync('/etc/passwd', 'utf8')).find((e) => e.name === name);

@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { partitionBanger } from '../../src/promise-runner/bang.js';
 import { partitionRef } from '../../src/promise-runner/discover.js';
 import { runPartitionPromises } from '../../src/promise-runner/runner.js';
-import { userByUid } from '../../src/util/passwd.js';
+import { userByUid } from '../../src/users/user.js';
 import { isRoot } from '../helpers/system.js';
 import { COMPUTER, createPartition, startRecordingMaster, writeScript } from './helpers.js';
 
