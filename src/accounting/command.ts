@@ -2,7 +2,7 @@
 // status: settings, pid file, random delay, master client, JSON summary.
 import path from 'node:path';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
-import { Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import { slapClientFromConfig } from '../slap/connect.js';
 import type { SlapClient } from '../slap/client.js';
 import type { Logger } from '../util/log.js';

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { ConfigError, configPath, loadConfig, type SlaposConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
+import { UsageError } from '../util/exit-status.js';
 
 export interface GlobalOptions {
   cfg?: string;
@@ -81,6 +82,10 @@ export function reportError(log: Logger, error: unknown): number {
   if (error instanceof CliError) {
     log.error(error.message);
     return error.exitCode;
+  }
+  if (error instanceof UsageError) {
+    log.error(error.message);
+    return Exit.FAILURE;
   }
   // Errors from the domain code carry a message meant for the operator; the
   // stack is for developers (-v).

@@ -1,13 +1,13 @@
 // `slapos node format`: observe → plan → apply → report.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import type { SlaposConfig } from '../config/load.js';
 import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
 import type { Dict } from './computer-xml.js';
-import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
+import { recordlessPartitions, UserDbChangedError } from './plan-network.js';
 import { makePlan } from './plan.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
@@ -39,10 +39,8 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       try {
         return await formatOnce();
       } catch (error) {
-        if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) {
-          if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
-          throw error;
-        }
+        // A FormatError (or any other) reaches the CLI, which prints its message (status 1).
+        if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) throw error;
         log.warn(`${error.message}; planning again (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
       }
     }
@@ -56,13 +54,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const recordless = settings.alterNetwork ? recordlessPartitions(settings, observed) : [];
     if (recordless.length > 0) observed.masterRecords = await masterRecords(config, settings.computerId, recordless, log);
     const observedAt = Date.now();
-    let plan;
-    try {
-      plan = makePlan(settings, observed, today);
-    } catch (error) {
-      if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
-      throw error;
-    }
+    const plan = makePlan(settings, observed, today);
     for (const warning of plan.warnings) log.warn(warning);
     if (settings.dryRun) {
       if (options.json) {
@@ -73,16 +65,11 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       return Exit.SUCCESS;
     }
     const plannedAt = Date.now();
-    try {
-      // An empty plan (a re-run on a formatted node) does not even load the apply code.
-      const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
-      const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
-      const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
-      log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
-    } catch (error) {
-      if (error instanceof FormatError && !(error instanceof UserDbChangedError)) throw new CliError(error.message, Exit.FAILURE);
-      throw error;
-    }
+    // An empty plan (a re-run on a formatted node) does not even load the apply code.
+    const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
+    const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+    const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
+    log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
     try {

@@ -1,7 +1,7 @@
 // `slapos node instance` from configuration to exit status: settings, random
 // delay, pid file, supervisord (on first use), master link, loop, JSON summary.
 import type { SlaposConfig } from '../config/load.js';
-import { CliError, Exit } from '../cli/exit.js';
+import { Exit, UsageError } from '../util/exit-status.js';
 import { SupervisorClient } from '../supervisor/client.js';
 import { watchdogOptions } from '../supervisor/config.js';
 import { ensureSupervisord, nodeSupervisordPaths, writeSupervisordConfiguration } from '../supervisor/daemon.js';
@@ -31,7 +31,7 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
   const { config, log } = deps;
   const settings = instanceSettings(config);
   const develop = Boolean(options.all || options.force);
-  if (options.all && options.onlyCp !== undefined) throw new CliError('--all and --only-cp cannot be used together');
+  if (options.all && options.onlyCp !== undefined) throw new UsageError('--all and --only-cp cannot be used together');
   await randomStartDelay(config.slapos.maximal_delay, options.now, log);
   return withPidFile(settings.pidFile, log, async () => {
     const link = (deps.link ?? connectInstanceMaster)(config);
@@ -57,7 +57,7 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     );
     return exitCode;
     } catch (error) {
-    if (error instanceof UnknownPartitionError) throw new CliError(`--only-cp: ${error.message}`, Exit.FAILURE);
+    if (error instanceof UnknownPartitionError) throw new UsageError(`--only-cp: ${error.message}`);
     throw error;
     } finally {
     await link.close().catch(() => undefined);

@@ -13,7 +13,7 @@ import { runFormat } from '../format/run.js';
 import { AF_INET6, Rtnl, type AddressState, type LinkState } from '../network/netlink.js';
 import { tlsFromFiles } from '../slap/client.js';
 import { slapClientFromConfig } from '../slap/connect.js';
-import { Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import type { Logger } from '../util/log.js';
 
 export interface BootTimings {
