@@ -18,7 +18,8 @@ export interface AccountingDeps {
   client?: SlapClient;
 }
 
-export async function runCollectCommand(deps: AccountingDeps, options: { json?: boolean }): Promise<number> {
+export async function runCollectCommand(loopDeps: AccountingDeps, options: { json?: boolean }): Promise<number> {
+  const deps = { ...loopDeps, log: loopDeps.log.child({ loop: 'collect' }) };
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
   const pidFile = path.join(settings.instanceRoot, 'var', 'accounting', 'collect.pid');
   return withPidFile(pidFile, deps.log, async () => {
@@ -28,7 +29,8 @@ export async function runCollectCommand(deps: AccountingDeps, options: { json?: 
   });
 }
 
-export async function runReportCommand(deps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
+export async function runReportCommand(loopDeps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
+  const deps = { ...loopDeps, log: loopDeps.log.child({ loop: 'report' }) };
   const slapos = requireKeys(deps.config, 'slapos', ['computer_id', 'master_url', 'instance_root']);
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
   await randomStartDelay(slapos.maximal_delay, options.now, deps.log);

@@ -36,7 +36,7 @@ export interface DestroyTarget {
 export type DestroyOutcome = Exclude<DestructionDecision['kind'], 'start-prerm'> | 'destroyed';
 
 export class DestroyError extends Error {
-  constructor(readonly partition: string, step: string, cause: string) {
+  constructor(readonly partition: string, readonly step: string, cause: string) {
     super(`cannot destroy ${partition}: ${step}: ${cause}`);
     this.name = 'DestroyError';
   }

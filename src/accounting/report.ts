@@ -107,14 +107,15 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   for (const partition of computer?.partitions ?? []) {
     const p = byId.get(partition.partitionId);
     if (!partition.softwareRelease || !p) continue;
+    const plog = log.child({ partition: p.id, software_release: partition.softwareRelease.url });
     const user = userOf(p, homes);
-    if (!user) { log.warn(`${p.id}: user ${p.user} unknown; report scripts not run`); continue; }
-    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, log);
+    if (!user) { plog.warn(`${p.id}: user ${p.user} unknown; report scripts not run`); continue; }
+    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, plog);
     if (failed.length === 0) continue;
     failedScripts.add(p.id);
     summary.scriptFailures.push({ partition: p.id, scripts: failed });
     await client.softwareInstanceError(settings.computerId, p.id, failed.map((name) => `Script '${name}' failed.`).join('\n'))
-      .catch((error: Error) => log.warn(`${p.id}: cannot report the script failure: ${error.message}`));
+      .catch((error: Error) => plog.warn({ err: error }, `${p.id}: cannot report the script failure: ${error.message}`));
   }
 
   const store = new UsageStore(storePath(settings.instanceRoot));
@@ -166,12 +167,13 @@ async function destroyPass(
     ...(options.now ? { now: options.now } : {}),
   };
   for (const p of partitions) {
-    if (failedScripts.has(p.id)) { log.warn(`${p.id}: not destroyed in this run, its report scripts failed`); continue; }
+    const plog = log.child({ partition: p.id });
+    if (failedScripts.has(p.id)) { plog.warn(`${p.id}: not destroyed in this run, its report scripts failed`); continue; }
     const user = userOf(p, homes);
     try {
       if (!user) throw new Error(`user ${p.user} unknown`);
-      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => log.warn(`${p.id}: stopped not reported: ${error.message}`));
-      const outcome = await destroyPartition({ id: p.id, path: p.path, user }, ctx);
+      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => plog.warn({ err: error }, `${p.id}: stopped not reported: ${error.message}`));
+      const outcome = await destroyPartition({ id: p.id, path: p.path, user }, { ...ctx, log: plog });
       if (outcome === 'locked') summary.locked.push(p.id);
       else if (outcome === 'wait-prerm') summary.waiting.push(p.id);
       else {
@@ -180,13 +182,13 @@ async function destroyPass(
         } catch (error) {
           // The reference ignores NotFound/ServerError; the next run reports again (the steps are idempotent).
           if (error instanceof MasterUnreachableError) throw error;
-          log.warn(`${p.id}: destroyed not acknowledged: ${(error as Error).message}`);
+          plog.warn({ err: error }, `${p.id}: destroyed not acknowledged: ${(error as Error).message}`);
         }
         summary.destroyed.push(p.id);
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      log.error(`${p.id}: ${message}`);
+      plog.error({ err: error }, `${p.id}: ${message}`);
       summary.destroyFailures.push({ partition: p.id, error: message });
       await client.softwareInstanceError(settings.computerId, p.id, message).catch(() => undefined);
     }

@@ -28,7 +28,8 @@ export interface InstanceCommandDeps {
 }
 
 export async function runInstanceCommand(deps: InstanceCommandDeps, options: InstanceCommandOptions): Promise<number> {
-  const { config, log } = deps;
+  const { config } = deps;
+  const log = deps.log.child({ loop: 'instance' });
   const settings = instanceSettings(config);
   const develop = Boolean(options.all || options.force);
   if (options.all && options.onlyCp !== undefined) throw new UsageError('--all and --only-cp cannot be used together');

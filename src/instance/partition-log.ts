@@ -29,6 +29,8 @@ function openLog(file: string, gid: number): number {
 
 export function partitionLog(parent: Logger, files: PartitionFiles, partitionId: string, gid: number): PartitionLog {
   const fd = openLog(files.instanceLog, gid);
+  // Records arrive serialized: their `err` is already the typed fields of the error.
+  const forward = parent.child({ partition: partitionId }, { serializers: { err: (err: unknown) => err } });
   const stream = {
     write(line: string) {
       let record: { level: number; time: string; msg?: string; [key: string]: unknown };
@@ -44,7 +46,9 @@ export function partitionLog(parent: Logger, files: PartitionFiles, partitionId:
       } catch {
         // a full disk must not stop the run; the node's log still has the line
       }
-      parent[level]({ partition: partitionId }, msg);
+      // The node's log keeps the record's fields (step, typed error fields), under this partition.
+      const { level: _level, time: _time, msg: _msg, ...fields } = record;
+      forward[level](fields, msg);
     },
   };
   const log = pino({ level: 'debug', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, stream);

@@ -124,8 +124,10 @@ async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, 
   return { kind: 'up-to-date' };
 }
 
-export async function processPartition(ctx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
+export async function processPartition(loopCtx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
   const { id, url, timestamp, fingerprint } = digest;
+  // Every line about this partition carries its id (and release) in --log-file.
+  const ctx: RunContext = { ...loopCtx, log: loopCtx.log.child({ partition: id, ...(url ? { software_release: url } : {}) }) };
   const files = partitionFiles(ctx.settings.instanceRoot, id);
   if (!existsSync(files.dir)) {
     const error = `Partition directory ${files.dir} does not exist.`;
@@ -165,7 +167,8 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     const partition = full();
     const user = partitionUser(ctx, files);
     ensureSlapgridDirs(files, user);
-    plog = partitionLog(ctx.log, files, id, user.gid);
+    // partitionLog adds `partition` itself: its parent carries the release only.
+    plog = partitionLog(url ? loopCtx.log.child({ software_release: url }) : loopCtx.log, files, id, user.gid);
     const log = plog.log;
     log.info(`Processing Computer Partition ${id}.`);
     log.info(`  Software URL: ${url ?? '(none)'}`);
@@ -187,7 +190,7 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     const message = error instanceof Error ? error.message : String(error);
     const promise = error instanceof PromiseError;
     const log = plog?.log ?? ctx.log;
-    log.error(`${id}: ${message.split('\n')[0]}`);
+    log.error({ err: error }, `${id}: ${message.split('\n')[0]}`);
     if (error instanceof Error && !(error instanceof BuildoutFailedError) && error.stack) log.debug(error.stack);
     let retryAt: number | undefined;
     try {

@@ -41,11 +41,11 @@ export async function runSteps(run: PartitionRun, steps: readonly Step[]): Promi
     if (failure && !step.always) continue;
     const started = performance.now();
     try {
-      await step.run(run);
-      run.log.debug(`step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
+      await step.run({ ...run, log: run.log.child({ step: step.name }) });
+      run.log.debug({ step: step.name }, `step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
     } catch (error) {
       if (!failure) failure = { error };
-      else run.log.warn(`step ${step.name} failed too: ${(error as Error).message}`);
+      else run.log.warn({ step: step.name, err: error }, `step ${step.name} failed too: ${(error as Error).message}`);
     }
   }
   if (failure) throw failure.error;

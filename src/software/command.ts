@@ -31,7 +31,8 @@ export interface SoftwareCommandDeps {
 }
 
 export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: SoftwareCommandOptions): Promise<number> {
-  const { config, log } = deps;
+  const { config } = deps;
+  const log = deps.log.child({ loop: 'software' });
   const slapos = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
   const force = Boolean(options.all || options.force);
   if (options.all && options.onlySr !== undefined) throw new UsageError('--all and --only-sr cannot be used together');

@@ -117,7 +117,7 @@ async function reportError(link: SoftwareMasterLink, log: Logger, url: string, m
 }
 
 async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptions, sr: SoftwareResult): Promise<string | undefined> {
-  const { log } = options;
+  const log = options.log.child({ software_release: sr.url });
   log.info(`installing software release ${sr.url} in ${sr.path}`);
   try {
     await link.building(sr.url);
@@ -146,7 +146,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
 }
 
 async function applyDestroy(link: SoftwareMasterLink, options: SoftwareLoopOptions, sr: SoftwareResult): Promise<string | undefined> {
-  const { log } = options;
+  const log = options.log.child({ software_release: sr.url });
   try {
     if (existsSync(sr.path)) {
       log.info(`removing software release ${sr.url} from ${sr.path}`);
