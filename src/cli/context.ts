@@ -76,7 +76,7 @@ export function defineAction(command: Command, fn: CommandAction): Command {
 
 export function reportError(log: Logger, error: unknown): number {
   if (error instanceof ConfigError) {
-    log.error(`configuration error in ${error.file}: ${error.message}`);
+    log.error({ err: error }, `configuration error in ${error.file}: ${error.message}`);
     return Exit.FAILURE;
   }
   if (error instanceof CliError) {
@@ -89,7 +89,9 @@ export function reportError(log: Logger, error: unknown): number {
   }
   // Errors from the domain code carry a message meant for the operator; the
   // stack is for developers (-v).
-  log.error(error instanceof Error ? error.message : String(error));
+  // Typed fields (name, code, partition, …) go to --log-file; the human line is the message.
+  if (error instanceof Error) log.error({ err: error }, error.message);
+  else log.error(String(error));
   if (error instanceof Error && error.stack) log.debug(error.stack);
   return Exit.FAILURE;
 }

@@ -90,6 +90,11 @@ export class SqlTx implements Tx {
   /** Bumps the generation of every touched computer (answer caches key on it); the engines call it before COMMIT. */
   async flushGenerations() {
     if (this.touched.size === 0) return;
+    // Almost every transaction touches one computer: a plain key lookup then.
+    if (this.touched.size === 1) {
+      await this.run('UPDATE computer SET generation = generation + 1 WHERE reference = ?', ...this.touched);
+      return;
+    }
     await this.run(`UPDATE computer SET generation = generation + 1 WHERE ${this.inList('reference')}`, this.list([...this.touched]));
   }
   async computerGeneration(computer: string) {
