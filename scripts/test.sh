@@ -8,7 +8,7 @@ bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-npx ava --tap "$@" | tee "$out"
+npx ava --tap "$@" | awk -f scripts/tap-totals.awk | tee "$out"
 status=${PIPESTATUS[0]}
 
 # Tests clean up in their teardown; this catches what a killed test could not.

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext, type ImplementationFn } from 'ava';
 import { repoRoot } from './paths.js';
 
 /** Root of the repository (tests run from dist/test/...). */
@@ -18,6 +18,19 @@ export function testName(prefix = 'slt'): string {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * A serial test that runs when `reason` is null, and otherwise shows as a
+ * visible skip whose title ends with why it cannot run on this machine
+ * (ava skips are decided when the test is declared, so decide here, not
+ * with an early `return` in the body).
+ */
+export function serialUnless(reason: string | null): (title: string, impl: ImplementationFn<[]>) => void {
+  return (title, impl) => {
+    if (reason === null) test.serial(title, impl);
+    else test.skip(`${title} [skipped: ${reason}]`, impl);
+  };
+}
 
 export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
