@@ -1,8 +1,7 @@
 // Pure accounting logic: aggregation, TioXML rendering and validation, destruction decisions, disk/quota parsing.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { finishedPeriods, partitionUsage, periodJournal, periodUsage, type Sample } from '../../src/accounting/aggregate.js';
 import { decideDestruction, isPartitionConf, prermConf, retention } from '../../src/accounting/destroy-plan.js';
@@ -10,6 +9,7 @@ import { mountPointOf, parseRepquota, walkOrder } from '../../src/accounting/dis
 import { partitionFromResource } from '../../src/accounting/partitions.js';
 import { formatQuantity, parseConsumption, partitionFilesJournal, validateJournal } from '../../src/accounting/tioxml.js';
 import { repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/system.js';
 
 const s = (partition: string, at: number, values: Partial<Sample> = {}): Sample => ({
   partition, at, cpuUsec: null, memoryBytes: null, memoryPeakBytes: null, ioReadBytes: null, ioWriteBytes: null, pids: null,
@@ -77,8 +77,7 @@ test('TioXML validation names what is wrong', (t) => {
 
 const xmllintTest = existsSync('/usr/bin/xmllint') ? test : test.skip;
 xmllintTest(`our XSDs (lib/xsd) agree with the TypeScript validation (xmllint)${existsSync('/usr/bin/xmllint') ? '' : ' [skipped: xmllint (libxml2-utils) not installed]'}`, (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-xsd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'slapos-xsd-');
   const check = (xsd: string, text: string) => {
     const file = path.join(dir, 'doc.xml');
     writeFileSync(file, text);

@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, writeFile
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { detectLayout, groupDirectories, type CgroupLayout } from '../../src/cgroup/layout.js';
+import { recordCreated } from './registry.js';
 import { createNetns, repoRoot, run, tempDir, testName } from './system.js';
 
 export interface FormatEnv {
@@ -135,6 +136,7 @@ export interface CliResult {
  */
 export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
   const hold = mkdtempSync('/tmp/sltcg-');
+  recordCreated('dir', hold);
   const script =
     'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && ' +
     'exec "$@"';

@@ -17,8 +17,9 @@ const hasCgroup2 = existsSync(unifiedRoot) && native().cgroupFsType(unifiedRoot)
 const cgroup2Only = serialUnless(!isRoot ? 'needs root' : !hasCgroup2 ? 'no cgroup2 mount on this machine' : null);
 
 function burner(t: { teardown(fn: () => void): void }): ChildProcess {
-  // Burns CPU and holds ~32 MB until killed.
-  const child = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(32 << 20, 1); for (;;) { b[0]++; }'], { stdio: 'ignore' });
+  // Burns CPU and holds ~32 MB until killed, from its first line on stdin: cgroup
+  // v1 does not move memory already charged elsewhere with the process.
+  const child = spawn(process.execPath, ['-e', "process.stdin.once('data', () => { const b = Buffer.alloc(32 << 20, 1); for (;;) { b[0]++; } })"], { stdio: ['pipe', 'ignore', 'ignore'] });
   t.teardown(() => child.kill('SIGKILL'));
   return child;
 }
@@ -46,8 +47,8 @@ async function exercise(t: import('ava').ExecutionContext, layout: CgroupLayout)
   t.true(tree.exists(group));
 
   const child = burner(t);
-  await new Promise((resolve) => setTimeout(resolve, 50));
   tree.addProcess(group, child.pid as number);
+  child.stdin?.write('go\n');
   t.deepEqual(tree.processes(group), [child.pid]);
   await new Promise((resolve) => setTimeout(resolve, 700));
   const usage = tree.usage(group);
