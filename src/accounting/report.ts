@@ -7,6 +7,7 @@ import { detectLayout } from '../cgroup/layout.js';
 import type { SlapClient } from '../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotFoundError } from '../slap/errors.js';
 import type { Computer } from '../slap/shapes.js';
+import type { SupervisordConfigOptions } from '../supervisor/config.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
 import { parsePasswd } from '../util/passwd.js';
 import type { Logger } from '../util/log.js';
@@ -31,6 +32,11 @@ export interface ReportOptions {
   /** Test hooks: the cgroup tree and supervisord (defaults: detectLayout, ensureSupervisord). */
   cgroups?: CgroupTree | null;
   supervisor?: { socket: string; includeDir: string };
+  /**
+   * The node's watchdog (watchdogOptions of slapos.cfg): supervisord.conf is
+   * rewritten with it, so the reloads of a destruction keep the watchdog.
+   */
+  watchdog?: SupervisordConfigOptions;
 }
 
 export interface ReportSummary {
@@ -159,7 +165,7 @@ async function destroyPass(
       log.warn(`cgroups unusable, partition counters are not reset at destruction: ${(error as Error).message}`);
     }
   }
-  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log })).paths;
+  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log, ...options.watchdog })).paths;
   const ctx: DestroyContext = {
     log, supervisor, certificateRepository: settings.certificateRepository, cgroups,
     scriptTimeoutMs: settings.collect.report_script_timeout * 1000, prermWaitMs: settings.collect.prerm_wait * 1000,
