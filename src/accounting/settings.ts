@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { ConfigError, requireKeys, type SlaposConfig } from '../config/load.js';
 import { collectSection, type CollectSection } from '../config/schema.js';
+import { ignoredHint } from '../config/suggest.js';
 
 export interface AccountingSettings {
   computerId: string;
@@ -18,7 +19,7 @@ export interface AccountingSettings {
 export function collectOptions(config: SlaposConfig, warn: (message: string) => void = () => {}): CollectSection {
   const raw = Object.fromEntries(config.raw.get('collect') ?? new Map<string, string>());
   const known = new Set(Object.keys(collectSection.shape));
-  for (const key of Object.keys(raw)) if (!known.has(key)) warn(`${config.file}: unknown key [collect] ${key} (ignored)`);
+  for (const key of Object.keys(raw)) if (!known.has(key)) warn(`${config.file}: unknown key [collect] ${key}${ignoredHint(key, known)}`);
   const result = collectSection.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => known.has(k))));
   if (!result.success) {
     const issue = result.error.issues[0];

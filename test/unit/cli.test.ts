@@ -80,3 +80,13 @@ test('slapos node config prints the effective values, and JSON for machines', (t
   t.deepEqual(parsed.unknownKeys, ['[slapos] mystery']);
 });
 
+
+test('node config warns about a misspelt section and says so in its verdict', (t) => {
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\n\n[slapfromat]\ncomputer_xml = /x.xml\n');
+  const result = slapos(['node', 'config', '--cfg', cfg]);
+  t.is(result.status, 0, result.stderr);
+  t.regex(result.stderr, /unknown section \[slapfromat\] \(ignored; did you mean \[slapformat\]\?\)/);
+  t.regex(result.stdout, /valid \(1 unknown name ignored: see the warnings\)/);
+});
