@@ -1,8 +1,9 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, configPath, configWarnings, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, requireKeys } from '../../src/config/load.js';
 import { closestName } from '../../src/config/suggest.js';
+import { ALIASES, collectSection, SECTIONS } from '../../src/config/schema.js';
 import { parseBytes } from '../../src/config/types.js';
 import { resolveSettings } from '../../src/format/settings.js';
 import { repoRoot, tempDir } from '../helpers/system.js';
@@ -54,6 +55,26 @@ test('the shipped slapos.cfg.example is valid and has no unknown key', (t) => {
   const config = loadConfig(path.join(repoRoot, 'slapos.cfg.example'));
   t.deepEqual(config.unknownKeys, []);
   t.truthy(requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']));
+  t.deepEqual(config.unknownSections, []);
+});
+
+test('slapos.cfg.example documents every key of every section, in its section', (t) => {
+  const text = readFileSync(path.join(repoRoot, 'slapos.cfg.example'), 'utf8');
+  const documented = new Map<string, Set<string>>();
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[([^\]]+)\]/.exec(line);
+    if (header) section = header[1] as string;
+    const key = /^#?([A-Za-z][\w-]*) =/.exec(line);
+    // The reference's other spelling of a key (ALIASES) documents it too.
+    if (key && section) documented.set(section, (documented.get(section) ?? new Set()).add(ALIASES[section]?.[key[1] as string] ?? (key[1] as string)));
+  }
+  const sections: Record<string, { shape: Record<string, unknown> }> = { ...SECTIONS, collect: collectSection };
+  for (const [name, schema] of Object.entries(sections)) {
+    const shape = schema.shape;
+    const missing = Object.keys(shape).filter((key) => !documented.get(name)?.has(key));
+    t.deepEqual(missing, [], `[${name}] keys missing from slapos.cfg.example`);
+  }
 });
 
 const bad: [string, string, RegExp, string?][] = [
