@@ -5,9 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { CgroupTree } from '../../src/cgroup/group.js';
-import { detectLayout, unifiedLayout, type CgroupLayout } from '../../src/cgroup/layout.js';
+import { detectLayout, groupDirectories, unifiedLayout, type CgroupLayout } from '../../src/cgroup/layout.js';
 import { native } from '../../src/native/index.js';
-import { isRoot, serialUnless, testName } from '../helpers/system.js';
+import { createNetns, isRoot, jsonInNetns, serialUnless, testName } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const hostKind = isRoot ? detectLayout().kind : null;
@@ -109,4 +109,29 @@ rootOnly('the addon reports the filesystem type of cgroup mounts', (t) => {
   const missing = t.throws(() => native().cgroupFsType('/nonexistent/cgroup'));
   t.is((missing as NodeJS.ErrnoException).code, 'ENOENT');
   t.throws(() => native().cgroupMake('relative/path'), { instanceOf: TypeError });
+});
+
+rootOnly('under ip netns exec (a fresh sysfs, empty /sys/fs/cgroup) the hierarchy is found anyway, and it is the host\'s', async (t) => {
+  const netns = createNetns(t);
+  const hostLayout = detectLayout();
+  const tree = new CgroupTree(hostLayout, testName('slapos-test-'));
+  t.teardown(() => cleanup(tree, ['slappart0']));
+  const layoutUrl = JSON.stringify(new URL('../../src/cgroup/layout.js', import.meta.url).href);
+  const groupUrl = JSON.stringify(new URL('../../src/cgroup/group.js', import.meta.url).href);
+  const seen = jsonInNetns<{ empty: boolean; kind: string; dirs: string[]; created: boolean }>(netns, `
+    const fs = await import('node:fs');
+    const { detectLayout } = await import(${layoutUrl});
+    const { CgroupTree } = await import(${groupUrl});
+    const empty = fs.readdirSync('/sys/fs/cgroup').length === 0;
+    const layout = detectLayout();
+    const tree = new CgroupTree(layout, ${JSON.stringify(tree.parent)});
+    const created = tree.create('slappart0');
+    console.log(JSON.stringify({ empty, kind: layout.kind, dirs: tree.directories('slappart0'), created }));`);
+  t.true(seen.empty, 'ip netns exec hides the host\'s /sys/fs/cgroup');
+  t.is(seen.kind, hostLayout.kind);
+  t.true(seen.created);
+  t.true(seen.dirs.every((d) => d.startsWith('/proc/')), seen.dirs.join(' '));
+  // The group made from inside the namespace is the host's group.
+  for (const dir of groupDirectories(hostLayout, `${tree.parent}/slappart0`)) t.true(existsSync(dir), dir);
+  t.true(tree.exists('slappart0'));
 });
