@@ -206,6 +206,6 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     for (const ext of ['crt', 'key']) rmSync(path.join(ctx.certificateRepository, `${target.id}.${ext}`), { force: true });
   });
   await step('empty directory', () => emptyDirectory(target));
-  log.info(`${target.id}: destroyed (directory emptied, processes and cgroup reset)`);
+  log.info(`${target.id}: destroyed (directory emptied, processes stopped${ctx.cgroups ? ', cgroup reset' : '; cgroup not reset: cgroups unusable'})`);
   return 'destroyed';
 }

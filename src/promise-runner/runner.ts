@@ -123,7 +123,8 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
       }
     }
   }
-  if (result.skipped > 0) log.info(`${result.skipped} promises didn't need to be checked.`);
+  // Per partition, so that two partitions' lines do not read as one message repeated.
+  if (result.skipped > 0) log.info(`${partition.id}: ${result.skipped} ${result.skipped === 1 ? 'promise' : 'promises'} didn't need to be checked (not due yet; last result kept).`);
   result.error = promiseErrorMessage(result.failed);
   return result;
 }
