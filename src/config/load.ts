@@ -80,13 +80,18 @@ export function configWarnings(config: SlaposConfig): string[] {
   return warnings;
 }
 
-export function loadConfig(file: string): SlaposConfig {
+/**
+ * Reads and validates `file`. `envVariable` is the variable that names the
+ * file for the command at hand ($SLAPOS_CLIENT_CONFIGURATION for the client
+ * commands), named in the error when the file is missing.
+ */
+export function loadConfig(file: string, envVariable = 'SLAPOS_CONFIGURATION'): SlaposConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (give one with --cfg or $SLAPOS_CONFIGURATION)' : String(error);
+    const why = code === 'ENOENT' ? `no such file (give one with --cfg or $${envVariable})` : String(error);
     throw new ConfigError(`cannot read configuration: ${why}`, file);
   }
   return parseConfig(text, file);

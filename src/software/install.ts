@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { userByUid } from '../util/passwd.js';
 import { runBuildout } from './buildout.js';
+import { groupsOf, localReleasePath, unreadableReason, UnreadableReleaseError } from './readable.js';
 import { COMPLETED_MARKER, softwareBuildoutArgs, softwareBuildoutCfg } from './plan.js';
 
 export class DiskSpaceError extends Error {
@@ -75,6 +76,16 @@ export interface InstallOptions {
 /** Builds a release in place; the caller reports and writes .completed afterwards. */
 export async function installSoftware(options: InstallOptions): Promise<void> {
   const sp = options.softwarePath;
+  const local = localReleasePath(options.url);
+  if (local !== undefined && options.user) {
+    const { user } = options;
+    const why = unreadableReason(local, { name: user.name, uid: user.uid, gids: groupsOf(user.name, user.gid) });
+    if (why !== undefined) {
+      throw new UnreadableReleaseError(
+        `the software user cannot read the release: ${why}; put it where ${user.name} can read it (for example a copy of examples/hello-http under /opt)`,
+      );
+    }
+  }
   checkFreeSpace(sp, options.minFreeSpace);
   const chown = (file: string) => {
     if (options.user) chownSync(file, options.user.uid, options.user.gid);

@@ -21,7 +21,7 @@ export async function clientMasterUrl(cfg: string | undefined, env: NodeJS.Proce
 export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; options: SlapClientOptions }> {
   const { tlsFromFiles } = await import('../../slap/client.js');
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
-  const slapos = loadConfig(file).slapos;
+  const slapos = loadConfig(file, 'SLAPOS_CLIENT_CONFIGURATION').slapos;
   if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);
   try {
     const tls = tlsFromFiles(slapos);
