@@ -25,7 +25,7 @@ export function buildProgram(): Command {
   const program = new Command('slapos')
     .description('SlapOS compute node and minimal master (TypeScript implementation)')
     .version(version())
-    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
+    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg; client commands: $SLAPOS_CLIENT_CONFIGURATION or ~/.slapos/slapos-client.cfg)')
     .option('-v, --verbose', 'show debug messages')
     .option('-q, --quiet', 'show only warnings and errors')
     .option('--log-file <file>', 'also write JSON log lines to this file')
