@@ -17,6 +17,14 @@ export interface ExecuteOptions {
   gid: number;
   env: Record<string, string>;
   timeoutMs: number;
+  /** Arguments after the file (plugin promises: the launcher and its request). */
+  args?: string[] | undefined;
+  /**
+   * Also the user's supplementary groups (initgroups through setpriv, as the
+   * reference's dropPrivileges): plugin promises read the release's eggs,
+   * which the software group may be the only one to read. Needs a passwd entry.
+   */
+  initGroups?: boolean | undefined;
   /** Each line of output, as it comes. */
   onLine?: (line: string) => void;
 }
@@ -46,11 +54,14 @@ export function executePromise(file: string, options: ExecuteOptions): Promise<E
     let pending = '';
     let timedOut = false;
     let settled = false;
-    const child = spawn('/bin/sh', ['-c', 'exec "$0" 2>&1', file], {
+    const asUser = process.getuid?.() === 0; // not root (root_check = false, development): we can only run as ourselves
+    const shell = ['/bin/sh', '-c', 'exec "$0" "$@" 2>&1', file, ...(options.args ?? [])];
+    const viaSetpriv = asUser && options.initGroups === true;
+    const argv = viaSetpriv ? ['/usr/bin/setpriv', `--reuid=${options.uid}`, `--regid=${options.gid}`, '--init-groups', '--', ...shell] : shell;
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
       env: options.env,
-      // Not root (root_check = false, development): we can only run as ourselves.
-      ...(process.getuid?.() === 0 ? { uid: options.uid, gid: options.gid } : {}),
+      ...(asUser && !viaSetpriv ? { uid: options.uid, gid: options.gid } : {}),
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });

@@ -78,6 +78,8 @@ export interface RunBuildoutOptions {
    * the buildout process.
    */
   timeout?: number | undefined;
+  /** Added to the clean environment (the instance loop's SLAPGRID_INSTANCE_ROOT). */
+  env?: Record<string, string> | undefined;
 }
 
 /**
@@ -95,6 +97,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     PYTHONNOUSERSITE: 'true',
   };
   if (options.user) Object.assign(env, { USER: options.user.name, LOGNAME: options.user.name });
+  if (options.env) Object.assign(env, options.env);
   const shell = ['/bin/sh', '-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args];
   // Node drops every supplementary group with uid/gid; instances need theirs
   // (the software group, to read the release), as the reference's initgroups.
