@@ -1,5 +1,6 @@
 // `slapos node instance` from configuration to exit status: settings, random
-// delay, pid file, supervisord (on first use), master link, loop, JSON summary.
+// delay, pid file, supervisord (on first use; with its watchdog after every pass),
+// master link, loop, JSON summary.
 import type { SlaposConfig } from '../config/load.js';
 import { CliError, Exit } from '../cli/exit.js';
 import { SupervisorClient } from '../supervisor/client.js';
