@@ -7,8 +7,9 @@
 //   after `killGraceMs`, every remaining member of the tree is stopped and
 //   killed (util/process-tree.ts), grandchildren that left the group
 //   included; what is left behind when the main process exits is killed too;
-// - one rule for groups: as another user, through setpriv, with either that
-//   user's supplementary groups (`initGroups`) or none (`--clear-groups`);
+// - one rule for groups: as another user, through setpriv, with that user's
+//   supplementary groups from the user database (initgroups, as the
+//   reference's dropPrivileges); `initGroups: false` gives none;
 // - a clean environment: only what the caller passes (plus HOME, USER,
 //   LOGNAME, PATH, LANG defaults);
 // - umask set for the child only (set around the synchronous fork);
@@ -28,12 +29,17 @@ export interface RunAsOptions {
   argv: readonly string[];
   /** Run as this user (only when we are root; otherwise as ourselves). */
   user?: RunUser | undefined;
-  /** With `user`: its supplementary groups (initgroups); otherwise none. */
+  /**
+   * With `user`: its supplementary groups from the user database
+   * (initgroups, the reference's dropPrivileges); default true. false: none.
+   */
   initGroups?: boolean;
   /** Default 0o022. */
   umask?: number;
   /** The whole environment besides HOME/USER/LOGNAME/PATH/LANG defaults. */
   env?: Record<string, string>;
+  /** `env` is the whole environment, without the defaults. */
+  exactEnv?: boolean;
   cwd: string;
   /** Undefined: no timeout (software builds). */
   timeoutMs?: number | undefined;
@@ -71,11 +77,12 @@ export function commandLine(options: Pick<RunAsOptions, 'argv' | 'user' | 'initG
   if (options.argv.length === 0) throw new Error('runAs: empty argv');
   if (!options.user || !asRoot) return [...options.argv];
   const u = options.user;
-  return [SETPRIV, `--reuid=${u.uid}`, `--regid=${u.gid}`, options.initGroups ? '--init-groups' : '--clear-groups', '--', ...options.argv];
+  return [SETPRIV, `--reuid=${u.uid}`, `--regid=${u.gid}`, options.initGroups === false ? '--clear-groups' : '--init-groups', '--', ...options.argv];
 }
 
 /** The child's environment (pure; tested). */
-export function environment(options: Pick<RunAsOptions, 'user' | 'env'>): Record<string, string> {
+export function environment(options: Pick<RunAsOptions, 'user' | 'env' | 'exactEnv'>): Record<string, string> {
+  if (options.exactEnv) return { ...options.env };
   const env: Record<string, string> = { PATH: DEFAULT_PATH, LANG: 'C.UTF-8' };
   if (options.user) Object.assign(env, { HOME: options.user.home, USER: options.user.name, LOGNAME: options.user.name });
   return { ...env, ...options.env };

@@ -80,7 +80,8 @@ rootTest('report: samples and instance reports reach the master once; master dow
   // The CLI, as cron runs it (asynchronously: the master is in this process).
   const cfg = path.join(node.dir, 'slapos.cfg');
   writeFileSync(cfg, `[slapos]\ncomputer_id = COMP-1234\nmaster_url = ${master.url}\ninstance_root = ${node.instanceRoot}\n` +
-    `pidfile_report = ${node.dir}/ur.pid\n[slapformat]\ncgroup_parent = ${node.settings.cgroupParent}\n`);
+    `pidfile_report = ${node.dir}/ur.pid\n[slapformat]\ncgroup_parent = ${node.settings.cgroupParent}\n` +
+    `computer_xml = ${node.dir}/slapos.xml\ncomputer_json = ${node.dir}/slapos.json\n`);
   const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, [path.join(repoRoot, 'bin', 'slapos.js'), ...args, '--cfg', cfg], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));

@@ -20,7 +20,7 @@ const alive = (pid: number) => {
 test('commandLine: setpriv with init-groups or clear-groups, only as root', (t) => {
   const user = { uid: 1001, gid: 1002, name: 'p', home: '/h' };
   t.deepEqual(commandLine({ argv: ['a', 'b'], user, initGroups: true }, true), ['/usr/bin/setpriv', '--reuid=1001', '--regid=1002', '--init-groups', '--', 'a', 'b']);
-  t.deepEqual(commandLine({ argv: ['a'], user }, true), ['/usr/bin/setpriv', '--reuid=1001', '--regid=1002', '--clear-groups', '--', 'a']);
+  t.deepEqual(commandLine({ argv: ['a'], user, initGroups: false }, true), ['/usr/bin/setpriv', '--reuid=1001', '--regid=1002', '--clear-groups', '--', 'a']);
   t.deepEqual(commandLine({ argv: ['a'], user }, false), ['a']);
   t.throws(() => commandLine({ argv: [] }, true));
   t.deepEqual(environment({ user, env: { X: '1' } }), { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/h', USER: 'p', LOGNAME: 'p', X: '1' });
@@ -83,7 +83,7 @@ test('spawn failure is reported, not thrown', async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o755);
   const home = { ...user, home: dir };
-  const plain = await runAs({ argv: ['/usr/bin/id'], user: home, cwd: dir });
+  const plain = await runAs({ argv: ['/usr/bin/id'], user: home, cwd: dir, initGroups: false });
   t.regex(plain.output, new RegExp(`uid=${user.uid}\\(${user.name}\\) gid=${user.gid}\\(${user.name}\\) groups=${user.gid}`));
   const groups = await runAs({ argv: ['/usr/bin/id', '-G'], user: home, cwd: dir, initGroups: true });
   t.is(groups.output.trim(), String(user.gid));
