@@ -295,6 +295,20 @@ export function chownBeneath(base: string, rel: string, owner: Owner, mode?: num
   });
 }
 
+/** Renames a name to another in the same directory beneath base (links are names here, never followed). */
+export function renameBeneath(base: string, from: string, to: string): void {
+  const dirRel = path.dirname(from);
+  if (path.dirname(to) !== dirRel) throw new UnsafePathError(joinShown(base, to), `not in the directory of ${from}`);
+  const dirfd = openDir(base, dirRel === '.' ? '' : dirRel);
+  withFd(dirfd, (d) => {
+    try {
+      native().renameAt(d, path.basename(from), path.basename(to));
+    } catch (error) {
+      throw wrap(error, base, from);
+    }
+  });
+}
+
 /** Removes one name (a file, a link itself, an empty directory); false when absent. */
 export function unlinkBeneath(base: string, rel: string): boolean {
   const name = path.basename(rel);

@@ -1,10 +1,11 @@
 // Before buildout (slapgrid.md §4.4): free space, the software_release link,
 // the partition's mode, the release's template; then the partition's
 // configuration file and buildout.cfg (template + tail).
-import { existsSync, lchownSync, lstatSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lchownSync, lstatSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { freeSpace } from '../../software/install.js';
 import { readTextNoFollow, writeIfChanged } from '../../partition/state.js';
+import { readTextBeneath, statBeneath } from '../../safe-fs/index.js';
 import { instanceConfiguration, slapConfigurationSection, type PartitionResource } from '../configuration.js';
 import { buildoutTail, partitionBuildoutCfg } from '../tail.js';
 import type { PartitionRun, Step } from '../step.js';
@@ -53,7 +54,10 @@ export const installStep: Step = {
       throw new Error(`Wrong permissions in ${r.files.dir}: actual permissions are: 0${mode.toString(8)}, wanted are 0750 (run slapos node format)`);
     }
     if (!existsSync(r.softwarePath)) throw new Error(`Software Release ${url} is not present on system.\nCannot deploy instance.`);
-    const template = ['instance.cfg', 'template.cfg'].map((name) => path.join(r.softwarePath!, name)).find((file) => existsSync(file));
+    // The release is the software user's tree: its template is read through safe-fs.
+    const softwarePath = r.softwarePath;
+    const templateName = ['instance.cfg', 'template.cfg'].find((name) => statBeneath(softwarePath, name) !== undefined);
+    const template = templateName === undefined ? undefined : path.join(softwarePath, templateName);
     if (!template) {
       throw new Error(`Software Release ${url} is not correctly installed.\nMissing file: ${path.join(r.softwarePath, 'instance.cfg')}`);
     }
@@ -79,6 +83,6 @@ export const installStep: Step = {
       ipv4GlobalNetwork: s.ipv4GlobalNetwork,
       slapConfiguration: slapConfigurationSection(configuration, r.files.configuration),
     });
-    writeIfChanged(r.files.buildoutCfg, partitionBuildoutCfg(readFileSync(template, 'utf8'), tail), 0o640, owner);
+    writeIfChanged(r.files.buildoutCfg, partitionBuildoutCfg(readTextBeneath(softwarePath, templateName!, { maxBytes: 8 * 1024 * 1024 }) ?? '', tail), 0o640, owner);
   },
 };
