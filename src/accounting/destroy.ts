@@ -49,7 +49,7 @@ export class DestroyError extends Error {
  * when absent or refused, with the refusal logged (the partition user could
  * have deleted it as well).
  */
-function readPartitionText(target: DestroyTarget, rel: string, log: Logger): string | null {
+export function readPartitionText(target: DestroyTarget, rel: string, log: Logger): string | null {
   try {
     return readTextBeneath(target.path, rel, { maxBytes: 64 * 1024 }) ?? null;
   } catch (error) {
@@ -104,8 +104,17 @@ async function startPrerm(target: DestroyTarget, ctx: DestroyContext, client: Su
     const info = await client.getProcessInfo(name);
     if (info.start === 0) await client.startProcess(name, false).catch(ignoreFault('ALREADY_STARTED'));
   }
-  writeBeneath(target.path, WAIT_LIST_FILE, `${names.join('\n')}\n`, { mode: 0o644 });
+  writeWaitList(target, names);
   ctx.log.info(`${target.id}: started etc/prerm scripts ${scripts.join(', ')}`);
+}
+
+/** The prerm programs destruction waits for (a node-side file in the partition, through safe-fs). */
+export function writeWaitList(target: DestroyTarget, names: readonly string[]): void {
+  writeBeneath(target.path, WAIT_LIST_FILE, `${names.join('\n')}\n`, { mode: 0o644 });
+}
+
+export function writeRetentionDate(target: DestroyTarget, until: number): void {
+  writeBeneath(target.path, RETENTION_DATE_FILE, String(until), { mode: 0o644 });
 }
 
 async function observe(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient, now: number) {
@@ -159,7 +168,7 @@ function hasDestroyScript(target: DestroyTarget, log: Logger): boolean {
  * Never follows a link out of the partition, never enters another mount
  * (instance_storage_home, data disks): mount points found are left and logged.
  */
-function emptyDirectory(target: DestroyTarget, log: Logger): void {
+export function emptyDirectory(target: DestroyTarget, log: Logger): void {
   const st = lstatSync(target.path);
   if (!st.isDirectory()) throw new Error(`${target.path} is not a directory`);
   for (const { name } of listBeneath(target.path, '') ?? []) {
@@ -198,7 +207,8 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
   }
   if (decision.kind === 'locked') {
     if (decision.writeDate && decision.until !== null) {
-      await step('write retention date', () => writeBeneath(target.path, RETENTION_DATE_FILE, String(decision.until), { mode: 0o644 }));
+      const until = decision.until;
+      await step('write retention date', () => writeRetentionDate(target, until));
     }
     log.info(`${target.id}: Impossible to destroy partition yet because of retention lock${decision.until !== null ? ` (until ${new Date(decision.until * 1000).toISOString()})` : ''}.`);
     return 'locked';

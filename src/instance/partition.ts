@@ -11,7 +11,7 @@ import {
   ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp, type PartitionState,
 } from '../partition/state.js';
 import type { ComputerPartition } from '../slap/shapes.js';
-import { listBeneath, readTextBeneath, relativeTo, removeBeneath, statBeneath } from '../safe-fs/index.js';
+import { listBeneath, readTextBeneath, relativeTo, removeBeneath, statBeneath, UnsafePathError } from '../safe-fs/index.js';
 import { urlHash } from '../software/plan.js';
 import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
@@ -60,8 +60,9 @@ export function periodicity(ctx: RunContext, softwarePath: string | null): numbe
     if (text === '') throw new Error('absent');
     if (/^-?\d+$/.test(text)) value = Number(text);
     else ctx.log.error(`${file}: not an integer (${JSON.stringify(text.slice(0, 40))}); using maximum_periodicity`);
-  } catch {
-    // no file: the default
+  } catch (error) {
+    // no file: the default; a link or FIFO planted by the software user: logged, the default
+    if (error instanceof UnsafePathError) ctx.log.error(`${error.message}; using maximum_periodicity`);
   }
   ctx.cache.periodicity.set(softwarePath, value);
   return value;

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rm
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { userByUid } from '../util/passwd.js';
-import { mkdirBeneath, removeBeneath, statBeneath, writeBeneath } from '../safe-fs/index.js';
+import { mkdirBeneath, removeBeneath, statBeneath, UnsafePathError, writeBeneath } from '../safe-fs/index.js';
 import { runBuildout } from './buildout.js';
 import { COMPLETED_MARKER, softwareBuildoutArgs, softwareBuildoutCfg } from './plan.js';
 
@@ -73,22 +73,32 @@ export interface InstallOptions {
   label: string;
 }
 
-/** Builds a release in place; the caller reports and writes .completed afterwards. */
-export async function installSoftware(options: InstallOptions): Promise<void> {
+/**
+ * The release directory, extends-cache and buildout.cfg before buildout. The
+ * release directory is the software user's tree: everything below
+ * software_root goes through safe-fs (no link followed, owner set by
+ * descriptor). A rerun finds extends-cache or buildout.cfg as the software
+ * user left them: a link there is refused, never chowned through.
+ */
+export function prepareSoftwareDir(options: Pick<InstallOptions, 'softwarePath' | 'user' | 'url' | 'sharedPartList' | 'buildTimePartList'>): void {
   const sp = options.softwarePath;
-  checkFreeSpace(sp, options.minFreeSpace);
-  // The release directory is the software user's tree: everything below
-  // software_root goes through safe-fs (no link followed, owner set by
-  // descriptor). A rerun finds extends-cache or buildout.cfg as the software
-  // user left them: a link there is refused, never chowned through.
   const root = path.dirname(sp);
   const name = path.basename(sp);
   const owner = options.user ? { uid: options.user.uid, gid: options.user.gid } : undefined;
   mkdirBeneath(root, name, { mode: 0o755, owner, enforce: true });
   mkdirBeneath(root, path.join(name, 'extends-cache'), { mode: 0o755, owner, enforce: true });
-  if (statBeneath(root, path.join(name, 'buildout.cfg')) === undefined) {
+  const cfg = statBeneath(root, path.join(name, 'buildout.cfg'));
+  if (cfg !== undefined && !cfg.isFile()) throw new UnsafePathError(path.join(sp, 'buildout.cfg'), 'not a regular file; refused (remove it)');
+  if (cfg === undefined) {
     writeBeneath(root, path.join(name, 'buildout.cfg'), softwareBuildoutCfg(options.url, options.sharedPartList, options.buildTimePartList), { mode: 0o644, owner });
   }
+}
+
+/** Builds a release in place; the caller reports and writes .completed afterwards. */
+export async function installSoftware(options: InstallOptions): Promise<void> {
+  const sp = options.softwarePath;
+  checkFreeSpace(sp, options.minFreeSpace);
+  prepareSoftwareDir(options);
   await runBuildout({
     command: options.buildoutCommand,
     args: softwareBuildoutArgs(sp, { develop: options.develop }),
