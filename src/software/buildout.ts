@@ -45,12 +45,12 @@ function firstLine(file: string): string {
  * of its shebang (as the reference: long shebangs of deep software paths
  * exceed the kernel's limit); a .py file through the system Python.
  */
-export function buildoutCommand(configured: string | undefined): string[] {
+export function buildoutCommand(configured: string | undefined, readFirstLine: (file: string) => string = firstLine): string[] {
   if (configured === undefined || configured === '') return [SYSTEM_PYTHON, BUILDOUT_LAUNCHER];
   if (configured.endsWith('.py')) return [SYSTEM_PYTHON, configured];
   let line: string;
   try {
-    line = firstLine(configured);
+    line = readFirstLine(configured);
   } catch (error) {
     throw new Error(`[slapos] buildout = ${configured}: cannot read it: ${(error as Error).message}`);
   }

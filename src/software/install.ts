@@ -89,6 +89,7 @@ export function prepareSoftwareDir(options: Pick<InstallOptions, 'softwarePath' 
   mkdirBeneath(root, path.join(name, 'extends-cache'), { mode: 0o755, owner, enforce: true });
   const cfg = statBeneath(root, path.join(name, 'buildout.cfg'));
   if (cfg !== undefined && !cfg.isFile()) throw new UnsafePathError(path.join(sp, 'buildout.cfg'), 'not a regular file; refused (remove it)');
+  if (cfg !== undefined && cfg.size > 1024 * 1024) throw new UnsafePathError(path.join(sp, 'buildout.cfg'), 'larger than 1 MiB; refused (remove it)');
   if (cfg === undefined) {
     writeBeneath(root, path.join(name, 'buildout.cfg'), softwareBuildoutCfg(options.url, options.sharedPartList, options.buildTimePartList), { mode: 0o644, owner });
   }

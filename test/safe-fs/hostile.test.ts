@@ -29,6 +29,8 @@ import { UsageStore } from '../../src/accounting/store.js';
 import { writeFilesAtomic } from '../../src/format/files.js';
 import { partitionLog } from '../../src/instance/partition-log.js';
 import { periodicity, type RunContext } from '../../src/instance/partition.js';
+import { readPartitionsStatus } from '../../src/instance/status.js';
+import { instanceBuildoutCommand } from '../../src/instance/steps/buildout.js';
 import { partitionFiles } from '../../src/partition/files.js';
 import {
   ensureSlapgridDirs, readPartitionState, readTextNoFollow, readTimestampFile, writeFileAtomic, writeIfChanged, writePartitionState, writeTimestamp,
@@ -108,6 +110,7 @@ function makeWorld(t: ExecutionContext): World {
       '#!/bin/sh\nprintf "<consumption><movement><resource>CPU</resource><title>t</title><reference>x</reference><quantity>1</quantity><price>0</price><VAT></VAT></movement></consumption>" > "$1"\n',
       { mode: 0o755 });
     mkdirSync(path.join(dir, 'srv', 'data'), { recursive: true });
+    mkdirSync(path.join(dir, 'var'));
     writeFileSync(path.join(dir, 'srv', 'data', 'f'), 'data');
     chownTree(dir, user.uid, user.gid);
   }
@@ -187,6 +190,7 @@ type Operation = (w: World, id: string, hash: string, log: pino.Logger) => Promi
 const OPERATIONS: Record<string, Operation> = {
   timestamp: (w, id) => {
     const files = partitionFiles(w.instanceRoot, id);
+    readPartitionsStatus(w.instanceRoot);
     readTimestampFile(files);
     writeTimestamp(files, '100');
   },
@@ -256,14 +260,15 @@ const OPERATIONS: Record<string, Operation> = {
     isCompleted(w.softwareRoot, hash);
     markCompleted(path.join(w.softwareRoot, hash));
   },
+  'release-buildout': (w, _id, hash, log) => {
+    const command = instanceBuildoutCommand(path.join(w.softwareRoot, hash), undefined, log);
+    if (command.some((word) => word.includes('root only'))) throw new Error('read a root-only file');
+  },
   periodicity: (w, _id, hash, log) => {
     const ctx = { settings: { maximumPeriodicity: 86400 }, cache: { periodicity: new Map() }, log } as unknown as RunContext;
     periodicity(ctx, path.join(w.softwareRoot, hash));
   },
 };
-
-/** Order: the wipe empties the partition, so it runs last. */
-const ORDER = Object.keys(OPERATIONS).sort((a, b) => Number(a === 'wipe') - Number(b === 'wipe'));
 
 function capturingLogger(lines: string[]): pino.Logger {
   return pino({ level: 'debug' }, new Writable({
@@ -283,53 +288,40 @@ test('the doc table lists every operation the suite runs, and only those', (t) =
 });
 
 for (const kind of KINDS) {
-  rootTest(`${kind} planted at every hostile path: targets unchanged, no hang, refused or replaced with the path named, the other partition processed${isRoot ? '' : ' (skipped: needs root)'}`, async (t) => {
-    t.timeout(60_000);
-    const w = makeWorld(t);
-    const rows = hostileRows();
-    const planted = new Map<Row, string>();
-    for (const row of rows) {
+  rootTest(`${kind} planted at each hostile path in turn: targets unchanged, no hang, refused or replaced with the path named, the other partition processed${isRoot ? '' : ' (skipped: needs root)'}`, async (t) => {
+    t.timeout(90_000);
+    let exercised = 0;
+    for (const row of hostileRows()) {
+      // A fresh node per planted path: an earlier plant must not shield a later path.
+      const w = makeWorld(t);
       const p = plant(w, row, kind);
-      if (p !== undefined) planted.set(row, p);
-    }
-    t.true(planted.size > 0);
-    const before = snapshot(w);
-    const byOperation = new Map<string, string[]>();
-    for (const operation of ORDER) {
+      if (p === undefined) continue;
+      exercised += 1;
+      const before = snapshot(w);
       const messages: string[] = [];
-      byOperation.set(operation, messages);
-      const log = capturingLogger(messages);
       const started = Date.now();
       try {
-        await OPERATIONS[operation]!(w, 'slappart0', HASH_A, log);
+        await OPERATIONS[row.operation]!(w, 'slappart0', HASH_A, capturingLogger(messages));
       } catch (error) {
         messages.push((error as Error).message);
       }
-      t.true(Date.now() - started < 20_000, `${operation} took ${Date.now() - started} ms`);
-      // The benign partition is processed all the same, without any error.
+      t.true(Date.now() - started < 20_000, `${row.path}: ${row.operation} took ${Date.now() - started} ms`);
+      // The benign partition (and release) is processed all the same, without any error.
       const benignMessages: string[] = [];
       try {
-        await OPERATIONS[operation]!(w, 'slappart1', HASH_B, capturingLogger(benignMessages));
+        await OPERATIONS[row.operation]!(w, 'slappart1', HASH_B, capturingLogger(benignMessages));
       } catch (error) {
-        t.log(spawnSync('ls', ['-ld', w.top, w.instanceRoot, path.join(w.instanceRoot, 'slappart1'), path.join(w.instanceRoot, 'slappart1', 'etc'), path.join(w.instanceRoot, 'slappart1', 'etc', 'report'), path.join(w.instanceRoot, 'slappart1', 'etc', 'report', 'usage')], { encoding: 'utf8' }).stdout);
-        t.fail(`${operation} on the benign partition: ${(error as Error).message}; ${benignMessages.join('; ')}`);
+        t.fail(`${row.path} (${kind}): ${row.operation} on the benign partition: ${(error as Error).message}; ${benignMessages.join('; ')}`);
       }
-      t.false(benignMessages.some((m) => /refused|symbolic link|not a regular file|FIFO/.test(m)), `${operation}: ${benignMessages.join('; ')}`);
-    }
-    t.is(snapshot(w), before, 'root-owned targets unchanged');
-    // Each planted name is either replaced by the node's own file, or its
-    // operation refused with an error naming a path of the hostile tree (the
-    // planted one, or an earlier one of the same operation that stopped it).
-    for (const [row, p] of planted) {
-      const messages = byOperation.get(row.operation) ?? [];
+      t.false(benignMessages.some((m) => /refused|symbolic link|not a regular file|FIFO/.test(m)), `${row.operation}: ${benignMessages.join('; ')}`);
+      t.is(snapshot(w), before, `${row.path} (${kind}, ${row.operation}): root-owned targets unchanged`);
+      // The planted name is either replaced by the node's own file, or the
+      // operation refused with an error naming a path of the hostile tree.
       const hostileBase = row.tree === 'partition' ? path.join(w.instanceRoot, 'slappart0') : path.join(w.softwareRoot, HASH_A);
       const named = messages.some((m) => m.includes(`${hostileBase}/`));
       t.true(neutralized(p, kind) || named, `${row.path} (${kind}, ${row.operation}): neither replaced nor refused with its path named; messages: ${messages.join(' | ')}`);
     }
-    // The benign partition's results are there.
-    const benign = path.join(w.instanceRoot, 'slappart1');
-    t.true(existsSync(path.join(w.softwareRoot, HASH_B, '.completed')));
-    t.deepEqual(readdirSync(benign).filter((n) => n !== '.slapos-resource' && !n.startsWith('.slapgrid')), [], 'the benign partition was wiped last');
+    t.true(exercised > 0);
   });
 }
 
