@@ -14,7 +14,7 @@
 // code; the CLI paths around them are covered by their own suites.
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, truncateSync,
   writeFileSync, rmSync,
@@ -347,4 +347,32 @@ rootTest(`a report script leaving a background grandchild: the whole tree is kil
     state = 'gone';
   }
   t.true(state === 'gone' || state === 'Z', `grandchild ${grandchild} state ${state}`);
+});
+
+rootTest(`the CLI: node promise and node status with a FIFO at every partition path of slappart0 finish and still check slappart1${isRoot ? '' : ' (skipped: needs root)'}`, async (t) => {
+  const w = makeWorld(t);
+  const includeDir = path.join(w.instanceRoot, 'etc', 'supervisord.conf.d');
+  mkdirSync(includeDir, { recursive: true });
+  for (const id of ['slappart0', 'slappart1']) writeFileSync(path.join(includeDir, `${id}.conf`), `[group:${id}]\n`);
+  for (const row of hostileRows().filter((r) => r.tree === 'partition' && r.operation !== 'wipe')) plant(w, row, 'fifo');
+  const before = snapshot(w);
+  const cfg = path.join(w.top, 'slapos.cfg');
+  writeFileSync(cfg, `[slapos]\ninstance_root = ${w.instanceRoot}\npidfile_instance = ${w.top}/cp.pid\npromise_timeout = 5\n`);
+  const slapos = (args: string[]) => new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'slapos.js'), ...args, '--cfg', cfg], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  const promise = await slapos(['node', 'promise', '--json']);
+  t.is(promise.signal, null, 'finished by itself (no hang)');
+  t.not(promise.code, 0);
+  t.true(promise.stderr.includes(path.join(w.instanceRoot, 'slappart0', '.slapgrid')), promise.stderr);
+  t.true(existsSync(path.join(w.instanceRoot, 'slappart1', '.slapgrid', 'promise', 'result', 'kept.status.json')), 'slappart1 was checked');
+  const status = await slapos(['node', 'status', '--json']);
+  t.is(status.signal, null, 'finished by itself (no hang)');
+  t.is(status.code, 0, status.stderr);
+  t.is(snapshot(w), before);
 });
