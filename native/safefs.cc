@@ -89,6 +89,15 @@ int OpenBeneath(int dirfd, const std::string& rel, int flags, mode_t mode, bool 
 int ArgInt(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 std::string ArgStr(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::String>().Utf8Value(); }
 
+// Checks the argument kinds ("n" number, "s" string); throws a TypeError naming `usage` otherwise.
+bool CheckArgs(const Napi::CallbackInfo& info, const char* kinds, const char* usage) {
+  size_t n = std::strlen(kinds);
+  bool ok = info.Length() >= n;
+  for (size_t i = 0; ok && i < n; i++) ok = kinds[i] == 'n' ? info[i].IsNumber() : info[i].IsString();
+  if (!ok) ThrowArg(info.Env(), usage);
+  return ok;
+}
+
 // openBeneath(base: string, rel: string, flags, mode, forceWalk?): fd.
 // The base is trusted (configuration: instance_root, a partition's own
 // directory whose parent is root's); everything under it is not.
@@ -138,6 +147,7 @@ Napi::Value JsOpenAt(const Napi::CallbackInfo& info) {
 // mkdirAt(dirfd, name, mode): true when created, false when it existed.
 Napi::Value JsMkdirAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "nsn", "mkdirAt(dirfd, name, mode)")) return env.Undefined();
   std::string name = ArgStr(info, 1);
   if (!ValidName(name)) {
     ThrowErrno(env, EINVAL, "mkdirat", name);
@@ -152,6 +162,7 @@ Napi::Value JsMkdirAt(const Napi::CallbackInfo& info) {
 // renameAt(dirfd, from, to): within one directory.
 Napi::Value JsRenameAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "nss", "renameAt(dirfd, from, to)")) return env.Undefined();
   std::string from = ArgStr(info, 1), to = ArgStr(info, 2);
   if (!ValidName(from) || !ValidName(to)) {
     ThrowErrno(env, EINVAL, "renameat", from + " -> " + to);
@@ -165,6 +176,7 @@ Napi::Value JsRenameAt(const Napi::CallbackInfo& info) {
 // unlinkAt(dirfd, name, isDir): false when it was absent.
 Napi::Value JsUnlinkAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "ns", "unlinkAt(dirfd, name, isDir)")) return env.Undefined();
   std::string name = ArgStr(info, 1);
   if (!ValidName(name)) {
     ThrowErrno(env, EINVAL, "unlinkat", name);
@@ -231,6 +243,7 @@ bool ListFd(int dirfd, std::vector<std::pair<std::string, unsigned char>>* out) 
 // listAt(dirfd): [{ name, type }].
 Napi::Value JsListAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "n", "listAt(dirfd)")) return env.Undefined();
   std::vector<std::pair<std::string, unsigned char>> entries;
   if (!ListFd(ArgInt(info, 0), &entries)) {
     ThrowErrno(env, errno, "readdir", "fd " + std::to_string(ArgInt(info, 0)));
@@ -320,6 +333,7 @@ void EmptyDir(int dirfd, unsigned long long mount, const std::string& where, Rem
 // mount points it left in place.
 Napi::Value JsRemoveTreeBeneath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!CheckArgs(info, "ss", "removeTreeBeneath(base, rel, keepTop)")) return env.Undefined();
   std::string base = ArgStr(info, 0), rel = ArgStr(info, 1);
   bool keepTop = info.Length() > 2 && info[2].ToBoolean().Value();
   std::vector<std::string> parts;
