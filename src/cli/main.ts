@@ -1,7 +1,5 @@
 // The `slapos` command: dispatch to node, proxy and client sub-commands.
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Exit } from './exit.js';
 import { formatCommand } from './commands/format.js';
 import { softwareCommand } from './commands/software.js';
@@ -15,16 +13,13 @@ import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
-
-function version(): string {
-  const pkg = fileURLToPath(new URL('../../../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
-}
+import { versionRequest } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
     .description('SlapOS compute node and minimal master (TypeScript implementation)')
-    .version(version())
+    // Handled by main() before parsing (package.json is read only then); listed here for --help.
+    .option('-V, --version', 'print the project name and version (with --json: also the SLAP protocol level, as JSON)')
     .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
     .option('-v, --verbose', 'show debug messages')
     .option('-q, --quiet', 'show only warnings and errors')
@@ -78,6 +73,12 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  const version = versionRequest(argv.slice(2));
+  if (version !== undefined) {
+    process.stdout.write(version);
+    process.exitCode = Exit.SUCCESS;
+    return;
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -115,6 +115,8 @@ export const slapproxySection = z.object({
   ca_file: opt(absolutePath),
   /** ours: the CA's private key; the master then issues per-partition certificates. */
   ca_key_file: opt(absolutePath),
+  /** reference: lines "<product reference> <software release URL>" (src/master/software-product.ts). */
+  software_product_list: z.string().prefault(''),
 });
 
 /**

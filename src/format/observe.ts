@@ -37,6 +37,8 @@ export interface Observed {
   files: Map<string, string | null>;
   /** Entries of partition directories that may be removed (shrink). */
   dirEntries: Map<string, string[]>;
+  /** Per-partition records from the master's ip_list, asked only for partitions with no local record (run.ts). */
+  masterRecords?: Map<string, Dict>;
   /** Stored computer dict (computer_xml), if any. */
   stored?: Dict;
   /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */

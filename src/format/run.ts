@@ -6,7 +6,8 @@ import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
-import { FormatError, UserDbChangedError } from './plan-network.js';
+import type { Dict } from './computer-xml.js';
+import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
 import { makePlan } from './plan.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
@@ -52,6 +53,8 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   async function formatOnce(): Promise<number> {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
+    const recordless = settings.alterNetwork ? recordlessPartitions(settings, observed) : [];
+    if (recordless.length > 0) observed.masterRecords = await masterRecords(config, settings.computerId, recordless, log);
     const observedAt = Date.now();
     let plan;
     try {
@@ -65,7 +68,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     if (observed.surplus.length > 0) await checkShrink(observed.surplus.map((i) => `${settings.partitionBaseName}${i}`));
     if (settings.dryRun) {
       if (options.json) {
-        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
+        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
       } else {
         out(plan.steps.length === 0 ? 'nothing to do: the node is formatted' : plan.steps.map(describe).join('\n'));
       }
@@ -109,6 +112,39 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     if (refusal) throw new CliError(refusal, Exit.FAILURE);
     if ('error' in master) log.warn(`removing ${surplus.join(', ')} without asking the master (--allow-offline-shrink): ${master.error}`);
   }
+}
+
+/**
+ * What the master knows of partitions that lost every local record: the
+ * addresses in the ip_list of those it allocated (getFullComputerInformation,
+ * read-only, also in a dry run). A master that cannot be asked is no error:
+ * those addresses are derived again, and the log says so.
+ */
+async function masterRecords(config: SlaposConfig, computerId: string, references: string[], log: Logger): Promise<Map<string, Dict>> {
+  const out = new Map<string, Dict>();
+  const [{ slapClientFromConfig }, { masterEntry }, { PyTuple }] = await Promise.all([
+    import('../slap/connect.js'), import('./adopt.js'), import('../slap/pyvalue.js'),
+  ]);
+  let client;
+  try {
+    client = slapClientFromConfig(config);
+    const computer = await client.getFullComputerInformation(computerId);
+    for (const partition of computer.partitions) {
+      if (!references.includes(partition.partitionId)) continue;
+      const raw = partition.parameters?.ip_list;
+      const ipList = (Array.isArray(raw) ? raw : []).flatMap((e) => {
+        const items = e instanceof PyTuple ? e.items : Array.isArray(e) ? e : [];
+        return typeof items[0] === 'string' && typeof items[1] === 'string' ? [[items[0], items[1]] as const] : [];
+      });
+      const entry = masterEntry(partition.partitionId, ipList);
+      if (entry) out.set(partition.partitionId, entry);
+    }
+  } catch (error) {
+    log.warn(`${references.join(', ')}: no local record of their addresses, and the master could not be asked (${(error as Error).message}); deriving them again`);
+  } finally {
+    await client?.close();
+  }
+  return out;
 }
 
 /**

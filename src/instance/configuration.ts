@@ -1,6 +1,6 @@
 // What an instance is told about itself: one JSON file in the partition and
-// the same data as a [slap-configuration] buildout section (option names of
-// slapos.cookbook:slapconfiguration). Pure: partition + .slapos-resource in,
+// the same data as a [slapos-node-configuration] buildout section (option names of
+// slapos.cookbook:slapconfiguration; the release's own [slap-configuration] is left alone). Pure: partition + .slapos-resource in,
 // data and text out. The contract is documented in docs/instance.md.
 import { isRecord, PyDict, PyFloat, PyObject, PySet, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { ComputerPartition } from '../slap/shapes.js';
@@ -131,9 +131,17 @@ export function buildoutValue(value: string): string {
 
 const OPTION_NAME = /^[A-Za-z0-9_.-]+$/;
 
-/** The [slap-configuration] section: the same data as the JSON file. */
+/**
+ * The section name of our data in the instance buildout.cfg. Not
+ * `[slap-configuration]`: releases define a section of that name themselves
+ * (`recipe = slapos.cookbook:slapconfiguration`), and buildout would merge ours
+ * into theirs, overriding their options. No release uses this name.
+ */
+export const NODE_CONFIGURATION_SECTION = 'slapos-node-configuration';
+
+/** The [slapos-node-configuration] section: the same data as the JSON file. */
 export function slapConfigurationSection(c: InstanceConfiguration, configurationFile: string): string {
-  const lines: string[] = ['[slap-configuration]'];
+  const lines: string[] = [`[${NODE_CONFIGURATION_SECTION}]`];
   const put = (key: string, value: string | null | undefined) => lines.push(`${key} =${buildoutValue(value ?? '')}`);
   put('configuration-file', configurationFile);
   put('computer', c['computer-id']);
@@ -144,7 +152,8 @@ export function slapConfigurationSection(c: InstanceConfiguration, configuration
   put('instance-state', c['requested-state']);
   put('instance-guid', c['instance-guid']);
   put('root-instance-title', c['root-instance-title']);
-  if (c['instance-title'] !== null) put('instance-title', c['instance-title']);
+  // Always present (empty when the master sends none), so a profile can refer to it.
+  put('instance-title', c['instance-title']);
   put('timestamp', c.timestamp);
   put('ipv4', c.ipv4.join('\n'));
   put('ipv6', c.ipv6.join('\n'));

@@ -19,6 +19,8 @@ export interface InstanceMasterLink {
   bang(partitionId: string, message: string): Promise<void>;
   /** setComputerPartitionConnectionXml (per slave with slaveReference). */
   connection(partitionId: string, parameters: Record<string, string>, slaveReference?: string): Promise<void>;
+  /** updateComputerPartitionRelatedInstanceList: the titles the partition's buildout requested. */
+  related(partitionId: string, titles: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export function connectInstanceMaster(config: SlaposConfig): InstanceMasterLink 
     error: (id, message) => client.softwareInstanceError(computerId, id, message),
     bang: (id, message) => client.softwareInstanceBang(computerId, id, message),
     connection: (id, parameters, slave) => client.setComputerPartitionConnectionXml(computerId, id, parameters, slave),
+    related: (id, titles) => client.updateComputerPartitionRelatedInstanceList(computerId, id, titles),
     close: () => client.close(),
   };
 }

@@ -102,11 +102,15 @@ async function reportError(ctx: RunContext, id: string, message: string): Promis
  * run; we report only changes (ok → error, error → ok), which is what a
  * master without access status needs, and keeps a no-op pass cheap.
  */
-async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, state: PartitionState): Promise<Outcome> {
+async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, state: PartitionState, softwarePath: string | null): Promise<Outcome> {
+  const s = ctx.settings;
   const user = partitionUser(ctx, files);
   const result = await runPartitionPromises(
     { id, path: files.dir, uid: user.uid, gid: user.gid },
-    { mode: 'anomaly', timeout: ctx.settings.promiseTimeout, log: ctx.log, bang: (message) => ctx.link.bang(id, message) },
+    {
+      mode: 'anomaly', timeout: s.promiseTimeout, log: ctx.log, bang: (message) => ctx.link.bang(id, message), softwarePath: softwarePath ?? undefined,
+      plugin: { masterUrl: s.masterUrl, computerId: s.computerId, certificateRepository: s.certificateRepository },
+    },
   );
   if (result.outcomes.length === 0) return { kind: 'up-to-date' };
   if (result.error) {
@@ -137,6 +141,13 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     cleanFree(ctx, files, id);
     return { kind: 'free' };
   }
+  // As the reference (§4.2 step 1): the transaction file goes for every partition looked at,
+  // up to date or not; slapos.slap in the buildout writes a fresh one.
+  try {
+    removeFile(files.transaction);
+  } catch (error) {
+    ctx.log.warn(`${id}: could not remove ${files.transaction}: ${(error as Error).message}`);
+  }
   const softwarePath = url ? path.join(ctx.settings.softwareRoot, urlHash(url)) : null;
   const state = readPartitionState(files);
   const decision: Decision = decidePartition({
@@ -145,14 +156,13 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     backoff: state.backoff, fingerprint, now: ctx.now(),
   });
   if (decision.action === 'up-to-date') {
-    return digest.requestedState === 'started' ? checkAnomaly(ctx, id, files, state) : { kind: 'up-to-date' };
+    return digest.requestedState === 'started' ? checkAnomaly(ctx, id, files, state, softwarePath) : { kind: 'up-to-date' };
   }
   if (decision.action === 'backoff') {
     ctx.log.info(`${id}: failed ${decision.failures} time(s), next try after ${new Date(decision.retryAt).toISOString()} (--all or --only-cp ${id} to retry now)`);
     return { kind: 'backoff', retryAt: decision.retryAt, failures: decision.failures, error: decision.lastError };
   }
   if (decision.removeTimestamp) removeFile(files.timestamp);
-  removeFile(files.transaction);
 
   let plog;
   try {

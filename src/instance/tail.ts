@@ -1,6 +1,6 @@
 // The text appended to the release's instance.cfg to make a partition's
 // buildout.cfg (slapgrid.md §4.4, the reference's buildout-tail.cfg.in), plus
-// our [slap-configuration]. Pure.
+// our [slapos-node-configuration] (never [slap-configuration]: see configuration.ts). Pure.
 import { buildoutValue } from './configuration.js';
 
 export interface TailInput {
@@ -16,7 +16,7 @@ export interface TailInput {
   requestedState: string;
   storageHome: string;
   ipv4GlobalNetwork: string;
-  /** The [slap-configuration] section (configuration.ts). */
+  /** The [slapos-node-configuration] section (configuration.ts). */
   slapConfiguration: string;
 }
 

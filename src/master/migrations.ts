@@ -48,15 +48,29 @@ const MIGRATIONS: string[] = [
   CREATE INDEX computer_partition_computer ON computer_partition (computer_reference);
   CREATE INDEX software_computer ON software (computer_reference);
   `,
+  // 3: the related-instance list each partition last posted (updateComputerPartitionRelatedInstanceList).
+  `
+  CREATE TABLE related_instance (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL,
+    position INTEGER NOT NULL, title TEXT NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference, title));
+  CREATE INDEX related_instance_title ON related_instance (title);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database.Database): void {
+/** Refuses a database written by a newer version of this program (before anything is written to it). */
+export function checkNotNewer(db: Database.Database): number {
   const current = Number(db.pragma('user_version', { simple: true }));
   if (current > SCHEMA_VERSION) {
-    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION})`);
+    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION}); refusing to open it (nothing was changed)`);
   }
+  return current;
+}
+
+export function migrate(db: Database.Database): void {
+  const current = checkNotNewer(db);
   for (let version = current; version < SCHEMA_VERSION; version += 1) {
     db.transaction(() => {
       db.exec(MIGRATIONS[version] ?? '');

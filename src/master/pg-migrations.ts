@@ -48,6 +48,14 @@ const MIGRATIONS: string[] = [
   ALTER TABLE computer ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX software_computer ON software (computer_reference, seq);
   `,
+  // 3: the related-instance list each partition last posted (updateComputerPartitionRelatedInstanceList).
+  `
+  CREATE TABLE related_instance (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL,
+    position INTEGER NOT NULL, title TEXT NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference, title));
+  CREATE INDEX related_instance_title ON related_instance (title);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

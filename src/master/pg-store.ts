@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { migratePg } from './pg-migrations.js';
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
 const WRITE_LOCK = 0x51a906;
@@ -138,6 +138,7 @@ class PgTx implements Tx {
     this.touched.add(computer);
     await this.run('DELETE FROM shared_instance WHERE computer_reference = $1 AND NOT (hosted_by = ANY($2))', computer, keep);
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = $1 AND NOT (partition_reference = ANY($2))', computer, keep);
+    await this.run('DELETE FROM related_instance WHERE computer_reference = $1 AND NOT (partition_reference = ANY($2))', computer, keep);
     await this.run('DELETE FROM computer_partition WHERE computer_reference = $1 AND NOT (reference = ANY($2))', computer, keep);
   }
 
@@ -207,6 +208,28 @@ class PgTx implements Tx {
   }
 
   // count(*) is a bigint, which pg returns as a string: cast in SQL.
+  async listRelated(computer: string, partition: string) {
+    const rows = await this.all<{ title: string }>(
+      'SELECT title FROM related_instance WHERE computer_reference = $1 AND partition_reference = $2 ORDER BY position', computer, partition,
+    );
+    return rows.map((r) => r.title);
+  }
+  async replaceRelated(computer: string, partition: string, titles: string[]) {
+    await this.run('DELETE FROM related_instance WHERE computer_reference = $1 AND partition_reference = $2', computer, partition);
+    if (titles.length > 0) {
+      await this.run(
+        'INSERT INTO related_instance (computer_reference, partition_reference, position, title) ' +
+          'SELECT $1, $2, ordinality - 1, title FROM unnest($3::text[]) WITH ORDINALITY AS t(title, ordinality)',
+        computer, partition, titles,
+      );
+    }
+  }
+  listRelatedBy(title: string) {
+    return this.all<RelatedRow>(
+      'SELECT computer_reference, partition_reference FROM related_instance WHERE title = $1 ORDER BY computer_reference, partition_reference', title,
+    );
+  }
+
   async countComputers() {
     return (await this.get<{ n: number }>('SELECT count(*)::int AS n FROM computer'))?.n ?? 0;
   }

@@ -4,19 +4,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dumps } from '../slap/marshal-encode.js';
 import { instanceXmlToDict } from '../slap/instance-xml.js';
-import { loads } from '../slap/marshal-decode.js';
+import { loads as loadsAny } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { Rule } from './access.js';
 import type { RequestedState } from './allocation.js';
 import { AnswerCache } from './answer-cache.js';
 import type { Authorize } from './authorize.js';
+import { REQUEST_XML_LIMITS } from './limits.js';
 import type { IssuedCertificate } from './certificates.js';
 import * as inst from './instance-ops.js';
+import type { Forwarder } from './multimaster.js';
+import { ForwardError } from './multimaster.js';
 import * as node from './node-ops.js';
+import { relatedTitles, updateRelated } from './related-ops.js';
 import type { CertificateRow, Store, Tx } from './store.js';
 import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl, notFound } from './validate.js';
 
 type Fields = Record<string, string | undefined>;
+
+/** Marshalled request fields: decoded within the request budget (limits.ts), expanded references included. */
+const loads = (xml: string) => loadsAny(xml, REQUEST_XML_LIMITS);
 
 /** Query (GET) or form (POST) fields; repeated keys are refused, "None" means absent. */
 function fields(request: FastifyRequest): Fields {
@@ -65,7 +72,13 @@ export interface RouteDeps {
   onUsage?: () => void;
   /** Memory for cached getFullComputerInformation answers (default 256 MiB). */
   answerCacheBytes?: number | undefined;
+  /** [multimaster/…] sections: requests for other masters are forwarded (multimaster.ts). */
+  forwarder?: Forwarder | undefined;
 }
+
+/** Flask's 404 page with the reference's own message (multimaster refusal). */
+const flaskNotFound = (message: string) =>
+  `<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>${message.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</p>\n`;
 
 /** The partition's stored certificate, issued on first demand; the first of two racing masters wins. */
 async function partitionCertificate(store: Store, issuer: PartitionIssuer, computer: string, partition: string): Promise<CertificateRow> {
@@ -202,6 +215,16 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     return sendText(reply, 'done');
   });
 
+  // The titles the partition's buildout requested (node, after a successful run). The reference's
+  // proxy has no such route (404); we record it and collect dropped children (related-ops.ts).
+  post('updateComputerPartitionRelatedInstanceList', onPartition, async (f, reply, request) => {
+    const [computer, partition] = partitionArgs(f);
+    const titles = relatedTitles(loads(f.instance_reference_xml ?? ''));
+    const destroyed = await tx((t) => updateRelated(t, computer, partition, titles));
+    if (destroyed.length > 0) request.log.info({ computer, partition, destroyed }, 'child instances no longer requested: asked to be destroyed');
+    return sendText(reply, 'OK');
+  });
+
   post('softwareInstanceBang', onPartition, async (f, reply) => {
     const [computer, partition] = partitionArgs(f);
     checkText('message', f.message);
@@ -248,7 +271,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   const requestRule = (f: Fields): Rule => (f.computer_id !== undefined || f.computer_partition_id !== undefined
     ? { kind: 'partition-self', computer: f.computer_id ?? '', partition: f.computer_partition_id ?? '' }
     : { kind: 'user' });
-  post('requestComputerPartition', requestRule, async (f, reply) => {
+  post('requestComputerPartition', requestRule, async (f, reply, httpRequest) => {
     const request: inst.InstanceRequest = {
       softwareRelease: checkUrl(f.software_release),
       softwareType: f.software_type ?? '',
@@ -261,6 +284,20 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     if (request.softwareType.length > 200 || /[\u0000-\u001f]/.test(request.softwareType)) throw badRequest('invalid software_type');
     if (f.computer_id !== undefined || f.computer_partition_id !== undefined) {
       request.requester = { computer: checkId('computer_id', f.computer_id), partition: checkId('computer_partition_id', f.computer_partition_id) };
+    }
+    const forwarder = deps.forwarder;
+    if (forwarder) {
+      const reachedAs = `${httpRequest.protocol}://${httpRequest.headers.host ?? ''}/`;
+      const decision = await forwarder.decide(request, () => read((t) => inst.allocatedHere(t, request)), reachedAs);
+      if (decision.kind === 'refuse') return reply.code(404).type('text/html; charset=utf-8').send(flaskNotFound(decision.message));
+      if (decision.kind === 'forward') {
+        try {
+          return sendXml(reply, await forwarder.forward(decision.entry, request));
+        } catch (error) {
+          if (error instanceof ForwardError) return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message);
+          throw error;
+        }
+      }
     }
     return sendXml(reply, await tx((t) => inst.requestInstance(t, settings, request)));
   });

@@ -10,10 +10,16 @@ import { MarshalError, XmlInputError } from '../slap/errors.js';
 import type { MasterSettings } from './node-ops.js';
 import { makeAuthorizer } from './authorize.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
+import { registerHateoas } from './hateoas.js';
 import { registerJsonApi } from './json-api.js';
+import { newRunId, registerMethodNotAllowed, registerRunId } from './extra-routes.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUTS, jsonTooDeep, MAX_JSON_DEPTH, type MasterTimeouts } from './limits.js';
+import { Forwarder, type MultimasterEntry } from './multimaster.js';
+import { parseSoftwareProductList, registerSoftwareProducts } from './software-product.js';
 import { MasterMetrics, registerMetrics } from './metrics.js';
 import { isPostgresUri, PgStore } from './pg-store.js';
 import { registerRoutes } from './routes.js';
+import { describeImport } from './slapproxy-import.js';
 import { SqliteStore } from './sqlite-store.js';
 import { gatherStatus, renderStatusPage } from './status-page.js';
 import type { Store } from './store.js';
@@ -33,17 +39,45 @@ export interface MasterOptions extends MasterSettings {
   https?: { key: Buffer; cert: Buffer; ca?: Buffer };
   /** The CA's certificate and key files: getComputerPartitionCertificate then issues real certificates. */
   issuingCa?: CaFiles;
+  /** Connection timeouts (ms), each defaulting to DEFAULT_TIMEOUTS (limits.ts). */
+  timeouts?: Partial<MasterTimeouts>;
+  /** This process's id for GET /getRunId (random when absent). */
+  runId?: string;
+  /** [slapproxy] software_product_list: product reference → software release URL. */
+  softwareProducts?: ReadonlyMap<string, string>;
+  /** [multimaster/<url>] sections: requests forwarded to other masters. */
+  multimaster?: readonly MultimasterEntry[];
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  // Node's own limits (http.createServer / https.createServer options): slow headers, slow bodies.
+  const nodeServer = { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: timeouts.checkInterval };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    bodyLimit,
+    requestTimeout: timeouts.request,
+    connectionTimeout: timeouts.idle,
+    keepAliveTimeout: timeouts.keepAlive,
+    http: nodeServer,
     // Ask for a client certificate but let the handshake finish without one: the
     // route answers 403 with a reason instead of an opaque TLS failure.
-    ...(options.https ? { https: { ...options.https, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } } : {}),
+    ...(options.https
+      ? { https: { ...options.https, ...nodeServer, handshakeTimeout: timeouts.handshake, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } }
+      : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024 });
+  await app.register(formbody, { bodyLimit });
+  // JSON bodies: nesting deeper than MAX_JSON_DEPTH is 400 before parsing (else a stack overflow, 500).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    if (jsonTooDeep(body as string, MAX_JSON_DEPTH)) {
+      done(Object.assign(new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof MasterError) return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message);
     if (error instanceof XmlInputError || error instanceof MarshalError) {
@@ -54,18 +88,27 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
     request.log.error({ err: error }, 'internal error');
     return reply.code(500).type('text/plain; charset=utf-8').send('internal error');
   });
-  app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
+  // A known path asked with another method answers 405 with Allow (as Flask); the rest, Flask's 404 page.
+  registerMethodNotAllowed(app, (reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
   const store = options.store;
   const authorize = makeAuthorizer(store, Boolean(options.https?.ca));
   const metrics = new MasterMetrics();
   const ca = options.issuingCa;
+  const runId = options.runId ?? newRunId();
+  // Always there: a request naming another master is forwarded or refused, never allocated here.
+  const forwarder = new Forwarder(options.multimaster ?? [], runId);
+  app.addHook('onClose', async () => forwarder.close());
   registerMetrics(app, store, metrics, authorize);
   registerRoutes(app, store, { defaultComputer: options.defaultComputer }, {
     authorize,
     issuer: ca ? (computer, partition) => issueCertificate(ca, 'partition', `${computer}/${partition}`) : undefined,
     onUsage: () => metrics.usageReceived.inc(),
+    forwarder,
   });
   registerJsonApi(app, store, { defaultComputer: options.defaultComputer }, authorize);
+  registerHateoas(app, store, authorize);
+  registerRunId(app, runId);
+  registerSoftwareProducts(app, options.softwareProducts ?? new Map(), authorize);
   app.get('/', async (request, reply) => {
     await authorize(request, { kind: 'user' });
     const status = await store.read(gatherStatus);
@@ -91,15 +134,27 @@ export interface ProxyConfig {
   server_cert_file?: string | undefined;
   ca_file?: string | undefined;
   ca_key_file?: string | undefined;
+  /** Lines "<product> <url>" ([slapproxy] software_product_list). */
+  software_product_list?: string | undefined;
 }
 
 /** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
-export async function openStore(databaseUri: string): Promise<Store> {
-  return isPostgresUri(databaseUri) ? PgStore.open(databaseUri) : new SqliteStore(databaseUri);
+export async function openStore(databaseUri: string, logger?: Logger | false): Promise<Store> {
+  if (isPostgresUri(databaseUri)) return PgStore.open(databaseUri);
+  // File-mode warnings (sqlite-store.ts) go to the master's log.
+  const store = new SqliteStore(databaseUri, logger ? (message) => logger.warn(message) : undefined);
+  // A reference slapproxy database was converted: say what was carried over.
+  if (store.imported) {
+    if (logger) logger.warn({ import: store.imported }, describeImport(store.imported));
+    else process.stderr.write(`${describeImport(store.imported)}\n`);
+  }
+  return store;
 }
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
-export async function startMaster(config: ProxyConfig, computerId: string, logger: Logger | false): Promise<{ app: FastifyInstance; url: string }> {
+export async function startMaster(
+  config: ProxyConfig, computerId: string, logger: Logger | false, multimaster: readonly MultimasterEntry[] = [],
+): Promise<{ app: FastifyInstance; url: string }> {
   const tls = config.server_key_file && config.server_cert_file;
   if (!tls && !isLoopback(config.host) && !config.allow_insecure_bind) {
     throw new Error(`refusing to serve plain HTTP on ${config.host}: use TLS (server_key_file, server_cert_file) or set allow_insecure_bind = true`);
@@ -114,8 +169,28 @@ export async function startMaster(config: ProxyConfig, computerId: string, logge
       }
     : undefined;
   const issuingCa = config.ca_file && config.ca_key_file ? { certFile: config.ca_file, keyFile: config.ca_key_file } : undefined;
-  const store = await openStore(config.database_uri);
-  const app = await buildMaster({ store, logger, defaultComputer: computerId, ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}) });
+  let softwareProducts: Map<string, string>;
+  try {
+    softwareProducts = parseSoftwareProductList(config.software_product_list ?? '');
+  } catch (error) {
+    throw new Error(`[slapproxy] software_product_list: ${(error as Error).message}`);
+  }
+  // Unreadable identity files of a [multimaster/…] section are reported now, not at the first forward.
+  for (const entry of multimaster) {
+    for (const file of [entry.key, entry.cert, entry.masterCaFile]) {
+      if (!file) continue;
+      try {
+        readFileSync(file);
+      } catch (error) {
+        throw new Error(`[multimaster/${entry.url}]: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+  }
+  const store = await openStore(config.database_uri, logger);
+  const app = await buildMaster({
+    store, logger, defaultComputer: computerId, softwareProducts, multimaster,
+    ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

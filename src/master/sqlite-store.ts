@@ -3,11 +3,12 @@
 // in-process queue so that exactly one transaction runs at a time: two requests
 // can never pick the same free partition (the reference had no transaction).
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { migrate } from './migrations.js';
+import { checkNotNewer, migrate } from './migrations.js';
+import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import type {
-  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
+  CertificateRow, ComputerRow, PartitionCount, NetworkRow, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Store, Tx, UsageRow,
 } from './store.js';
 
 // Reports the node sends are not part of what it reads back: they do not change the generation.
@@ -146,6 +147,10 @@ class SqliteTx implements Tx {
       computer, list,
     );
     await this.run(
+      'DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference NOT IN (SELECT value FROM json_each(?))',
+      computer, list,
+    );
+    await this.run(
       'DELETE FROM computer_partition WHERE computer_reference = ? AND reference NOT IN (SELECT value FROM json_each(?))',
       computer, list,
     );
@@ -209,6 +214,23 @@ class SqliteTx implements Tx {
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
   }
 
+  async listRelated(computer: string, partition: string) {
+    const rows = await this.all<{ title: string }>(
+      'SELECT title FROM related_instance WHERE computer_reference = ? AND partition_reference = ? ORDER BY position', computer, partition,
+    );
+    return rows.map((r) => r.title);
+  }
+  async replaceRelated(computer: string, partition: string, titles: string[]) {
+    await this.run('DELETE FROM related_instance WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+    const insert = this.prepare('INSERT INTO related_instance (computer_reference, partition_reference, position, title) VALUES (?, ?, ?, ?)');
+    titles.forEach((title, position) => insert.run(computer, partition, position, title));
+  }
+  listRelatedBy(title: string) {
+    return this.all<RelatedRow>(
+      'SELECT computer_reference, partition_reference FROM related_instance WHERE title = ? ORDER BY computer_reference, partition_reference', title,
+    );
+  }
+
   async countComputers() {
     return (await this.get<{ n: number }>('SELECT count(*) AS n FROM computer'))?.n ?? 0;
   }
@@ -222,20 +244,62 @@ class SqliteTx implements Tx {
   }
 }
 
+/**
+ * The database holds partition private keys: the file and its -wal/-shm are
+ * 0600 whatever the umask (created so, and an existing looser mode is
+ * tightened with a warning). SQLite gives -wal/-shm the database file's mode.
+ */
+export function secureDatabaseFiles(file: string, warn: (message: string) => void, create: boolean): void {
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    if ((name !== file || !create) && !existsSync(name)) continue;
+    const fd = openSync(name, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      const mode = fstatSync(fd).mode & 0o7777;
+      if (mode !== 0o600) {
+        fchmodSync(fd, 0o600);
+        // A file we just created with the umask applied is not worth a warning; an older looser one is.
+        if ((mode & 0o077) !== 0) warn(`${name} was readable or writable by others (mode ${mode.toString(8).padStart(4, '0')}); set to 0600`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Default warning sink when the master gives none. */
+const emitWarning = (message: string) => process.emitWarning(message, 'SecurityWarning');
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
 
-  constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  /** Set when this open converted a reference slapproxy database (slapproxy-import.ts). */
+  readonly imported: SlapproxyImportReport | undefined;
+
+  constructor(file: string, warn: (message: string) => void = emitWarning) {
+    const onDisk = file !== ':memory:' && file !== '';
+    if (onDisk) {
+      mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+      secureDatabaseFiles(file, warn, true);
+    }
+    this.imported = onDisk ? importSlapproxyDatabase(file) : undefined;
+    // The converted file replaced the original one: as private as it.
+    if (this.imported) secureDatabaseFiles(file, () => undefined, false);
     this.db = new Database(file);
+    try {
+      checkNotNewer(this.db);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    if (onDisk) secureDatabaseFiles(file, warn, false);
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {

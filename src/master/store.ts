@@ -76,6 +76,11 @@ export interface CertificateRow {
   issued_at: number;
 }
 
+export interface RelatedRow {
+  computer_reference: string;
+  partition_reference: string;
+}
+
 export interface PartitionCount {
   slap_state: SlapState;
   requested_state: string;
@@ -133,6 +138,13 @@ export interface Tx {
   getCertificate(computer: string, partition: string): Promise<CertificateRow | undefined>;
   putCertificate(row: CertificateRow): Promise<void>;
   deleteCertificate(computer: string, partition: string): Promise<void>;
+
+  /** The related-instance titles this partition last posted, in its order. */
+  listRelated(computer: string, partition: string): Promise<string[]>;
+  /** Replaces the partition's related-instance list (empty: forgets it). */
+  replaceRelated(computer: string, partition: string, titles: string[]): Promise<void>;
+  /** Partitions whose related-instance list holds this title. */
+  listRelatedBy(title: string): Promise<RelatedRow[]>;
 
   /** Counts for /metrics (numbers on both engines). */
   countComputers(): Promise<number>;

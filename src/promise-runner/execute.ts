@@ -16,6 +16,14 @@ export interface ExecuteOptions {
   gid: number;
   env: Record<string, string>;
   timeoutMs: number;
+  /** Arguments after the file (plugin promises: the launcher and its request). */
+  args?: string[] | undefined;
+  /**
+   * Also the user's supplementary groups (initgroups through setpriv, as the
+   * reference's dropPrivileges): plugin promises read the release's eggs,
+   * which the software group may be the only one to read. Needs a passwd entry.
+   */
+  initGroups?: boolean | undefined;
   /** Each line of output, as it comes. */
   onLine?: (line: string) => void;
 }
@@ -29,10 +37,12 @@ export interface ExecuteOptions {
  */
 export async function executePromise(file: string, options: ExecuteOptions): Promise<ExecutionReport> {
   const result = await runAs({
-    argv: ['/bin/sh', '-c', 'exec "$0" 2>&1', file],
+    argv: ['/bin/sh', '-c', 'exec "$0" "$@" 2>&1', file, ...(options.args ?? [])],
     user: { uid: options.uid, gid: options.gid, name: options.env.USER ?? '', home: options.env.HOME ?? options.cwd },
     env: options.env,
     exactEnv: true,
+    // Executables get no supplementary groups; plugin promises ask for the user's (initGroups).
+    initGroups: options.initGroups === true,
     cwd: options.cwd,
     timeoutMs: options.timeoutMs,
     killGraceMs: TERM_GRACE_MS,

@@ -5,6 +5,7 @@
 // file says so locally (discover.ts isStartedLocally), so this works offline.
 import type { Logger } from '../util/log.js';
 import { isStartedLocally, listPartitionIds, listPromises, partitionRef } from './discover.js';
+import type { PluginSettings } from './plugin.js';
 import { runPartitionPromises } from './runner.js';
 import type { PartitionPromisesResult } from './types.js';
 
@@ -17,6 +18,10 @@ export interface NodePromiseOptions {
   /** --only-cp ids, or undefined for all. */
   onlyCp: string[] | undefined;
   log: Logger;
+  /** Handed to Python plugin promises. */
+  plugin?: PluginSettings | undefined;
+  /** Where a partition's software_release link must point for its bin/buildout to name the plugins' Python. */
+  softwareRoot?: string | undefined;
 }
 
 export interface NodePromiseSummary {
@@ -59,7 +64,9 @@ export async function runNodePromises(options: NodePromiseOptions): Promise<Node
         summary.ignored.push({ id, why: 'no promises' });
         continue;
       }
-      const result = await runPartitionPromises(partition, { mode: 'test', timeout: options.timeout, log });
+      const result = await runPartitionPromises(partition, {
+        mode: 'test', timeout: options.timeout, log, plugin: options.plugin, softwareRoot: options.softwareRoot,
+      });
       summary.checked.push(result);
       if (result.error) log.error(`partition ${id}: ${result.error}`);
     } catch (error) {

@@ -94,13 +94,6 @@ export function runVerdict(report: ExecutionReport, timeoutSeconds: number): { f
   return { failed: true, message: output !== '' ? output : `Error: the promise failed (${how}) without output` };
 }
 
-export function pythonPluginMessage(promise: PromiseSpec): string {
-  return (
-    `Error: ${promise.path} is a Python plugin promise (a slapos.core GenericPromise module); slapos-node cannot run it ` +
-    'because it has no slapos.core promise launcher. Ship the check as an executable in etc/promise or etc/plugin instead.'
-  );
-}
-
 /**
  * Whether the stored result fails. Test mode: this run failed. Anomaly mode:
  * the last ANOMALY_FAILURES_IN_A_ROW runs failed (`history` ends with this

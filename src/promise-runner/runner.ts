@@ -2,16 +2,22 @@
 // §6): plan (due or not) → execute → store result, cache and log → decide
 // failure and bang. This is what the instance loop and `node promise` call.
 import { randomInt } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { userByUid } from '../util/passwd.js';
 import { listPromises } from './discover.js';
 import { executePromise } from './execute.js';
+import { pluginPython, softwarePathOfPartition, type PluginPython } from './interpreter.js';
+import {
+  launcherRequest, launchPlugin, newMarker, planPlugin, pluginBanged, pluginStatus, PROMISE_LAUNCHER, type PluginSettings,
+} from './plugin.js';
 import {
   bangMessage, cacheApplies, DEFAULT_PERIODICITY_MINUTES, isDue, logRecord, newCache, parseLogHistory, promiseErrorMessage,
-  pythonPluginMessage, resultFails, runVerdict, shouldBang, statusFile, transactionId,
+  resultFails, runVerdict, shouldBang, statusFile, transactionId,
 } from './plan.js';
 import {
-  appendLog, mtimeSeconds, preparePromiseDirs, readCache, readLogTail, readStatus, writeCache, writeStatus, type PromiseDirs,
+  appendLog, logFile, mtimeSeconds, preparePromiseDirs, readCache, readLogTail, readStatus, writeCache, writeStatus, type PromiseDirs,
 } from './state.js';
 import type { PartitionPromisesResult, PartitionRef, PromiseMode, PromiseOutcome, PromiseSpec } from './types.js';
 
@@ -26,6 +32,15 @@ export interface RunPromisesOptions {
   periodicity?: number | undefined;
   /** Epoch ms; tests move the clock. */
   now?: (() => number) | undefined;
+  /** master-url, computer-id, certificates handed to Python plugin promises (plugin-promises.md §3). */
+  plugin?: PluginSettings | undefined;
+  /**
+   * The partition's software release directory, whose bin/buildout names the
+   * Python of its plugin promises; else found from the partition's
+   * software_release link under `softwareRoot`.
+   */
+  softwarePath?: string | undefined;
+  softwareRoot?: string | undefined;
 }
 
 export class PromiseRunnerError extends Error {
@@ -64,26 +79,79 @@ async function runOne(
   const transaction = transactionId(start, randomInt(0, 1000) / 1000);
   let verdict: { failed: boolean; message: string };
   let executionTime = 0;
-  if (promise.kind === 'python-plugin') {
-    verdict = { failed: true, message: pythonPluginMessage(promise) };
-  } else {
-    log.info(`${label}: checking`);
-    const report = await executePromise(promise.path, {
-      cwd: partition.path, uid: partition.uid, gid: partition.gid, env, timeoutMs: options.timeout * 1000,
-      onLine: (line) => log.info(`[${partition.id}/${promise.name}] ${line}`),
-    });
-    executionTime = report.duration;
-    verdict = runVerdict(report, options.timeout);
-  }
+  log.info(`${label}: checking`);
+  const report = await executePromise(promise.path, {
+    cwd: partition.path, uid: partition.uid, gid: partition.gid, env, timeoutMs: options.timeout * 1000,
+    onLine: (line) => log.info(`[${partition.id}/${promise.name}] ${line}`),
+  });
+  executionTime = report.duration;
+  verdict = runVerdict(report, options.timeout);
   const records = logRecord(start, verdict.failed ? 'ERROR' : 'INFO', transaction, verdict.message);
   appendLog(dirs, promise.title, records, partition);
-  const failed = promise.kind === 'python-plugin' || resultFails(mode, verdict.failed, parseLogHistory(readLogTail(dirs, promise.title)));
+  const failed = resultFails(mode, verdict.failed, parseLogHistory(readLogTail(dirs, promise.title)));
   const status = statusFile(promise, mode, failed, verdict.message, executionTime, now());
   writeStatus(dirs, status, partition);
   writeCache(dirs, promise.title, newCache(promise, mtime ?? 0, start / 1000, options.periodicity ?? DEFAULT_PERIODICITY_MINUTES), partition);
   if (verdict.failed) log.error(`${label} failed${failed ? '' : ' (tolerated: not failing in a row yet)'}: ${verdict.message}`);
   else log.info(`${label}: kept`);
   return { promise, ran: true, failed, status };
+}
+
+/**
+ * A Python plugin promise (plugin-promises.md): skipped when its cache says
+ * so, else run by lib/promise-launcher.py with the release's Python; its
+ * GenericPromise writes its own log (the file is created here, owned by the
+ * partition user: the log directory is root's) and bangs itself.
+ */
+async function runPlugin(
+  partition: PartitionRef, promise: PromiseSpec, dirs: PromiseDirs, options: RunPromisesOptions,
+  env: Record<string, string>, python: PluginPython, allowBang: boolean,
+): Promise<{ outcome: PromiseOutcome; banged: boolean }> {
+  const now = options.now ?? Date.now;
+  const { mode, log } = options;
+  const label = `partition ${partition.id}, promise ${promise.name}`;
+  const cached = readCache(dirs, promise.title);
+  const cache = cached && existsSync(cached.module_file) ? cached : undefined;
+  const plan = planPlugin(mode, cache, now() / 1000);
+  if (plan.action === 'disabled') {
+    log.debug(`${label}: ${mode} disabled by the promise`);
+    return { outcome: { promise, ran: false, failed: false, status: undefined }, banged: false };
+  }
+  if (plan.action === 'not-due') {
+    const status = readStatus(dirs, promise.title);
+    if (status?.result.failed) log.error(`${label}: ${status.result.message}`);
+    return { outcome: { promise, ran: false, failed: status?.result.failed ?? false, status }, banged: false };
+  }
+  appendLog(dirs, promise.title, '', partition);
+  const previous = readStatus(dirs, promise.title);
+  log.info(`${label}: checking (${python.python})`);
+  const request = launcherRequest(partition, promise, dirs.log, mode, allowBang, options.timeout, options.plugin, newMarker());
+  const { report, parsed } = await launchPlugin(partition, request, {
+    python: python.python, env, timeout: options.timeout, log, initGroups: userByUid(partition.uid) !== undefined,
+  });
+  if (report.spawnError !== undefined) log.error(`${label}: cannot start ${python.python}: ${report.spawnError}`);
+  if (parsed.result === undefined && report.exitCode === 2 && report.output.includes(PROMISE_LAUNCHER)) {
+    // Python's "can't open file": the node's checkout must be readable by partition users.
+    log.error(`${label}: the partition user cannot read ${PROMISE_LAUNCHER}; make the node's lib/ readable by all`);
+  }
+  if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
+  // The promise did not get to open its log (import error): no log file, as the reference.
+  if (readLogTail(dirs, promise.title) === '') rmSync(logFile(dirs, promise.title), { force: true });
+  const status = pluginStatus(promise, mode, report, parsed, options.timeout, previous, now());
+  if (status) writeStatus(dirs, status, partition);
+  const failed = status?.result.failed ?? false;
+  if (failed) log.error(`${label} failed: ${status?.result.message ?? ''}`);
+  else log.info(`${label}: ${status ? 'kept' : `no ${mode} result (disabled by the promise)`}`);
+  return { outcome: { promise, ran: true, failed, status }, banged: pluginBanged(mode, allowBang, status, report, parsed) };
+}
+
+/** The interpreter of the partition's plugin promises, said once per run when it is not the release's. */
+function resolvePython(partition: PartitionRef, options: RunPromisesOptions): PluginPython {
+  const release = options.softwarePath
+    ?? (options.softwareRoot !== undefined ? softwarePathOfPartition(partition.path, options.softwareRoot) : undefined);
+  const python = pluginPython(release);
+  if (python.source === 'fallback') options.log.warn(`partition ${partition.id}: plugin promises run with ${python.python}: ${python.why ?? ''}`);
+  return python;
 }
 
 /**
@@ -106,12 +174,26 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
   if (promises.length === 0) return result;
   const dirs = preparePromiseDirs(partition);
   const env = promiseEnv(partition);
+  const python = promises.some((p) => p.kind === 'python-plugin') ? resolvePython(partition, options) : undefined;
+  // slapgrid exports the instance root to what it starts (plugin-promises.md §2).
+  const pluginEnv = { ...env, SLAPGRID_INSTANCE_ROOT: path.dirname(partition.path) };
+  // The reference's bang_called: once a promise banged (or failed an anomaly check), later ones may not.
+  let bangCalled = false;
   for (const promise of promises) {
-    const outcome = await runOne(partition, promise, dirs, options, env);
+    let outcome: PromiseOutcome;
+    if (promise.kind === 'python-plugin' && python) {
+      const run = await runPlugin(partition, promise, dirs, options, pluginEnv, python, options.mode === 'anomaly' && !bangCalled);
+      outcome = run.outcome;
+      if (run.banged) result.bang = { promise: promise.name, message: bangMessage(promise) };
+      if (options.mode === 'anomaly' && outcome.ran && outcome.status?.result.type === 'Anomaly Result' && outcome.failed) bangCalled = true;
+    } else {
+      outcome = await runOne(partition, promise, dirs, options, env);
+    }
     result.outcomes.push(outcome);
     if (!outcome.ran) result.skipped += 1;
     if (outcome.failed) result.failed.push(outcome);
-    if (options.bang && shouldBang(options.mode, outcome, result.bang !== undefined)) {
+    if (options.bang && !bangCalled && shouldBang(options.mode, outcome, result.bang !== undefined)) {
+      bangCalled = true;
       const message = bangMessage(promise);
       result.bang = { promise: promise.name, message };
       try {

@@ -33,7 +33,7 @@ export function readPromiseStatus(instanceRoot: string, partitionBaseName: strin
       const result = readStatus(dirs, file.slice(0, -'.status.json'.length));
       if (!result) return [];
       const { title, name, result: r } = result;
-      return [{ title, name, failed: Boolean(r.failed), type: r.type, date: r.date, message: r.message }];
+      return [{ title, name, failed: Boolean(r.failed), type: r.type, date: r.date, message: r.message ?? '' }];
     });
     if (lines.length > 0) status[id] = lines;
   }

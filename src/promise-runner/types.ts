@@ -6,7 +6,7 @@ export type PromiseMode = 'test' | 'anomaly';
 
 /**
  * executable: run it (legacy etc/promise, or an executable in etc/plugin);
- * python-plugin: a slapos.core GenericPromise module, which we cannot run.
+ * python-plugin: a slapos.core GenericPromise module, run by lib/promise-launcher.py (plugin.ts).
  */
 export type PromiseKind = 'executable' | 'python-plugin';
 

@@ -208,6 +208,12 @@ export class SlapClient {
       computer_id: computerId, computer_partition_id: partitionId, connection_xml: dumps(connection), slave_reference: slaveReference ?? null,
     });
   }
+  /** The titles the partition's buildout requested (the node, after a successful run; slapgrid.md §4.8). */
+  async updateComputerPartitionRelatedInstanceList(computerId: string, partitionId: string, titles: string[]): Promise<void> {
+    await this.call('POST', 'updateComputerPartitionRelatedInstanceList', {
+      computer_id: computerId, computer_partition_id: partitionId, instance_reference_xml: dumps(titles),
+    });
+  }
   async softwareInstanceRename(computerId: string, partitionId: string, newName: string): Promise<void> {
     await this.call('POST', 'softwareInstanceRename', { computer_id: computerId, computer_partition_id: partitionId, new_name: newName });
   }
@@ -224,6 +230,12 @@ export class SlapClient {
       computer_id: options.requester?.computerId,
       computer_partition_id: options.requester?.partitionId,
     }));
+  }
+  /** The releases of a software product ([slapproxy] software_product_list on our master). */
+  async getSoftwareReleaseListFromSoftwareProduct(productReference: string): Promise<string[]> {
+    const v = await this.marshalled('GET', 'getSoftwareReleaseListFromSoftwareProduct', { software_product_reference: productReference });
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new SlapProtocolError('getSoftwareReleaseListFromSoftwareProduct', 'expected a list of URLs');
+    return v as string[];
   }
   /** supplySupply: state "available" installs, "destroyed" removes. Returns the master's sentence. */
   async supplySupply(url: string, computerId: string, state: 'available' | 'destroyed' = 'available'): Promise<string> {

@@ -122,12 +122,17 @@ export function readComputer(value: PyValue): Computer {
   };
 }
 
+/**
+ * A request's answer: a SoftwareInstance, or (a request forwarded to another
+ * master, multimaster) a ComputerPartition of that master carrying the same keys.
+ */
 export function readSoftwareInstance(value: PyValue): SoftwareInstance {
-  const s = expectObject(value, 'SoftwareInstance').state;
+  const forwarded = value instanceof PyObject && value.className === 'ComputerPartition';
+  const s = expectObject(value, forwarded ? 'ComputerPartition' : 'SoftwareInstance').state;
   const ips = Array.isArray(s.ip_list) ? s.ip_list : [];
   return {
-    computerId: str(s.slap_computer_id),
-    partitionId: str(s.slap_computer_partition_id),
+    computerId: str(s.slap_computer_id) ?? (forwarded ? str(s._computer_id) : null),
+    partitionId: str(s.slap_computer_partition_id) ?? (forwarded ? str(s._partition_id) : null),
     softwareReleaseUrl: str(s.slap_software_release_url),
     softwareType: str(s.slap_software_type),
     instanceGuid: str(s._instance_guid),

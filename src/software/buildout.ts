@@ -77,6 +77,8 @@ export interface RunBuildoutOptions {
    * the buildout process.
    */
   timeout?: number | undefined;
+  /** Added to the clean environment (the instance loop's SLAPGRID_INSTANCE_ROOT). */
+  env?: Record<string, string> | undefined;
 }
 
 /**
@@ -93,7 +95,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     user: options.user ? { ...options.user, home: options.home } : undefined,
     initGroups: options.initGroups !== false,
     umask: 0o027,
-    env: { HOME: options.home, PYTHONNOUSERSITE: 'true' },
+    env: { HOME: options.home, PYTHONNOUSERSITE: 'true', ...options.env },
     cwd: options.cwd,
     timeoutMs: options.timeout,
     killGraceMs: 10_000,

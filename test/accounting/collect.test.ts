@@ -18,10 +18,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function exercise(t: import('ava').ExecutionContext, layout: CgroupLayout) {
   const node = makeNode(t, [{ id: 'slappart0' }, { id: 'slappart1' }], layout);
   writeFileSync(path.join(node.partitionPath('slappart0'), 'data'), Buffer.alloc(3 << 20, 7));
-  const child = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(48 << 20, 1); for (;;) { b[0]++; }'], { stdio: 'ignore' });
+  // The burner allocates only once it is in the group: cgroup v1 does not move
+  // memory already charged to the group a process came from.
+  const child = spawn(process.execPath, ['-e', "process.stdin.once('data', () => { const b = Buffer.alloc(48 << 20, 1); for (;;) { b[0]++; } })"], { stdio: ['pipe', 'ignore', 'ignore'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   await sleep(50);
   node.tree.addProcess('slappart0', child.pid as number);
+  child.stdin?.write('go\n');
+  await sleep(200);
   const first = await runCollect({ settings: node.settings, log, layout, now: () => 1000 });
   await sleep(800);
   const second = await runCollect({ settings: node.settings, log, layout, now: () => 1060 });

@@ -143,6 +143,34 @@ export function defineSemantics(prefix: string, openStore?: StoreFactory): void 
     t.is(after[2], before[2]);
   });
 
+  test(`${prefix}related instances: a child its parent no longer lists is destroyed, unless another instance of the tree lists it`, async (t) => {
+    const { client } = await setup(t, 6);
+    const parent = await client.requestComputerPartition(SR, 'parent');
+    const asParent = { requester: { computerId: 'COMP-1234', partitionId: parent.partitionId ?? '' } };
+    const a = await client.requestComputerPartition(SR, 'child-a', asParent);
+    const b = await client.requestComputerPartition(SR, 'child-b', asParent);
+    const c = await client.requestComputerPartition(SR, 'child-c', asParent);
+    const other = await client.requestComputerPartition(SR, 'other-root');
+    const state = async (id: string | null) => (await client.registerComputerPartition('COMP-1234', id ?? '')).requestedState;
+    const post = (id: string | null, titles: string[]) => client.updateComputerPartitionRelatedInstanceList('COMP-1234', id ?? '', titles);
+    // The first list: nothing was listed before, so nothing is collected (child-c was never listed).
+    await post(parent.partitionId, ['child-a', 'child-b', 'parent', 'other-root']);
+    t.deepEqual([await state(a.partitionId), await state(b.partitionId), await state(c.partitionId)], ['started', 'started', 'started']);
+    // child-b also lists child-a: when the parent drops both, child-b goes and child-a stays.
+    await post(b.partitionId, ['child-a']);
+    const stampB = (await client.registerComputerPartition('COMP-1234', b.partitionId ?? '')).parameters?.timestamp;
+    await post(parent.partitionId, []);
+    t.is(await state(b.partitionId), 'destroyed');
+    t.not((await client.registerComputerPartition('COMP-1234', b.partitionId ?? '')).parameters?.timestamp, stampB, 'the node is told to process it');
+    t.is(await state(a.partitionId), 'started', 'still listed by child-b');
+    t.is(await state(c.partitionId), 'started', 'never listed: never collected');
+    t.is(await state(parent.partitionId), 'started', 'the root lists itself: never collected');
+    t.is(await state(other.partitionId), 'started', 'another tree: never collected');
+    // child-b is destroyed by its node and freed: what only it listed is collected.
+    t.is(await client.destroyedComputerPartition('COMP-1234', b.partitionId ?? ''), 'OK');
+    t.is(await state(a.partitionId), 'destroyed');
+  });
+
   test(`${prefix}format drops unlisted partitions and keeps allocations`, async (t) => {
     const { client } = await setup(t, 3);
     await client.requestComputerPartition(SR, 'kept');

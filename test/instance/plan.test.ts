@@ -8,6 +8,8 @@ import { parseConnectionFile, sameParameters } from '../../src/instance/connecti
 import { exitStatus, summaryLines, type InstanceSummary } from '../../src/instance/loop.js';
 import { groupConfig, partitionPrograms } from '../../src/instance/programs.js';
 import { buildoutTail } from '../../src/instance/tail.js';
+import { instanceBuildoutEnv } from '../../src/instance/steps/buildout.js';
+import { transactionTitles } from '../../src/instance/steps/related.js';
 import { PyTuple } from '../../src/slap/pyvalue.js';
 import type { ComputerPartition } from '../../src/slap/shapes.js';
 
@@ -70,13 +72,13 @@ const partition: ComputerPartition = {
   connectionParameters: {},
 };
 
-test('instance configuration: JSON and [slap-configuration] carry the same data', (t) => {
+test('instance configuration: JSON and [slapos-node-configuration] carry the same data', (t) => {
   const c = instanceConfiguration(partition, { tap: { name: 'slaptap0', ipv4_addr: '' }, ipv6_range: {} }, { masterUrl: 'http://m/', storageHome: '', connectionFile: '/p/.slapos-connection.json' });
   t.deepEqual(c.parameters, { foo: 'bar', price: '$5 ${x}' });
   t.deepEqual([c['ipv4-random'], c['ipv6-random'], c['instance-title'], c['software-type'], c.timestamp], ['10.0.0.2', 'fd00::2', 'inst0', 'default', '123.4']);
   t.deepEqual(c['slave-instance-list'], [{ slave_reference: 'SLAVE-1', x: 'y' }]);
   const section = slapConfigurationSection(c, '/p/.slapos-instance.json');
-  t.regex(section, /^\[slap-configuration\]\n/);
+  t.regex(section, /^\[slapos-node-configuration\]\n/);
   t.regex(section, /^ipv4-random = 10\.0\.0\.2$/m);
   t.regex(section, /^ipv6-random = fd00::2$/m);
   t.regex(section, /^instance-title = inst0$/m);
@@ -90,11 +92,12 @@ test('instance configuration: JSON and [slap-configuration] carry the same data'
 test('buildout tail has the reference sections', (t) => {
   const tail = buildoutTail({
     computerId: 'COMP-1', partitionId: 'slappart0', masterUrl: 'http://m/', softwareReleaseUrl: 'http://sr', keyFile: '', certFile: '',
-    sharedPartList: ['/opt/shared'], buildTimePartList: [], requestedState: 'started', storageHome: '', ipv4GlobalNetwork: '', slapConfiguration: '[slap-configuration]\nx = 1\n',
+    sharedPartList: ['/opt/shared'], buildTimePartList: [], requestedState: 'started', storageHome: '', ipv4GlobalNetwork: '',
+    slapConfiguration: slapConfigurationSection(instanceConfiguration(partition, undefined, { masterUrl: 'http://m/', storageHome: '', connectionFile: '' }), '/p/.slapos-instance.json'),
   });
-  for (const section of ['buildout', 'slap-connection', 'slap_connection', 'storage-configuration', 'network-information', 'slap-configuration']) {
-    t.regex(tail, new RegExp(`^\\[${section}\\]$`, 'm'));
-  }
+  // The reference's sections, in its order, then ours under a name no release uses.
+  const sections = [...tail.matchAll(/^\[([^\]]+)\]$/gm)].map((m) => m[1]);
+  t.deepEqual(sections, ['buildout', 'slap-connection', 'slap_connection', 'storage-configuration', 'network-information', 'slapos-node-configuration']);
   t.regex(tail, /^bin-directory = \$\{buildout:directory\}\/sbin$/m);
   t.regex(tail, /^offline = true$/m);
   t.regex(tail, /^shared-part-list =\n {2}\/opt\/shared$/m);
@@ -134,4 +137,12 @@ test('summary lines and exit statuses as the reference', (t) => {
   t.is(exitStatus(summary), 1);
   t.is(exitStatus({ ...summary, failed: [], promiseFailed: summary.failed }), 2);
   t.is(exitStatus({ ...summary, failed: [] }), 0);
+});
+
+test('related instances: the transaction file\'s titles, and the buildout environment that lets slapos.slap write it', (t) => {
+  t.deepEqual(transactionTitles('child0\n\nchild1\n'), ['child0', 'child1']);
+  t.deepEqual(transactionTitles(''), []);
+  const env = instanceBuildoutEnv('/srv/slapgrid', { SLAPOS_CLIENT_CONFIGURATION: '/etc/slapos/client.cfg', SECRET: 'x' });
+  t.deepEqual(env, { SLAPGRID_INSTANCE_ROOT: '/srv/slapgrid', EDITOR: 'vi', SLAPOS_CLIENT_CONFIGURATION: '/etc/slapos/client.cfg' });
+  t.deepEqual(instanceBuildoutEnv('/i', { EDITOR: 'nano' }), { SLAPGRID_INSTANCE_ROOT: '/i', EDITOR: 'nano' });
 });

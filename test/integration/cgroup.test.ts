@@ -12,10 +12,16 @@ import { isRoot, testName } from '../helpers/system.js';
 const rootOnly = isRoot ? test.serial : test.skip;
 
 function burner(t: { teardown(fn: () => void): void }): ChildProcess {
-  // Burns CPU and holds ~32 MB until killed.
-  const child = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(32 << 20, 1); for (;;) { b[0]++; }'], { stdio: 'ignore' });
+  // Burns CPU and holds ~32 MB until killed, from the moment it reads a line
+  // (see start): cgroup v1 does not move memory charged before a move.
+  const child = spawn(process.execPath, ['-e', "process.stdin.once('data', () => { const b = Buffer.alloc(32 << 20, 1); for (;;) { b[0]++; } })"], { stdio: ['pipe', 'ignore', 'ignore'] });
   t.teardown(() => child.kill('SIGKILL'));
   return child;
+}
+
+/** Lets a burner allocate and burn, once it is in its group. */
+function start(child: ChildProcess): void {
+  child.stdin?.write('go\n');
 }
 
 /** Removes test groups even after a failure: kills what is left in them, waits until they are empty. */
@@ -44,6 +50,7 @@ async function exercise(t: import('ava').ExecutionContext, layout: CgroupLayout)
   await new Promise((resolve) => setTimeout(resolve, 50));
   tree.addProcess(group, child.pid as number);
   t.deepEqual(tree.processes(group), [child.pid]);
+  start(child);
   await new Promise((resolve) => setTimeout(resolve, 700));
   const usage = tree.usage(group);
   t.true((usage.cpuUsec ?? 0) > 100_000, `cpu ${usage.cpuUsec} µs after 0.7 s of burning`);

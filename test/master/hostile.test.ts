@@ -39,8 +39,10 @@ const cases: Array<[string, 'GET' | 'POST', string, Record<string, string> | str
   ['register: unknown partition', 'GET', 'registerComputerPartition', { computer_reference: 'COMP-1234', computer_partition_reference: 'nope' }, 404],
   ['register: missing args', 'GET', 'registerComputerPartition', {}, 400],
   ['connection: XXE', 'POST', 'setComputerPartitionConnectionXml', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', connection_xml: XXE }, 400],
-  ['connection: unknown shared', 'POST', 'setComputerPartitionConnectionXml', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', connection_xml: '<marshal><dictionary id="i2"/></marshal>', slave_reference: '_nope' }, 404],
+  ['connection: unknown shared (ignored, as the reference)', 'POST', 'setComputerPartitionConnectionXml', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', connection_xml: '<marshal><dictionary id="i2"/></marshal>', slave_reference: '_nope' }, 200],
   ['bang: free partition', 'POST', 'softwareInstanceBang', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', message: 'x' }, 404],
+  ['related: XXE', 'POST', 'updateComputerPartitionRelatedInstanceList', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', instance_reference_xml: XXE }, 400],
+  ['related: not a list', 'POST', 'updateComputerPartitionRelatedInstanceList', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0', instance_reference_xml: '<marshal><string>x</string></marshal>' }, 400],
   ['rename: missing name', 'POST', 'softwareInstanceRename', { computer_id: 'COMP-1234', computer_partition_id: 'slappart0' }, 400],
   ['computerBang: bad id', 'POST', 'computerBang', { computer_id: '<script>' }, 400],
   ['useComputer: entity', 'POST', 'useComputer', { computer_id: 'COMP-1234', use_string: LAUGHS.replace(/marshal/g, 'journal') }, 400],
@@ -52,7 +54,7 @@ const cases: Array<[string, 'GET' | 'POST', string, Record<string, string> | str
   ['request: unknown requester', 'POST', 'requestComputerPartition', { software_release: '/sr', partition_reference: 't', computer_id: 'COMP-1234', computer_partition_id: 'nope' }, 404],
   ['request: unknown computer', 'POST', 'requestComputerPartition', { software_release: '/sr', partition_reference: 't', filter_xml: '<marshal><dictionary id="i2"><string>computer_guid</string><string>COMP-X</string></dictionary></marshal>' }, 404],
   ['no open fetcher', 'GET', 'http_proxy/http/example.com/', {}, 404],
-  ['no open redirect', 'GET', 'hateoas/', 'mode=traverse&relative_url=http://evil', 404],
+  ['no open redirect', 'GET', 'hateoas/', 'mode=traverse&relative_url=http://evil', 400],
 ];
 
 test('every endpoint rejects bad input with the right 4xx and keeps serving', async (t) => {

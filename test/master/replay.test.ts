@@ -39,8 +39,10 @@ test('the recorded exchanges replay identically, in order, on a fresh database',
       });
       const body = await res.body.text();
       const where = `${step} #${ex.seq} ${ex.method} ${ex.path}`;
-      t.is(res.statusCode, ex.status, `${where}: status (${body.slice(0, 200)})`);
-      t.is(mask(body), mask(ex.response_body), `${where}: body`);
+      // The reference's proxy lacks this route (404); ours records the list (docs/master.md "Related instances").
+      const implementedHere = ex.path === '/updateComputerPartitionRelatedInstanceList';
+      t.is(res.statusCode, implementedHere ? 200 : ex.status, `${where}: status (${body.slice(0, 200)})`);
+      t.is(mask(body), implementedHere ? 'OK' : mask(ex.response_body), `${where}: body`);
       count += 1;
     }
   }

@@ -60,7 +60,7 @@ test.serial('install.sh --root: wrapper, configuration, units and links; idempot
   const wrapper = path.join(root, 'usr', 'local', 'bin', 'slapos');
   t.is(statSync(wrapper).mode & 0o777, 0o755);
   t.is(readFileSync(wrapper, 'utf8'), `#!/bin/sh\n# slapos-node wrapper (install.sh); runs ${repoRoot}\nexec ${process.execPath} ${repoRoot}/bin/slapos.js "$@"\n`);
-  t.regex(execFileSync(wrapper, ['--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+/);
+  t.regex(execFileSync(wrapper, ['--version'], { encoding: 'utf8' }), /^slapos-node \d+\.\d+\.\d+/);
   const cfg = path.join(root, 'etc', 'opt', 'slapos', 'slapos.cfg');
   t.is(readFileSync(cfg, 'utf8'), readFileSync(path.join(repoRoot, 'slapos.cfg.example'), 'utf8'));
   t.is(statSync(cfg).mode & 0o777, 0o640);

@@ -115,7 +115,7 @@ async function checkInstanceProfile(t: ExecutionContext, dir: string, sp: string
   writeFileSync(
     path.join(partition, 'buildout.cfg'),
     readFileSync(path.join(sp, 'instance.cfg'), 'utf8') +
-      `\n[slap-configuration]\nipv4-random = 127.0.0.1\nipv6-random = ::1\ninstance-title = test-instance\n` +
+      `\n[slapos-node-configuration]\nipv4-random = 127.0.0.1\nipv6-random = ::1\ninstance-title = test-instance\n` +
       `\n[hello-http]\nport = ${port}\n`,
   );
   const run = spawnSync('/bin/sh', ['-c', `umask 027; exec "$@"`, 'sh', ...options.buildoutCommand, '-U'], {

@@ -1,7 +1,7 @@
 // The `slapos` command as a user runs it: help, dispatch, exit statuses.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, tempDir } from '../helpers/system.js';
 
@@ -46,10 +46,17 @@ test('an unknown sub-command exits 5 (as the reference), an unknown option 1', (
   t.regex(option.stderr, /unknown option '--bogus'/);
 });
 
-test('--version prints the package version', (t) => {
+test('--version names the project and its version; --json adds the SLAP protocol level', (t) => {
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
   const result = slapos(['--version']);
   t.is(result.status, 0);
-  t.regex(result.stdout.trim(), /^\d+\.\d+\.\d+$/);
+  t.is(result.stdout, `${pkg.name} ${pkg.version} (SLAP protocol of slapos.core 1.24)\n`);
+  t.is(slapos(['-V']).stdout, result.stdout);
+  const json = slapos(['--version', '--json']);
+  t.is(json.status, 0);
+  t.deepEqual(JSON.parse(json.stdout), { name: pkg.name, version: pkg.version, slap_compatibility: 'slapos.core 1.24' });
+  t.regex(slapos(['--help']).stdout, /--version/);
+  t.is(slapos(['node', 'config', '--version', '--cfg', '/nonexistent']).stdout, result.stdout, 'after a sub-command too: prints, runs nothing');
 });
 
 test('a configuration error exits 1 with one message naming file and key', (t) => {

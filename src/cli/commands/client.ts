@@ -96,6 +96,17 @@ async function listInstances(ctx: CommandContext): Promise<InstanceTree[]> {
   });
 }
 
+const PRODUCT_PREFIX = 'product.';
+
+/** `product.<name>` → the product's first release, as the reference's client (other URLs unchanged). */
+async function resolveProduct(ctx: Parameters<typeof withClient>[0], url: string): Promise<string> {
+  if (!url.startsWith(PRODUCT_PREFIX)) return url;
+  const name = url.slice(PRODUCT_PREFIX.length);
+  const list = await withClient(ctx, (c) => c.getSoftwareReleaseListFromSoftwareProduct(name));
+  if (list.length === 0) throw new CliError('No Software Release corresponding to this Software Product has been found. Exiting now.');
+  return list[0] as string;
+}
+
 export function clientCommands(): Command[] {
   const supply = new Command('supply')
     .summary('ask a node to install a software release')
@@ -125,7 +136,8 @@ export function clientCommands(): Command[] {
     .option('--json', 'print JSON');
 
   const supplyAction = (state: 'available' | 'destroyed') => defineAction(state === 'available' ? supply : remove, async (ctx, args, options) => {
-    const [url = '', node = ''] = args;
+    const [given = '', node = ''] = args;
+    const url = await resolveProduct(ctx, given);
     const answer = await withClient(ctx, (c) => c.supplySupply(url, node, state));
     show(ctx, { url, computer_id: node, state, answer }, Boolean(options.json), answer);
   });
@@ -134,7 +146,7 @@ export function clientCommands(): Command[] {
     supplyAction('available'),
     supplyAction('destroyed'),
     defineAction(request, async (ctx, args, options) => {
-      const [title = '', url = ''] = args;
+      const [title = '', given = ''] = args;
       const state = String(options.state);
       if (!['started', 'stopped', 'destroyed'].includes(state)) throw new CliError(`--state must be started, stopped or destroyed`);
       if (options.parameters && options.parametersFile) throw new CliError('give --parameters or --parameters-file, not both');
@@ -148,6 +160,7 @@ export function clientCommands(): Command[] {
         }
       }
       const filter = pairs(options.node as string[] | undefined, '--node');
+      const url = await resolveProduct(ctx, given);
       if (!options.json) ctx.out(`Requesting ${title} with state ${state}...`);
       try {
         const inst = await withClient(ctx, (c) => c.requestComputerPartition(url, title, {

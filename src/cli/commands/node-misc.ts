@@ -33,6 +33,8 @@ export function promiseCommand(): Command {
         timeout: slapos.promise_timeout,
         onlyCp: parseOnlyCp(options.onlyCp),
         log: ctx.log,
+        softwareRoot: slapos.software_root,
+        plugin: { masterUrl: slapos.master_url, computerId: slapos.computer_id, certificateRepository: slapos.certificate_repository_path },
       });
       if (options.json) ctx.out(JSON.stringify(summary, null, 2));
       const failed = summary.checked.filter((r) => r.failed.length > 0).map((r) => r.partition);

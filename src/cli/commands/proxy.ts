@@ -22,9 +22,12 @@ export function proxyCommand(): Command {
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
+      const { parseMultimasterSections, unknownMultimasterKeys } = await import('../../master/multimaster.js');
+      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn(`unknown key ${key} (ignored)`);
       let started;
       try {
-        started = await startMaster(config.slapproxy, computerId, ctx.log);
+        const multimaster = parseMultimasterSections(config.raw);
+        started = await startMaster(config.slapproxy, computerId, ctx.log, multimaster);
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }

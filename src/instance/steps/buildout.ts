@@ -28,6 +28,20 @@ export function instanceBuildoutCommand(softwarePath: string | null | undefined,
   return buildoutCommand(configured);
 }
 
+/**
+ * What the reference's instance buildout finds in its environment beyond our
+ * clean one (slapgrid.md §4.2, recorded in slap-traffic step 13):
+ * SLAPGRID_INSTANCE_ROOT, by which slapos.slap finds the transaction file it
+ * writes the requested titles to; the client configuration the node was given
+ * (inherited there); EDITOR as `slapos` sets it.
+ */
+export function instanceBuildoutEnv(instanceRoot: string, agent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = { SLAPGRID_INSTANCE_ROOT: instanceRoot, EDITOR: agent['EDITOR'] ?? 'vi' };
+  const client = agent['SLAPOS_CLIENT_CONFIGURATION'];
+  if (client !== undefined) env['SLAPOS_CLIENT_CONFIGURATION'] = client;
+  return env;
+}
+
 export const buildoutStep: Step = {
   name: 'buildout',
   async run(r) {
@@ -44,6 +58,7 @@ export const buildoutStep: Step = {
       log: r.log,
       label: r.id,
       timeout: timeout === undefined ? undefined : timeout * 1000,
+      env: instanceBuildoutEnv(r.settings.instanceRoot),
     });
   },
 };

@@ -6,6 +6,7 @@ import { connectionStep } from './connection.js';
 import { installStep } from './install.js';
 import { forceStopStep, startStep, stopStep } from './processes.js';
 import { promisesStep } from './promises.js';
+import { relatedInstancesStep } from './related.js';
 import { reportStartedStep, reportStoppedStep } from './report.js';
 
 export class UnsupportedStateError extends Error {
@@ -16,11 +17,11 @@ export function stepsFor(id: string, state: string, forceStop: boolean): Step[] 
   switch (state) {
     case 'started':
       return forceStop
-        ? [certificateStep, installStep, buildoutStep, connectionStep, forceStopStep]
-        : [certificateStep, installStep, buildoutStep, connectionStep, startStep, promisesStep, reportStartedStep];
+        ? [certificateStep, installStep, buildoutStep, connectionStep, forceStopStep, relatedInstancesStep]
+        : [certificateStep, installStep, buildoutStep, connectionStep, startStep, promisesStep, reportStartedStep, relatedInstancesStep];
     case 'stopped':
       // buildout still runs so that the state reaches requested children; the stop always happens.
-      return [certificateStep, installStep, buildoutStep, connectionStep, stopStep, reportStoppedStep];
+      return [certificateStep, installStep, buildoutStep, connectionStep, stopStep, reportStoppedStep, relatedInstancesStep];
     case 'destroyed':
       // Destruction is the report loop's job; here the processes only stop.
       return [certificateStep, stopStep, reportStoppedStep];

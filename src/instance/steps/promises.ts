@@ -13,7 +13,10 @@ export const promisesStep: Step = {
   async run(r) {
     const result = await runPartitionPromises(
       { id: r.id, path: r.files.dir, uid: r.user.uid, gid: r.user.gid },
-      { mode: 'test', timeout: r.settings.promiseTimeout, log: r.log },
+      {
+        mode: 'test', timeout: r.settings.promiseTimeout, log: r.log, softwarePath: r.softwarePath ?? undefined,
+        plugin: { masterUrl: r.settings.masterUrl, computerId: r.settings.computerId, certificateRepository: r.settings.certificateRepository },
+      },
     );
     if (result.error) throw new PromiseError(result.error);
   },

@@ -84,7 +84,7 @@ class Service(object):
         wrapper = o['wrapper']
         os.makedirs(os.path.dirname(wrapper), exist_ok=True)
         os.makedirs(os.path.dirname(o['ready-file']), exist_ok=True)
-        args = [o['python'], o['server'], '--port', o['port'], '--title', o.get('title', 'hello-http')]
+        args = [o['python'], o['server'], '--port', o['port'], '--title', o.get('title') or 'hello-http']
         if o['ipv4']:
             args += ['--ipv4', o['ipv4']]
         if o['ipv6']:
