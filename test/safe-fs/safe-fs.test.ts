@@ -13,6 +13,7 @@ import {
   appendBeneath, chownBeneath, listBeneath, mkdirBeneath, readTextBeneath, removeBeneath, setForceWalk, statBeneath,
   UnsafePathError, unlinkBeneath, writeBeneath, writeIfChangedBeneath,
 } from '../../src/safe-fs/index.js';
+import { walkDiskUsage } from '../../src/accounting/disk.js';
 import { createUser, isRoot, tempDir } from '../helpers/system.js';
 
 interface Snapshot {
@@ -156,4 +157,17 @@ test('remove never follows a link out of the tree and never crosses a mount poin
   // removing a link removes the name only
   t.deepEqual(removeBeneath(w.tree, 'via'), []);
   t.true(existsSync(path.join(w.rootDir, 'keep')));
+});
+
+test('the disk usage walk of a partition never enters a link', (t) => {
+  const w = world(t);
+  writeFileSync(path.join(w.rootDir, 'big'), Buffer.alloc(4 << 20, 1));
+  writeFileSync(path.join(w.tree, 'var', 'own'), Buffer.alloc(1 << 20, 1));
+  symlinkSync(w.rootDir, path.join(w.tree, 'var', 'elsewhere'));
+  mkdirSync(path.join(w.tree, 'deep', 'er'), { recursive: true });
+  writeFileSync(path.join(w.tree, 'deep', 'er', 'f'), Buffer.alloc(1 << 20, 1));
+  const result = walkDiskUsage(w.tree, 10_000, Date.now() + 10_000);
+  t.false(result.partial);
+  t.true(result.bytes >= 2 << 20, `${result.bytes}`);
+  t.true(result.bytes < 3 << 20, `${result.bytes}: the 4 MiB behind the link are not counted`);
 });
