@@ -65,7 +65,7 @@ export function partitionsFromNaming(entries: readonly string[], instanceRoot: s
 }
 
 /** Format's computer dict, or undefined when there is no state file. Throws on an unreadable one. */
-async function readFormatState(state: { xml: string; json?: string | undefined }): Promise<Dict | undefined> {
+export async function readFormatState(state: { xml: string; json?: string | undefined }): Promise<Dict | undefined> {
   const read = (file: string) => {
     try {
       return readFileSync(file, 'utf8');
