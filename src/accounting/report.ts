@@ -16,7 +16,7 @@ import { finishedPeriods, periodJournal, periodUsage } from './aggregate.js';
 import { destroyPartition, type DestroyContext } from './destroy.js';
 import { ingestReportFiles, runReportScripts } from './ingest.js';
 import { discoverPartitions, type LocalPartition } from './partitions.js';
-import type { PartitionUser } from './run-as.js';
+import type { PartitionUser } from '../partition/user.js';
 import type { AccountingSettings } from './settings.js';
 import { storePath, UsageStore } from './store.js';
 import { validateJournal } from './tioxml.js';
@@ -99,7 +99,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     scriptFailures: [], ingested: { partitionFiles: 0, computerFiles: 0, invalid: [] }, periodsQueued: 0, sent: 0, pending: 0,
     rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [],
   };
-  const local = discoverPartitions(settings.instanceRoot, (m) => log.warn(m));
+  const local = await discoverPartitions(settings, (m) => log.warn(m));
   const byId = new Map(local.map((p) => [p.id, p]));
   const homes = new Map(parsePasswd(readFileSync('/etc/passwd', 'utf8')).map((e) => [e.name, e.home]));
   let computer: Computer | null = null;

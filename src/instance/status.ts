@@ -1,8 +1,8 @@
 // Per-partition state for `slapos node status`: last applied timestamp, last
 // success, backoff, last error. Reads only the partitions' node-side files.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { partitionFiles } from '../partition/files.js';
-import { readPartitionState } from '../partition/state.js';
+import { readPartitionState, readTimestampFile } from '../partition/state.js';
 
 export interface PartitionStatus {
   id: string;
@@ -44,11 +44,11 @@ export function readPartitionsStatus(instanceRoot: string, now = Date.now(), unr
     }
     let timestamp: string | null = null;
     let lastSuccess: string | null = null;
-    try {
-      timestamp = readFileSync(files.timestamp, 'utf8');
-      lastSuccess = statSync(files.timestamp).mtime.toISOString();
-    } catch {
-      // never applied
+    // Through safe-fs: a FIFO or link planted as .timestamp must not hang or mislead `node status`.
+    const stamp = readTimestampFile(files);
+    if (stamp) {
+      timestamp = stamp.content;
+      lastSuccess = new Date(stamp.mtimeMs).toISOString();
     }
     const state = readPartitionState(files);
     if (state.lastSuccess) lastSuccess = new Date(state.lastSuccess).toISOString();
