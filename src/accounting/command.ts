@@ -4,6 +4,7 @@ import path from 'node:path';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
 import { Exit } from '../util/exit-status.js';
 import { slapClientFromConfig } from '../slap/connect.js';
+import { watchdogOptions } from '../supervisor/config.js';
 import type { SlapClient } from '../slap/client.js';
 import type { Logger } from '../util/log.js';
 import { randomStartDelay, withPidFile } from '../util/loop-start.js';
@@ -37,7 +38,7 @@ export async function runReportCommand(loopDeps: AccountingDeps, options: { now?
   return withPidFile(slapos.pidfile_report, deps.log, async () => {
     const client = deps.client ?? slapClientFromConfig(deps.config);
     try {
-      const { exitCode, summary } = await runReport({ settings, client, log: deps.log });
+      const { exitCode, summary } = await runReport({ settings, client, log: deps.log, watchdog: watchdogOptions(deps.config) });
       if (options.json) deps.out(JSON.stringify(summary, null, 2));
       return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
     } finally {

@@ -3,9 +3,10 @@
 // and shown by `slapos node status --json` under "hardware". It holds only
 // what is public by design: host-wide figures and partition totals, never a
 // partition's own usage, and no partition tap (docs/accounting.md).
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, chmodSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeBeneath } from '../safe-fs/index.js';
 import si from 'systeminformation';
 
 export const HARDWARE_SCHEMA = 'slapos-node/hardware-status/1';
@@ -112,21 +113,9 @@ export async function readHardwareStatus(
   };
 }
 
-/** Writes the document atomically (temp file, fsync, rename), 0644. */
+/** Writes the document atomically (safe-fs: temp, fsync, rename, fsync of the directory), 0644. */
 export function writeHardwareStatus(file: string, status: HardwareStatus): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(status, null, 2)}\n`);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw error;
-  }
-  closeSync(fd);
-  chmodSync(tmp, 0o644); // the umask may have removed bits
-  renameSync(tmp, file);
+  writeBeneath(path.dirname(file), path.basename(file), `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
 }
 
 /** The last document, or null when collect has not written one yet. */

@@ -7,6 +7,7 @@ import { detectLayout } from '../cgroup/layout.js';
 import type { SlapClient } from '../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotFoundError } from '../slap/errors.js';
 import type { Computer } from '../slap/shapes.js';
+import type { SupervisordConfigOptions } from '../supervisor/config.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
 import { parsePasswd } from '../users/user.js';
 import type { Logger } from '../util/log.js';
@@ -15,7 +16,7 @@ import { finishedPeriods, periodJournal, periodUsage } from './aggregate.js';
 import { destroyPartition, type DestroyContext } from './destroy.js';
 import { ingestReportFiles, runReportScripts } from './ingest.js';
 import { discoverPartitions, type LocalPartition } from './partitions.js';
-import type { PartitionUser } from './run-as.js';
+import type { User } from '../users/user.js';
 import type { AccountingSettings } from './settings.js';
 import { storePath, UsageStore } from './store.js';
 import { validateJournal } from './tioxml.js';
@@ -31,6 +32,11 @@ export interface ReportOptions {
   /** Test hooks: the cgroup tree and supervisord (defaults: detectLayout, ensureSupervisord). */
   cgroups?: CgroupTree | null;
   supervisor?: { socket: string; includeDir: string };
+  /**
+   * The node's watchdog (watchdogOptions of slapos.cfg): supervisord.conf is
+   * rewritten with it, so the reloads of a destruction keep the watchdog.
+   */
+  watchdog?: SupervisordConfigOptions;
 }
 
 export interface ReportSummary {
@@ -81,7 +87,7 @@ export async function sendOutbox(store: UsageStore, client: SlapClient, computer
   return { sent, error: null };
 }
 
-function userOf(p: LocalPartition, homes: Map<string, string>): PartitionUser | null {
+function userOf(p: LocalPartition, homes: Map<string, string>): User | null {
   if (p.uid === null || p.gid === null) return null;
   return { name: p.user, uid: p.uid, gid: p.gid, home: homes.get(p.user) ?? p.path };
 }
@@ -93,7 +99,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     scriptFailures: [], ingested: { partitionFiles: 0, computerFiles: 0, invalid: [] }, periodsQueued: 0, sent: 0, pending: 0,
     rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [],
   };
-  const local = discoverPartitions(settings.instanceRoot, (m) => log.warn(m));
+  const local = await discoverPartitions(settings, (m) => log.warn(m));
   const byId = new Map(local.map((p) => [p.id, p]));
   const homes = new Map(parsePasswd(readFileSync('/etc/passwd', 'utf8')).map((e) => [e.name, e.home]));
   let computer: Computer | null = null;
@@ -160,7 +166,7 @@ async function destroyPass(
       log.warn(`cgroups unusable, partition counters are not reset at destruction: ${(error as Error).message}`);
     }
   }
-  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log })).paths;
+  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log, ...options.watchdog })).paths;
   const ctx: DestroyContext = {
     log, supervisor, certificateRepository: settings.certificateRepository, cgroups,
     scriptTimeoutMs: settings.collect.report_script_timeout * 1000, prermWaitMs: settings.collect.prerm_wait * 1000,

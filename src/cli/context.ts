@@ -2,7 +2,7 @@
 // (loaded on first use, so `--help` and client commands need no slapos.cfg),
 // and a wrapper that turns errors into a message and an exit status.
 import type { Command } from 'commander';
-import { ConfigError, configPath, loadConfig, type SlaposConfig } from '../config/load.js';
+import { ConfigError, configPath, configWarnings, loadConfig, type SlaposConfig } from '../config/load.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
 import { UsageError } from '../util/exit-status.js';
@@ -42,7 +42,7 @@ export function createContext(globals: GlobalOptions, stdout: NodeJS.WritableStr
     config() {
       if (!config) {
         config = loadConfig(file);
-        for (const key of config.unknownKeys) log.warn(`${file}: unknown key ${key} (ignored)`);
+        for (const warning of configWarnings(config)) log.warn(warning);
       }
       return config;
     },

@@ -7,7 +7,7 @@ import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
 import type { Dict } from './computer-xml.js';
-import { recordlessPartitions, UserDbChangedError } from './plan-network.js';
+import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
 import { makePlan } from './plan.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
@@ -56,6 +56,8 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const observedAt = Date.now();
     const plan = makePlan(settings, observed, today);
     for (const warning of plan.warnings) log.warn(warning);
+    // Partitions with data were refused by the plan; the master is asked about the empty ones.
+    if (observed.surplus.length > 0) await checkShrink(observed.surplus.map((i) => `${settings.partitionBaseName}${i}`));
     if (settings.dryRun) {
       if (options.json) {
         out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
@@ -81,6 +83,21 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     }
     if (options.json) out(JSON.stringify({ ...summary, reported: true }));
     return Exit.SUCCESS;
+  }
+
+  /** Refuses (before any change) to remove partitions the master lists as busy. */
+  async function checkShrink(surplus: string[]): Promise<void> {
+    const [{ slapClientFromConfig }, { askMaster, shrinkRefusal }] = await Promise.all([import('../slap/connect.js'), import('./shrink.js')]);
+    const client = slapClientFromConfig(config);
+    let master;
+    try {
+      master = await askMaster(() => client.getFullComputerInformation(settings.computerId));
+    } finally {
+      await client.close();
+    }
+    const refusal = shrinkRefusal(surplus, settings.partitionAmount, master, options.allowOfflineShrink === true);
+    if (refusal) throw new FormatError(refusal);
+    if ('error' in master) log.warn(`removing ${surplus.join(', ')} without asking the master (--allow-offline-shrink): ${master.error}`);
   }
 }
 

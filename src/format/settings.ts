@@ -15,6 +15,8 @@ export interface FormatOptions {
   computerJson?: string;
   alterUser?: string;
   alterNetwork?: string;
+  /** Remove surplus partitions even when the master cannot say whether they are busy. */
+  allowOfflineShrink?: boolean;
 }
 
 export interface FormatSettings {

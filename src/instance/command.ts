@@ -1,5 +1,6 @@
 // `slapos node instance` from configuration to exit status: settings, random
-// delay, pid file, supervisord (on first use), master link, loop, JSON summary.
+// delay, pid file, supervisord (on first use; with its watchdog after every pass),
+// master link, loop, JSON summary.
 import type { SlaposConfig } from '../config/load.js';
 import { Exit, UsageError } from '../util/exit-status.js';
 import { SupervisorClient } from '../supervisor/client.js';
@@ -38,18 +39,23 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     const link = (deps.link ?? connectInstanceMaster)(config);
     try {
     let supervisor: { client: SupervisorClient; includeDir: string } | undefined;
+    const ensureSupervisor = async () => {
+      if (!supervisor) {
+        const paths = settings.forbidSupervisordLaunch
+          ? (writeSupervisordConfiguration(settings.instanceRoot, watchdogOptions(config)), nodeSupervisordPaths(settings.instanceRoot))
+          : (await ensureSupervisord(settings.instanceRoot, { log, ...watchdogOptions(config) })).paths;
+        supervisor = { client: new SupervisorClient(paths.socket), includeDir: paths.includeDir };
+      }
+      return supervisor;
+    };
     const { exitCode, summary } = await processInstances({
-      settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log,
-      async supervisor() {
-        if (!supervisor) {
-          const paths = settings.forbidSupervisordLaunch
-            ? (writeSupervisordConfiguration(settings.instanceRoot, watchdogOptions(config)), nodeSupervisordPaths(settings.instanceRoot))
-            : (await ensureSupervisord(settings.instanceRoot, { log, ...watchdogOptions(config) })).paths;
-          supervisor = { client: new SupervisorClient(paths.socket), includeDir: paths.includeDir };
-        }
-        return supervisor;
-      },
+      settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log, supervisor: ensureSupervisor,
     });
+    // Every pass leaves supervisord with this configuration's watchdog (the
+    // reference launches supervisord at each run), also when no partition
+    // needed it: a destruction or an offline run with another --cfg may have
+    // changed or removed it.
+    await ensureSupervisor();
     if (options.json) deps.out(JSON.stringify({ exitCode, ...summary }, null, 2));
     log.info(
       `instance: ${summary.processed.length} processed, ${summary.upToDate.length} up to date, ` +

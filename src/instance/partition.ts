@@ -1,7 +1,7 @@
 // One partition, from decision to outcome: read its files, decide, run its
 // steps with its own log, then record success (.timestamp, state) or failure
 // (error log, backoff, error report).
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterFailure } from '../partition/backoff.js';
 import { decidePartition, type Decision } from '../partition/decide.js';
@@ -11,6 +11,7 @@ import {
   ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp, type PartitionState,
 } from '../partition/state.js';
 import type { ComputerPartition } from '../slap/shapes.js';
+import { listBeneath, readTextBeneath, relativeTo, removeBeneath, statBeneath, UnsafePathError } from '../safe-fs/index.js';
 import { urlHash } from '../software/plan.js';
 import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
@@ -54,11 +55,14 @@ export function periodicity(ctx: RunContext, softwarePath: string | null): numbe
   let value = ctx.settings.maximumPeriodicity;
   const file = path.join(softwarePath, 'periodicity');
   try {
-    const text = readFileSync(file, 'utf8').trim();
+    // The release is the software user's tree: read through safe-fs (no link, no FIFO).
+    const text = (readTextBeneath(softwarePath, 'periodicity', { maxBytes: 64 }) ?? '').trim();
+    if (text === '') throw new Error('absent');
     if (/^-?\d+$/.test(text)) value = Number(text);
     else ctx.log.error(`${file}: not an integer (${JSON.stringify(text.slice(0, 40))}); using maximum_periodicity`);
-  } catch {
-    // no file: the default
+  } catch (error) {
+    // no file: the default; a link or FIFO planted by the software user: logged, the default
+    if (error instanceof UnsafePathError) ctx.log.error(`${error.message}; using maximum_periodicity`);
   }
   ctx.cache.periodicity.set(softwarePath, value);
   return value;
@@ -76,9 +80,9 @@ function partitionUser(ctx: RunContext, files: PartitionFiles): User {
 
 /** A free partition (destroyed, no release): forget the node's state in it (§4.1 step 3). */
 function cleanFree(ctx: RunContext, files: PartitionFiles, id: string): void {
-  rmSync(files.slapgrid, { recursive: true, force: true });
+  removeBeneath(files.dir, relativeTo(files.dir, files.slapgrid));
   removeFile(files.timestamp);
-  const left = readdirSync(files.dir).filter((name) => name !== '.slapos-resource');
+  const left = (listBeneath(files.dir, '') ?? []).map((e) => e.name).filter((name) => name !== '.slapos-resource');
   if (left.length > 0) ctx.log.warn(`free partition ${id} still holds: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
 }
 
@@ -197,7 +201,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
       if (!promise) writeFileAtomic(files.errorLog, message, 0o644);
       const backoff = afterFailure(state.backoff, fingerprint, ctx.now(), message, ctx.settings.backoff);
       if (ctx.settings.backoff.baseSeconds > 0) retryAt = backoff.retryAt;
-      if (existsSync(files.slapgrid)) writePartitionState(files, { ...state, backoff });
+      if (statBeneath(files.dir, relativeTo(files.dir, files.slapgrid))?.isDirectory()) writePartitionState(files, { ...state, backoff });
     } catch (stateError) {
       log.warn(`could not record the failure of ${id}: ${(stateError as Error).message}`);
     }

@@ -2,7 +2,8 @@
 // §6): plan (due or not) → execute → store result, cache and log → decide
 // failure and bang. This is what the instance loop and `node promise` call.
 import { randomInt } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { relativeTo, unlinkBeneath } from '../safe-fs/index.js';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { userByUid } from '../users/user.js';
@@ -136,7 +137,7 @@ async function runPlugin(
   }
   if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
   // The promise did not get to open its log (import error): no log file, as the reference.
-  if (readLogTail(dirs, promise.title) === '') rmSync(logFile(dirs, promise.title), { force: true });
+  if (readLogTail(dirs, promise.title) === '') unlinkBeneath(partition.path, relativeTo(partition.path, logFile(dirs, promise.title))); // never through a link
   const status = pluginStatus(promise, mode, report, parsed, options.timeout, previous, now());
   if (status) writeStatus(dirs, status, partition);
   const failed = status?.result.failed ?? false;
@@ -205,7 +206,8 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
       }
     }
   }
-  if (result.skipped > 0) log.info(`${result.skipped} promises didn't need to be checked.`);
+  // Per partition, so that two partitions' lines do not read as one message repeated.
+  if (result.skipped > 0) log.info(`${partition.id}: ${result.skipped} ${result.skipped === 1 ? 'promise' : 'promises'} didn't need to be checked (not due yet; last result kept).`);
   result.error = promiseErrorMessage(result.failed);
   return result;
 }

@@ -9,6 +9,7 @@ import { BuildoutFailedError } from './buildout.js';
 import { installSoftware, isCompleted, listSoftwareDirs, markCompleted, removeTree, type SoftwareUser } from './install.js';
 import type { SoftwareMasterLink } from './master-link.js';
 import { planGarbage, planSoftware, type SoftwareStep } from './plan.js';
+import { UnreadableReleaseError } from './readable.js';
 
 export interface SoftwareLoopOptions {
   softwareRoot: string;
@@ -138,7 +139,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
     log.info(`software release ${sr.url} installed`);
     return undefined;
   } catch (error) {
-    const message = error instanceof BuildoutFailedError ? error.message : String((error as Error).stack ?? error);
+    const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError ? error.message : String((error as Error).stack ?? error);
     log.error(`software release ${sr.url} (${sr.hash}) failed: ${message}`);
     await reportError(link, log, sr.url, message);
     return message;

@@ -13,6 +13,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { fixturesDir } from './paths.js';
+import { recordCreated } from './registry.js';
 import { createNetns, run, tempDir } from './system.js';
 
 export interface ReferenceNode {
@@ -95,6 +96,9 @@ export function recreateReferenceNode(t: ExecutionContext, fixture = 'reference-
   const taken = [...users.filter((u) => userExists('passwd', u)), ...groups.filter((g) => userExists('group', g))];
   if (taken.length > 0) throw new Error(`cannot rebuild ${fixture}: ${[...new Set(taken)].join(', ')} already exist on this machine (another copy running, or left over)`);
 
+  // For scripts/clean-test-leftovers.sh, should this test be killed before its teardown.
+  for (const u of users) recordCreated('user', u);
+  for (const g of groups) recordCreated('group', g);
   const netns = createNetns(t);
   const dir = tempDir(t, 'slapos-refnode-');
   chmodSync(dir, 0o755);

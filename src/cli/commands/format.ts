@@ -16,7 +16,8 @@ export function formatCommand(): Command {
     .option('-x, --computer-xml <path>', 'override [slapformat] computer_xml')
     .option('--computer-json <path>', 'override [slapformat] computer_json')
     .option('--alter-user <bool>', 'override [slapformat] alter_user (true|false)')
-    .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)');
+    .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)')
+    .option('--allow-offline-shrink', 'remove surplus partitions even when the master cannot say whether they are busy');
   return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
     ctx.requireRoot();
