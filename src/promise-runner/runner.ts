@@ -163,7 +163,9 @@ function resolvePython(partition: PartitionRef, options: RunPromisesOptions): Pl
  * PromiseRunnerError when the partition is owned by root.
  */
 export async function runPartitionPromises(partition: PartitionRef, options: RunPromisesOptions): Promise<PartitionPromisesResult> {
-  const { log } = options;
+  // Every line about these promises carries the partition in --log-file (the instance loop's logger already does).
+  const log = options.log.bindings().partition === partition.id ? options.log : options.log.child({ partition: partition.id });
+  options = { ...options, log };
   if (partition.uid === 0 || partition.gid === 0) {
     throw new PromiseRunnerError(`partition ${partition.id}: ${partition.path} is owned by root; promises never run as root`);
   }
