@@ -23,6 +23,6 @@ export function formatCommand(): Command {
     ctx.requireRoot();
     // Loaded here so that other commands do not load format's modules, and format loads only its own.
     const { runFormat } = await import('../../format/run.js');
-    return runFormat(config, options, ctx.log, (text) => ctx.out(text));
+    return runFormat(config, options, ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
   });
 }
