@@ -2,7 +2,7 @@
 // a private tun clone device. Everything made here is registered for removal
 // with t.teardown, so it goes away even when the test fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +21,16 @@ export function testName(prefix = 'slt'): string {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** True while the process exists and is not a zombie (a killed child not yet reaped is dead). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A serial test that runs when `reason` is null, and otherwise shows as a

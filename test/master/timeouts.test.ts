@@ -11,7 +11,7 @@ import { createCa, issueCertificate } from '../../src/master/certificates.js';
 import type { MasterTimeouts } from '../../src/master/limits.js';
 import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 
 const SHORT: MasterTimeouts = { headers: 300, request: 600, idle: 1000, keepAlive: 300, handshake: 300, checkInterval: 100 };
 
@@ -20,9 +20,7 @@ async function start(t: ExecutionContext, https?: { key: string; cert: string })
   const app = await buildMaster({ store: new SqliteStore(path.join(dir, 'proxy.db')), defaultComputer: 'COMP-1234', timeouts: SHORT,
     ...(https ? { https: { key: Buffer.from(https.key), cert: Buffer.from(https.cert) } } : {}) });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  return typeof address === 'object' && address ? address.port : 0;
+  return listenOnLoopback(app);
 }
 
 /**

@@ -12,7 +12,7 @@ import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapHttpError } from '../../src/slap/errors.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 import { BIN, freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { computer } from '../helpers/semantics-suite.js';
 
@@ -32,9 +32,7 @@ async function setup(t: ExecutionContext) {
     issuingCa: { certFile: path.join(ssl, 'ca.crt'), keyFile: path.join(ssl, 'ca.key') },
   });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const url = `https://localhost:${typeof address === 'object' && address ? address.port : 0}/`;
+  const url = `https://localhost:${await listenOnLoopback(app)}/`;
   const client = (key?: string | Buffer, cert?: string | Buffer) => {
     const c = new SlapClient(url, { tls: { ca: file('ca.crt'), ...(key && cert ? { key, cert } : {}) }, timeoutMs: 10_000 });
     t.teardown(() => c.close());

@@ -6,18 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { detectLayout, groupDirectories } from '../../src/cgroup/layout.js';
-import { isRoot, repoRoot, run, tempDir, testName } from '../helpers/system.js';
+import { isAlive as alive, isRoot, repoRoot, run, tempDir, testName } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 rootOnly('clean-test-leftovers removes the registry\'s namespaces, users, cgroups, servers and directories, nothing else', async (t) => {
   const work = tempDir(t, 'slapos-clean-');
