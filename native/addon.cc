@@ -7,12 +7,14 @@ namespace slapos {
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitCgroups(Napi::Env env, Napi::Object exports);
 void InitPasswd(Napi::Env env, Napi::Object exports);
+void InitSafeFs(Napi::Env env, Napi::Object exports);
 }  // namespace slapos
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slapos::InitTap(env, exports);
   slapos::InitCgroups(env, exports);
   slapos::InitPasswd(env, exports);
+  slapos::InitSafeFs(env, exports);
   return exports;
 }
 

@@ -31,6 +31,9 @@ const char* ErrnoName(int err) {
     case ESRCH: return "ESRCH";
     case ENXIO: return "ENXIO";
     case EFBIG: return "EFBIG";
+    case ELOOP: return "ELOOP";
+    case EXDEV: return "EXDEV";
+    case EMLINK: return "EMLINK";
     default: return "EUNKNOWN";
   }
 }

@@ -172,6 +172,7 @@ done
 if $KEEP; then
   say "left running (--keep)"
   echo "look:    ip netns exec $NS ${SLAPOS[*]} node status --cfg $CFG"
+  echo "usage:   ip netns exec $NS ${SLAPOS[*]} node collect --json --cfg $CFG   # cgroup counters per partition (found under ip netns exec too)"
   echo "request: ip netns exec $NS ${SLAPOS[*]} request TITLE $RELEASE --cfg $CFG"
   echo "clean:   $0 --clean"
 fi

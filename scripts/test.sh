@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-npx ava --tap "$@" | tee "$out"
+# What the tests create is recorded here (test/helpers/registry.ts), so that
+# the clean-up below removes that and nothing else on the machine.
+SLAPOS_TEST_REGISTRY="$(mktemp -t slapos-test-registry.XXXXXX)"
+export SLAPOS_TEST_REGISTRY
+trap 'rm -f "$out" "$SLAPOS_TEST_REGISTRY"' EXIT
+npx ava --tap "$@" | awk -f scripts/tap-totals.awk | tee "$out"
 status=${PIPESTATUS[0]}
 
 # Tests clean up in their teardown; this catches what a killed test could not.
-bash scripts/clean-test-leftovers.sh
+bash scripts/clean-test-leftovers.sh "$SLAPOS_TEST_REGISTRY"
 
 count() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$out" | tail -n 1; }
 passed=$(count pass); failed=$(count fail); skipped=$(count skip)

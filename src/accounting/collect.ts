@@ -104,7 +104,7 @@ async function measureDisks(partitions: readonly LocalPartition[], store: UsageS
 export async function runCollect(options: CollectOptions): Promise<CollectResult> {
   const { settings, log } = options;
   const now = Math.floor((options.now ?? (() => Date.now() / 1000))());
-  const partitions = discoverPartitions(settings.instanceRoot, (m) => log.warn(m));
+  const partitions = await discoverPartitions(settings, (m) => log.warn(m));
   const cgroups = readCgroups(partitions, options);
   const net = readNet(partitions, options.netRoot ?? SYS_CLASS_NET);
   const store = new UsageStore(storePath(settings.instanceRoot));

@@ -4,7 +4,8 @@
 // the HTTP client (undici, saxes, execa) are imported by report only.
 import path from 'node:path';
 import { requireKeys, type SlaposConfig } from '../config/load.js';
-import { Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
+import { watchdogOptions } from '../supervisor/config.js';
 import type { SlapClient } from '../slap/client.js';
 import type { Logger } from '../util/log.js';
 import { randomStartDelay, withPidFile } from '../util/loop-start.js';
@@ -18,7 +19,8 @@ export interface AccountingDeps {
   client?: SlapClient;
 }
 
-export async function runCollectCommand(deps: AccountingDeps, options: { json?: boolean }): Promise<number> {
+export async function runCollectCommand(loopDeps: AccountingDeps, options: { json?: boolean }): Promise<number> {
+  const deps = { ...loopDeps, log: loopDeps.log.child({ loop: 'collect' }) };
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
   const pidFile = path.join(settings.instanceRoot, 'var', 'accounting', 'collect.pid');
   return withPidFile(pidFile, deps.log, async () => {
@@ -28,7 +30,8 @@ export async function runCollectCommand(deps: AccountingDeps, options: { json?: 
   });
 }
 
-export async function runReportCommand(deps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
+export async function runReportCommand(loopDeps: AccountingDeps, options: { now?: boolean; json?: boolean }): Promise<number> {
+  const deps = { ...loopDeps, log: loopDeps.log.child({ loop: 'report' }) };
   const slapos = requireKeys(deps.config, 'slapos', ['computer_id', 'master_url', 'instance_root']);
   const settings = accountingSettings(deps.config, (m) => deps.log.warn(m));
   await randomStartDelay(slapos.maximal_delay, options.now, deps.log);
@@ -36,7 +39,7 @@ export async function runReportCommand(deps: AccountingDeps, options: { now?: bo
   return withPidFile(slapos.pidfile_report, deps.log, async () => {
     const client = deps.client ?? slapClientFromConfig(deps.config);
     try {
-      const { exitCode, summary } = await runReport({ settings, client, log: deps.log });
+      const { exitCode, summary } = await runReport({ settings, client, log: deps.log, watchdog: watchdogOptions(deps.config) });
       if (options.json) deps.out(JSON.stringify(summary, null, 2));
       return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
     } finally {

@@ -1,7 +1,7 @@
 // Effects of destroying one partition (slapgrid.md §5.2, prerm of §5.3). The
 // decisions are in destroy-plan.ts; each step here is idempotent, so a run
 // interrupted anywhere is finished by the next one.
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupTree } from '../cgroup/group.js';
@@ -13,7 +13,9 @@ import {
   decideDestruction, isPartitionConf, KEPT_ENTRIES, prermConf, prermGroup, retention, RETENTION_DATE_FILE, RETENTION_DELAY_FILE,
   WAIT_LIST_FILE, type DestructionDecision, type ProcessState,
 } from './destroy-plan.js';
-import { runAsPartitionUser, type PartitionUser } from './run-as.js';
+import { runAs } from '../executor/index.js';
+import type { User } from '../users/user.js';
+import { listBeneath, readTextBeneath, removeBeneath, statBeneath, writeBeneath } from '../safe-fs/index.js';
 
 export interface DestroyContext {
   log: Logger;
@@ -30,29 +32,30 @@ export interface DestroyContext {
 export interface DestroyTarget {
   id: string;
   path: string;
-  user: PartitionUser;
+  user: User;
 }
 
 export type DestroyOutcome = Exclude<DestructionDecision['kind'], 'start-prerm'> | 'destroyed';
 
 export class DestroyError extends Error {
-  constructor(readonly partition: string, step: string, cause: string) {
+  constructor(readonly partition: string, readonly step: string, cause: string) {
     super(`cannot destroy ${partition}: ${step}: ${cause}`);
     this.name = 'DestroyError';
   }
 }
 
-const readText = (file: string): string | null => {
+/**
+ * A node-side file of the partition (safe-fs: no link, no FIFO, capped); null
+ * when absent or refused, with the refusal logged (the partition user could
+ * have deleted it as well).
+ */
+export function readPartitionText(target: DestroyTarget, rel: string, log: Logger): string | null {
   try {
-    return readFileSync(file, 'utf8');
-  } catch {
+    return readTextBeneath(target.path, rel, { maxBytes: 64 * 1024 }) ?? null;
+  } catch (error) {
+    log.error(`${target.id}: ${(error as Error).message}; taken as absent`);
     return null;
   }
-};
-
-function writeAtomic(file: string, text: string): void {
-  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
 }
 
 const ignoreFault = (...names: string[]) => (error: unknown) => {
@@ -78,15 +81,14 @@ async function processStates(client: SupervisorClient, names: readonly string[])
 }
 
 function prermScripts(target: DestroyTarget, log: Logger): string[] {
-  const dir = path.join(target.path, 'etc', 'prerm');
-  let names: string[];
+  let entries;
   try {
-    names = readdirSync(dir).sort();
-  } catch {
+    entries = listBeneath(target.path, 'etc/prerm') ?? [];
+  } catch (error) {
+    log.error(`${target.id}: ${(error as Error).message}; no etc/prerm script run`);
     return [];
   }
-  return names.filter((name) => {
-    if (!lstatSync(path.join(dir, name)).isFile()) return false;
+  return entries.filter((e) => e.type === 'file').map((e) => e.name).sort().filter((name) => {
     if (/^[A-Za-z0-9_.-]+$/.test(name)) return true;
     log.warn(`${target.id}: etc/prerm/${name} ignored (supervisord program names allow letters, digits, _ . - only)`);
     return false;
@@ -95,26 +97,35 @@ function prermScripts(target: DestroyTarget, log: Logger): string[] {
 
 async function startPrerm(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient, scripts: string[]): Promise<void> {
   const group = prermGroup(target.id);
-  writeAtomic(path.join(ctx.supervisor.includeDir, `${group}.conf`), prermConf({ ...target, uid: target.user.uid, user: target.user.name, home: target.user.home }, scripts));
+  writeBeneath(ctx.supervisor.includeDir, `${group}.conf`, prermConf({ ...target, uid: target.user.uid, user: target.user.name, home: target.user.home }, scripts), { mode: 0o600 });
   await updateSupervisor(client, ctx.log);
   const names = scripts.map((s) => `${group}:${s}`);
   for (const name of names) {
     const info = await client.getProcessInfo(name);
     if (info.start === 0) await client.startProcess(name, false).catch(ignoreFault('ALREADY_STARTED'));
   }
-  writeFileSync(path.join(target.path, WAIT_LIST_FILE), `${names.join('\n')}\n`, { mode: 0o644 });
+  writeWaitList(target, names);
   ctx.log.info(`${target.id}: started etc/prerm scripts ${scripts.join(', ')}`);
 }
 
+/** The prerm programs destruction waits for (a node-side file in the partition, through safe-fs). */
+export function writeWaitList(target: DestroyTarget, names: readonly string[]): void {
+  writeBeneath(target.path, WAIT_LIST_FILE, `${names.join('\n')}\n`, { mode: 0o644 });
+}
+
+export function writeRetentionDate(target: DestroyTarget, until: number): void {
+  writeBeneath(target.path, RETENTION_DATE_FILE, String(until), { mode: 0o644 });
+}
+
 async function observe(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient, now: number) {
-  const waitText = readText(path.join(target.path, WAIT_LIST_FILE));
+  const waitText = readPartitionText(target, WAIT_LIST_FILE, ctx.log);
   const waitList = waitText === null ? null : waitText.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   return {
-    retention: retention(readText(path.join(target.path, RETENTION_DELAY_FILE)), readText(path.join(target.path, RETENTION_DATE_FILE)), now),
+    retention: retention(readPartitionText(target, RETENTION_DELAY_FILE, ctx.log), readPartitionText(target, RETENTION_DATE_FILE, ctx.log), now),
     prermScripts: prermScripts(target, ctx.log),
     waitList,
     states: await processStates(client, waitList ?? []),
-    hasDestroyScript: existsSync(path.join(target.path, 'sbin', 'destroy')),
+    hasDestroyScript: hasDestroyScript(target, ctx.log),
   };
 }
 
@@ -143,13 +154,27 @@ async function resetCgroup(id: string, tree: CgroupTree): Promise<void> {
   });
 }
 
-/** Empties the partition directory; the directory, its owner and mode stay. */
-function emptyDirectory(target: DestroyTarget): void {
+function hasDestroyScript(target: DestroyTarget, log: Logger): boolean {
+  try {
+    return statBeneath(target.path, 'sbin/destroy') !== undefined;
+  } catch (error) {
+    log.error(`${target.id}: ${(error as Error).message}; sbin/destroy not run`);
+    return false;
+  }
+}
+
+/**
+ * Empties the partition directory; the directory, its owner and mode stay.
+ * Never follows a link out of the partition, never enters another mount
+ * (instance_storage_home, data disks): mount points found are left and logged.
+ */
+export function emptyDirectory(target: DestroyTarget, log: Logger): void {
   const st = lstatSync(target.path);
   if (!st.isDirectory()) throw new Error(`${target.path} is not a directory`);
-  for (const name of readdirSync(target.path)) {
+  for (const { name } of listBeneath(target.path, '') ?? []) {
     if (KEPT_ENTRIES.has(name)) continue;
-    rmSync(path.join(target.path, name), { recursive: true, force: true }); // rm never follows symlinks
+    const skipped = removeBeneath(target.path, name);
+    if (skipped.length > 0) log.warn(`${target.id}: mount points left in place (not crossed): ${skipped.join(', ')}`);
   }
 }
 
@@ -168,7 +193,7 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
       throw new DestroyError(target.id, name, error instanceof Error ? error.message : String(error));
     }
   };
-  if (!statSync(target.path, { throwIfNoEntry: false })?.isDirectory()) throw new DestroyError(target.id, 'partition directory', `${target.path} does not exist`);
+  if (!lstatSync(target.path, { throwIfNoEntry: false })?.isDirectory()) throw new DestroyError(target.id, 'partition directory', `${target.path} does not exist`);
   await step('stop processes', () => stopPartition(target, ctx, client));
   let decision = decideDestruction(await step('observe', () => observe(target, ctx, client, now())));
   if (decision.kind === 'start-prerm') {
@@ -181,7 +206,10 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     decision = decideDestruction(await step('observe', () => observe(target, ctx, client, now())));
   }
   if (decision.kind === 'locked') {
-    if (decision.writeDate && decision.until !== null) writeAtomic(path.join(target.path, RETENTION_DATE_FILE), String(decision.until));
+    if (decision.writeDate && decision.until !== null) {
+      const until = decision.until;
+      await step('write retention date', () => writeRetentionDate(target, until));
+    }
     log.info(`${target.id}: Impossible to destroy partition yet because of retention lock${decision.until !== null ? ` (until ${new Date(decision.until * 1000).toISOString()})` : ''}.`);
     return 'locked';
   }
@@ -191,8 +219,14 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
   }
   if (decision.kind !== 'destroy') throw new DestroyError(target.id, 'plan', `unexpected decision ${decision.kind}`);
   if (decision.runDestroyScript) {
-    const run = await step('sbin/destroy', () => runAsPartitionUser(path.join(target.path, 'sbin', 'destroy'), [], { cwd: target.path, user: target.user, timeoutMs: ctx.scriptTimeoutMs }));
-    if (!run.ok) throw new DestroyError(target.id, 'sbin/destroy', `${run.timedOut ? 'timed out' : `exit ${run.exitCode}`}\n${run.output}`);
+    const run = await step('sbin/destroy', () => runAs({
+      argv: [path.join(target.path, 'sbin', 'destroy')], user: target.user, cwd: target.path, timeoutMs: ctx.scriptTimeoutMs,
+      env: { PYTHONNOUSERSITE: 'true' }, maxOutput: 16 * 1024,
+    }));
+    if (run.exitCode !== 0 || run.timedOut) {
+      const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);
+      throw new DestroyError(target.id, 'sbin/destroy', `${why}\n${run.output}`);
+    }
   }
   if (ctx.cgroups) await step('reset cgroup', () => resetCgroup(target.id, ctx.cgroups as CgroupTree));
   await step('remove supervisord files', async () => {
@@ -205,7 +239,7 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     if (!ctx.certificateRepository) return;
     for (const ext of ['crt', 'key']) rmSync(path.join(ctx.certificateRepository, `${target.id}.${ext}`), { force: true });
   });
-  await step('empty directory', () => emptyDirectory(target));
-  log.info(`${target.id}: destroyed (directory emptied, processes and cgroup reset)`);
+  await step('empty directory', () => emptyDirectory(target, log));
+  log.info(`${target.id}: destroyed (directory emptied, processes stopped${ctx.cgroups ? ', cgroup reset' : '; cgroup not reset: cgroups unusable'})`);
   return 'destroyed';
 }

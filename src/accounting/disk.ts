@@ -4,14 +4,16 @@
 //     per filesystem per run) when [collect] disk_snapshot_use_quota is on and
 //     the filesystem has user quotas: the partition user's blocks on that
 //     filesystem, which is the partition directory on a SlapOS node;
-//  2. otherwise a walk of the directory (lstat, allocated blocks, hard links
+//  2. otherwise a walk of the directory (safe-fs: no link entered; lstat, allocated blocks, hard links
 //     counted once, one filesystem), refreshed at most every
 //     disk_snapshot_time_cycle seconds per partition, stalest first, within a
 //     per-run time budget and a per-walk entry budget. A walk cut short is
 //     stored as a lower bound (partial); between walks the last value is used.
-import { execFile } from 'node:child_process';
-import { lstatSync, opendirSync, type Dirent } from 'node:fs';
+import { closeSync, constants, lstatSync } from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { native } from '../native/index.js';
+import { openBeneath } from '../safe-fs/index.js';
 import type { DiskEntry } from './store.js';
 
 export interface WalkResult {
@@ -20,29 +22,36 @@ export interface WalkResult {
   partial: boolean;
 }
 
-/** Allocated bytes under `root`, stopping at `maxEntries` or `deadline` (ms since epoch). */
+/**
+ * Allocated bytes under `root`, stopping at `maxEntries` or `deadline` (ms
+ * since epoch). The partition is the user's tree: every directory is opened
+ * beneath `root` without following a link in any component (safe-fs), and
+ * entries are lstat'ed through that open directory (/proc/self/fd/N/<name>),
+ * so a directory swapped for a link mid-walk is never entered.
+ */
 export function walkDiskUsage(root: string, maxEntries: number, deadline: number): WalkResult {
   const top = lstatSync(root);
   const seen = new Set<string>();
   let bytes = top.blocks * 512;
   let entries = 1;
-  const stack = [root];
+  const k = native().safeFsConstants;
+  const stack = [''];
   while (stack.length > 0) {
-    const dir = stack.pop() as string;
-    let handle;
+    const rel = stack.pop() as string;
+    let fd: number;
+    let names;
     try {
-      handle = opendirSync(dir);
+      fd = openBeneath(root, rel, constants.O_RDONLY | k.O_DIRECTORY | k.O_NONBLOCK);
     } catch {
-      continue; // vanished or unreadable: what can be read is counted
+      continue; // vanished, unreadable or a link: what can be read is counted
     }
     try {
-      let entry: Dirent | null;
-      while ((entry = handle.readSync()) !== null) {
+      names = native().listAt(fd);
+      for (const entry of names) {
         if (entries >= maxEntries || (entries % 1024 === 0 && Date.now() > deadline)) return { bytes, entries, partial: true };
-        const full = path.join(dir, entry.name);
         let st;
         try {
-          st = lstatSync(full);
+          st = lstatSync(`/proc/self/fd/${fd}/${entry.name}`);
         } catch {
           continue;
         }
@@ -54,10 +63,12 @@ export function walkDiskUsage(root: string, maxEntries: number, deadline: number
           seen.add(key);
         }
         bytes += st.blocks * 512;
-        if (st.isDirectory()) stack.push(full);
+        if (st.isDirectory()) stack.push(rel === '' ? entry.name : path.join(rel, entry.name));
       }
+    } catch {
+      // unreadable meanwhile: what was read is counted
     } finally {
-      handle.closeSync();
+      closeSync(fd);
     }
   }
   return { bytes, entries, partial: false };

@@ -10,10 +10,11 @@
 // collect. The network counters are read here from sysfs directly; the CPU
 // description and whether a temperature sensor exists do not change during a
 // boot and are kept in a root-only cache file keyed by the boot id.
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeSync, chmodSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Systeminformation } from 'systeminformation';
+import { writeBeneath } from '../safe-fs/index.js';
 
 export const HARDWARE_SCHEMA = 'slapos-node/hardware-status/1';
 
@@ -184,26 +185,14 @@ function cpuDescription(cpu: Systeminformation.CpuData | null): HostStatic['cpu'
   };
 }
 
-/** Writes the document atomically (temp file, fsync, rename), 0644. */
+/** Writes the document atomically (safe-fs: temp, fsync, rename, fsync of the directory), 0644. */
 export function writeHardwareStatus(file: string, status: HardwareStatus): void {
   writeOwnFile(file, status, 0o644);
 }
 
-/** A root-owned file in a root-owned directory (not under a partition), written atomically with `mode`. */
+/** A root-owned file in a root-owned directory (not under a partition), written atomically with `mode` (safe-fs). */
 function writeOwnFile(file: string, value: unknown, mode: number): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw error;
-  }
-  closeSync(fd);
-  chmodSync(tmp, mode); // the umask may have removed bits
-  renameSync(tmp, file);
+  writeBeneath(path.dirname(file), path.basename(file), `${JSON.stringify(value, null, 2)}\n`, { mode });
 }
 
 /** The last document, or null when collect has not written one yet. */

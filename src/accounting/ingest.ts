@@ -4,62 +4,84 @@
 // <instance_root>/var/xml_report/<computer_id>/*) are validated and copied
 // into the usage store's outbox, and only then deleted (slapgrid.md §5.1).
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, chownSync } from 'node:fs';
 import path from 'node:path';
+import { runAs } from '../executor/index.js';
+import type { User } from '../users/user.js';
+import { listBeneath, mkdirBeneath, readTextBeneath, unlinkBeneath } from '../safe-fs/index.js';
 import type { Logger } from '../util/log.js';
-import { runAsPartitionUser, type PartitionUser } from './run-as.js';
 import type { UsageStore } from './store.js';
 import { parseConsumption, partitionFilesJournal, validateJournal, type Movement } from './tioxml.js';
 
 /** A report file larger than this is not read (left in place, logged). */
 const MAX_REPORT_BYTES = 8 * 1024 * 1024;
+/** Output of a report script kept for the log. */
+const SCRIPT_OUTPUT_BYTES = 16 * 1024;
 
-/** Runs every entry of etc/report as `<script> <fresh file in var/xml_report>`; returns the names that failed. */
-export async function runReportScripts(partition: { id: string; path: string; user: PartitionUser }, timeoutMs: number, log: Logger): Promise<string[]> {
-  const dir = path.join(partition.path, 'etc', 'report');
-  let names: string[];
+/**
+ * Runs every entry of etc/report as `<script> <fresh file in var/xml_report>`
+ * through the node's executor (whole tree killed at the timeout); returns the
+ * names that failed. etc/report and var/xml_report are reached without
+ * following links (safe-fs): a var/xml_report planted as a link is an error
+ * for this partition, never a chown of its target.
+ */
+export async function runReportScripts(partition: { id: string; path: string; user: User }, timeoutMs: number, log: Logger): Promise<string[]> {
+  let entries;
   try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return [];
+    entries = listBeneath(partition.path, 'etc/report');
+  } catch (error) {
+    log.error(`${partition.id}: ${(error as Error).message}; report scripts not run`);
+    return ['etc/report'];
   }
-  const out = path.join(partition.path, 'var', 'xml_report');
-  mkdirSync(out, { recursive: true, mode: 0o750 });
-  if (process.getuid?.() === 0) chownSync(out, partition.user.uid, partition.user.gid);
+  if (!entries) return [];
+  const names = entries.filter((e) => e.type === 'file' || e.type === 'symlink').map((e) => e.name).sort();
+  if (names.length === 0) return [];
+  try {
+    // Owner and mode of var/xml_report itself are set by descriptor (it is inside the partition: no link followed).
+    mkdirBeneath(partition.path, 'var/xml_report', { mode: 0o750, owner: partition.user, enforce: true });
+  } catch (error) {
+    log.error(`${partition.id}: ${(error as Error).message}; report scripts not run`);
+    return names;
+  }
+  const dir = path.join(partition.path, 'etc', 'report');
   const failed: string[] = [];
   for (const name of names) {
-    const file = path.join(out, `slapreport.${randomBytes(6).toString('hex')}`);
-    const run = await runAsPartitionUser(path.join(dir, name), [file], { cwd: dir, user: partition.user, timeoutMs });
-    if (!run.ok) {
-      log.warn(`${partition.id}: etc/report/${name} failed (${run.timedOut ? 'timed out' : `exit ${run.exitCode}`}): ${run.output.trim().slice(-500)}`);
+    const file = path.join(partition.path, 'var', 'xml_report', `slapreport.${randomBytes(6).toString('hex')}`);
+    const run = await runAs({
+      argv: [path.join(dir, name), file], user: partition.user, cwd: dir, timeoutMs, env: { PYTHONNOUSERSITE: 'true' }, maxOutput: SCRIPT_OUTPUT_BYTES,
+    });
+    if (run.exitCode !== 0 || run.timedOut) {
+      const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);
+      log.warn(`${partition.id}: etc/report/${name} failed (${why}): ${run.output.trim().slice(-500)}`);
       failed.push(name);
     }
   }
   return failed;
 }
 
-/** Reads a regular file without following a symlink a partition user may have planted. */
-function readRegularFile(file: string): string | null {
-  let fd: number;
+interface ReportFile {
+  base: string;
+  rel: string;
+  /** base/rel, the key of the ingestion record. */
+  path: string;
+}
+
+/** Regular files of base/rel (not through links); unreadable directories are logged. */
+function listFiles(base: string, rel: string, log: Logger): ReportFile[] {
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_REPORT_BYTES) return null;
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
+    return (listBeneath(base, rel) ?? []).filter((e) => e.type === 'file').map((e) => e.name).sort()
+      .map((name) => ({ base, rel: path.join(rel, name), path: path.join(base, rel, name) }));
+  } catch (error) {
+    log.error(`${(error as Error).message}; report files there not read`);
+    return [];
   }
 }
 
-function listFiles(dir: string): string[] {
+function readReport(file: ReportFile, log: Logger): string | null {
   try {
-    return readdirSync(dir).sort().map((name) => path.join(dir, name)).filter((f) => lstatSync(f).isFile());
-  } catch {
-    return [];
+    return readTextBeneath(file.base, file.rel, { maxBytes: MAX_REPORT_BYTES }) ?? null;
+  } catch (error) {
+    log.warn(`${(error as Error).message}; left in place`);
+    return null;
   }
 }
 
@@ -81,45 +103,45 @@ export function ingestReportFiles(
   const { log } = options;
   const invalid: string[] = [];
   const perPartition = new Map<string, Movement[]>();
-  const taken: Array<{ path: string; sha256: string }> = [];
-  const unlink = (f: string) => {
-    try { unlinkSync(f); } catch (error) { log.warn(`cannot delete ${f}: ${(error as Error).message}`); }
+  const unlink = (f: ReportFile) => {
+    try { unlinkBeneath(f.base, f.rel); } catch (error) { log.warn(`cannot delete ${f.path}: ${(error as Error).message}`); }
   };
+  const taken: Array<{ path: string; sha256: string; file: ReportFile }> = [];
   for (const p of options.partitions) {
-    const files = [...listFiles(path.join(p.path, 'var', 'xml_report')), ...listFiles(path.join(options.instanceRoot, 'var', 'xml_report', p.id))];
+    const files = [...listFiles(p.path, 'var/xml_report', log), ...listFiles(options.instanceRoot, path.join('var', 'xml_report', p.id), log)];
     for (const file of files) {
-      const text = readRegularFile(file);
+      const text = readReport(file, log);
       if (text === null) continue;
       const digest = sha(text);
-      if (store.wasIngested(file, digest)) { unlink(file); continue; }
+      if (store.wasIngested(file.path, digest)) { unlink(file); continue; }
       try {
         const movements = parseConsumption(text);
         perPartition.set(p.id, [...(perPartition.get(p.id) ?? []), ...movements]);
-        taken.push({ path: file, sha256: digest });
+        taken.push({ path: file.path, sha256: digest, file });
       } catch (error) {
-        log.info(`${file} is not a valid partition consumption report, left in place: ${(error as Error).message}`);
-        invalid.push(file);
+        log.info(`${file.path} is not a valid partition consumption report, left in place: ${(error as Error).message}`);
+        invalid.push(file.path);
       }
     }
   }
   if (taken.length > 0) {
-    store.queueFiles('partition-files', partitionFilesJournal(options.computerId, options.now, perPartition), taken, options.now);
-    for (const f of taken) unlink(f.path);
+    store.queueFiles('partition-files', partitionFilesJournal(options.computerId, options.now, perPartition), taken.map(({ path: p, sha256 }) => ({ path: p, sha256 })), options.now);
+    for (const f of taken) unlink(f.file);
   }
   let computerFiles = 0;
-  for (const file of listFiles(path.join(options.instanceRoot, 'var', 'xml_report', options.computerId))) {
-    const text = readRegularFile(file);
+  for (const file of listFiles(options.instanceRoot, path.join('var', 'xml_report', options.computerId), log)) {
+    const text = readReport(file, log);
     if (text === null) continue;
     const digest = sha(text);
-    if (store.wasIngested(file, digest)) { unlink(file); continue; }
+    if (store.wasIngested(file.path, digest)) { unlink(file); continue; }
     try {
       validateJournal(text);
     } catch (error) {
-      log.info(`${file} is not a valid computer consumption journal, left in place: ${(error as Error).message}`);
-      invalid.push(file);
+      log.info(`${file.path} is not a valid computer consumption journal, left in place: ${(error as Error).message}`);
+      invalid.push(file.path);
       continue;
     }
-    store.queueFiles('computer-file', text, [{ path: file, sha256: digest }], options.now);
+    store.queueFiles('computer-file', text, [{ path: file.path, sha256: digest }], options.now);
     unlink(file);
     computerFiles += 1;
   }

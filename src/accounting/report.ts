@@ -7,15 +7,16 @@ import { detectLayout } from '../cgroup/layout.js';
 import type { SlapClient } from '../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotFoundError } from '../slap/errors.js';
 import type { Computer } from '../slap/shapes.js';
+import type { SupervisordConfigOptions } from '../supervisor/config.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
-import { parsePasswd } from '../util/passwd.js';
+import { parsePasswd } from '../users/user.js';
 import type { Logger } from '../util/log.js';
 import { readFileSync } from 'node:fs';
 import { finishedPeriods, periodJournal, periodUsage } from './aggregate.js';
 import { destroyPartition, type DestroyContext } from './destroy.js';
 import { ingestReportFiles, runReportScripts } from './ingest.js';
 import { discoverPartitions, type LocalPartition } from './partitions.js';
-import type { PartitionUser } from './run-as.js';
+import type { User } from '../users/user.js';
 import type { AccountingSettings } from './settings.js';
 import { storePath, UsageStore } from './store.js';
 import { validateJournal } from './tioxml.js';
@@ -31,6 +32,11 @@ export interface ReportOptions {
   /** Test hooks: the cgroup tree and supervisord (defaults: detectLayout, ensureSupervisord). */
   cgroups?: CgroupTree | null;
   supervisor?: { socket: string; includeDir: string };
+  /**
+   * The node's watchdog (watchdogOptions of slapos.cfg): supervisord.conf is
+   * rewritten with it, so the reloads of a destruction keep the watchdog.
+   */
+  watchdog?: SupervisordConfigOptions;
 }
 
 export interface ReportSummary {
@@ -81,7 +87,7 @@ export async function sendOutbox(store: UsageStore, client: SlapClient, computer
   return { sent, error: null };
 }
 
-function userOf(p: LocalPartition, homes: Map<string, string>): PartitionUser | null {
+function userOf(p: LocalPartition, homes: Map<string, string>): User | null {
   if (p.uid === null || p.gid === null) return null;
   return { name: p.user, uid: p.uid, gid: p.gid, home: homes.get(p.user) ?? p.path };
 }
@@ -93,7 +99,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     scriptFailures: [], ingested: { partitionFiles: 0, computerFiles: 0, invalid: [] }, periodsQueued: 0, sent: 0, pending: 0,
     rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [],
   };
-  const local = discoverPartitions(settings.instanceRoot, (m) => log.warn(m));
+  const local = await discoverPartitions(settings, (m) => log.warn(m));
   const byId = new Map(local.map((p) => [p.id, p]));
   const homes = new Map(parsePasswd(readFileSync('/etc/passwd', 'utf8')).map((e) => [e.name, e.home]));
   let computer: Computer | null = null;
@@ -107,14 +113,15 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   for (const partition of computer?.partitions ?? []) {
     const p = byId.get(partition.partitionId);
     if (!partition.softwareRelease || !p) continue;
+    const plog = log.child({ partition: p.id, software_release: partition.softwareRelease.url });
     const user = userOf(p, homes);
-    if (!user) { log.warn(`${p.id}: user ${p.user} unknown; report scripts not run`); continue; }
-    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, log);
+    if (!user) { plog.warn(`${p.id}: user ${p.user} unknown; report scripts not run`); continue; }
+    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, plog);
     if (failed.length === 0) continue;
     failedScripts.add(p.id);
     summary.scriptFailures.push({ partition: p.id, scripts: failed });
     await client.softwareInstanceError(settings.computerId, p.id, failed.map((name) => `Script '${name}' failed.`).join('\n'))
-      .catch((error: Error) => log.warn(`${p.id}: cannot report the script failure: ${error.message}`));
+      .catch((error: Error) => plog.warn({ err: error }, `${p.id}: cannot report the script failure: ${error.message}`));
   }
 
   const store = new UsageStore(storePath(settings.instanceRoot));
@@ -159,19 +166,20 @@ async function destroyPass(
       log.warn(`cgroups unusable, partition counters are not reset at destruction: ${(error as Error).message}`);
     }
   }
-  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log })).paths;
+  const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log, ...options.watchdog })).paths;
   const ctx: DestroyContext = {
     log, supervisor, certificateRepository: settings.certificateRepository, cgroups,
     scriptTimeoutMs: settings.collect.report_script_timeout * 1000, prermWaitMs: settings.collect.prerm_wait * 1000,
     ...(options.now ? { now: options.now } : {}),
   };
   for (const p of partitions) {
-    if (failedScripts.has(p.id)) { log.warn(`${p.id}: not destroyed in this run, its report scripts failed`); continue; }
+    const plog = log.child({ partition: p.id });
+    if (failedScripts.has(p.id)) { plog.warn(`${p.id}: not destroyed in this run, its report scripts failed`); continue; }
     const user = userOf(p, homes);
     try {
       if (!user) throw new Error(`user ${p.user} unknown`);
-      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => log.warn(`${p.id}: stopped not reported: ${error.message}`));
-      const outcome = await destroyPartition({ id: p.id, path: p.path, user }, ctx);
+      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => plog.warn({ err: error }, `${p.id}: stopped not reported: ${error.message}`));
+      const outcome = await destroyPartition({ id: p.id, path: p.path, user }, { ...ctx, log: plog });
       if (outcome === 'locked') summary.locked.push(p.id);
       else if (outcome === 'wait-prerm') summary.waiting.push(p.id);
       else {
@@ -180,13 +188,13 @@ async function destroyPass(
         } catch (error) {
           // The reference ignores NotFound/ServerError; the next run reports again (the steps are idempotent).
           if (error instanceof MasterUnreachableError) throw error;
-          log.warn(`${p.id}: destroyed not acknowledged: ${(error as Error).message}`);
+          plog.warn({ err: error }, `${p.id}: destroyed not acknowledged: ${(error as Error).message}`);
         }
         summary.destroyed.push(p.id);
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      log.error(`${p.id}: ${message}`);
+      plog.error({ err: error }, `${p.id}: ${message}`);
       summary.destroyFailures.push({ partition: p.id, error: message });
       await client.softwareInstanceError(settings.computerId, p.id, message).catch(() => undefined);
     }

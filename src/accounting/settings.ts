@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { ConfigError, requireKeys, type SlaposConfig } from '../config/load.js';
 import { collectSection, type CollectSection } from '../config/schema.js';
+import { ignoredHint } from '../config/suggest.js';
+import type { PartitionNaming } from './partitions.js';
 
 export interface AccountingSettings {
   computerId: string;
@@ -13,12 +15,16 @@ export interface AccountingSettings {
   collect: CollectSection;
   /** <instance_root>/var/hardware-status.json */
   hardwareStatusFile: string;
+  /** How partitions, users and taps are named ([slapformat]): identity comes from root-owned state only. */
+  naming: PartitionNaming;
+  /** Format's state files (computer_xml, computer_json), when configured. */
+  formatState?: { xml: string; json?: string | undefined } | undefined;
 }
 
 export function collectOptions(config: SlaposConfig, warn: (message: string) => void = () => {}): CollectSection {
   const raw = Object.fromEntries(config.raw.get('collect') ?? new Map<string, string>());
   const known = new Set(Object.keys(collectSection.shape));
-  for (const key of Object.keys(raw)) if (!known.has(key)) warn(`${config.file}: unknown key [collect] ${key} (ignored)`);
+  for (const key of Object.keys(raw)) if (!known.has(key)) warn(`${config.file}: unknown key [collect] ${key}${ignoredHint(key, known)}`);
   const result = collectSection.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => known.has(k))));
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -38,6 +44,14 @@ export function accountingSettings(config: SlaposConfig, warn?: (message: string
     retentionDays: slapos.collect_cache,
     collect: collectOptions(config, warn),
     hardwareStatusFile: hardwareStatusPath(slapos.instance_root),
+    naming: {
+      partitionBaseName: config.slapformat.partition_base_name,
+      userBaseName: config.slapformat.user_base_name,
+      tapBaseName: config.slapformat.tap_base_name,
+    },
+    formatState: config.slapformat.computer_xml
+      ? { xml: path.resolve(config.slapformat.computer_xml), json: config.slapformat.computer_json ? path.resolve(config.slapformat.computer_json) : undefined }
+      : undefined,
   };
 }
 

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { SlaposConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
+import { UsageError } from '../util/exit-status.js';
 
 export interface GlobalOptions {
   cfg?: string;
@@ -33,7 +34,7 @@ export type CommandAction = (
 ) => Promise<number | void> | number | void;
 
 export async function createContext(globals: GlobalOptions, stdout: NodeJS.WritableStream = process.stdout): Promise<CommandContext> {
-  const [{ configPath, loadConfig }, { createLogger }] = await Promise.all([import('../config/load.js'), import('../util/log.js')]);
+  const [{ configPath, configWarnings, loadConfig }, { createLogger }] = await Promise.all([import('../config/load.js'), import('../util/log.js')]);
   const log = createLogger({ verbose: globals.verbose, quiet: globals.quiet, logFile: globals.logFile });
   const file = configPath(globals.cfg);
   let config: SlaposConfig | undefined;
@@ -44,7 +45,7 @@ export async function createContext(globals: GlobalOptions, stdout: NodeJS.Writa
     config() {
       if (!config) {
         config = loadConfig(file);
-        for (const key of config.unknownKeys) log.warn(`${file}: unknown key ${key} (ignored)`);
+        for (const warning of configWarnings(config)) log.warn(warning);
       }
       return config;
     },
@@ -79,16 +80,22 @@ export function defineAction(command: Command, fn: CommandAction): Command {
 export async function reportError(log: Logger, error: unknown): Promise<number> {
   const { ConfigError } = await import('../config/load.js');
   if (error instanceof ConfigError) {
-    log.error(`configuration error in ${error.file}: ${error.message}`);
+    log.error({ err: error }, `configuration error in ${error.file}: ${error.message}`);
     return Exit.FAILURE;
   }
   if (error instanceof CliError) {
     log.error(error.message);
     return error.exitCode;
   }
+  if (error instanceof UsageError) {
+    log.error(error.message);
+    return Exit.FAILURE;
+  }
   // Errors from the domain code carry a message meant for the operator; the
   // stack is for developers (-v).
-  log.error(error instanceof Error ? error.message : String(error));
+  // Typed fields (name, code, partition, …) go to --log-file; the human line is the message.
+  if (error instanceof Error) log.error({ err: error }, error.message);
+  else log.error(String(error));
   if (error instanceof Error && error.stack) log.debug(error.stack);
   return Exit.FAILURE;
 }

@@ -23,7 +23,7 @@ export function buildProgram(): Command {
     .description('SlapOS compute node and minimal master (TypeScript implementation)')
     // Handled by main() before parsing (package.json is read only then); listed here for --help.
     .option('-V, --version', 'print the project name and version (with --json: also the SLAP protocol level, as JSON)')
-    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg)')
+    .option('--cfg <file>', 'configuration file (default: $SLAPOS_CONFIGURATION or /etc/opt/slapos/slapos.cfg; client commands: $SLAPOS_CLIENT_CONFIGURATION or ~/.slapos/slapos-client.cfg)')
     .option('-v, --verbose', 'show debug messages')
     .option('-q, --quiet', 'show only warnings and errors')
     .option('--log-file <file>', 'also write JSON log lines to this file')

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from '../vendor/zod.js';
 import { IniError, parseIni, sectionValues, type IniDocument } from './ini.js';
+import { ignoredHint } from './suggest.js';
 import {
   ALIASES, DEPRECATED, SECTIONS, type DaemonSection, type NetworkcacheSection, type SectionName, type SlaposSection,
   type SlapformatSection, type SlapproxySection,
@@ -35,6 +36,8 @@ export interface SlaposConfig {
   raw: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** "[section] key" of keys we do not know, to warn about. */
   unknownKeys: string[];
+  /** Sections we do not know (a typo such as [slapfromat] would otherwise pass silently). */
+  unknownSections: string[];
   /**
    * [slapformat] keys set in [slapos], typed. The reference merges both
    * sections and [slapos] wins (slapformat.md §2.1): format applies these over
@@ -48,13 +51,47 @@ export function configPath(cliPath: string | undefined, env: NodeJS.ProcessEnv =
   return cliPath ?? env.SLAPOS_CONFIGURATION ?? DEFAULT_CONFIG_PATH;
 }
 
-export function loadConfig(file: string): SlaposConfig {
+/**
+ * Sections read from slapos.cfg besides the typed ones: [collect] (accounting),
+ * [firewall] and [slapconsole] (reference), and the families [manager:<name>]
+ * (reference managers) and [multimaster/<url>] (master forwarding).
+ */
+export const OTHER_SECTIONS = ['collect', 'firewall', 'slapconsole'] as const;
+const SECTION_PREFIXES = ['manager:', 'multimaster/'] as const;
+
+export function isKnownSection(name: string): boolean {
+  return name in SECTIONS || (OTHER_SECTIONS as readonly string[]).includes(name) || SECTION_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/**
+ * One line per unknown section and key, with the closest known name when it
+ * looks like a typo. Keys of sections we do not know are not listed again.
+ */
+export function configWarnings(config: SlaposConfig): string[] {
+  const sectionNames = [...Object.keys(SECTIONS), ...OTHER_SECTIONS];
+  // [collect] keys are checked where they are read (src/accounting/settings.ts).
+  const warnings = config.unknownSections.map((name) =>
+    `${config.file}: unknown section [${name}]${ignoredHint(name, sectionNames, (n) => `[${n}]`)}`);
+  for (const entry of config.unknownKeys) {
+    const [, section = '', key = ''] = /^\[([^\]]*)\] (.*)$/.exec(entry) ?? [];
+    const schema = (SECTIONS as Record<string, z.ZodObject | undefined>)[section];
+    warnings.push(`${config.file}: unknown key ${entry}${ignoredHint(key, Object.keys(schema?.shape ?? {}))}`);
+  }
+  return warnings;
+}
+
+/**
+ * Reads and validates `file`. `envVariable` is the variable that names the
+ * file for the command at hand ($SLAPOS_CLIENT_CONFIGURATION for the client
+ * commands), named in the error when the file is missing.
+ */
+export function loadConfig(file: string, envVariable = 'SLAPOS_CONFIGURATION'): SlaposConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (give one with --cfg or $SLAPOS_CONFIGURATION)' : String(error);
+    const why = code === 'ENOENT' ? `no such file (give one with --cfg or $${envVariable})` : String(error);
     throw new ConfigError(`cannot read configuration: ${why}`, file);
   }
   return parseConfig(text, file);
@@ -109,6 +146,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
     present: new Set(doc.sections.keys()),
     raw,
     unknownKeys,
+    unknownSections: [...doc.sections.keys()].filter((name) => !isKnownSection(name)),
   };
 }
 

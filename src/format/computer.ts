@@ -35,6 +35,7 @@ export function partitionDict(settings: FormatSettings, observed: Observed, net:
       { addr: format6(p.ipv6), netmask: netmask6(net.base.prefixlen) },
     ];
     if (p.range) ipv6Range = rangeDict(p.range);
+    if (p.tapIpv4) Object.assign(tap, p.tapIpv4);
     if (p.tap) {
       tap.ipv6_addr = p.tap.ipv6_addr;
       tap.ipv6_netmask = p.tap.ipv6_netmask;
@@ -100,7 +101,7 @@ export function computerDict(settings: FormatSettings, observed: Observed, net: 
     slapos_version: SLAPOS_NODE_VERSION,
     software_root: settings.softwareRoot,
     software_user: settings.softwareUser,
-    tap_gateway_interface: '',
+    tap_gateway_interface: settings.tapGatewayInterface,
     tap_ipv6: settings.tapIpv6,
   };
 }

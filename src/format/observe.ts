@@ -1,6 +1,7 @@
 // Step 1 of format: read the current state of everything format manages,
 // without changing anything. The result is plain data for plan.ts.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readTextBeneath } from '../safe-fs/index.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { TapInfo } from '../native/index.js';
@@ -36,6 +37,8 @@ export interface Observed {
   files: Map<string, string | null>;
   /** Entries of partition directories that may be removed (shrink). */
   dirEntries: Map<string, string[]>;
+  /** Per-partition records from the master's ip_list, asked only for partitions with no local record (run.ts). */
+  masterRecords?: Map<string, Dict>;
   /** Stored computer dict (computer_xml), if any. */
   stored?: Dict;
   /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
@@ -54,6 +57,19 @@ export function pathState(file: string): PathState | null {
     return { isDir: st.isDirectory(), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch {
     return null;
+  }
+}
+
+/**
+ * A file in a partition directory (the partition user's): through safe-fs,
+ * so that a link or a FIFO planted there is neither followed nor waited on.
+ * Refused or absent: null, so that format rewrites it.
+ */
+function readPartitionFile(dir: string, name: string): string | null {
+  try {
+    return readTextBeneath(dir, name) ?? null;
+  } catch {
+    return null; // differs from the planned content: replaced by the write (the name, not its target)
   }
 }
 
@@ -133,7 +149,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   for (const i of all) {
     const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
     paths.set(dir, pathState(dir));
-    files.set(path.join(dir, '.slapos-resource'), readText(path.join(dir, '.slapos-resource')));
+    files.set(path.join(dir, '.slapos-resource'), readPartitionFile(dir, '.slapos-resource'));
     if (addon) {
       // A device missing from the link dump has no tap info to read (most tuns).
       for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) taps.set(name, linkNames.has(name) ? addon.tapInfo(name) : null);

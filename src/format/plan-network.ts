@@ -9,6 +9,9 @@ import {
   subRange6, tapIpv6, type Base6, type Range6, type TapIpv6,
 } from './addressing.js';
 import type { Dict } from './computer-xml.js';
+import {
+  decideTapMode, ModeConflictError, partitionRecord, resourceEntry, storedRange, storedTapIpv4, storedTapIpv6, storedTun, type StoredTapIpv4,
+} from './adopt.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
 import type { Step } from './steps.js';
@@ -34,6 +37,8 @@ export interface PartitionNet {
   ipv4: number;
   ipv6: bigint;
   range?: Range6;
+  /** Tap IPv4 fields as recorded (tap_gateway_interface on the reference), kept on adoption. */
+  tapIpv4?: StoredTapIpv4;
   /** Tap addressing (route mode with tap_ipv6 only). */
   tap?: TapIpv6 & { range: Range6; address: bigint; gateway: bigint };
   tun?: TunNet;
@@ -41,6 +46,8 @@ export interface PartitionNet {
 
 export interface NetworkModel {
   mode: 'bridge' | 'route';
+  /** What planning found worth reporting (a contradicting config…). */
+  notes?: string[];
   base: Base6;
   interfaceName: string;
   ipv6Interface: string;
@@ -107,6 +114,18 @@ function indexOf(observed: Observed): ObservedIndex {
   return index;
 }
 
+const anyLen = new WeakMap<Observed, Set<string>>();
+
+/** The address is on the device, whatever its prefix length (and not dadfailed). */
+function hasAddressAnyLen(observed: Observed, index: number, family: number, value: number | bigint): boolean {
+  let set = anyLen.get(observed);
+  if (!set) {
+    set = new Set(observed.addresses.filter((a) => !a.dadfailed).map((a) => `${a.index}|${a.family}|${a.value}`));
+    anyLen.set(observed, set);
+  }
+  return set.has(`${index}|${family}|${value}`);
+}
+
 function link(observed: Observed, name: string): LinkState | undefined {
   return indexOf(observed).links.get(name);
 }
@@ -129,7 +148,31 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   if (!main) throw new FormatError(`interface ${interfaceName} ([slapformat] interface_name) does not exist; create it or fix the key`);
   const v6link = link(observed, ipv6Interface);
   if (!v6link) throw new FormatError(`interface ${ipv6Interface} ([slapformat] ipv6_interface) does not exist; create it or fix the key`);
-  const mode = settings.tapMode ?? (main.kind === 'bridge' ? 'bridge' : 'route');
+  const n = settings.partitionAmount;
+  const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
+  // The record of each partition: the state file, else (lost, or older than
+  // the kernel) the partition's .slapos-resource when the kernel confirms it.
+  const live = (entry: Dict) => {
+    const a = storedAddresses(entry);
+    if (a.v4 === undefined || a.v6 === undefined) return false;
+    if (!hasAddressAnyLen(observed, main.index, AF_INET, a.v4) || !hasAddressAnyLen(observed, v6link.index, AF_INET6, a.v6)) return false;
+    // A routed tap's recorded address must be on that tap too, when the tap exists.
+    const tapAddress = storedTapIpv6(entry)?.address;
+    const tapLink = tapAddress === undefined ? undefined : link(observed, String((entry.tap as Dict | undefined)?.name ?? ''));
+    return !tapLink || hasAddressAnyLen(observed, tapLink.index, AF_INET6, tapAddress as bigint);
+  };
+  const records = refs.map((ref, i) =>
+    partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live, observed.masterRecords?.get(ref)));
+  const entries = records.map((r) => r.entry);
+  let decision;
+  try {
+    decision = decideTapMode(settings, observed, main, entries);
+  } catch (error) {
+    if (error instanceof ModeConflictError) throw new FormatError(error.message);
+    throw error;
+  }
+  const mode = decision.mode;
+  const notes: string[] = [...records.flatMap((r) => (r.note ? [r.note] : [])), ...(decision.contradiction ? [decision.contradiction] : [])];
   if (settings.createTap && mode === 'bridge' && main.kind !== 'bridge') {
     throw new FormatError(`tap_mode = bridge needs interface_name ${interfaceName} to be a bridge (it is ${main.kind ?? 'a plain device'}); use tap_mode = route`);
   }
@@ -137,9 +180,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     .filter((a) => a.index === v6link.index && a.family === AF_INET6 && isGlobal6(a.value as bigint) && !a.dadfailed)
     .map((a) => ({ address: a.value as bigint, prefixlen: a.prefixlen }));
   const storedBase = typeof observed.stored?.address === 'string' ? safe6(observed.stored.address) : undefined;
-  const n = settings.partitionAmount;
-  const refs = Array.from({ length: n }, (_, i) => `${settings.partitionBaseName}${i}`);
-  const stored = refs.map((ref) => storedAddresses(storedPartition(observed, ref)));
+  const stored = entries.map((entry) => storedAddresses(entry));
   // Our own partition addresses sit on the same interface and prefix: never take
   // one of them as the computer address (the stored one wins, then the shortest
   // prefix, then the lowest address, as the reference).
@@ -161,7 +202,24 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   const foreign = new Set<number>(
     observed.addresses.filter((a) => a.family === AF_INET && !(a.index === main.index && a.prefixlen === 32)).map((a) => a.value as number),
   );
-  const ipv4 = allocateIpv4(settings.ipv4LocalNetwork, n, stored.map((s) => s.v4), foreign);
+  // A partition formatted before (its directory exists) with no record at all
+  // adopts a /32 of the pool that is on interface_name and that no record
+  // claims (the kernel wins: nothing leaks, nothing is re-addressed), lowest first.
+  const pool = settings.ipv4LocalNetwork;
+  const claimed = new Set(stored.map((s) => s.v4));
+  const orphans = observed.addresses
+    .filter((a) => a.index === main.index && a.family === AF_INET && a.prefixlen === 32)
+    .map((a) => a.value as number)
+    .filter((v) => v >= pool.network && v < pool.network + pool.size && !claimed.has(v))
+    .sort((a, b) => a - b);
+  const wanted4 = stored.map((s, i) => {
+    if (s.v4 !== undefined || entries[i] !== undefined || orphans.length === 0) return s.v4;
+    if (!observed.paths.get(path.join(settings.instanceRoot, refs[i] as string))) return s.v4;
+    const adopted = orphans.shift() as number;
+    notes.push(`${refs[i]}: no record of its addresses; adopting ${format4(adopted)}, on ${interfaceName} and claimed by no other partition`);
+    return adopted;
+  });
+  const ipv4 = allocateIpv4(pool, n, wanted4, foreign);
   const other6 = new Set(observed.addresses.filter((a) => a.family === AF_INET6 && a.index !== v6link.index).map((a) => a.value as bigint));
   const baseNet = { network: base.address & mask6(base.prefixlen), prefixlen: base.prefixlen };
   const partitions: PartitionNet[] = [];
@@ -173,12 +231,18 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
         throw new FormatError(`partition ${refs[i]}: its address ${format6(ipv6)} is already used by this host (computer address or another interface); free it`);
       }
       const p: PartitionNet = { ipv4: ipv4[i] as number, ipv6 };
-      if (settings.partitionHasIpv6Range) p.range = subRange6(base, settings.prefixShift, 1, i);
-      if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = tapIpv6(base, settings.prefixShift, i);
+      // What the state file recorded as allocated stays as recorded (as the
+      // reference does): ranges, tap and tun addressing are derived only once.
+      if (settings.partitionHasIpv6Range) p.range = storedRange(entries[i]) ?? subRange6(base, settings.prefixShift, 1, i);
+      if (settings.createTap && settings.tapIpv6 && mode === 'route') p.tap = storedTapIpv6(entries[i]) ?? tapIpv6(base, settings.prefixShift, i);
+      const tap4 = settings.createTap ? storedTapIpv4(entries[i]) : undefined;
+      if (tap4) p.tapIpv4 = tap4;
       if (settings.createTun) {
-        const v4 = tunIpv4(n, i);
+        const kept = storedTun(entries[i]);
+        const v4 = kept ? { address: kept.ipv4, prefixlen: kept.ipv4Prefixlen } : tunIpv4(n, i);
         const tun: TunNet = { name: `${settings.tunBaseName}${i}`, ipv4: v4.address, ipv4Prefixlen: v4.prefixlen };
-        if (settings.tunIpv6) {
+        if (kept?.ipv6) tun.ipv6 = kept.ipv6;
+        else if (settings.tunIpv6) {
           const range = subRange6(base, settings.prefixShift, 3, i);
           tun.ipv6 = { address: range.network + 1n, range };
         }
@@ -190,7 +254,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     if (error instanceof FormatError) throw error;
     throw new FormatError(`${(error as Error).message} (interface ${ipv6Interface})`);
   }
-  return { mode, base, interfaceName, ipv6Interface, partitions };
+  return { mode, notes, base, interfaceName, ipv6Interface, partitions };
 }
 
 function safe6(text: string): bigint | undefined {
@@ -224,7 +288,10 @@ export function partitionNetworkSteps(settings: FormatSettings, observed: Observ
   const lo = link(observed, 'lo');
 
   const device = (name: string, type: 'tap' | 'tun') => {
-    const action = planTap({ name, type, uid: owner.uid, gid: owner.gid }, observed.taps.get(name) ?? null);
+    const current0 = observed.taps.get(name) ?? null;
+    // A tap made by the reference (ip tuntap … user U) has no group: adopted as is.
+    const adopted = current0 && current0.type === type && current0.persist && current0.owner === owner.uid && current0.group === -1;
+    const action = adopted ? 'none' : planTap({ name, type, uid: owner.uid, gid: owner.gid }, current0);
     if (action !== 'none') steps.push({ kind: 'tap', name, type, uid: owner.uid, gid: owner.gid, action });
     const current = link(observed, name);
     if (type === 'tap' && net.mode === 'bridge' && current?.master !== main.index) steps.push({ kind: 'link-master', name, master: main.name });
@@ -310,6 +377,22 @@ export function surplusNetworkSteps(settings: FormatSettings, observed: Observed
     // an index beyond what the shift allows never had a range
   }
   return steps;
+}
+
+/**
+ * Partitions that were formatted before (their directory exists) but have no
+ * record left, neither in the state file nor in their .slapos-resource: the
+ * master may still know their addresses.
+ */
+export function recordlessPartitions(settings: FormatSettings, observed: Observed): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < settings.partitionAmount; i++) {
+    const ref = `${settings.partitionBaseName}${i}`;
+    if (!observed.paths.get(path.join(settings.instanceRoot, ref))) continue;
+    if (storedPartition(observed, ref) || resourceEntry(observed.files.get(resourcePath(settings, i)), ref)) continue;
+    out.push(ref);
+  }
+  return out;
 }
 
 export const resourcePath = (settings: FormatSettings, i: number) =>

@@ -79,6 +79,7 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   }
 
   const net: NetworkModel | undefined = settings.alterNetwork ? resolveNetwork(settings, observed) : undefined;
+  if (net?.notes) warnings.push(...net.notes);
 
   // Users first: everything else needs their ids.
   const owners: Record<string, Owner> = {};

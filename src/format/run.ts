@@ -1,12 +1,13 @@
 // `slapos node format`: observe → plan → apply → report.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError, Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import type { SlaposConfig } from '../config/load.js';
 import { Rtnl } from '../network/netlink.js';
 import { SYSTEM_USER_DB, type UserDbLocation } from '../users/apply.js';
 import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
-import { FormatError, UserDbChangedError } from './plan-network.js';
+import type { Dict } from './computer-xml.js';
+import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
 import { makePlan } from './plan.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
@@ -43,10 +44,8 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       try {
         return await formatOnce();
       } catch (error) {
-        if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) {
-          if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
-          throw error;
-        }
+        // A FormatError (or any other) reaches the CLI, which prints its message (status 1).
+        if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) throw error;
         const wait = userDbBackoffMs(attempt);
         log.warn(`${error.message}; planning again in ${wait} ms (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
         await sleep(wait);
@@ -59,34 +58,27 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   async function formatOnce(): Promise<number> {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
+    const recordless = settings.alterNetwork ? recordlessPartitions(settings, observed) : [];
+    if (recordless.length > 0) observed.masterRecords = await masterRecords(config, settings.computerId, recordless, log);
     const observedAt = Date.now();
-    let plan;
-    try {
-      plan = makePlan(settings, observed, today);
-    } catch (error) {
-      if (error instanceof FormatError) throw new CliError(error.message, Exit.FAILURE);
-      throw error;
-    }
+    const plan = makePlan(settings, observed, today);
     for (const warning of plan.warnings) log.warn(warning);
+    // Partitions with data were refused by the plan; the master is asked about the empty ones.
+    if (observed.surplus.length > 0) await checkShrink(observed.surplus.map((i) => `${settings.partitionBaseName}${i}`));
     if (settings.dryRun) {
       if (options.json) {
-        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
+        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
       } else {
         out(plan.steps.length === 0 ? 'nothing to do: the node is formatted' : plan.steps.map(describe).join('\n'));
       }
       return Exit.SUCCESS;
     }
     const plannedAt = Date.now();
-    try {
-      // An empty plan (a re-run on a formatted node) does not even load the apply code.
-      const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
-      const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
-      const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
-      log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
-    } catch (error) {
-      if (error instanceof FormatError && !(error instanceof UserDbChangedError)) throw new CliError(error.message, Exit.FAILURE);
-      throw error;
-    }
+    // An empty plan (a re-run on a formatted node) does not even load the apply code.
+    const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
+    const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+    const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
+    log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
     try {
@@ -99,6 +91,54 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     if (options.json) out(JSON.stringify({ ...summary, reported: true }));
     return Exit.SUCCESS;
   }
+
+  /** Refuses (before any change) to remove partitions the master lists as busy. */
+  async function checkShrink(surplus: string[]): Promise<void> {
+    const [{ slapClientFromConfig }, { askMaster, shrinkRefusal }] = await Promise.all([import('../slap/connect.js'), import('./shrink.js')]);
+    const client = slapClientFromConfig(config);
+    let master;
+    try {
+      master = await askMaster(() => client.getFullComputerInformation(settings.computerId));
+    } finally {
+      await client.close();
+    }
+    const refusal = shrinkRefusal(surplus, settings.partitionAmount, master, options.allowOfflineShrink === true);
+    if (refusal) throw new FormatError(refusal);
+    if ('error' in master) log.warn(`removing ${surplus.join(', ')} without asking the master (--allow-offline-shrink): ${master.error}`);
+  }
+}
+
+/**
+ * What the master knows of partitions that lost every local record: the
+ * addresses in the ip_list of those it allocated (getFullComputerInformation,
+ * read-only, also in a dry run). A master that cannot be asked is no error:
+ * those addresses are derived again, and the log says so.
+ */
+async function masterRecords(config: SlaposConfig, computerId: string, references: string[], log: Logger): Promise<Map<string, Dict>> {
+  const out = new Map<string, Dict>();
+  const [{ slapClientFromConfig }, { masterEntry }, { PyTuple }] = await Promise.all([
+    import('../slap/connect.js'), import('./adopt.js'), import('../slap/pyvalue.js'),
+  ]);
+  let client;
+  try {
+    client = slapClientFromConfig(config);
+    const computer = await client.getFullComputerInformation(computerId);
+    for (const partition of computer.partitions) {
+      if (!references.includes(partition.partitionId)) continue;
+      const raw = partition.parameters?.ip_list;
+      const ipList = (Array.isArray(raw) ? raw : []).flatMap((e) => {
+        const items = e instanceof PyTuple ? e.items : Array.isArray(e) ? e : [];
+        return typeof items[0] === 'string' && typeof items[1] === 'string' ? [[items[0], items[1]] as const] : [];
+      });
+      const entry = masterEntry(partition.partitionId, ipList);
+      if (entry) out.set(partition.partitionId, entry);
+    }
+  } catch (error) {
+    log.warn(`${references.join(', ')}: no local record of their addresses, and the master could not be asked (${(error as Error).message}); deriving them again`);
+  } finally {
+    await client?.close();
+  }
+  return out;
 }
 
 /**

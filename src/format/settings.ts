@@ -15,6 +15,8 @@ export interface FormatOptions {
   computerJson?: string;
   alterUser?: string;
   alterNetwork?: string;
+  /** Remove surplus partitions even when the master cannot say whether they are busy. */
+  allowOfflineShrink?: boolean;
 }
 
 export interface FormatSettings {
@@ -39,6 +41,8 @@ export interface FormatSettings {
   /** undefined: decided from interface_name's kind (a bridge → "bridge"). */
   tapMode?: 'bridge' | 'route';
   tapIpv6: boolean;
+  /** Reported as configured; taps get no IPv4 from it (not supported yet), recorded ones are kept. */
+  tapGatewayInterface: string;
   createTun: boolean;
   tunBaseName: string;
   tunIpv6: boolean;
@@ -132,6 +136,7 @@ export function resolveSettings(config: SlaposConfig, options: FormatOptions, wa
     tapBaseName: f.tap_base_name,
     ...(f.tap_mode ? { tapMode: f.tap_mode } : {}),
     tapIpv6: f.tap_ipv6,
+    tapGatewayInterface: f.tap_gateway_interface,
     createTun: f.create_tun,
     tunBaseName: f.tun_base_name,
     tunIpv6: f.tun_ipv6,

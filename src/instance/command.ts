@@ -1,7 +1,8 @@
 // `slapos node instance` from configuration to exit status: settings, random
-// delay, pid file, supervisord (on first use), master link, loop, JSON summary.
+// delay, pid file, supervisord (on first use; with its watchdog after every pass),
+// master link, loop, JSON summary.
 import type { SlaposConfig } from '../config/load.js';
-import { CliError, Exit } from '../cli/exit.js';
+import { Exit, UsageError } from '../util/exit-status.js';
 import { SupervisorClient } from '../supervisor/client.js';
 import { watchdogOptions } from '../supervisor/config.js';
 import { ensureSupervisord, nodeSupervisordPaths, writeSupervisordConfiguration } from '../supervisor/daemon.js';
@@ -28,27 +29,33 @@ export interface InstanceCommandDeps {
 }
 
 export async function runInstanceCommand(deps: InstanceCommandDeps, options: InstanceCommandOptions): Promise<number> {
-  const { config, log } = deps;
+  const { config } = deps;
+  const log = deps.log.child({ loop: 'instance' });
   const settings = instanceSettings(config);
   const develop = Boolean(options.all || options.force);
-  if (options.all && options.onlyCp !== undefined) throw new CliError('--all and --only-cp cannot be used together');
+  if (options.all && options.onlyCp !== undefined) throw new UsageError('--all and --only-cp cannot be used together');
   await randomStartDelay(config.slapos.maximal_delay, options.now, log);
   return withPidFile(settings.pidFile, log, async () => {
     const link = (deps.link ?? connectInstanceMaster)(config);
     try {
     let supervisor: { client: SupervisorClient; includeDir: string } | undefined;
+    const ensureSupervisor = async () => {
+      if (!supervisor) {
+        const paths = settings.forbidSupervisordLaunch
+          ? (writeSupervisordConfiguration(settings.instanceRoot, watchdogOptions(config)), nodeSupervisordPaths(settings.instanceRoot))
+          : (await ensureSupervisord(settings.instanceRoot, { log, ...watchdogOptions(config) })).paths;
+        supervisor = { client: new SupervisorClient(paths.socket), includeDir: paths.includeDir };
+      }
+      return supervisor;
+    };
     const { exitCode, summary } = await processInstances({
-      settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log,
-      async supervisor() {
-        if (!supervisor) {
-          const paths = settings.forbidSupervisordLaunch
-            ? (writeSupervisordConfiguration(settings.instanceRoot, watchdogOptions(config)), nodeSupervisordPaths(settings.instanceRoot))
-            : (await ensureSupervisord(settings.instanceRoot, { log, ...watchdogOptions(config) })).paths;
-          supervisor = { client: new SupervisorClient(paths.socket), includeDir: paths.includeDir };
-        }
-        return supervisor;
-      },
+      settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log, supervisor: ensureSupervisor,
     });
+    // Every pass leaves supervisord with this configuration's watchdog (the
+    // reference launches supervisord at each run), also when no partition
+    // needed it: a destruction or an offline run with another --cfg may have
+    // changed or removed it.
+    await ensureSupervisor();
     if (options.json) deps.out(JSON.stringify({ exitCode, ...summary }, null, 2));
     log.info(
       `instance: ${summary.processed.length} processed, ${summary.upToDate.length} up to date, ` +
@@ -57,7 +64,7 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     );
     return exitCode;
     } catch (error) {
-    if (error instanceof UnknownPartitionError) throw new CliError(`--only-cp: ${error.message}`, Exit.FAILURE);
+    if (error instanceof UnknownPartitionError) throw new UsageError(`--only-cp: ${error.message}`);
     throw error;
     } finally {
     await link.close().catch(() => undefined);

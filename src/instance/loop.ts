@@ -1,7 +1,7 @@
 // `slapos node instance`: the partitions from the master, strictly one after
 // the other in one process (slapgrid.md §4.1), the summary and the exit
 // status; offline mode when the master cannot be reached (§4.9).
-import { Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import { parseOnlyCp, unknownPartitions } from '../partition/decide.js';
 import path from 'node:path';
 import { digestPartition, readDigestCache, writeDigestCache, type PartitionDigest } from './digest.js';

@@ -1,7 +1,7 @@
 // One partition, from decision to outcome: read its files, decide, run its
 // steps with its own log, then record success (.timestamp, state) or failure
 // (error log, backoff, error report).
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterFailure } from '../partition/backoff.js';
 import { decidePartition, type Decision } from '../partition/decide.js';
@@ -11,17 +11,18 @@ import {
   ensureSlapgridDirs, readPartitionState, readTimestampFile, removeFile, writeFileAtomic, writePartitionState, writeTimestamp, type PartitionState,
 } from '../partition/state.js';
 import type { ComputerPartition } from '../slap/shapes.js';
+import { listBeneath, readTextBeneath, relativeTo, removeBeneath, statBeneath, UnsafePathError } from '../safe-fs/index.js';
 import { urlHash } from '../software/plan.js';
 import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
 import type { Logger } from '../util/log.js';
-import { parsePasswd, type PasswdEntry } from '../util/passwd.js';
+import { parsePasswd, type User } from '../users/user.js';
 import type { PartitionDigest } from './digest.js';
 import type { InstanceMasterLink } from './master-link.js';
 import { isMasterDown } from './master-link.js';
 import { partitionLog } from './partition-log.js';
 import type { InstanceSettings } from './settings.js';
-import { runSteps, type PartitionUser } from './step.js';
+import { runSteps } from './step.js';
 import { stepsFor } from './steps/index.js';
 import { PromiseError } from './steps/promises.js';
 
@@ -35,7 +36,7 @@ export interface RunContext {
   log: Logger;
   now(): number;
   /** Cached per run: <software>/periodicity values and /etc/passwd. */
-  cache: { periodicity: Map<string, number>; passwd?: PasswdEntry[] };
+  cache: { periodicity: Map<string, number>; passwd?: User[] };
 }
 
 export type Outcome =
@@ -54,17 +55,20 @@ export function periodicity(ctx: RunContext, softwarePath: string | null): numbe
   let value = ctx.settings.maximumPeriodicity;
   const file = path.join(softwarePath, 'periodicity');
   try {
-    const text = readFileSync(file, 'utf8').trim();
+    // The release is the software user's tree: read through safe-fs (no link, no FIFO).
+    const text = (readTextBeneath(softwarePath, 'periodicity', { maxBytes: 64 }) ?? '').trim();
+    if (text === '') throw new Error('absent');
     if (/^-?\d+$/.test(text)) value = Number(text);
     else ctx.log.error(`${file}: not an integer (${JSON.stringify(text.slice(0, 40))}); using maximum_periodicity`);
-  } catch {
-    // no file: the default
+  } catch (error) {
+    // no file: the default; a link or FIFO planted by the software user: logged, the default
+    if (error instanceof UnsafePathError) ctx.log.error(`${error.message}; using maximum_periodicity`);
   }
   ctx.cache.periodicity.set(softwarePath, value);
   return value;
 }
 
-function partitionUser(ctx: RunContext, files: PartitionFiles): PartitionUser {
+function partitionUser(ctx: RunContext, files: PartitionFiles): User {
   const st = lstatSync(files.dir);
   if (process.getuid?.() === 0 && (st.uid === 0 || st.gid === 0)) {
     throw new Error(`${files.dir} is owned by root: partition code never runs as root; run slapos node format`);
@@ -76,9 +80,9 @@ function partitionUser(ctx: RunContext, files: PartitionFiles): PartitionUser {
 
 /** A free partition (destroyed, no release): forget the node's state in it (§4.1 step 3). */
 function cleanFree(ctx: RunContext, files: PartitionFiles, id: string): void {
-  rmSync(files.slapgrid, { recursive: true, force: true });
+  removeBeneath(files.dir, relativeTo(files.dir, files.slapgrid));
   removeFile(files.timestamp);
-  const left = readdirSync(files.dir).filter((name) => name !== '.slapos-resource');
+  const left = (listBeneath(files.dir, '') ?? []).map((e) => e.name).filter((name) => name !== '.slapos-resource');
   if (left.length > 0) ctx.log.warn(`free partition ${id} still holds: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
 }
 
@@ -124,8 +128,10 @@ async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, 
   return { kind: 'up-to-date' };
 }
 
-export async function processPartition(ctx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
+export async function processPartition(loopCtx: RunContext, digest: PartitionDigest, full: () => ComputerPartition, explicit: boolean): Promise<Outcome> {
   const { id, url, timestamp, fingerprint } = digest;
+  // Every line about this partition carries its id (and release) in --log-file.
+  const ctx: RunContext = { ...loopCtx, log: loopCtx.log.child({ partition: id, ...(url ? { software_release: url } : {}) }) };
   const files = partitionFiles(ctx.settings.instanceRoot, id);
   if (!existsSync(files.dir)) {
     const error = `Partition directory ${files.dir} does not exist.`;
@@ -165,7 +171,8 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     const partition = full();
     const user = partitionUser(ctx, files);
     ensureSlapgridDirs(files, user);
-    plog = partitionLog(ctx.log, files, id, user.gid);
+    // partitionLog adds `partition` itself: its parent carries the release only.
+    plog = partitionLog(url ? loopCtx.log.child({ software_release: url }) : loopCtx.log, files, id, user.gid);
     const log = plog.log;
     log.info(`Processing Computer Partition ${id}.`);
     log.info(`  Software URL: ${url ?? '(none)'}`);
@@ -187,14 +194,14 @@ export async function processPartition(ctx: RunContext, digest: PartitionDigest,
     const message = error instanceof Error ? error.message : String(error);
     const promise = error instanceof PromiseError;
     const log = plog?.log ?? ctx.log;
-    log.error(`${id}: ${message.split('\n')[0]}`);
+    log.error({ err: error }, `${id}: ${message.split('\n')[0]}`);
     if (error instanceof Error && !(error instanceof BuildoutFailedError) && error.stack) log.debug(error.stack);
     let retryAt: number | undefined;
     try {
       if (!promise) writeFileAtomic(files.errorLog, message, 0o644);
       const backoff = afterFailure(state.backoff, fingerprint, ctx.now(), message, ctx.settings.backoff);
       if (ctx.settings.backoff.baseSeconds > 0) retryAt = backoff.retryAt;
-      if (existsSync(files.slapgrid)) writePartitionState(files, { ...state, backoff });
+      if (statBeneath(files.dir, relativeTo(files.dir, files.slapgrid))?.isDirectory()) writePartitionState(files, { ...state, backoff });
     } catch (stateError) {
       log.warn(`could not record the failure of ${id}: ${(stateError as Error).message}`);
     }

@@ -26,6 +26,8 @@ export interface InstanceSettings {
   pidFile: string;
   /** Parent of the partitions' cgroups ([slapformat] cgroup_parent). */
   cgroupParent: string;
+  /** Format's state files: the partition's addresses and range come from there (root's), never from its .slapos-resource. */
+  formatState?: { xml: string; json?: string | undefined } | undefined;
 }
 
 export function instanceSettings(config: SlaposConfig): InstanceSettings {
@@ -49,5 +51,8 @@ export function instanceSettings(config: SlaposConfig): InstanceSettings {
     forbidSupervisordLaunch: s.forbid_supervisord_automatic_launch,
     pidFile: s.pidfile_instance,
     cgroupParent: config.slapformat.cgroup_parent,
+    formatState: config.slapformat.computer_xml
+      ? { xml: path.resolve(config.slapformat.computer_xml), json: config.slapformat.computer_json ? path.resolve(config.slapformat.computer_json) : undefined }
+      : undefined,
   };
 }

@@ -8,9 +8,9 @@ import type { Logger } from '../util/log.js';
 import type { PartitionFiles } from '../partition/files.js';
 import type { InstanceMasterLink } from './master-link.js';
 import type { InstanceSettings } from './settings.js';
-import type { PartitionUser } from '../partition/user.js';
+import type { User } from '../users/user.js';
 
-export type { PartitionUser } from '../partition/user.js';
+
 
 /** Everything a step may use; steps add what later steps need (e.g. softwarePath). */
 export interface PartitionRun {
@@ -20,7 +20,7 @@ export interface PartitionRun {
   settings: InstanceSettings;
   link: InstanceMasterLink;
   supervisor: { client: SupervisorClient; includeDir: string };
-  user: PartitionUser;
+  user: User;
   /** <software_root>/<md5(url)>, or null without a release. */
   softwarePath: string | null;
   forceStop: boolean;
@@ -41,11 +41,11 @@ export async function runSteps(run: PartitionRun, steps: readonly Step[]): Promi
     if (failure && !step.always) continue;
     const started = performance.now();
     try {
-      await step.run(run);
-      run.log.debug(`step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
+      await step.run({ ...run, log: run.log.child({ step: step.name }) });
+      run.log.debug({ step: step.name }, `step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
     } catch (error) {
       if (!failure) failure = { error };
-      else run.log.warn(`step ${step.name} failed too: ${(error as Error).message}`);
+      else run.log.warn({ step: step.name, err: error }, `step ${step.name} failed too: ${(error as Error).message}`);
     }
   }
   if (failure) throw failure.error;

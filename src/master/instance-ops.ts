@@ -1,9 +1,10 @@
 // Requests, shared instances, connection parameters, bang, rename and
 // destruction (slap-protocol.md §6). Each function runs inside one transaction.
 import { dictToInstanceXml } from '../slap/instance-xml.js';
-import type { PyObject, PyRecord } from '../slap/pyvalue.js';
+import { isRecord, type PyObject, type PyRecord } from '../slap/pyvalue.js';
 import { chooseHost, needsBump, scopeOf, targetState, updateSlaveList, type RequestedState } from './allocation.js';
-import { nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
+import { MAX_STORED_XML } from './limits.js';
+import { checkServable, instanceXmlGrows, nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
 import { forgetRelated } from './related-ops.js';
 import { instanceReply, slaveList, slaveReply } from './render.js';
 import type { PartitionRow, Tx } from './store.js';
@@ -19,6 +20,13 @@ export interface InstanceRequest {
   shared: boolean;
   /** Set when a partition requests (computer_id / computer_partition_id). */
   requester?: { computer: string; partition: string };
+}
+
+/** Parameters or connection parameters as stored (instance XML), refused (413) past MAX_STORED_XML. */
+function storedXml(kind: string, params: PyRecord): string {
+  const xml = dictToInstanceXml(params);
+  if (xml.length > MAX_STORED_XML) throw new MasterError(413, `${kind} take ${xml.length} bytes stored, more than ${MAX_STORED_XML}`);
+  return xml;
 }
 
 const filterText = (filter: PyRecord, key: string): string | null => {
@@ -48,12 +56,13 @@ async function requestRegular(tx: Tx, computer: string, scope: string, req: Inst
   const wanted = {
     software_release: req.softwareRelease,
     software_type: req.softwareType || 'default',
-    xml: dictToInstanceXml(req.parameters),
+    xml: storedXml('parameters', req.parameters),
     requested_state: targetState(req.state, existing, root),
   };
   if (needsBump(row, wanted)) {
     const patch = { ...wanted, slap_state: 'busy' as const, partition_reference: req.title, requested_by: scope, timestamp: nextTimestamp(row.timestamp) };
     await tx.updatePartition(row.computer_reference, row.reference, patch);
+    await checkServable(tx, row.computer_reference);
     row = { ...row, ...patch };
   }
   return instanceReply(row, await tx.listNetwork(row.computer_reference, row.reference));
@@ -64,16 +73,23 @@ async function requestShared(tx: Tx, computer: string, scope: string, req: Insta
   const host = chooseHost(await tx.listPartitions(computer), req.softwareRelease, req.softwareType, pinned);
   if (!host) throw notFound(`no partition of computer ${computer} can host shared instance ${req.title}`);
   const reference = `${scope}_${req.title}`;
+  const parametersXml = storedXml('parameters', req.parameters);
+  const existing = await tx.getSlave(host.computer_reference, reference);
+  // `<scope>_<title>` is ambiguous when titles hold "_": never let one tree's request take another's shared instance.
+  if (existing && existing.asked_by !== null && existing.asked_by !== scope) {
+    throw new MasterError(403, `shared instance ${reference} belongs to another instance tree`);
+  }
   const change = updateSlaveList(slaveList(host), reference, req.softwareType, req.parameters, req.state === 'destroyed', host.slave_instance_list);
   if (change !== undefined) {
     await tx.updatePartition(host.computer_reference, host.reference, { slave_instance_list: change, timestamp: nextTimestamp(host.timestamp) });
+    await checkServable(tx, host.computer_reference);
   }
-  const slave = (await tx.getSlave(host.computer_reference, reference)) ?? {
+  const slave = existing ?? {
     reference, computer_reference: host.computer_reference, connection_xml: null, hosted_by: host.reference, asked_by: scope,
   };
   slave.hosted_by = host.reference;
   await tx.upsertSlave(slave);
-  return slaveReply(host, slave, dictToInstanceXml(req.parameters), await tx.listNetwork(host.computer_reference, host.reference));
+  return slaveReply(host, slave, parametersXml, await tx.listNetwork(host.computer_reference, host.reference));
 }
 
 /** Whether a request concerns an instance this master already holds (multimaster: never forwarded then). */
@@ -83,19 +99,29 @@ export async function allocatedHere(tx: Tx, req: InstanceRequest): Promise<boole
   return (await tx.findInstance(req.title, scopeOf(requester))) !== undefined;
 }
 
-/** setComputerPartitionConnectionXml: no timestamp change (as the reference). */
+/**
+ * setComputerPartitionConnectionXml: no timestamp change (as the reference).
+ * A shared instance's connection parameters are set only by the partition
+ * hosting it (as the real master; the proxy matched the reference only and
+ * moved `hosted_by` to whoever asked): anyone else is 403.
+ */
 export async function setConnection(
   tx: Tx, computer: string, partition: string, params: PyRecord, slaveReference: string | null,
 ): Promise<void> {
   const host = await requirePartition(tx, computer, partition);
-  const xml = dictToInstanceXml(params);
+  const xml = storedXml('connection parameters', params);
   if (slaveReference === null) {
     await tx.updatePartition(computer, partition, { connection_xml: xml });
+    if (instanceXmlGrows(host.connection_xml, xml)) await checkServable(tx, computer);
     return;
   }
   const slave = await tx.getSlave(computer, slaveReference);
   // A publish racing the removal of its shared instance is ignored (200), as the reference.
   if (!slave) return;
+  // A row without hosted_by (an old database) is hosted by the partition whose list holds it.
+  const hosts = slave.hosted_by === host.reference ||
+    (slave.hosted_by === null && slaveList(host).some((d) => isRecord(d) && d.slave_reference === slaveReference));
+  if (!hosts) throw new MasterError(403, `shared instance ${slaveReference} is not hosted by partition ${partition}`);
   await tx.upsertSlave({ ...slave, connection_xml: xml, hosted_by: host.reference });
 }
 
@@ -113,12 +139,16 @@ export async function renameInstance(tx: Tx, computer: string, partition: string
   const row = await requirePartition(tx, computer, partition);
   if (row.slap_state !== 'busy' || !row.partition_reference) throw notFound(`partition ${partition} is not allocated`);
   if (await tx.findInstance(newName, row.requested_by)) throw new MasterError(409, `an instance ${newName} already exists`);
+  // A longer name is written into every child's answer too: each computer touched stays servable.
+  const computers = new Set([computer]);
   if (row.requested_by === '') {
     for (const child of await tx.listChildren(row.partition_reference)) {
       await tx.updatePartition(child.computer_reference, child.reference, { requested_by: newName });
+      computers.add(child.computer_reference);
     }
   }
   await tx.updatePartition(computer, partition, { partition_reference: newName });
+  for (const c of computers) await checkServable(tx, c);
 }
 
 /**

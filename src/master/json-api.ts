@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { z } from '../vendor/zod.js';
+import { MarshalError, XmlInputError } from '../slap/errors.js';
 import { instanceXmlToDict } from '../slap/instance-xml.js';
 import type { PyRecord } from '../slap/pyvalue.js';
 import { readSoftwareInstance } from '../slap/shapes.js';
@@ -168,6 +169,8 @@ export function registerJsonApi(app: FastifyInstance, store: Store, settings: no
   app.register(async (scope) => {
     scope.setErrorHandler((error, request, reply) => {
       if (error instanceof MasterError) return sendError(reply, error.status, error.message);
+      // Values SLAP cannot carry (control characters in parameters): the caller's input, not our fault.
+      if (error instanceof MarshalError || error instanceof XmlInputError) return sendError(reply, 400, error.message);
       const status = (error as { statusCode?: number }).statusCode;
       if (status && status >= 400 && status < 500) return sendError(reply, status, (error as Error).message);
       request.log.error({ err: error }, 'internal error in JSON API');

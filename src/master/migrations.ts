@@ -1,6 +1,20 @@
-// Versioned schema (PRAGMA user_version). Append a migration, never edit one:
-// each runs once, in its own transaction, and bumps the version.
+// The master's schema: one migration list for both engines. Append a
+// migration, never edit one: each runs once, in its own transaction, and bumps
+// the version (SQLite: PRAGMA user_version; PostgreSQL: the schema_version
+// table, under an advisory lock so two masters starting at once migrate once).
+//
+// The texts are portable SQL plus three tokens, the only places the engines'
+// schemas differ (see DDL below): SQLite keeps format order in its implicit
+// rowid, PostgreSQL in an identity column `seq`.
 import type Database from 'better-sqlite3';
+import type pg from 'pg';
+
+export type Engine = 'sqlite' | 'postgres';
+
+const DDL: Record<Engine, Record<string, string>> = {
+  sqlite: { '{seq}': '', '{autoid}': 'INTEGER PRIMARY KEY AUTOINCREMENT', '{, seq}': '' },
+  postgres: { '{seq}': 'seq BIGINT GENERATED ALWAYS AS IDENTITY,', '{autoid}': 'INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY', '{, seq}': ', seq' },
+};
 
 const MIGRATIONS: string[] = [
   // 1: the reference's v17 layout (computer, software, partition, slave, partition_network),
@@ -8,17 +22,19 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE computer (reference TEXT PRIMARY KEY, address TEXT, netmask TEXT);
   CREATE TABLE software (
+    {seq}
     url TEXT NOT NULL, computer_reference TEXT NOT NULL,
     requested_state TEXT NOT NULL DEFAULT 'available',
-    reported_state TEXT, reported_at REAL, error_log TEXT,
+    reported_state TEXT, reported_at DOUBLE PRECISION, error_log TEXT,
     PRIMARY KEY (url, computer_reference));
   CREATE TABLE computer_partition (
+    {seq}
     reference TEXT NOT NULL, computer_reference TEXT NOT NULL,
     slap_state TEXT NOT NULL DEFAULT 'free' CHECK (slap_state IN ('free', 'busy')),
     software_release TEXT, xml TEXT, connection_xml TEXT, slave_instance_list TEXT, software_type TEXT,
     partition_reference TEXT, requested_by TEXT NOT NULL DEFAULT '',
-    requested_state TEXT NOT NULL DEFAULT 'started', timestamp REAL,
-    reported_state TEXT, reported_at REAL, error_log TEXT,
+    requested_state TEXT NOT NULL DEFAULT 'started', "timestamp" DOUBLE PRECISION,
+    reported_state TEXT, reported_at DOUBLE PRECISION, error_log TEXT,
     PRIMARY KEY (reference, computer_reference));
   -- One instance per (title, scope): a second allocation of the same title cannot commit.
   CREATE UNIQUE INDEX computer_partition_instance ON computer_partition (partition_reference, requested_by)
@@ -29,24 +45,26 @@ const MIGRATIONS: string[] = [
     connection_xml TEXT, hosted_by TEXT, asked_by TEXT,
     PRIMARY KEY (reference, computer_reference));
   CREATE TABLE partition_network (
+    {seq}
     partition_reference TEXT NOT NULL, computer_reference TEXT NOT NULL,
     reference TEXT NOT NULL, address TEXT NOT NULL, netmask TEXT);
   CREATE INDEX partition_network_partition ON partition_network (computer_reference, partition_reference);
   CREATE TABLE usage_report (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, computer_reference TEXT NOT NULL,
-    use_string TEXT NOT NULL, received_at REAL NOT NULL);
+    id {autoid}, computer_reference TEXT NOT NULL,
+    use_string TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL);
   `,
   // 2: per-partition certificates issued by the master's CA (revoked when the partition is freed).
   `
   CREATE TABLE partition_certificate (
     computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, certificate TEXT NOT NULL, key TEXT NOT NULL, issued_at REAL NOT NULL,
+    fingerprint TEXT NOT NULL, certificate TEXT NOT NULL, key TEXT NOT NULL, issued_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (computer_reference, partition_reference));
   CREATE INDEX usage_report_computer ON usage_report (computer_reference, id);
   ALTER TABLE computer ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
   -- getFullComputerInformation reads by computer: without these, a scan of every partition.
-  CREATE INDEX computer_partition_computer ON computer_partition (computer_reference);
-  CREATE INDEX software_computer ON software (computer_reference);
+  -- (IF NOT EXISTS: PostgreSQL databases of an earlier layout created the first one in migration 1.)
+  CREATE INDEX IF NOT EXISTS computer_partition_computer ON computer_partition (computer_reference{, seq});
+  CREATE INDEX software_computer ON software (computer_reference{, seq});
   `,
   // 3: the related-instance list each partition last posted (updateComputerPartitionRelatedInstanceList).
   `
@@ -60,12 +78,21 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Refuses a database written by a newer version of this program (before anything is written to it). */
+/** Migration `version` (0-based) in the engine's DDL. */
+export function migrationText(engine: Engine, version: number): string {
+  let text = MIGRATIONS[version] ?? '';
+  for (const [token, value] of Object.entries(DDL[engine])) text = text.replaceAll(token, value);
+  return text;
+}
+
+function newerError(current: number): Error {
+  return new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION}); refusing to open it (nothing was changed)`);
+}
+
+/** Refuses a SQLite database written by a newer version of this program (before anything is written to it). */
 export function checkNotNewer(db: Database.Database): number {
   const current = Number(db.pragma('user_version', { simple: true }));
-  if (current > SCHEMA_VERSION) {
-    throw new Error(`database schema version ${current} is newer than this program (${SCHEMA_VERSION}); refusing to open it (nothing was changed)`);
-  }
+  if (current > SCHEMA_VERSION) throw newerError(current);
   return current;
 }
 
@@ -73,8 +100,34 @@ export function migrate(db: Database.Database): void {
   const current = checkNotNewer(db);
   for (let version = current; version < SCHEMA_VERSION; version += 1) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[version] ?? '');
+      db.exec(migrationText('sqlite', version));
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();
+  }
+}
+
+// Any constant shared by all masters of one database.
+const MIGRATION_LOCK = 0x51a905;
+
+export async function migratePg(client: pg.PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const { rows } = await client.query<{ version: number }>('SELECT max(version) AS version FROM schema_version');
+    const current = rows[0]?.version ?? 0;
+    if (current > SCHEMA_VERSION) throw newerError(current);
+    for (let version = current; version < SCHEMA_VERSION; version += 1) {
+      await client.query('BEGIN');
+      try {
+        await client.query(migrationText('postgres', version));
+        await client.query('INSERT INTO schema_version (version) VALUES ($1)', [version + 1]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw new Error(`PostgreSQL migration ${version + 1} failed: ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
   }
 }

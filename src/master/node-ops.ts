@@ -5,7 +5,8 @@ import { computerObject, softwareReleaseObject } from '../slap/shapes.js';
 import { readXmlTree } from '../slap/xml-tree.js';
 import { partitionObject } from './render.js';
 import type { NetworkRow, PartitionRow, Tx } from './store.js';
-import { badRequest, checkId, notFound } from './validate.js';
+import { ANSWER_LIMITS } from './limits.js';
+import { badRequest, checkId, MasterError, notFound } from './validate.js';
 
 export interface MasterSettings {
   /** The computer used when a request names none ([slapproxy] computer_id). */
@@ -44,7 +45,117 @@ export async function loadComputer(tx: Tx, value: PyValue): Promise<string> {
   await tx.deletePartitionsExcept(reference, keep);
   for (const ref of keep) await tx.insertPartition(reference, ref);
   await tx.replaceNetwork(reference, network);
+  await checkServable(tx, reference);
   return reference;
+}
+
+/**
+ * Upper bounds on what stored text costs in a getFullComputerInformation
+ * answer, from one linear scan (no parsing, no rendering): the answer escapes
+ * every character at most 10 times over (`&` → `&amp;amp;`, non-ASCII →
+ * `&amp;#NNNNNNN;`), and each element stored is at most one answer element.
+ */
+export interface Cost {
+  bytes: number;
+  elements: number;
+}
+
+// Characters the answer escapes (up to 10 bytes each); everything else costs 1.
+const ESCAPED = /[&<>\r\u007f-\uffff]/g;
+const NON_ASCII = /[\u007f-\uffff]/g;
+
+const countOf = (text: string, pattern: RegExp): number => text.match(pattern)?.length ?? 0;
+
+/** Plain text written `times` into the answer (ids, URLs, addresses). */
+function textCost(value: string | null | undefined, times = 1): number {
+  if (!value) return 0;
+  return (value.length + 9 * countOf(value, ESCAPED)) * times;
+}
+
+/**
+ * Instance XML (parameters, connection parameters) as decoded into the answer:
+ * an entity is one character (≤ 10 bytes there), each element costs at most
+ * 24 bytes of markup (`<string>…</string>` for one of its two tags). Native
+ * searches (indexOf, one regex) rather than a loop over every character.
+ */
+function instanceXmlCost(xml: string | null, into: Cost): void {
+  if (!xml) return;
+  into.bytes += xml.length + 9 * countOf(xml, NON_ASCII);
+  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) {
+    into.bytes += 23;
+    into.elements += 1;
+  }
+  for (let i = xml.indexOf('&'); i !== -1; i = xml.indexOf('&', i + 1)) {
+    const end = xml.indexOf(';', i);
+    // The entity's own characters are already in the length: it costs 10 in all.
+    into.bytes += end !== -1 && end - i < 10 ? 10 - (end - i + 1) : 9;
+  }
+}
+
+/**
+ * True when replacing a stored instance XML by `after` can grow the answer:
+ * republishing the same (or smaller) connection parameters, what every node
+ * run does, needs no check of the whole computer.
+ */
+export function instanceXmlGrows(before: string | null, after: string): boolean {
+  const old: Cost = { bytes: 0, elements: 0 };
+  const next: Cost = { bytes: 0, elements: 0 };
+  instanceXmlCost(before, old);
+  instanceXmlCost(after, next);
+  return next.bytes > old.bytes || next.elements > old.elements;
+}
+
+/** A stored marshalled document (shared-instance list) re-marshalled in the answer: same text, longer ids. */
+function marshalledCost(xml: string | null, into: Cost): void {
+  if (!xml) return;
+  into.bytes += xml.length;
+  for (let i = xml.indexOf('<'); i !== -1; i = xml.indexOf('<', i + 1)) {
+    into.bytes += 8;
+    into.elements += 1;
+  }
+}
+
+/**
+ * Refuses (413) a write, inside its transaction, when it could make the
+ * computer's getFullComputerInformation answer larger than nodes accept
+ * (ANSWER_LIMITS): the write is rolled back instead of leaving a computer no
+ * node can read. The bound comes from the stored rows in one linear scan
+ * (`Cost`): never below the real answer, ~1.5× above it for ordinary
+ * parameters, so a write is refused a little before the exact limit, never
+ * after; it never renders the answer (that would let one partition make every
+ * write of its computer slow).
+ */
+export async function checkServable(tx: Tx, computer: string): Promise<void> {
+  const cost = await answerBound(tx, computer);
+  const refuse = (what: string, value: number, limit: number) =>
+    new MasterError(413, `refused: computer ${computer}'s information would become up to ${Math.ceil(value)} ${what}, more than nodes accept (${limit})`);
+  if (cost.bytes > ANSWER_LIMITS.maxBytes) throw refuse('bytes', cost.bytes, ANSWER_LIMITS.maxBytes);
+  if (cost.elements > ANSWER_LIMITS.maxElements) throw refuse('XML elements', cost.elements, ANSWER_LIMITS.maxElements);
+}
+
+/** The upper bound of checkServable: bytes and elements of the computer's answer. */
+export async function answerBound(tx: Tx, computer: string): Promise<Cost> {
+  const partitions = await tx.listPartitions(computer);
+  const software = await tx.listSoftware(computer);
+  const network = await tx.listComputerNetwork(computer);
+  const cost: Cost = { bytes: 1024 + textCost(computer, 2), elements: 32 };
+  for (const p of partitions) {
+    cost.bytes += 2048 + textCost(computer, 6) + textCost(p.reference, 4) + textCost(p.software_release, 3) +
+      textCost(p.software_type, 2) + textCost(p.partition_reference, 2) + textCost(p.requested_by, 2);
+    cost.elements += 64;
+    instanceXmlCost(p.xml, cost);
+    instanceXmlCost(p.connection_xml, cost);
+    marshalledCost(p.slave_instance_list, cost);
+  }
+  for (const s of software) {
+    cost.bytes += 1024 + textCost(s.url) + textCost(computer, 2);
+    cost.elements += 24;
+  }
+  for (const n of network) {
+    cost.bytes += 256 + textCost(n.reference, 2) + textCost(n.address, 2) + textCost(n.netmask, 2);
+    cost.elements += 4;
+  }
+  return cost;
 }
 
 export async function computerInformation(tx: Tx, settings: MasterSettings, computer: string): Promise<PyObject> {
@@ -79,6 +190,7 @@ export async function registerPartition(tx: Tx, computer: string, partition: str
 
 export async function supply(tx: Tx, url: string, computer: string, state: string): Promise<string> {
   await tx.upsertSoftware(url, computer, state);
+  await checkServable(tx, computer);
   return `Supplied '${url}' to be ${state}`;
 }
 

@@ -4,12 +4,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dumps } from '../slap/marshal-encode.js';
 import { instanceXmlToDict } from '../slap/instance-xml.js';
-import { loads } from '../slap/marshal-decode.js';
+import { loads as loadsAny } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { Rule } from './access.js';
 import type { RequestedState } from './allocation.js';
 import { AnswerCache } from './answer-cache.js';
 import type { Authorize } from './authorize.js';
+import { REQUEST_XML_LIMITS } from './limits.js';
 import type { IssuedCertificate } from './certificates.js';
 import * as inst from './instance-ops.js';
 import type { Forwarder } from './multimaster.js';
@@ -20,6 +21,9 @@ import type { CertificateRow, Store, Tx } from './store.js';
 import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl, notFound } from './validate.js';
 
 type Fields = Record<string, string | undefined>;
+
+/** Marshalled request fields: decoded within the request budget (limits.ts), expanded references included. */
+const loads = (xml: string) => loadsAny(xml, REQUEST_XML_LIMITS);
 
 /** Query (GET) or form (POST) fields; repeated keys are refused, "None" means absent. */
 function fields(request: FastifyRequest): Fields {

@@ -13,6 +13,7 @@ import { issueCertificate, type CaFiles } from './certificates.js';
 import { registerHateoas } from './hateoas.js';
 import { registerJsonApi } from './json-api.js';
 import { newRunId, registerMethodNotAllowed, registerRunId } from './extra-routes.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUTS, jsonTooDeep, MAX_JSON_DEPTH, type MasterTimeouts } from './limits.js';
 import { Forwarder, type MultimasterEntry } from './multimaster.js';
 import { parseSoftwareProductList, registerSoftwareProducts } from './software-product.js';
 import { MasterMetrics, registerMetrics } from './metrics.js';
@@ -38,6 +39,8 @@ export interface MasterOptions extends MasterSettings {
   https?: { key: Buffer; cert: Buffer; ca?: Buffer };
   /** The CA's certificate and key files: getComputerPartitionCertificate then issues real certificates. */
   issuingCa?: CaFiles;
+  /** Connection timeouts (ms), each defaulting to DEFAULT_TIMEOUTS (limits.ts). */
+  timeouts?: Partial<MasterTimeouts>;
   /** This process's id for GET /getRunId (random when absent). */
   runId?: string;
   /** [slapproxy] software_product_list: product reference → software release URL. */
@@ -47,14 +50,34 @@ export interface MasterOptions extends MasterSettings {
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  // Node's own limits (http.createServer / https.createServer options): slow headers, slow bodies.
+  const nodeServer = { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: timeouts.checkInterval };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    bodyLimit,
+    requestTimeout: timeouts.request,
+    connectionTimeout: timeouts.idle,
+    keepAliveTimeout: timeouts.keepAlive,
+    http: nodeServer,
     // Ask for a client certificate but let the handshake finish without one: the
     // route answers 403 with a reason instead of an opaque TLS failure.
-    ...(options.https ? { https: { ...options.https, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } } : {}),
+    ...(options.https
+      ? { https: { ...options.https, ...nodeServer, handshakeTimeout: timeouts.handshake, ...(options.https.ca ? { requestCert: true, rejectUnauthorized: false } : {}) } }
+      : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024 });
+  await app.register(formbody, { bodyLimit });
+  // JSON bodies: nesting deeper than MAX_JSON_DEPTH is 400 before parsing (else a stack overflow, 500).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    if (jsonTooDeep(body as string, MAX_JSON_DEPTH)) {
+      done(Object.assign(new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof MasterError) return reply.code(error.status).type('text/plain; charset=utf-8').send(error.message);
     if (error instanceof XmlInputError || error instanceof MarshalError) {
@@ -118,7 +141,8 @@ export interface ProxyConfig {
 /** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
 export async function openStore(databaseUri: string, logger?: Logger | false): Promise<Store> {
   if (isPostgresUri(databaseUri)) return PgStore.open(databaseUri);
-  const store = new SqliteStore(databaseUri);
+  // File-mode warnings (sqlite-store.ts) go to the master's log.
+  const store = new SqliteStore(databaseUri, logger ? (message) => logger.warn(message) : undefined);
   // A reference slapproxy database was converted: say what was carried over.
   if (store.imported) {
     if (logger) logger.warn({ import: store.imported }, describeImport(store.imported));

@@ -1,6 +1,7 @@
 // The master's query layer: row-level operations behind an interface, so the
-// domain logic (node-ops.ts, instance-ops.ts) is written once and SQLite (sqlite-store.ts) and PostgreSQL
-// (pg-store.ts) both implement Store/Tx. Every operation runs inside a transaction.
+// domain logic (node-ops.ts, instance-ops.ts) is written once. The queries are written once too
+// (sql-store.ts, one migration list in migrations.ts); sqlite-store.ts and pg-store.ts are the two
+// engines (connection, locking, transactions). Every operation runs inside a transaction.
 
 export type SlapState = 'free' | 'busy';
 

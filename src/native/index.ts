@@ -48,7 +48,22 @@ export interface SlaposNative {
   lockUserDb(): void;
   /** ulckpwdf(). */
   unlockUserDb(): void;
+  /** Opens `rel` beneath the trusted directory `base`, never following a link (native/safefs.cc). */
+  openBeneath(base: string, rel: string, flags: number, mode: number, forceWalk?: boolean): number;
+  /** openat(dirfd, name, flags | O_NOFOLLOW): one component. */
+  openAt(dirfd: number, name: string, flags: number, mode: number): number;
+  /** mkdirat: true when created, false when something existed there. */
+  mkdirAt(dirfd: number, name: string, mode: number): boolean;
+  renameAt(dirfd: number, from: string, to: string): void;
+  /** unlinkat: false when absent. */
+  unlinkAt(dirfd: number, name: string, isDir: boolean): boolean;
+  listAt(dirfd: number): { name: string; type: SafeEntryType }[];
+  /** Removes `rel` (or only its content) without following links nor crossing mounts; returns the mount points left. */
+  removeTreeBeneath(base: string, rel: string, keepTop: boolean): string[];
+  safeFsConstants: { O_PATH: number; O_DIRECTORY: number; O_NOFOLLOW: number; O_NONBLOCK: number; O_CLOEXEC: number; O_NOCTTY: number };
 }
+
+export type SafeEntryType = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'unknown';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 

@@ -4,7 +4,7 @@
 // costs more than format's whole re-run budget allows; we build and read only
 // the fields we use. Layouts: <linux/rtnetlink.h>, <linux/if_link.h>,
 // <linux/if_addr.h>.
-import { bytes4, bytes6, fromBytes6 } from '../format/addressing.js';
+import { bytes4, bytes6, fromBytes6 } from './address.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;

@@ -3,8 +3,9 @@
 // and clear every partition's .timestamp so the next instance run reprocesses
 // them all. Decisions are pure functions; effects come in through BootDeps so
 // that tests can drive the retry loop with short delays.
-import { readdirSync, unlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { unlinkBeneath } from '../safe-fs/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from '../vendor/undici.js';
 import type { SlaposConfig } from '../config/load.js';
@@ -13,7 +14,7 @@ import { runFormat } from '../format/run.js';
 import { AF_INET6, Rtnl, type AddressState, type LinkState } from '../network/netlink.js';
 import { tlsFromFiles } from '../slap/client.js';
 import { slapClientFromConfig } from '../slap/connect.js';
-import { Exit } from '../cli/exit.js';
+import { Exit } from '../util/exit-status.js';
 import type { Logger } from '../util/log.js';
 
 export interface BootTimings {
@@ -148,11 +149,11 @@ export function clearTimestamps(instanceRoot: string, partitionBaseName: string)
   let removed = 0;
   for (const name of entries.filter((e) => e.startsWith(partitionBaseName))) {
     try {
-      unlinkSync(path.join(instanceRoot, name, '.timestamp'));
-      removed += 1;
+      // The name only, through safe-fs (a link there is removed, never followed).
+      if (unlinkBeneath(path.join(instanceRoot, name), '.timestamp')) removed += 1;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENOTEMPTY') throw error;
     }
   }
   return removed;

@@ -3,8 +3,9 @@
 // <root>/etc/systemd/system. Rendering is pure; installing writes only files
 // whose content changed, so a re-run is a no-op.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeBeneath } from '../safe-fs/index.js';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (dist/src/node → ../../..). */
@@ -80,8 +81,7 @@ export function installUnits(units: Map<string, string>, dir: string): string[] 
   for (const [name, text] of units) {
     const file = path.join(dir, name);
     if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
-    writeFileSync(`${file}.tmp`, text, { mode: 0o644 });
-    renameSync(`${file}.tmp`, file);
+    writeBeneath(dir, name, text, { mode: 0o644 });
     written.push(name);
   }
   return written;

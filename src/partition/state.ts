@@ -2,10 +2,10 @@
 // belongs to the partition user, who may plant symlinks there: files are
 // written to a fresh temporary name (O_EXCL, so never through a link) and
 // renamed over the target, and read without following links.
+import path from 'node:path';
 import {
-  chownSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync,
-  rmSync, statSync, unlinkSync, writeFileSync, chmodSync,
-} from 'node:fs';
+  mkdirBeneath, readTextBeneath, relativeTo, statBeneath, unlinkBeneath, UnsafePathError, writeBeneath, writeIfChangedBeneath,
+} from '../safe-fs/index.js';
 import type { BackoffState } from './backoff.js';
 import type { PartitionFiles } from './files.js';
 
@@ -14,83 +14,51 @@ export interface Owner {
   gid: number;
 }
 
-/** Writes `content` to `file` atomically (temp + rename); optionally chowned. */
-export function writeFileAtomic(file: string, content: string, mode: number, owner?: Owner): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, content, { mode, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    unlinkSync(tmp); // left by a killed run of ours (same pid after a reboot)
-    writeFileSync(tmp, content, { mode, flag: 'wx' });
-  }
-  chmodSync(tmp, mode);
-  if (owner) chownSync(tmp, owner.uid, owner.gid);
-  renameSync(tmp, file);
+/**
+ * Writes `content` to `file` atomically through safe-fs (temp O_EXCL|O_NOFOLLOW,
+ * fchmod/fchown/fsync on the descriptor, rename, fsync of the directory).
+ * `base` is the trusted directory the path is resolved beneath without
+ * links: the partition directory for partition files; by default the file's
+ * own directory.
+ */
+export function writeFileAtomic(file: string, content: string, mode: number, owner?: Owner, base = path.dirname(file)): void {
+  writeBeneath(base, relativeTo(base, file), content, { mode, owner });
 }
 
-/** Writes only when the content differs; resolves to whether it wrote. */
-export function writeIfChanged(file: string, content: string, mode: number, owner?: Owner): boolean {
-  const current = readTextNoFollow(file);
-  if (current === content) {
-    const st = lstatSync(file);
-    if ((st.mode & 0o7777) === mode && (!owner || (st.uid === owner.uid && st.gid === owner.gid))) return false;
-  }
-  writeFileAtomic(file, content, mode, owner);
-  return true;
+/** Writes only when the content (or mode, owner) differs; resolves to whether it wrote. */
+export function writeIfChanged(file: string, content: string, mode: number, owner?: Owner, base = path.dirname(file)): boolean {
+  return writeIfChangedBeneath(base, relativeTo(base, file), content, { mode, owner });
 }
 
-export class UnsafeFileError extends Error {
-  override name = 'UnsafeFileError';
-}
+/** A link, FIFO, directory or oversized file where a partition file is expected. */
+export const UnsafeFileError = UnsafePathError;
 
 /**
- * Reads a regular file without following a symlink, up to `maxBytes`;
- * undefined when absent. A link, a FIFO or an oversized file is an error
- * (the file is the instance's: root must not read /etc/shadow through it).
+ * Reads a regular file without following a link (in any component beneath
+ * `base`), up to `maxBytes`; undefined when absent. A link, a FIFO or an
+ * oversized file is an UnsafePathError.
  */
-export function readTextNoFollow(file: string, maxBytes = 1024 * 1024): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw new UnsafeFileError(`${file} is a symbolic link; refusing to read it`);
-    throw error;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new UnsafeFileError(`${file} is not a regular file`);
-    if (st.size > maxBytes) throw new UnsafeFileError(`${file} is larger than ${maxBytes} bytes`);
-    const buffer = Buffer.alloc(st.size);
-    let read = 0;
-    while (read < st.size) {
-      const n = readSync(fd, buffer, read, st.size - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return buffer.subarray(0, read).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
+export function readTextNoFollow(file: string, maxBytes = 1024 * 1024, base = path.dirname(file)): string | undefined {
+  return readTextBeneath(base, relativeTo(base, file), { maxBytes });
 }
 
 export function readTimestampFile(files: PartitionFiles): { content: string; mtimeMs: number } | null {
   try {
-    const content = readFileSync(files.timestamp, 'utf8');
-    return { content, mtimeMs: statSync(files.timestamp).mtimeMs };
+    const content = readTextBeneath(files.dir, relativeTo(files.dir, files.timestamp), { maxBytes: 4096 });
+    const st = statBeneath(files.dir, relativeTo(files.dir, files.timestamp));
+    return content === undefined || st === undefined ? null : { content, mtimeMs: st.mtimeMs };
   } catch {
-    return null;
+    return null; // a link or a FIFO: as absent (the partition is processed again)
   }
 }
 
 export function writeTimestamp(files: PartitionFiles, timestamp: string): void {
-  writeFileAtomic(files.timestamp, timestamp, 0o644);
+  writeFileAtomic(files.timestamp, timestamp, 0o644, undefined, files.dir);
 }
 
-export function removeFile(file: string): void {
-  rmSync(file, { force: true });
+/** Removes one name (a link itself, never its target); `base` as in writeFileAtomic. */
+export function removeFile(file: string, base = path.dirname(file)): void {
+  unlinkBeneath(base, relativeTo(base, file));
 }
 
 /** The node's per-partition state (backoff), or undefined when absent or unreadable. */
@@ -104,14 +72,14 @@ export interface PartitionState {
 
 export function readPartitionState(files: PartitionFiles): PartitionState {
   try {
-    return JSON.parse(readFileSync(files.state, 'utf8')) as PartitionState;
+    return JSON.parse(readTextBeneath(files.dir, relativeTo(files.dir, files.state)) ?? '{}') as PartitionState;
   } catch {
     return {};
   }
 }
 
 export function writePartitionState(files: PartitionFiles, state: PartitionState): void {
-  writeFileAtomic(files.state, `${JSON.stringify(state, null, 2)}\n`, 0o640);
+  writeFileAtomic(files.state, `${JSON.stringify(state, null, 2)}\n`, 0o640, undefined, files.dir);
 }
 
 /**
@@ -121,14 +89,8 @@ export function writePartitionState(files: PartitionFiles, state: PartitionState
  */
 export function ensureSlapgridDirs(files: PartitionFiles, owner: Owner): void {
   for (const dir of [files.slapgrid, files.logDir]) {
-    try {
-      mkdirSync(dir, { mode: 0o750 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const st = lstatSync(dir);
-    if (!st.isDirectory()) throw new UnsafeFileError(`${dir} is not a directory; remove it`);
-    if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== owner.gid)) chownSync(dir, 0, owner.gid);
-    if ((st.mode & 0o7777) !== 0o750) chmodSync(dir, 0o750);
+    // Reached without links, owner and mode set by descriptor: a .slapgrid
+    // planted as a link or a file is an error, never followed.
+    mkdirBeneath(files.dir, relativeTo(files.dir, dir), { mode: 0o750, owner: { uid: 0, gid: owner.gid }, enforce: true });
   }
 }

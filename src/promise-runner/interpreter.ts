@@ -78,7 +78,7 @@ export function pluginPython(softwarePath: string | undefined): PluginPython {
   const script = path.join(softwarePath, 'bin', 'buildout');
   let text: string | undefined;
   try {
-    text = readTextNoFollow(script, SCRIPT_MAX_BYTES);
+    text = readTextNoFollow(script, SCRIPT_MAX_BYTES, softwarePath); // beneath the release: no link in bin/ either
   } catch (error) {
     return { python: FALLBACK_PYTHON, source: 'fallback', why: `${script}: ${(error as Error).message}` };
   }

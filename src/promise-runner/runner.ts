@@ -2,10 +2,11 @@
 // §6): plan (due or not) → execute → store result, cache and log → decide
 // failure and bang. This is what the instance loop and `node promise` call.
 import { randomInt } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { relativeTo, unlinkBeneath } from '../safe-fs/index.js';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
-import { userByUid } from '../util/passwd.js';
+import { userByUid } from '../users/user.js';
 import { listPromises } from './discover.js';
 import { executePromise } from './execute.js';
 import { pluginPython, softwarePathOfPartition, type PluginPython } from './interpreter.js';
@@ -136,7 +137,7 @@ async function runPlugin(
   }
   if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
   // The promise did not get to open its log (import error): no log file, as the reference.
-  if (readLogTail(dirs, promise.title) === '') rmSync(logFile(dirs, promise.title), { force: true });
+  if (readLogTail(dirs, promise.title) === '') unlinkBeneath(partition.path, relativeTo(partition.path, logFile(dirs, promise.title))); // never through a link
   const status = pluginStatus(promise, mode, report, parsed, options.timeout, previous, now());
   if (status) writeStatus(dirs, status, partition);
   const failed = status?.result.failed ?? false;
@@ -162,7 +163,9 @@ function resolvePython(partition: PartitionRef, options: RunPromisesOptions): Pl
  * PromiseRunnerError when the partition is owned by root.
  */
 export async function runPartitionPromises(partition: PartitionRef, options: RunPromisesOptions): Promise<PartitionPromisesResult> {
-  const { log } = options;
+  // Every line about these promises carries the partition in --log-file (the instance loop's logger already does).
+  const log = options.log.bindings().partition === partition.id ? options.log : options.log.child({ partition: partition.id });
+  options = { ...options, log };
   if (partition.uid === 0 || partition.gid === 0) {
     throw new PromiseRunnerError(`partition ${partition.id}: ${partition.path} is owned by root; promises never run as root`);
   }
@@ -205,7 +208,8 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
       }
     }
   }
-  if (result.skipped > 0) log.info(`${result.skipped} promises didn't need to be checked.`);
+  // Per partition, so that two partitions' lines do not read as one message repeated.
+  if (result.skipped > 0) log.info(`${partition.id}: ${result.skipped} ${result.skipped === 1 ? 'promise' : 'promises'} didn't need to be checked (not due yet; last result kept).`);
   result.error = promiseErrorMessage(result.failed);
   return result;
 }

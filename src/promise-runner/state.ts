@@ -3,12 +3,12 @@
 // cache/<title>, log/<title>.log. The directories are root's (group: the
 // partition's, 0750) so the partition cannot swap them for links to files
 // root would then write; the files are the partition user's, as the
-// reference's. Every write is temp file + fsync + rename.
-import {
-  closeSync, constants, fchownSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync,
-  rmSync, statSync, writeSync, chownSync, chmodSync,
-} from 'node:fs';
+// reference's. Every access goes through safe-fs, beneath the partition
+// directory: no link followed in any component, no FIFO opened for waiting.
 import path from 'node:path';
+import {
+  appendBeneath, mkdirBeneath, readBeneath, relativeTo, removeBeneath, statBeneath, unlinkBeneath, writeBeneath,
+} from '../safe-fs/index.js';
 import type { CacheFile, PartitionRef, StatusFile } from './types.js';
 
 /** A promise log grows by a few lines per run; past this size its older half is dropped. */
@@ -37,67 +37,43 @@ export const logFile = (dirs: PromiseDirs, title: string) => path.join(dirs.log,
 /** Files the reference no longer writes, deleted on every run (§6.3). */
 const DEPRECATED_FILES = ['promise_stats.json', 'promise_status.json', 'global.json', 'public.json'];
 
-function ensureRootDir(dir: string, gid: number): void {
-  try {
-    mkdirSync(dir, { mode: 0o750 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory (a link or a file put there?); remove it`);
-  if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== gid)) chownSync(dir, 0, gid);
-  if ((st.mode & 0o777) !== 0o750) chmodSync(dir, 0o750);
-}
+/** The partition directory of a promise directory set: the trusted base of every access. */
+const baseOf = (dirs: PromiseDirs) => path.dirname(dirs.slapgrid);
 
 /** Creates .slapgrid/promise/{result,cache,log} and drops the reference's deprecated files. */
 export function preparePromiseDirs(partition: PartitionRef): PromiseDirs {
   const dirs = promiseDirs(partition.path);
-  for (const dir of [dirs.slapgrid, dirs.root, dirs.result, dirs.cache, dirs.log]) ensureRootDir(dir, partition.gid);
-  for (const name of DEPRECATED_FILES) rmSync(path.join(dirs.root, name), { force: true });
-  rmSync(path.join(dirs.root, 'history'), { recursive: true, force: true });
+  const base = partition.path;
+  for (const dir of [dirs.slapgrid, dirs.root, dirs.result, dirs.cache, dirs.log]) {
+    // root:<partition group> 0750, set by descriptor; a link or file in the way is an error.
+    mkdirBeneath(base, relativeTo(base, dir), { mode: 0o750, owner: { uid: 0, gid: partition.gid }, enforce: true });
+  }
+  for (const name of DEPRECATED_FILES) unlinkBeneath(base, relativeTo(base, path.join(dirs.root, name)));
+  removeBeneath(base, relativeTo(base, path.join(dirs.root, 'history')));
   return dirs;
 }
 
 /**
- * Writes `content` to `file` atomically, owned by uid:gid. The temp file is
- * created with O_EXCL|O_NOFOLLOW so that nothing planted at its name is followed.
+ * Writes `content` to `file` atomically, owned by uid:gid (safe-fs: temp
+ * O_EXCL|O_NOFOLLOW, fchown/fchmod/fsync by descriptor, rename, fsync of the
+ * directory). `base`: the trusted directory resolved beneath (default: the
+ * file's own directory).
  */
-export function writeOwnedAtomic(file: string, content: string, owner: { uid: number; gid: number }, mode = 0o644): void {
-  const tmp = `${file}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  try {
-    writeSync(fd, content);
-    if (process.getuid?.() === 0) fchownSync(fd, owner.uid, owner.gid);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+export function writeOwnedAtomic(file: string, content: string, owner: { uid: number; gid: number }, mode = 0o644, base = path.dirname(file)): void {
+  writeBeneath(base, relativeTo(base, file), content, { mode, owner });
 }
 
-/** Reads a regular file (not through a link), at most `max` bytes from its end; undefined when absent. */
-export function readTail(file: string, max: number): string | undefined {
-  let fd: number;
+/** Reads a regular file (not through a link), at most `max` bytes from its end; undefined when absent or refused. */
+export function readTail(file: string, max: number, base = path.dirname(file)): string | undefined {
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return readBeneath(base, relativeTo(base, file), { maxBytes: max, tail: true })?.toString('utf8');
   } catch {
     return undefined;
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return undefined;
-    const length = Math.min(st.size, max);
-    const buffer = Buffer.alloc(length);
-    const read = readSync(fd, buffer, 0, length, st.size - length);
-    return buffer.subarray(0, read).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
-function readJson<T>(file: string): T | undefined {
-  const text = readTail(file, 1024 * 1024);
+function readJson<T>(dirs: PromiseDirs, file: string): T | undefined {
+  const text = readTail(file, 1024 * 1024, baseOf(dirs));
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as T;
@@ -107,34 +83,35 @@ function readJson<T>(file: string): T | undefined {
 }
 
 export function readStatus(dirs: PromiseDirs, title: string): StatusFile | undefined {
-  const status = readJson<StatusFile>(resultFile(dirs, title));
+  const status = readJson<StatusFile>(dirs, resultFile(dirs, title));
   return status && typeof status.result === 'object' && status.result !== null ? status : undefined;
 }
 
 export function readCache(dirs: PromiseDirs, title: string): CacheFile | undefined {
-  const cache = readJson<CacheFile>(cacheFile(dirs, title));
+  const cache = readJson<CacheFile>(dirs, cacheFile(dirs, title));
   return cache && typeof cache.next_run_after === 'number' && typeof cache.module_file === 'string' ? cache : undefined;
 }
 
 export function writeStatus(dirs: PromiseDirs, status: StatusFile, owner: PartitionRef): void {
-  writeOwnedAtomic(resultFile(dirs, status.title), JSON.stringify(status), owner);
+  writeOwnedAtomic(resultFile(dirs, status.title), JSON.stringify(status), owner, 0o644, baseOf(dirs));
 }
 
 export function writeCache(dirs: PromiseDirs, title: string, cache: CacheFile, owner: PartitionRef): void {
-  writeOwnedAtomic(cacheFile(dirs, title), JSON.stringify(cache), owner);
+  writeOwnedAtomic(cacheFile(dirs, title), JSON.stringify(cache), owner, 0o644, baseOf(dirs));
 }
 
 /** mtime in seconds (float, as Python's os.path.getmtime), or undefined when the file is gone. */
-export function mtimeSeconds(file: string): number | undefined {
+export function mtimeSeconds(file: string, base = path.dirname(file)): number | undefined {
   try {
-    return statSync(file).mtimeMs / 1000;
+    const st = statBeneath(base, relativeTo(base, file));
+    return st === undefined ? undefined : st.mtimeMs / 1000;
   } catch {
     return undefined;
   }
 }
 
 export function readLogTail(dirs: PromiseDirs, title: string): string {
-  return readTail(logFile(dirs, title), LOG_TAIL_BYTES) ?? '';
+  return readTail(logFile(dirs, title), LOG_TAIL_BYTES, baseOf(dirs)) ?? '';
 }
 
 /**
@@ -144,19 +121,11 @@ export function readLogTail(dirs: PromiseDirs, title: string): string {
  */
 export function appendLog(dirs: PromiseDirs, title: string, records: string, owner: PartitionRef): void {
   const file = logFile(dirs, title);
-  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
-  let size: number;
-  try {
-    const st = fstatSync(fd);
-    if (process.getuid?.() === 0 && (st.uid !== owner.uid || st.gid !== owner.gid)) fchownSync(fd, owner.uid, owner.gid);
-    writeSync(fd, records);
-    size = st.size + Buffer.byteLength(records);
-  } finally {
-    closeSync(fd);
-  }
+  const base = baseOf(dirs);
+  const size = appendBeneath(base, relativeTo(base, file), records, { mode: 0o644, owner });
   if (size > PROMISE_LOG_MAX_BYTES) {
-    const kept = readTail(file, PROMISE_LOG_MAX_BYTES / 2) ?? '';
+    const kept = readTail(file, PROMISE_LOG_MAX_BYTES / 2, base) ?? '';
     const newline = kept.indexOf('\n');
-    writeOwnedAtomic(file, newline >= 0 ? kept.slice(newline + 1) : '', owner);
+    writeOwnedAtomic(file, newline >= 0 ? kept.slice(newline + 1) : '', owner, 0o644, base);
   }
 }

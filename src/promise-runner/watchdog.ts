@@ -2,7 +2,7 @@
 // one of its watched services (`etc/service` → process name `*-on-watch`)
 // exits or goes FATAL (slapgrid.md §7.3). Protocol: we write READY, read a
 // header line and `len` bytes of payload, handle it, write `RESULT 2\nOK`.
-import { readFileSync } from 'node:fs';
+import { readTextBeneath } from '../safe-fs/index.js';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { writeOwnedAtomic } from './state.js';
@@ -85,9 +85,10 @@ export function decideBang(event: ListenerEvent, bangFile: string | undefined, t
   return { bang: false, reason: `partition ${group} already banged for timestamp ${timestamp.trim()}` };
 }
 
-function readOptional(file: string): string | undefined {
+/** A partition file through safe-fs (no link, no FIFO: the watchdog must never block); undefined when absent or refused. */
+function readOptional(partitionDir: string, name: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readTextBeneath(partitionDir, name, { maxBytes: 4096 });
   } catch {
     return undefined;
   }
@@ -104,15 +105,16 @@ export async function handleEvent(event: ListenerEvent, options: WatchdogOptions
   const group = event.payload.groupname ?? '';
   const dir = path.join(options.instanceRoot, group);
   const bangPath = path.join(dir, BANG_TIMESTAMP_FILE);
-  const timestamp = group ? readOptional(path.join(dir, '.timestamp')) : undefined;
-  const decision = decideBang(event, group ? readOptional(bangPath) : undefined, timestamp);
+  const safeGroup = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(group);
+  const timestamp = safeGroup ? readOptional(dir, '.timestamp') : undefined;
+  const decision = decideBang(event, safeGroup ? readOptional(dir, BANG_TIMESTAMP_FILE) : undefined, timestamp);
   if (!decision.bang) {
     options.log.debug(`watchdog: no bang: ${decision.reason}`);
     return decision;
   }
   await options.bang(decision.partition, decision.message);
   options.log.info(`watchdog: banged partition ${decision.partition}: ${decision.message}`);
-  writeOwnedAtomic(bangPath, (timestamp ?? '0').trim(), { uid: 0, gid: 0 });
+  writeOwnedAtomic(bangPath, (timestamp ?? '0').trim(), { uid: 0, gid: 0 }, 0o644, dir);
   return decision;
 }
 

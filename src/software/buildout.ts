@@ -3,9 +3,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
-import { killProcessTree } from '../util/process-tree.js';
+import { runAs } from '../executor/index.js';
 
 /** Debian's interpreter, not whatever `python3` is first on PATH (pyenv shims, venvs). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -46,12 +45,12 @@ function firstLine(file: string): string {
  * of its shebang (as the reference: long shebangs of deep software paths
  * exceed the kernel's limit); a .py file through the system Python.
  */
-export function buildoutCommand(configured: string | undefined): string[] {
+export function buildoutCommand(configured: string | undefined, readFirstLine: (file: string) => string = firstLine): string[] {
   if (configured === undefined || configured === '') return [SYSTEM_PYTHON, BUILDOUT_LAUNCHER];
   if (configured.endsWith('.py')) return [SYSTEM_PYTHON, configured];
   let line: string;
   try {
-    line = firstLine(configured);
+    line = readFirstLine(configured);
   } catch (error) {
     throw new Error(`[slapos] buildout = ${configured}: cannot read it: ${(error as Error).message}`);
   }
@@ -66,7 +65,7 @@ export interface RunBuildoutOptions {
   cwd: string;
   /** Run as this user (when we are root); HOME is `home`. */
   user?: { uid: number; gid: number; name: string } | undefined;
-  /** With `user`: also its supplementary groups (initgroups, through setpriv). */
+  /** With `user`: its supplementary groups (initgroups, the executor's rule); false: none. */
   initGroups?: boolean;
   home: string;
   log: Logger;
@@ -83,65 +82,32 @@ export interface RunBuildoutOptions {
 }
 
 /**
- * Runs buildout with a clean environment, umask 027, stdin closed and
- * stdout+stderr merged, logged line by line at debug level and kept for the
- * error. Node cannot set a child's umask, hence the /bin/sh wrapper.
+ * Runs buildout through the node's one executor (src/executor): clean
+ * environment, umask 027, stdin closed, its own session, output logged line
+ * by line at debug level and kept for the error; at the timeout the whole
+ * process tree is killed.
  */
 export async function runBuildout(options: RunBuildoutOptions): Promise<string> {
-  const [program, ...programArgs] = options.command;
-  if (program === undefined) throw new Error('empty buildout command');
-  const env: Record<string, string> = {
-    HOME: options.home,
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    LANG: 'C.UTF-8',
-    PYTHONNOUSERSITE: 'true',
-  };
-  if (options.user) Object.assign(env, { USER: options.user.name, LOGNAME: options.user.name });
-  if (options.env) Object.assign(env, options.env);
-  const shell = ['/bin/sh', '-c', 'umask 027 && exec "$@"', 'buildout', program, ...programArgs, ...options.args];
-  // Node drops every supplementary group with uid/gid; instances need theirs
-  // (the software group, to read the release), as the reference's initgroups.
-  const viaSetpriv = options.user !== undefined && options.initGroups === true;
-  const argv = viaSetpriv
-    ? ['/usr/bin/setpriv', `--reuid=${options.user!.uid}`, `--regid=${options.user!.gid}`, '--init-groups', '--', ...shell]
-    : shell;
-  const child = execa(argv[0]!, argv.slice(1), {
+  if (options.command.length === 0) throw new Error('empty buildout command');
+  const result = await runAs({
+    argv: [...options.command, ...options.args],
+    // Not root (development): as ourselves.
+    user: options.user ? { ...options.user, home: options.home } : undefined,
+    initGroups: options.initGroups !== false,
+    umask: 0o027,
+    env: { HOME: options.home, PYTHONNOUSERSITE: 'true', ...options.env },
     cwd: options.cwd,
-    env,
-    extendEnv: false,
-    uid: viaSetpriv ? undefined : options.user?.uid,
-    gid: viaSetpriv ? undefined : options.user?.gid,
-    stdin: 'ignore',
-    all: true,
-    reject: false,
-    buffer: false,
-    // Its own session, so that the tree can be found and killed as a whole.
-    detached: options.timeout !== undefined,
-    forceKillAfterDelay: 10_000,
-    cleanup: true,
+    timeoutMs: options.timeout,
+    killGraceMs: 10_000,
+    maxOutput: OUTPUT_TAIL_BYTES,
+    onLine: (line) => options.log.debug(`[${options.label}] ${line}`),
   });
-  let timedOut = false;
-  const timer = options.timeout === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    if (child.pid !== undefined) killProcessTree(child.pid);
-  }, options.timeout);
-  let output = '';
-  let pending = '';
-  child.all?.setEncoding('utf8');
-  child.all?.on('data', (chunk: string) => {
-    output += chunk;
-    if (output.length > 2 * OUTPUT_TAIL_BYTES) output = output.slice(-OUTPUT_TAIL_BYTES);
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) options.log.debug(`[${options.label}] ${line}`);
-  });
-  const result = await child.finally(() => clearTimeout(timer));
-  if (pending !== '') options.log.debug(`[${options.label}] ${pending}`);
-  const tail = output.length > OUTPUT_TAIL_BYTES ? `…\n${output.slice(-OUTPUT_TAIL_BYTES)}` : output;
-  if (result.failed || timedOut) {
-    const why = timedOut ? `${tail}\n(timed out after ${(options.timeout ?? 0) / 1000} s: process tree killed)` : result.exitCode === undefined ? `${tail}${result.message}` : tail;
-    throw new BuildoutFailedError(options.cwd, why.trimEnd(), result.exitCode);
+  const output = result.output;
+  if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {
+    const why = result.timedOut
+      ? `${output}\n(timed out after ${(options.timeout ?? 0) / 1000} s: process tree killed)`
+      : result.spawnError !== undefined ? `${output}${result.spawnError}` : result.signal ? `${output}\n(killed by ${result.signal})` : output;
+    throw new BuildoutFailedError(options.cwd, why.trimEnd(), result.exitCode ?? undefined);
   }
   return output;
 }

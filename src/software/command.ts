@@ -2,7 +2,7 @@
 // random delay, pid file, master link, loop, JSON summary. The command file
 // only parses options; tests call runSoftwareCommand with a fake master link.
 import { requireKeys, type SlaposConfig } from '../config/load.js';
-import { CliError, Exit } from '../cli/exit.js';
+import { Exit, UsageError } from '../util/exit-status.js';
 import type { Logger } from '../util/log.js';
 import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
@@ -31,10 +31,11 @@ export interface SoftwareCommandDeps {
 }
 
 export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: SoftwareCommandOptions): Promise<number> {
-  const { config, log } = deps;
+  const { config } = deps;
+  const log = deps.log.child({ loop: 'software' });
   const slapos = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
   const force = Boolean(options.all || options.force);
-  if (options.all && options.onlySr !== undefined) throw new CliError('--all and --only-sr cannot be used together');
+  if (options.all && options.onlySr !== undefined) throw new UsageError('--all and --only-sr cannot be used together');
   await randomStartDelay(slapos.maximal_delay, options.now, log);
   return withPidFile(slapos.pidfile_software, log, async () => {
     // As the reference: the supervisord configuration exists once software runs (not launched here).

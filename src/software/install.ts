@@ -3,8 +3,10 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
-import { userByUid } from '../util/passwd.js';
+import { userByUid } from '../users/user.js';
+import { mkdirBeneath, removeBeneath, statBeneath, UnsafePathError, writeBeneath } from '../safe-fs/index.js';
 import { runBuildout } from './buildout.js';
+import { groupsOf, localReleasePath, unreadableReason, UnreadableReleaseError } from './readable.js';
 import { COMPLETED_MARKER, softwareBuildoutArgs, softwareBuildoutCfg } from './plan.js';
 
 export class DiskSpaceError extends Error {
@@ -72,26 +74,43 @@ export interface InstallOptions {
   label: string;
 }
 
+/**
+ * The release directory, extends-cache and buildout.cfg before buildout. The
+ * release directory is the software user's tree: everything below
+ * software_root goes through safe-fs (no link followed, owner set by
+ * descriptor). A rerun finds extends-cache or buildout.cfg as the software
+ * user left them: a link there is refused, never chowned through.
+ */
+export function prepareSoftwareDir(options: Pick<InstallOptions, 'softwarePath' | 'user' | 'url' | 'sharedPartList' | 'buildTimePartList'>): void {
+  const sp = options.softwarePath;
+  const root = path.dirname(sp);
+  const name = path.basename(sp);
+  const owner = options.user ? { uid: options.user.uid, gid: options.user.gid } : undefined;
+  mkdirBeneath(root, name, { mode: 0o755, owner, enforce: true });
+  mkdirBeneath(root, path.join(name, 'extends-cache'), { mode: 0o755, owner, enforce: true });
+  const cfg = statBeneath(root, path.join(name, 'buildout.cfg'));
+  if (cfg !== undefined && !cfg.isFile()) throw new UnsafePathError(path.join(sp, 'buildout.cfg'), 'not a regular file; refused (remove it)');
+  if (cfg !== undefined && cfg.size > 1024 * 1024) throw new UnsafePathError(path.join(sp, 'buildout.cfg'), 'larger than 1 MiB; refused (remove it)');
+  if (cfg === undefined) {
+    writeBeneath(root, path.join(name, 'buildout.cfg'), softwareBuildoutCfg(options.url, options.sharedPartList, options.buildTimePartList), { mode: 0o644, owner });
+  }
+}
+
 /** Builds a release in place; the caller reports and writes .completed afterwards. */
 export async function installSoftware(options: InstallOptions): Promise<void> {
   const sp = options.softwarePath;
+  const local = localReleasePath(options.url);
+  if (local !== undefined && options.user) {
+    const { user } = options;
+    const why = unreadableReason(local, { name: user.name, uid: user.uid, gids: groupsOf(user.name, user.gid) });
+    if (why !== undefined) {
+      throw new UnreadableReleaseError(
+        `the software user cannot read the release: ${why}; put it where ${user.name} can read it (for example a copy of examples/hello-http under /opt)`,
+      );
+    }
+  }
   checkFreeSpace(sp, options.minFreeSpace);
-  const chown = (file: string) => {
-    if (options.user) chownSync(file, options.user.uid, options.user.gid);
-  };
-  if (!existsSync(sp)) {
-    mkdirSync(sp);
-    chmodSync(sp, 0o755);
-  }
-  chown(sp);
-  const cache = path.join(sp, 'extends-cache');
-  mkdirSync(cache, { recursive: true });
-  chown(cache);
-  const cfg = path.join(sp, 'buildout.cfg');
-  if (!existsSync(cfg)) {
-    writeFileSync(cfg, softwareBuildoutCfg(options.url, options.sharedPartList, options.buildTimePartList), { mode: 0o644 });
-    chown(cfg);
-  }
+  prepareSoftwareDir(options);
   await runBuildout({
     command: options.buildoutCommand,
     args: softwareBuildoutArgs(sp, { develop: options.develop }),
@@ -105,17 +124,25 @@ export async function installSoftware(options: InstallOptions): Promise<void> {
 
 /** Written after `available` was reported, so that a lost report means a rebuild and a new report. */
 export function markCompleted(softwarePath: string): void {
-  writeFileSync(path.join(softwarePath, COMPLETED_MARKER), new Date().toString());
+  writeBeneath(path.dirname(softwarePath), path.join(path.basename(softwarePath), COMPLETED_MARKER), new Date().toString(), { mode: 0o644 });
 }
 
 export function isCompleted(softwareRoot: string, hash: string): boolean {
-  return existsSync(path.join(softwareRoot, hash, COMPLETED_MARKER));
+  try {
+    return statBeneath(softwareRoot, path.join(hash, COMPLETED_MARKER)) !== undefined;
+  } catch {
+    return false; // a link in the way: not completed
+  }
 }
 
-/** rm -rf, making read-only directories writable when that is what stops it (non-root runs). */
+/**
+ * rm -rf without following links out of the tree nor crossing mounts
+ * (safe-fs); making read-only directories writable when that is what stops
+ * it (non-root runs).
+ */
 export function removeTree(dir: string): void {
   try {
-    rmSync(dir, { recursive: true, force: true });
+    removeBeneath(path.dirname(dir), path.basename(dir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' && (error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
     makeWritable(dir);

@@ -9,6 +9,7 @@ import { BuildoutFailedError } from './buildout.js';
 import { installSoftware, isCompleted, listSoftwareDirs, markCompleted, removeTree, type SoftwareUser } from './install.js';
 import type { SoftwareMasterLink } from './master-link.js';
 import { planGarbage, planSoftware, type SoftwareStep } from './plan.js';
+import { UnreadableReleaseError } from './readable.js';
 
 export interface SoftwareLoopOptions {
   softwareRoot: string;
@@ -117,7 +118,7 @@ async function reportError(link: SoftwareMasterLink, log: Logger, url: string, m
 }
 
 async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptions, sr: SoftwareResult): Promise<string | undefined> {
-  const { log } = options;
+  const log = options.log.child({ software_release: sr.url });
   log.info(`installing software release ${sr.url} in ${sr.path}`);
   try {
     await link.building(sr.url);
@@ -138,7 +139,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
     log.info(`software release ${sr.url} installed`);
     return undefined;
   } catch (error) {
-    const message = error instanceof BuildoutFailedError ? error.message : String((error as Error).stack ?? error);
+    const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError ? error.message : String((error as Error).stack ?? error);
     log.error(`software release ${sr.url} (${sr.hash}) failed: ${message}`);
     await reportError(link, log, sr.url, message);
     return message;
@@ -146,7 +147,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
 }
 
 async function applyDestroy(link: SoftwareMasterLink, options: SoftwareLoopOptions, sr: SoftwareResult): Promise<string | undefined> {
-  const { log } = options;
+  const log = options.log.child({ software_release: sr.url });
   try {
     if (existsSync(sr.path)) {
       log.info(`removing software release ${sr.url} from ${sr.path}`);

@@ -2,6 +2,7 @@
 // install, remove or leave, and the text of a release's buildout.cfg
 // (slapgrid.md §3, §3.2). No file system, no processes.
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { SoftwareReleaseRequest } from './master-link.js';
 
@@ -99,11 +100,21 @@ function multiline(values: readonly string[]): string {
  * <software_path>/buildout.cfg, written only if absent (§3.2). A local path
  * is written as is: buildout reads both paths and URLs.
  */
+function fileUrlPath(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return url; // file://host/…: left to buildout
+  }
+}
+
 export function softwareBuildoutCfg(url: string, sharedPartList: readonly string[], buildTimePartList: readonly string[]): string {
   if (/[\r\n]/.test(url)) throw new Error(`software release URL contains a line break: ${JSON.stringify(url)}`);
   return (
     '[buildout]\n' +
-    `extends = ${url}\n` +
+    // A file: URL as its path: zc.buildout resolves a profile's relative
+    // directories (download-cache, eggs-directory) against a local file, not a URL.
+    `extends = ${url.startsWith('file://') ? fileUrlPath(url) : url}\n` +
     `shared-part-list =${multiline(sharedPartList)}\n` +
     `build-time-part-list =${multiline(buildTimePartList)}\n`
   );

@@ -4,7 +4,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeIfChanged } from '../partition/state.js';
+import { writeIfChangedBeneath } from '../safe-fs/index.js';
 import type { Logger } from '../util/log.js';
 import { SupervisorClient, SupervisorFault } from './client.js';
 
@@ -18,8 +18,7 @@ const isBadName = (error: unknown) => error instanceof SupervisorFault && error.
  * anything changed on disk.
  */
 export function writeGroupFile(includeDir: string, group: string, text: string | undefined): boolean {
-  const file = path.join(includeDir, `${group}.conf`);
-  if (text !== undefined) return writeIfChanged(file, text, 0o600);
+  if (text !== undefined) return writeIfChangedBeneath(includeDir, `${group}.conf`, text, { mode: 0o600 });
   return removeGroupFile(includeDir, group);
 }
 

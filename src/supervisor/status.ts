@@ -1,15 +1,25 @@
 // Process states for `slapos node status`: read from supervisord (effect) and
 // formatted as text (pure).
+import { accessSync, constants } from 'node:fs';
 import { SupervisorClient } from './client.js';
 import { nodeSupervisordPaths, probeSupervisord } from './daemon.js';
 
 export interface ProcessesStatus {
-  supervisord: { running: boolean; socket: string; pid?: number };
+  /** `unreadable`: the socket exists but this user may not use it (supervisord's state is unknown). */
+  supervisord: { running: boolean; socket: string; pid?: number; unreadable?: string };
   processes: { group: string; name: string; state: string; pid: number; description: string }[];
 }
 
 export async function readProcessesStatus(instanceRoot: string): Promise<ProcessesStatus> {
   const paths = nodeSupervisordPaths(instanceRoot);
+  try {
+    accessSync(paths.socket, constants.R_OK | constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      return { supervisord: { running: false, socket: paths.socket, unreadable: `permission denied on ${paths.socket}` }, processes: [] };
+    }
+  }
   if ((await probeSupervisord(paths.socket)) !== 'running') {
     return { supervisord: { running: false, socket: paths.socket }, processes: [] };
   }
@@ -24,6 +34,7 @@ export async function readProcessesStatus(instanceRoot: string): Promise<Process
 }
 
 export function formatProcessesStatus(status: ProcessesStatus): string {
+  if (status.supervisord.unreadable) return `supervisord: unknown, could not read it (${status.supervisord.unreadable})`;
   if (!status.supervisord.running) return `supervisord: not running (${status.supervisord.socket}); start it with slapos node supervisord`;
   const lines = [`supervisord: running, pid ${status.supervisord.pid} (${status.supervisord.socket})`];
   if (status.processes.length === 0) lines.push('no processes');

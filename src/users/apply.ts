@@ -7,10 +7,17 @@
 // locked read-modify-write of four small files does the same in milliseconds,
 // and it is what those tools do internally: lckpwdf(), per-file "<file>.lock"
 // links, write "<file>+", fsync, keep "<file>-" as the backup, rename.
+//
+// The four files are one commit: before the first rename, the intended
+// contents of every changed file are written to a journal
+// (<etc>/.slapos-userdb.journal: temp, fsync, rename, fsync of the
+// directory). A run killed between two renames leaves the journal; the next
+// locked run (and every read) replays it first, so the database is either as
+// before (no journal yet) or completed, never a group without its user.
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, fchownSync, fchmodSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
-import { USER_FILES, parseDbFile, parseLoginDefs, serializeDbFile, type DbFile, type UserDb, type UserFile, type UserPlan } from './db.js';
+import { USER_FILES, parseDbFile, parseLoginDefs, serializeDbFile, type UserDb, type UserFile, type UserPlan } from './db.js';
 
 export interface UserDbLocation {
   /** Directory holding passwd, group, shadow, gshadow (tests use a copy). */
@@ -21,10 +28,41 @@ export interface UserDbLocation {
 
 export const SYSTEM_USER_DB: UserDbLocation = { etcDir: '/etc', systemLock: true };
 
+/** Journal of an interrupted commit, in `etcDir`. */
+export const USER_DB_JOURNAL = '.slapos-userdb.journal';
+
+interface Journal {
+  version: 1;
+  files: Partial<Record<UserFile, { content: string; mode: number; uid: number; gid: number }>>;
+}
+
+function readJournal(etcDir: string): Journal | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(etcDir, USER_DB_JOURNAL), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const journal = JSON.parse(text) as Journal; // written by rename: complete or absent
+  if (journal.version !== 1 || typeof journal.files !== 'object') throw new Error(`${path.join(etcDir, USER_DB_JOURNAL)}: unknown journal; remove it after checking the user database`);
+  return journal;
+}
+
+/** Test hook: SIGKILL ourselves just before renaming "<file>+" over this database file. */
+const KILL_AT = process.env.SLAPOS_USERDB_TEST_KILL_AT;
+
 export function readUserDb(location: UserDbLocation): UserDb {
   const db = {} as UserDb;
+  // An interrupted commit counts as done: readers see what the next locked run completes.
+  const journal = readJournal(location.etcDir);
   for (const f of USER_FILES) {
     let text = '';
+    const journaled = journal?.files[f];
+    if (journaled) {
+      db[f] = parseDbFile(journaled.content);
+      continue;
+    }
     try {
       text = readFileSync(path.join(location.etcDir, f), 'utf8');
     } catch (error) {
@@ -85,6 +123,7 @@ function lockFile(file: string): () => void {
 /** Writes `file` atomically with the mode and owner of `like` (or 0644 root). */
 function writeAtomic(file: string, content: string, like: { mode: number; uid: number; gid: number }): void {
   const temp = `${file}+`;
+  const killHere = KILL_AT !== undefined && path.basename(file) === KILL_AT;
   const fd = openSync(temp, 'w', like.mode & 0o7777);
   try {
     fchmodSync(fd, like.mode & 0o7777);
@@ -94,6 +133,7 @@ function writeAtomic(file: string, content: string, like: { mode: number; uid: n
   } finally {
     closeSync(fd);
   }
+  if (killHere) process.kill(process.pid, 'SIGKILL');
   renameSync(temp, file);
 }
 
@@ -122,13 +162,17 @@ export function withLockedUserDb(location: UserDbLocation, decide: (db: UserDb) 
       }
       unlocks.push(lockFile(file));
     }
+    replayJournal(location.etcDir);
     const db = readUserDb(location);
     const plan = decide(db);
-    for (const f of ['group', 'gshadow', 'passwd', 'shadow'] as const) {
-      const next = plan.changes[f];
-      if (next) writeDbFile(location.etcDir, f, next);
+    const changed = (['group', 'gshadow', 'passwd', 'shadow'] as const).filter((f) => plan.changes[f]);
+    if (changed.length > 0) {
+      const journal: Journal = { version: 1, files: {} };
+      for (const f of changed) journal.files[f] = { content: serializeDbFile(plan.changes[f]!), ...likeOf(location.etcDir, f) };
+      writeAtomic(path.join(location.etcDir, USER_DB_JOURNAL), JSON.stringify(journal), { mode: 0o600, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+      fsyncDir(location.etcDir);
+      commitJournal(location.etcDir, journal);
     }
-    if (Object.keys(plan.changes).length > 0) fsyncDir(location.etcDir);
     return plan;
   } finally {
     for (const unlock of unlocks.reverse()) {
@@ -141,18 +185,45 @@ export function withLockedUserDb(location: UserDbLocation, decide: (db: UserDb) 
   }
 }
 
-function writeDbFile(etcDir: string, f: UserFile, after: DbFile): void {
-  const file = path.join(etcDir, f);
-  let like = { mode: DEFAULT_MODES[f], uid: 0, gid: 0 };
+function likeOf(etcDir: string, f: UserFile): { mode: number; uid: number; gid: number } {
   try {
-    const st = statSync(file);
-    like = { mode: st.mode, uid: st.uid, gid: st.gid };
-    // "<file>-" is the previous version, as shadow's tools keep it.
-    writeAtomic(`${file}-`, readFileSync(file, 'utf8'), like);
+    const st = statSync(path.join(etcDir, f));
+    return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return { mode: DEFAULT_MODES[f], uid: 0, gid: 0 };
+  }
+}
+
+/** Renames every journaled file into place (group files first), then drops the journal. Idempotent. */
+function commitJournal(etcDir: string, journal: Journal): void {
+  for (const f of ['group', 'gshadow', 'passwd', 'shadow'] as const) {
+    const entry = journal.files[f];
+    if (entry) writeDbFile(etcDir, f, entry.content, entry);
+  }
+  fsyncDir(etcDir);
+  unlinkSync(path.join(etcDir, USER_DB_JOURNAL));
+  fsyncDir(etcDir);
+}
+
+/** Completes a commit a killed run left (under the locks). */
+function replayJournal(etcDir: string): void {
+  const journal = readJournal(etcDir);
+  if (journal) commitJournal(etcDir, journal);
+}
+
+function writeDbFile(etcDir: string, f: UserFile, content: string, like: { mode: number; uid: number; gid: number }): void {
+  const file = path.join(etcDir, f);
+  let current: string | undefined;
+  try {
+    current = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  writeAtomic(file, serializeDbFile(after), like);
+  if (current === content) return; // renamed already by the interrupted run
+  // "<file>-" is the previous version, as shadow's tools keep it.
+  if (current !== undefined) writeAtomic(`${file}-`, current, like);
+  writeAtomic(file, content, like);
 }
 
 function fsyncDir(dir: string): void {

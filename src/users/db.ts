@@ -1,6 +1,8 @@
 // The user database files (passwd, group, shadow, gshadow) as data, and the
 // pure decision of what to change in them for format's users. Lines we do not
 // manage are kept byte for byte, in place.
+import type { User } from './user.js';
+
 export const USER_FILES = ['passwd', 'shadow', 'group', 'gshadow'] as const;
 export type UserFile = (typeof USER_FILES)[number];
 
@@ -70,11 +72,8 @@ export interface WantedUser {
   groups: string[];
 }
 
-export interface ResolvedUser {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
+/** A user of the plan: the one user record (user.ts), and whether the plan creates it. */
+export interface ResolvedUser extends User {
   /** True when it was not in passwd before this plan. */
   created: boolean;
 }

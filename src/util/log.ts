@@ -16,7 +16,15 @@ export interface LogOptions {
 }
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const SKIP = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'err']);
+/**
+ * Fields of child loggers (`log.child({ partition })`): in every JSON line of
+ * --log-file, so the lines of one partition, release, step or loop can be
+ * selected; not repeated on human lines, whose messages already name them.
+ */
+export const CONTEXT_FIELDS = ['loop', 'partition', 'software_release', 'step'] as const;
+export type LogContext = Partial<Record<(typeof CONTEXT_FIELDS)[number], string>>;
+
+const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', ...CONTEXT_FIELDS]);
 
 /** Formats one pino JSON record as a human line. Exported for tests. */
 export function humanLine(record: Record<string, unknown>): string {
@@ -25,7 +33,10 @@ export function humanLine(record: Record<string, unknown>): string {
     .filter(([key]) => !SKIP.has(key))
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const err = record.err as { message?: string } | undefined;
-  const message = [record.msg ?? '', ...extras, err?.message ? `(${err.message})` : ''].filter((x) => x !== '').join(' ');
+  const msg = typeof record.msg === 'string' ? record.msg : '';
+  // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
+  const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
+  const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');
   return `${level.padEnd(5)} ${message}\n`;
 }
 

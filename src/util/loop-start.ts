@@ -2,7 +2,7 @@
 // random delay (maximal_delay, skipped with --now), then one run at a time
 // through the loop's pid file (exit 10 when another run holds it).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Exit } from '../cli/exit.js';
+import { Exit } from './exit-status.js';
 import type { Logger } from './log.js';
 import { acquirePidFile, AlreadyRunningError } from './pidfile.js';
 

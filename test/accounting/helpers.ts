@@ -56,9 +56,16 @@ export function makeNode(
   for (const p of partitions) {
     const pdir = path.join(instanceRoot, p.id);
     mkdirSync(pdir, { mode: 0o750 });
-    writeFileSync(path.join(pdir, '.slapos-resource'), JSON.stringify({ reference: p.id, user: { name: p.user?.name ?? 'nobody-here' }, tap: { name: p.tap ?? '' } }));
+    // Written for releases, never read back by the node: it lies here on purpose.
+    writeFileSync(path.join(pdir, '.slapos-resource'), JSON.stringify({ reference: p.id, user: { name: 'root' }, tap: { name: 'lo' } }));
     if (p.user) chownSync(pdir, p.user.uid, p.user.gid);
   }
+  // Format's root-owned state (computer_json) is where identity comes from.
+  const stateJson = path.join(dir, 'slapos.json');
+  writeFileSync(stateJson, JSON.stringify({
+    reference: 'COMP-1234',
+    partition_list: partitions.map((p) => ({ reference: p.id, path: path.join(instanceRoot, p.id), user: { name: p.user?.name ?? 'nobody-here' }, tap: { name: p.tap ?? '' } })),
+  }));
   const parent = testName('slapos-test-');
   const tree = new CgroupTree(layout, parent);
   t.teardown(() => cleanupTree(tree, partitions.map((p) => p.id)));
@@ -66,6 +73,8 @@ export function makeNode(
   const settings: AccountingSettings = {
     computerId: 'COMP-1234', instanceRoot, cgroupParent: parent, certificateRepository: undefined, retentionDays: 15,
     collect: collectSection.parse(collect), hardwareStatusFile: hardwareStatusPath(instanceRoot),
+    naming: { partitionBaseName: 'slappart', userBaseName: 'slapuser', tapBaseName: 'slaptap' },
+    formatState: { xml: path.join(dir, 'slapos.xml'), json: stateJson },
   };
   return { dir, instanceRoot, settings, tree, partitionPath: (id) => path.join(instanceRoot, id) };
 }

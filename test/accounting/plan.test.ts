@@ -1,15 +1,16 @@
 // Pure accounting logic: aggregation, TioXML rendering and validation, destruction decisions, disk/quota parsing.
 import test from 'ava';
+import type { Dict } from '../../src/format/computer-xml.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { finishedPeriods, partitionUsage, periodJournal, periodUsage, type Sample } from '../../src/accounting/aggregate.js';
 import { decideDestruction, isPartitionConf, prermConf, retention } from '../../src/accounting/destroy-plan.js';
 import { mountPointOf, parseRepquota, walkOrder } from '../../src/accounting/disk.js';
-import { partitionFromResource } from '../../src/accounting/partitions.js';
+import { partitionsFromNaming, partitionsFromState } from '../../src/accounting/partitions.js';
 import { formatQuantity, parseConsumption, partitionFilesJournal, validateJournal } from '../../src/accounting/tioxml.js';
 import { repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/system.js';
 
 const s = (partition: string, at: number, values: Partial<Sample> = {}): Sample => ({
   partition, at, cpuUsec: null, memoryBytes: null, memoryPeakBytes: null, ioReadBytes: null, ioWriteBytes: null, pids: null,
@@ -75,10 +76,9 @@ test('TioXML validation names what is wrong', (t) => {
   t.is(formatQuantity(-0.0000001), '0');
 });
 
-test('our XSDs (lib/xsd) agree with the TypeScript validation (xmllint)', (t) => {
-  if (!existsSync('/usr/bin/xmllint')) return t.pass('xmllint (libxml2-utils) not installed');
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-xsd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const xmllintTest = existsSync('/usr/bin/xmllint') ? test : test.skip;
+xmllintTest(`our XSDs (lib/xsd) agree with the TypeScript validation (xmllint)${existsSync('/usr/bin/xmllint') ? '' : ' [skipped: xmllint (libxml2-utils) not installed]'}`, (t) => {
+  const dir = tempDir(t, 'slapos-xsd-');
   const check = (xsd: string, text: string) => {
     const file = path.join(dir, 'doc.xml');
     writeFileSync(file, text);
@@ -139,8 +139,16 @@ test('disk: walk order stalest first, repquota parsing, mount point of a path', 
   t.is(mountPointOf('/home', mountinfo), '/');
 });
 
-test('partition from .slapos-resource', (t) => {
-  const p = partitionFromResource('/srv/slapgrid/slappart3', JSON.stringify({ reference: 'slappart3', user: { name: 'slapuser3' }, tap: { name: 'slaptap3' } }));
-  t.deepEqual(p, { id: 'slappart3', path: '/srv/slapgrid/slappart3', user: 'slapuser3', tap: 'slaptap3' });
-  t.throws(() => partitionFromResource('/x', '{'), { message: /\/x\/\.slapos-resource: not JSON/ });
+test('partitions from format\'s state or the configured naming, never from .slapos-resource', (t) => {
+  const state = { partition_list: [
+    { reference: 'slappart3', path: '/elsewhere', user: { name: 'slapuser3' }, tap: { name: 'slaptap3' } },
+    { reference: '../etc', user: { name: 'root' } },
+    { reference: 'slappart4' },
+  ] };
+  t.deepEqual(partitionsFromState(state as unknown as Dict, '/srv/slapgrid'), [{ id: 'slappart3', path: '/srv/slapgrid/slappart3', user: 'slapuser3', tap: 'slaptap3' }]);
+  const naming = { partitionBaseName: 'slappart', userBaseName: 'slapuser', tapBaseName: 'slaptap' };
+  t.deepEqual(partitionsFromNaming(['slappart0', 'slappart12', 'slappart01', 'slappartx', 'etc', 'var'], '/srv', naming), [
+    { id: 'slappart0', path: '/srv/slappart0', user: 'slapuser0', tap: 'slaptap0' },
+    { id: 'slappart12', path: '/srv/slappart12', user: 'slapuser12', tap: 'slaptap12' },
+  ]);
 });

@@ -80,7 +80,8 @@ rootTest('report: samples and instance reports reach the master once; master dow
   // The CLI, as cron runs it (asynchronously: the master is in this process).
   const cfg = path.join(node.dir, 'slapos.cfg');
   writeFileSync(cfg, `[slapos]\ncomputer_id = COMP-1234\nmaster_url = ${master.url}\ninstance_root = ${node.instanceRoot}\n` +
-    `pidfile_report = ${node.dir}/ur.pid\n[slapformat]\ncgroup_parent = ${node.settings.cgroupParent}\n`);
+    `pidfile_report = ${node.dir}/ur.pid\n[slapformat]\ncgroup_parent = ${node.settings.cgroupParent}\n` +
+    `computer_xml = ${node.dir}/slapos.xml\ncomputer_json = ${node.dir}/slapos.json\n`);
   const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, [path.join(repoRoot, 'bin', 'slapos.js'), ...args, '--cfg', cfg], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));
@@ -121,7 +122,8 @@ rootTest('destruction: retention lock, then prerm (supervisord), sbin/destroy, w
   writeFileSync(path.join(paths.includeDir, 'slappart0.conf'),
     `[group:slappart0]\nprograms=slappart0_daemon\n[program:slappart0_daemon]\ncommand=${p0}/bin/daemon\nprocess_name=daemon\nuser=${user.uid}\nautostart=false\nstartsecs=0\nstopasgroup=true\nkillasgroup=true\n`);
   script(path.join(p0, 'etc', 'prerm', 'backup'), `sleep 0.5; id -u > ${outside}/prerm-ran`, user);
-  script(path.join(p0, 'sbin', 'destroy'), `id -u > ${outside}/destroy-ran; test -f ${outside}/prerm-ran`, user);
+  // It leaves a background grandchild: the executor kills the whole tree.
+  script(path.join(p0, 'sbin', 'destroy'), `sleep 1000 >/dev/null 2>&1 & echo $! > ${outside}/destroy-child; id -u > ${outside}/destroy-ran; test -f ${outside}/prerm-ran`, user);
   mkdirSync(path.join(p0, 'srv', 'deep'), { recursive: true });
   writeFileSync(path.join(p0, 'srv', 'deep', 'data'), 'x');
   writeFileSync(path.join(p0, '.slapos-retention-lock-delay'), '0.00002');
@@ -150,6 +152,16 @@ rootTest('destruction: retention lock, then prerm (supervisord), sbin/destroy, w
   t.deepEqual(second.summary.destroyed, ['slappart0'], JSON.stringify(second.summary));
   t.is(readFileSync(path.join(outside, 'prerm-ran'), 'utf8').trim(), String(user.uid));
   t.is(readFileSync(path.join(outside, 'destroy-ran'), 'utf8').trim(), String(user.uid));
+  const child = Number(readFileSync(path.join(outside, 'destroy-child'), 'utf8'));
+  const childState = (() => {
+    try {
+      const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return 'gone';
+    }
+  })();
+  t.true(childState === 'gone' || childState === 'Z', `the background child of sbin/destroy (${child}) is ${childState}`);
   t.deepEqual(readdirSync(p0), ['.slapos-resource']);
   const st = statSync(p0);
   t.is(st.uid, user.uid);

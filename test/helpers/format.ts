@@ -5,6 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { detectLayout, groupDirectories, type CgroupLayout } from '../../src/cgroup/layout.js';
+import { recordCreated } from './registry.js';
 import { createNetns, repoRoot, run, tempDir, testName } from './system.js';
 
 export interface FormatEnv {
@@ -22,9 +24,32 @@ export function removeTestUsers(prefix: string): void {
   for (const group of names('/etc/group')) spawnSync('groupdel', [group]);
 }
 
+/** The host's cgroup layout, or null when it has none (then there is nothing to remove). */
+function hostLayout(): CgroupLayout | null {
+  try {
+    return detectLayout();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where a partition's group lives for one controller, on the layout this host
+ * has: <mount of the controller>/<parent>/<partition> on the hybrid layout,
+ * <cgroup2 root>/<parent>/<partition> on the unified one.
+ */
+export function partitionGroupDir(env: FormatEnv, partition: string, controller: 'cpu' | 'memory' | 'pids'): string {
+  const layout = detectLayout();
+  if (layout.kind === 'unified') return path.join(layout.root, env.cgroupParent, partition);
+  const mount = layout.mounts.get(controller);
+  if (mount === undefined) throw new Error(`the ${controller} controller is not mounted on this hybrid host`);
+  return path.join(mount, env.cgroupParent, partition);
+}
+
 export function removeTestCgroups(parent: string): void {
-  for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
-    const dir = path.join('/sys/fs/cgroup', hierarchy, parent);
+  const layout = hostLayout();
+  if (layout === null) return;
+  for (const dir of groupDirectories(layout, parent)) {
     let children: string[] = [];
     try {
       children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
@@ -111,6 +136,7 @@ export interface CliResult {
  */
 export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
   const hold = mkdtempSync('/tmp/sltcg-');
+  recordCreated('dir', hold);
   const script =
     'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && ' +
     'exec "$@"';

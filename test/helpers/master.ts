@@ -25,8 +25,13 @@ export async function startTestMaster(
   const store = openStore ? await openStore(t) : new SqliteStore(dbFile);
   const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}) });
   t.teardown(() => app.close());
+  const port = await listenOnLoopback(app);
+  return { url: `http://127.0.0.1:${port}/`, dbFile, store };
+}
+
+/** Listens on loopback on a free port; returns the port. */
+export async function listenOnLoopback(app: { listen(options: { host: string; port: number }): Promise<unknown>; server: { address(): ReturnType<import('node:net').Server['address']> } }): Promise<number> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}/`, dbFile, store };
+  return typeof address === 'object' && address ? address.port : 0;
 }

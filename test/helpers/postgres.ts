@@ -7,6 +7,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { recordCreated } from './registry.js';
 
 const BIN_DIRS = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
 
@@ -37,6 +38,7 @@ export interface TestPostgres {
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = PG_BIN as string;
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-pg-'));
+  recordCreated('dir', dir);
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const as = owner ? { uid: owner.uid, gid: owner.gid } : {};

@@ -2,22 +2,48 @@
 // a private tun clone device. Everything made here is registered for removal
 // with t.teardown, so it goes away even when the test fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext, type ImplementationFn } from 'ava';
 import { repoRoot } from './paths.js';
+import { recordCreated } from './registry.js';
 
 /** Root of the repository (tests run from dist/test/...). */
 export { repoRoot };
 
 /** Prefix of every test-made name: "slt" + random, short enough for interface and user names. */
 export function testName(prefix = 'slt'): string {
-  return `${prefix}${randomBytes(3).toString('hex')}`;
+  const name = `${prefix}${randomBytes(3).toString('hex')}`;
+  recordCreated('prefix', name);
+  return name;
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** True while the process exists and is not a zombie (a killed child not yet reaped is dead). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A serial test that runs when `reason` is null, and otherwise shows as a
+ * visible skip whose title ends with why it cannot run on this machine
+ * (ava skips are decided when the test is declared, so decide here, not
+ * with an early `return` in the body).
+ */
+export function serialUnless(reason: string | null): (title: string, impl: ImplementationFn<[]>) => void {
+  return (title, impl) => {
+    if (reason === null) test.serial(title, impl);
+    else test.skip(`${title} [skipped: ${reason}]`, impl);
+  };
+}
 
 export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -26,6 +52,7 @@ export function run(cmd: string, args: string[]): string {
 /** Creates a network namespace, removed at teardown. Returns its name. */
 export function createNetns(t: ExecutionContext): string {
   const name = testName('sltns');
+  recordCreated('netns', name);
   run('ip', ['netns', 'add', name]);
   t.teardown(() => {
     spawnSync('ip', ['netns', 'del', name]);
@@ -43,6 +70,8 @@ export interface TestUser {
 /** Creates a system user with its own group, removed at teardown. */
 export function createUser(t: ExecutionContext): TestUser {
   const name = testName('sltu');
+  recordCreated('user', name);
+  recordCreated('group', name);
   run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
   t.teardown(() => {
     spawnSync('userdel', [name]);
@@ -55,6 +84,7 @@ export function createUser(t: ExecutionContext): TestUser {
 
 export function tempDir(t: ExecutionContext, prefix = 'slapos-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  recordCreated('dir', dir);
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -12,7 +12,7 @@ import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapHttpError, SlapNotFoundError } from '../../src/slap/errors.js';
 import { computer } from '../helpers/semantics-suite.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 import path from 'node:path';
 
 const SR = '/opt/sr/trivial/software.cfg';
@@ -21,9 +21,7 @@ async function master(t: ExecutionContext, options: { multimaster?: Parameters<t
   const store = new SqliteStore(path.join(tempDir(t), 'proxy.db'));
   const app = await buildMaster({ store, defaultComputer: 'COMP-A', ...options });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(app);
   const url = `http://127.0.0.1:${port}/`;
   const client = new SlapClient(url);
   t.teardown(() => client.close());

@@ -8,7 +8,7 @@ import { buildMaster, type MasterOptions } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapHttpError } from '../../src/slap/errors.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 import { BIN } from '../helpers/proxy-process.js';
 import { computer } from '../helpers/semantics-suite.js';
 
@@ -17,9 +17,7 @@ const FORWARDED = '/opt/sr/forwarded/software.cfg';
 async function listen(t: ExecutionContext, options: Omit<MasterOptions, 'store'>): Promise<number> {
   const app = await buildMaster({ store: new SqliteStore(path.join(tempDir(t), 'proxy.db')), ...options });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  return typeof address === 'object' && address ? address.port : 0;
+  return listenOnLoopback(app);
 }
 
 test('forwarding uses the section identity: a user certificate is accepted by the other master, a computer certificate refused (502, nothing allocated)', async (t) => {

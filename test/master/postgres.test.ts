@@ -10,6 +10,7 @@ import { PgStore } from '../../src/master/pg-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapNotFoundError } from '../../src/slap/errors.js';
 import { tempDir } from '../helpers/master.js';
+import { defineAttacks } from '../helpers/attack-suite.js';
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { computer, defineSemantics } from '../helpers/semantics-suite.js';
@@ -35,6 +36,7 @@ if (missing) {
   });
 
   defineSemantics('pg: ', async () => PgStore.open(await newDatabase()));
+  defineAttacks('pg attacks: ', async () => PgStore.open(await newDatabase()));
 
   test('pg: two master processes on one database allocate every partition at most once', async (t) => {
     const uri = await newDatabase();

@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { buildMaster, type MasterOptions } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { fixturesDir } from '../helpers/paths.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 
 interface Exchange {
   seq: number;
@@ -46,9 +46,7 @@ async function start(t: ExecutionContext, options: Omit<MasterOptions, 'store'>,
   const app = await buildMaster({ store, ...options });
   hook?.(app);
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(app);
   return { app, url: `http://127.0.0.1:${port}/`, host: `127.0.0.1:${port}` };
 }
 

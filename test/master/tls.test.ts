@@ -12,7 +12,7 @@ import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { SlapHttpError } from '../../src/slap/errors.js';
-import { tempDir } from '../helpers/master.js';
+import { listenOnLoopback, tempDir } from '../helpers/master.js';
 import { BIN, freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { computer } from '../helpers/semantics-suite.js';
 
@@ -32,9 +32,7 @@ async function setup(t: ExecutionContext) {
     issuingCa: { certFile: path.join(ssl, 'ca.crt'), keyFile: path.join(ssl, 'ca.key') },
   });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const url = `https://localhost:${typeof address === 'object' && address ? address.port : 0}/`;
+  const url = `https://localhost:${await listenOnLoopback(app)}/`;
   const client = (key?: string | Buffer, cert?: string | Buffer) => {
     const c = new SlapClient(url, { tls: { ca: file('ca.crt'), ...(key && cert ? { key, cert } : {}) }, timeoutMs: 10_000 });
     t.teardown(() => c.close());
@@ -140,4 +138,36 @@ test('slapos proxy start serves TLS from init-ca files, and the client CLI authe
   const refused = await execa('node', [BIN, '--cfg', anonymousCfg, 'list'], { reject: false });
   t.is(refused.exitCode, 1);
   t.regex(refused.stderr, /403.*client certificate is required/s);
+});
+
+test('every write that names another object is refused: shared instance, partition, software release, computer', async (t) => {
+  const { comp1, comp2, user, client } = await setup(t);
+  await comp1.loadComputerConfigurationFromXML(computer('COMP-1', 3));
+  await comp2.loadComputerConfigurationFromXML(computer('COMP-2', 1));
+  t.is((await user.requestComputerPartition(SR, 'p0', { softwareType: 'a' })).partitionId, 'slappart0');
+  t.is((await user.requestComputerPartition(SR, 'p1', { softwareType: 'b' })).partitionId, 'slappart1');
+  t.is((await user.requestComputerPartition(SR, '_sharedX', { softwareType: 'b', shared: true })).partitionId, 'slappart1');
+  const issued = await comp1.getComputerPartitionCertificate('COMP-1', 'slappart0');
+  const part0 = client(issued.key, issued.certificate);
+  // Shared instance hosted by slappart1: slappart0's own certificate is not enough (the probe got 200 and moved hosted_by).
+  await t.throwsAsync(part0.setComputerPartitionConnectionXml('COMP-1', 'slappart0', { hijacked: 'yes' }, '__sharedX'), { instanceOf: SlapHttpError, message: /HTTP 403.*not hosted by partition slappart0/s });
+  t.deepEqual((await user.requestComputerPartition(SR, '_sharedX', { softwareType: 'b', shared: true })).connectionParameters, {});
+  await comp1.setComputerPartitionConnectionXml('COMP-1', 'slappart1', { url: 'https://ok' }, '__sharedX');
+  t.deepEqual((await user.requestComputerPartition(SR, '_sharedX', { softwareType: 'b', shared: true })).connectionParameters, { url: 'https://ok' });
+  // Partitions: another partition, or the same name on another computer.
+  await t.throwsAsync(part0.setComputerPartitionConnectionXml('COMP-1', 'slappart1', { a: 'b' }), forbidden);
+  await t.throwsAsync(part0.setComputerPartitionConnectionXml('COMP-2', 'slappart0', { a: 'b' }), forbidden);
+  await t.throwsAsync(part0.softwareInstanceBang('COMP-1', 'slappart1', 'x'), forbidden);
+  await t.throwsAsync(part0.softwareInstanceRename('COMP-1', 'slappart1', 'stolen'), forbidden);
+  await t.throwsAsync(comp2.softwareInstanceBang('COMP-1', 'slappart0', 'x'), forbidden);
+  await t.throwsAsync(comp2.startedComputerPartition('COMP-1', 'slappart0'), forbidden);
+  await t.throwsAsync(comp2.destroyedComputerPartition('COMP-1', 'slappart0'), forbidden);
+  // Software releases and computers: reports, usage and format only for oneself.
+  await t.throwsAsync(comp2.buildingSoftwareRelease(SR, 'COMP-1'), forbidden);
+  await t.throwsAsync(comp2.destroyedSoftwareRelease(SR, 'COMP-1'), forbidden);
+  await t.throwsAsync(comp2.useComputer('COMP-1', '<journal/>'), forbidden);
+  await t.throwsAsync(comp2.loadComputerConfigurationFromXML(computer('COMP-1', 1)), forbidden);
+  await t.throwsAsync(part0.supplySupply(SR, 'COMP-1'), forbidden);
+  const info = await comp1.getFullComputerInformation('COMP-1');
+  t.deepEqual(info.partitions.map((p) => p.partitionId), ['slappart0', 'slappart1', 'slappart2'], 'COMP-1 is unchanged');
 });

@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../src/util/log.js';
+import { recordCreated } from '../helpers/registry.js';
 import { repoRoot } from '../helpers/system.js';
 
 export function memoryLogger(verbose = false): { log: Logger; lines: string[] } {
@@ -27,6 +28,7 @@ export interface Run {
 /** `slapos <args>` in network namespace `netns`, asynchronously. */
 export function cliInNetns(netns: string, args: string[]): Run {
   const hold = mkdtempSync('/tmp/sltcg-');
+  recordCreated('dir', hold);
   const script =
     'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && exec "$@"';
   const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold,

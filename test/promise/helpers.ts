@@ -7,8 +7,9 @@ import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { computer } from '../helpers/semantics-suite.js';
-import { parsePasswd } from '../../src/util/passwd.js';
+import { parsePasswd } from '../../src/users/user.js';
 import { tempDir, type TestUser } from '../helpers/system.js';
+import { listenOnLoopback } from '../helpers/master.js';
 
 const userByName = (name: string) => parsePasswd(readFileSync('/etc/passwd', 'utf8')).find((e) => e.name === name);
 
@@ -39,9 +40,7 @@ export async function startRecordingMaster(t: ExecutionContext, partitions = 1):
     requests.push({ path: request.url.split('?')[0] ?? '', body: (request.body ?? {}) as Record<string, unknown> });
   });
   t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(app);
   const url = `http://127.0.0.1:${port}/`;
   const client = new SlapClient(url);
   t.teardown(() => client.close());

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { partitionRef } from '../../src/promise-runner/discover.js';
 import { runPartitionPromises, type RunPromisesOptions } from '../../src/promise-runner/runner.js';
-import { isRoot, repoRoot } from '../helpers/system.js';
+import { isAlive as alive, isRoot, repoRoot } from '../helpers/system.js';
 import { COMPUTER, createPartition, startRecordingMaster, writeScript, type TestPartition } from './helpers.js';
 import { STAND_IN_EGGS, writePlugin, writeRelease } from './plugin-helpers.js';
 
@@ -18,15 +18,6 @@ const silent = pino({ level: 'silent' });
 
 const STATUS_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$/;
 const LOG_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - (INFO|ERROR|WARNING) - \d+-\d{3} - /;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** A logger that keeps what it is given (info and above), as text. */
 function recordingLog(): { log: RunPromisesOptions['log']; lines: string[] } {

@@ -8,21 +8,12 @@ import { parseConfig } from '../../src/config/load.js';
 import { partitionBanger } from '../../src/promise-runner/bang.js';
 import { partitionRef } from '../../src/promise-runner/discover.js';
 import { runPartitionPromises } from '../../src/promise-runner/runner.js';
-import { userByUid } from '../../src/util/passwd.js';
-import { isRoot } from '../helpers/system.js';
+import { userByUid } from '../../src/users/user.js';
+import { isAlive as alive, isRoot } from '../helpers/system.js';
 import { COMPUTER, createPartition, startRecordingMaster, writeScript } from './helpers.js';
 
 const log = pino({ level: 'silent' });
 const rootTest = isRoot ? test : test.skip;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 rootTest('test mode: a kept and a failing promise, run as the partition user, stored as the reference', async (t) => {
   const p = createPartition(t);

@@ -127,7 +127,8 @@ async function checkInstanceProfile(t: ExecutionContext, dir: string, sp: string
   const server = spawn(path.join(partition, 'etc', 'service', 'hello-http'), [], { uid: user.uid, gid: user.gid, stdio: 'ignore' });
   t.teardown(() => server.kill('SIGKILL'));
   let body = '';
-  for (let i = 0; i < 50 && body === ''; i++) {
+  // Up to 30 s: the server starts slowly on a loaded 2-core machine.
+  for (let i = 0; i < 300 && body === ''; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     body = await fetch(connection['url-ipv4']!).then((r) => r.text(), () => '');
   }

@@ -78,6 +78,19 @@ rootTest('the node starts supervisord once and runs a group as an unprivileged u
   t.deepEqual(shown.processes.processes.map((p) => [p.group, p.name, p.state]), [[group, 'sleeper', 'RUNNING']]);
   const text = slapos(['node', 'status', '--cfg', cfg]);
   t.regex(text.stdout, /slt0:sleeper\s+RUNNING/);
+  t.regex(text.stdout, /^hardware: not collected yet/m);
+
+  // As another user: the socket (0700) and a partition directory (0750) cannot
+  // be read; status says so and fails instead of "not running, no partitions".
+  const partition = path.join(instanceRoot, 'slappart0');
+  spawnSync('mkdir', ['-m', '0750', partition]);
+  writeFileSync(path.join(partition, '.slapos-resource'), '{}');
+  const asUser = spawnSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups',
+    process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'status', '--cfg', cfg], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 60_000 });
+  t.is(asUser.status, 1, asUser.stdout + asUser.stderr);
+  t.regex(asUser.stderr, /could not read supervisord \(permission denied on .*sv\.sock\) and partition directory slappart0 \(permission denied\); run it as root/);
+  t.regex(asUser.stdout, /^supervisord: unknown, could not read it/m);
+  t.notRegex(asUser.stdout, /not running/);
   const ctl = slapos(['node', 'supervisorctl', '--cfg', cfg, 'status']);
   t.regex(ctl.stdout, /slt0:sleeper\s+RUNNING/);
 

@@ -2,15 +2,7 @@
 import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive as alive } from '../helpers/system.js';
 
 export function stopSupervisordAtTeardown(t: ExecutionContext, instanceRoot: string): void {
   t.teardown(async () => {

@@ -87,3 +87,22 @@ test('slapos node config prints the effective values, and JSON for machines', (t
   t.deepEqual(parsed.unknownKeys, ['[slapos] mystery']);
 });
 
+
+test('node config warns about a misspelt section and says so in its verdict', (t) => {
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\n\n[slapfromat]\ncomputer_xml = /x.xml\n');
+  const result = slapos(['node', 'config', '--cfg', cfg]);
+  t.is(result.status, 0, result.stderr);
+  t.regex(result.stderr, /unknown section \[slapfromat\] \(ignored; did you mean \[slapformat\]\?\)/);
+  t.regex(result.stdout, /valid \(1 unknown name ignored: see the warnings\)/);
+});
+
+test('client commands name the variable they read ($SLAPOS_CLIENT_CONFIGURATION) when their file is missing', (t) => {
+  const home = tempDir(t);
+  const result = slapos(['list'], { HOME: home });
+  t.is(result.status, 1);
+  t.regex(result.stderr, new RegExp(`${home}/\\.slapos/slapos-client\\.cfg: cannot read configuration: no such file \\(give one with --cfg or \\$SLAPOS_CLIENT_CONFIGURATION\\)`));
+  const node = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: `${home}/none.cfg` });
+  t.regex(node.stderr, /give one with --cfg or \$SLAPOS_CONFIGURATION\)/);
+});

@@ -1,7 +1,9 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, configPath, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, requireKeys } from '../../src/config/load.js';
+import { ConfigError, configPath, configWarnings, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, requireKeys } from '../../src/config/load.js';
+import { closestName } from '../../src/config/suggest.js';
+import { ALIASES, collectSection, SECTIONS } from '../../src/config/schema.js';
 import { parseBytes } from '../../src/config/types.js';
 import { resolveSettings } from '../../src/format/settings.js';
 import { repoRoot, tempDir } from '../helpers/system.js';
@@ -53,6 +55,26 @@ test('the shipped slapos.cfg.example is valid and has no unknown key', (t) => {
   const config = loadConfig(path.join(repoRoot, 'slapos.cfg.example'));
   t.deepEqual(config.unknownKeys, []);
   t.truthy(requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']));
+  t.deepEqual(config.unknownSections, []);
+});
+
+test('slapos.cfg.example documents every key of every section, in its section', (t) => {
+  const text = readFileSync(path.join(repoRoot, 'slapos.cfg.example'), 'utf8');
+  const documented = new Map<string, Set<string>>();
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[([^\]]+)\]/.exec(line);
+    if (header) section = header[1] as string;
+    const key = /^#?([A-Za-z][\w-]*) =/.exec(line);
+    // The reference's other spelling of a key (ALIASES) documents it too.
+    if (key && section) documented.set(section, (documented.get(section) ?? new Set()).add(ALIASES[section]?.[key[1] as string] ?? (key[1] as string)));
+  }
+  const sections: Record<string, { shape: Record<string, unknown> }> = { ...SECTIONS, collect: collectSection };
+  for (const [name, schema] of Object.entries(sections)) {
+    const shape = schema.shape;
+    const missing = Object.keys(shape).filter((key) => !documented.get(name)?.has(key));
+    t.deepEqual(missing, [], `[${name}] keys missing from slapos.cfg.example`);
+  }
 });
 
 const bad: [string, string, RegExp, string?][] = [
@@ -79,6 +101,33 @@ for (const [what, text, message, key] of bad) {
 test('unknown keys are collected for a warning, not fatal', (t) => {
   const config = parseConfig(GOOD.replace('[slapformat]\n', '[slapformat]\npartition_amout = 3\n'), 'x.cfg');
   t.deepEqual(config.unknownKeys, ['[slapformat] partition_amout']);
+});
+
+test('unknown sections are warned like unknown keys, with the closest known name', (t) => {
+  const text = GOOD.replace('[slapformat]\n', '[slapfromat]\ncomputer_xml = /x.xml\n\n[slapformat]\npartition_amout = 3\n') +
+    '\n[manager:devperm]\nallowed-disk-for-vm = /dev/sdb\n\n[multimaster/https://other.example]\nkey = /k\n\n[firewall]\n\n[collect]\n\n[something_else]\n';
+  const config = parseConfig(text, 'x.cfg');
+  t.deepEqual(config.unknownSections, ['slapfromat', 'something_else']);
+  t.deepEqual(configWarnings(config), [
+    'x.cfg: unknown section [slapfromat] (ignored; did you mean [slapformat]?)',
+    'x.cfg: unknown section [something_else] (ignored)',
+    'x.cfg: unknown key [slapformat] partition_amout (ignored; did you mean partition_amount?)',
+  ]);
+  t.deepEqual(configWarnings(parseConfig(GOOD, 'x.cfg')), []);
+});
+
+test('closest names: typos are matched, unrelated words are not', (t) => {
+  t.is(closestName('slapfromat', ['slapos', 'slapformat', 'networkcache']), 'slapformat');
+  t.is(closestName('computerid', ['computer_id', 'master_url']), 'computer_id');
+  t.is(closestName('Slapos', ['slapos']), 'slapos');
+  t.is(closestName('foo', ['slapos', 'collect']), undefined);
+  t.is(closestName('xyz', []), undefined);
+});
+
+test('[slapproxy] software_product_list is a known key', (t) => {
+  const config = parseConfig('[slapproxy]\nsoftware_product_list = kvm https://example.invalid/kvm.cfg\n', 'x.cfg');
+  t.deepEqual(config.unknownKeys, []);
+  t.is(config.slapproxy.software_product_list, 'kvm https://example.invalid/kvm.cfg');
 });
 
 test('requireKeys names every missing key', (t) => {

@@ -4,7 +4,7 @@ import {
   AF_INET, AF_INET6, addressMessage, linkByNameRequest, linkMessage, nlattr, parseAddress, parseLink, parseRoute, routeMessage,
   setMasterMessage, setUpMessage,
 } from '../../src/network/rtnl-codec.js';
-import { parse6 } from '../../src/format/addressing.js';
+import { parse6 } from '../../src/network/address.js';
 
 test('address messages: family, prefix, index, value and flags', (t) => {
   const v6 = parse6('fd00:1::8001:ffff:ffff:ffff');

@@ -20,7 +20,7 @@ export async function clientMasterUrl(cfg: string | undefined, env: NodeJS.Proce
 export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; options: SlapClientOptions }> {
   const [{ tlsFromFiles }, { loadConfig }] = await Promise.all([import('../../slap/client.js'), import('../../config/load.js')]);
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
-  const slapos = loadConfig(file).slapos;
+  const slapos = loadConfig(file, 'SLAPOS_CLIENT_CONFIGURATION').slapos;
   if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);
   try {
     const tls = tlsFromFiles(slapos);
@@ -43,6 +43,12 @@ function pairs(list: string[] | undefined, what: string): Record<string, string>
 /** Python json.dumps(indent=2) (ensure_ascii), as the reference wraps --parameters-file in "_". */
 const pythonJson = (value: unknown) =>
   JSON.stringify(value, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** After empty connection parameters: why they are empty (not a failure). */
+function noConnectionYet(connection: unknown): string {
+  const empty = connection === null || connection === undefined || (typeof connection === 'object' && Object.keys(connection).length === 0);
+  return empty ? '\n(none yet: an instance publishes them once a node has deployed it, usually within a few minutes)' : '';
+}
 
 /** Connection parameters for display: a lone "_" holds JSON. */
 function unwrap(params: PyRecord): unknown {
@@ -169,7 +175,8 @@ export function clientCommands(): Command[] {
         const connection = unwrap(inst.connectionParameters);
         show(ctx, { title, state: inst.requestedState ?? state, computer_id: inst.computerId, partition_id: inst.partitionId, connection_parameters: connection },
           Boolean(options.json),
-          `Instance requested.\nState is : ${inst.requestedState ?? state}\nConnection parameters of instance are:\n${JSON.stringify(connection, null, 2)}\nYou can rerun the command to get up-to-date information.`);
+          `Instance requested.\nState is : ${inst.requestedState ?? state}\nConnection parameters of instance are:\n${JSON.stringify(connection, null, 2)}` +
+            `${noConnectionYet(connection)}\nYou can rerun the command to get up-to-date information.`);
         return Exit.SUCCESS;
       } catch (error) {
         if (error instanceof SlapNotReadyError) {
@@ -199,7 +206,7 @@ export function clientCommands(): Command[] {
         `Software Release URL: ${row.software_release_uri}`, `Software Type: ${row.software_type}`,
         `State: ${row.state}`, `Node: ${row.computer_guid} ${row.compute_partition_id}`,
         `Instance parameters:\n${JSON.stringify(row.parameters, null, 2)}`,
-        `Connection parameters:\n${JSON.stringify(out.connection_parameters, null, 2)}`,
+        `Connection parameters:\n${JSON.stringify(out.connection_parameters, null, 2)}${noConnectionYet(out.connection_parameters)}`,
       ].join('\n'));
     }),
   ];

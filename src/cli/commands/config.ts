@@ -23,10 +23,11 @@ export function configCommand(): Command {
       daemon: config.daemon,
     };
     if (options.json) {
-      ctx.out(JSON.stringify({ file: config.file, ...sections, unknownKeys: config.unknownKeys }, null, 2));
+      ctx.out(JSON.stringify({ file: config.file, ...sections, unknownKeys: config.unknownKeys, unknownSections: config.unknownSections }, null, 2));
       return;
     }
-    ctx.out(`# ${config.file}: valid`);
+    const ignored = config.unknownKeys.length + config.unknownSections.length;
+    ctx.out(`# ${config.file}: valid${ignored > 0 ? ` (${ignored} unknown ${ignored === 1 ? 'name' : 'names'} ignored: see the warnings)` : ''}`);
     for (const [name, values] of Object.entries(sections)) {
       if (!config.present.has(name)) continue;
       ctx.out(`\n[${name}]`);

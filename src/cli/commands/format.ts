@@ -16,12 +16,13 @@ export function formatCommand(): Command {
     .option('-x, --computer-xml <path>', 'override [slapformat] computer_xml')
     .option('--computer-json <path>', 'override [slapformat] computer_json')
     .option('--alter-user <bool>', 'override [slapformat] alter_user (true|false)')
-    .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)');
+    .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)')
+    .option('--allow-offline-shrink', 'remove surplus partitions even when the master cannot say whether they are busy');
   return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
     ctx.requireRoot();
     // Loaded here so that other commands do not load format's modules, and format loads only its own.
     const { runFormat } = await import('../../format/run.js');
-    return runFormat(config, options, ctx.log, (text) => ctx.out(text));
+    return runFormat(config, options, ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
   });
 }

@@ -32,7 +32,7 @@ export function promiseCommand(): Command {
         includeDir: nodeSupervisordPaths(slapos.instance_root).includeDir,
         timeout: slapos.promise_timeout,
         onlyCp: parseOnlyCp(options.onlyCp),
-        log: ctx.log,
+        log: ctx.log.child({ loop: 'promise' }),
         softwareRoot: slapos.software_root,
         plugin: { masterUrl: slapos.master_url, computerId: slapos.computer_id, certificateRepository: slapos.certificate_repository_path },
       });

@@ -22,8 +22,9 @@ export function proxyCommand(): Command {
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
-      const { parseMultimasterSections, unknownMultimasterKeys } = await import('../../master/multimaster.js');
-      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn(`unknown key ${key} (ignored)`);
+      const { MULTIMASTER_KEYS, parseMultimasterSections, unknownMultimasterKeys } = await import('../../master/multimaster.js');
+      const { ignoredHint } = await import('../../config/suggest.js');
+      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn(`unknown key ${key}${ignoredHint(key.slice(key.indexOf('] ') + 2), MULTIMASTER_KEYS)}`);
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);

@@ -1,12 +1,24 @@
 import { Command } from 'commander';
 import { defineAction } from '../context.js';
+import { CliError, Exit } from '../exit.js';
+
+/** One line of the hardware status written by `slapos node collect` (pure). */
+export function formatHardwareLine(doc: unknown): string {
+  if (doc === null || typeof doc !== 'object') return 'hardware: not collected yet (slapos node collect writes it)';
+  const h = doc as { generated_at?: string; cpu?: { cores?: number; model?: string | null }; memory?: { total_bytes?: number }; disks?: unknown[] };
+  const gib = (bytes: number | undefined) => (bytes === undefined ? '?' : (bytes / 2 ** 30).toFixed(1));
+  const model = h.cpu?.model ? ` (${h.cpu.model})` : '';
+  const disks = Array.isArray(h.disks) ? h.disks.length : 0;
+  return `hardware: ${h.cpu?.cores ?? '?'} cores${model}, ${gib(h.memory?.total_bytes)} GiB memory, ${disks} ${disks === 1 ? 'disk' : 'disks'}; collected ${h.generated_at ?? '?'}`;
+}
 
 export function statusCommand(): Command {
   const command = new Command('status')
     .summary('show partitions, their processes, promises and backoff; the hardware status')
     .description(
       'The state of supervisord and of every process it runs, each partition\'s last success, backoff and promise results, ' +
-        'and (--json, under "hardware", null before the first collect) the hardware status written by slapos node collect.',
+        'and the hardware status written by slapos node collect (one line; in full under "hardware" with --json, null before the first collect).\n\n' +
+        'Exit status: 0 shown, 1 something could not be read (supervisord\'s socket and partition directories need root).',
     )
     .option('--json', 'print JSON');
   return defineAction(command, async (ctx, _args, options) => {
@@ -20,13 +32,24 @@ export function statusCommand(): Command {
       import('../../supervisor/status.js'), import('../../promise-runner/status.js'),
     ]);
     const processes = await readProcessesStatus(instance_root);
-    const partitions = readPartitionsStatus(instance_root);
+    const denied: string[] = [];
+    const partitions = readPartitionsStatus(instance_root, Date.now(), denied);
+    // etc/ and var/ are root's 0700 directories: only partition names count.
+    const unreadablePartitions = denied.filter((id) => id.startsWith(config.slapformat.partition_base_name));
     const promises = readPromiseStatus(instance_root, config.slapformat.partition_base_name);
+    const hardware = readHardwareStatusFile(hardwareStatusPath(instance_root));
+    const unreadable = [
+      ...(processes.supervisord.unreadable ? [`supervisord (${processes.supervisord.unreadable})`] : []),
+      ...(unreadablePartitions.length > 0 ? [`partition ${unreadablePartitions.length === 1 ? 'directory' : 'directories'} ${unreadablePartitions.join(', ')} (permission denied)`] : []),
+    ];
     if (options.json) {
-      const hardware = readHardwareStatusFile(hardwareStatusPath(instance_root));
-      ctx.out(JSON.stringify({ processes, partitions, promises, hardware }, null, 2));
-      return;
+      ctx.out(JSON.stringify({ processes, partitions, promises, hardware, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2));
+    } else {
+      ctx.out(`${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}\n${formatHardwareLine(hardware)}`);
     }
-    ctx.out(`${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}`);
+    if (unreadable.length > 0) {
+      const who = process.getuid?.() === 0 ? '' : '; run it as root';
+      throw new CliError(`node status: could not read ${unreadable.join(' and ')}${who}`, Exit.FAILURE);
+    }
   });
 }

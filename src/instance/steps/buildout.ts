@@ -1,10 +1,32 @@
 // The instance buildout, as the partition user (slapgrid.md §4.4): uid/gid of
 // the partition directory's owner, HOME = the partition, clean environment,
 // umask 027, partition_timeout killing the whole tree.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { readBeneath, statBeneath } from '../../safe-fs/index.js';
 import { buildoutCommand, runBuildout } from '../../software/buildout.js';
 import type { Step } from '../step.js';
+import type { Logger } from '../../util/log.js';
+
+/**
+ * A release's own bin/buildout first (as the reference), else the node's. The
+ * release is the software user's tree: bin/buildout is looked at through
+ * safe-fs (a link or FIFO there is not the release's buildout, and its first
+ * line is read without following or blocking).
+ */
+export function instanceBuildoutCommand(softwarePath: string | null | undefined, configured: string | undefined, log: Logger): string[] {
+  const sp = softwarePath;
+  try {
+    const st = sp ? statBeneath(sp, 'bin/buildout') : undefined;
+    if (sp && st && !st.isFile()) log.warn(`${path.join(sp, 'bin', 'buildout')} is not a regular file (a link, FIFO or directory); using the node's buildout`);
+    if (sp && st?.isFile()) {
+      const firstLine = () => (readBeneath(sp, 'bin/buildout', { maxBytes: 1024 * 1024 }) ?? Buffer.alloc(0)).toString('utf8').split('\n')[0] ?? '';
+      return buildoutCommand(path.join(sp, 'bin', 'buildout'), firstLine);
+    }
+  } catch (error) {
+    log.warn(`${(error as Error).message}; using the node's buildout`);
+  }
+  return buildoutCommand(configured);
+}
 
 /**
  * What the reference's instance buildout finds in its environment beyond our
@@ -23,9 +45,7 @@ export function instanceBuildoutEnv(instanceRoot: string, agent: NodeJS.ProcessE
 export const buildoutStep: Step = {
   name: 'buildout',
   async run(r) {
-    // A release's own bin/buildout first (as the reference); else the node's buildout.
-    const own = r.softwarePath ? path.join(r.softwarePath, 'bin', 'buildout') : undefined;
-    const command = buildoutCommand(own && existsSync(own) ? own : r.settings.buildout);
+    const command = instanceBuildoutCommand(r.softwarePath, r.settings.buildout, r.log);
     const timeout = r.settings.partitionTimeout;
     r.log.info(`Running buildout in ${r.files.dir}${timeout ? ` (partition_timeout ${timeout} s)` : ''}`);
     await runBuildout({

@@ -1,10 +1,13 @@
 // Before buildout (slapgrid.md §4.4): free space, the software_release link,
 // the partition's mode, the release's template; then the partition's
 // configuration file and buildout.cfg (template + tail).
-import { existsSync, lchownSync, lstatSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lchownSync, lstatSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { freeSpace } from '../../software/install.js';
-import { readTextNoFollow, writeIfChanged } from '../../partition/state.js';
+import { readFormatState } from '../../accounting/partitions.js';
+import type { Dict } from '../../format/computer-xml.js';
+import { writeIfChanged } from '../../partition/state.js';
+import { readTextBeneath, statBeneath } from '../../safe-fs/index.js';
 import { instanceConfiguration, slapConfigurationSection, type PartitionResource } from '../configuration.js';
 import { buildoutTail, partitionBuildoutCfg } from '../tail.js';
 import type { PartitionRun, Step } from '../step.js';
@@ -31,12 +34,28 @@ function linkSoftware(r: PartitionRun, softwarePath: string): void {
   if (process.getuid?.() === 0) lchownSync(link, r.user.uid, r.user.gid);
 }
 
-function readResource(r: PartitionRun): PartitionResource | undefined {
+/** Format's state, parsed once per file version (a pass reads it for every partition). */
+let stateMemo: { key: string; value: Dict | undefined } | undefined;
+
+/**
+ * The partition's entry of format's state (root's, the same content format
+ * wrote to .slapos-resource): the fallback for addresses and the IPv6 range.
+ * The partition's own .slapos-resource is never read back: the partition
+ * could write anything there.
+ */
+async function readResource(r: PartitionRun): Promise<PartitionResource | undefined> {
+  const state = r.settings.formatState;
+  if (!state) return undefined;
   try {
-    const text = readTextNoFollow(r.files.resource);
-    return text === undefined ? undefined : (JSON.parse(text) as PartitionResource);
+    const key = [state.xml, state.json].map((f) => {
+      const st = f ? statSync(f, { throwIfNoEntry: false }) : undefined;
+      return st ? `${f}:${st.mtimeMs}:${st.size}` : '-';
+    }).join('|');
+    if (stateMemo?.key !== key) stateMemo = { key, value: await readFormatState(state) };
+    const list = Array.isArray(stateMemo.value?.partition_list) ? (stateMemo.value.partition_list as unknown[]) : [];
+    return list.find((p) => typeof p === 'object' && p !== null && (p as { reference?: unknown }).reference === r.id) as PartitionResource | undefined;
   } catch (error) {
-    r.log.warn(`${r.files.resource}: ${(error as Error).message}; addresses come from the master only`);
+    r.log.warn(`format's state ${state.xml}: ${(error as Error).message}; addresses come from the master only`);
     return undefined;
   }
 }
@@ -53,12 +72,15 @@ export const installStep: Step = {
       throw new Error(`Wrong permissions in ${r.files.dir}: actual permissions are: 0${mode.toString(8)}, wanted are 0750 (run slapos node format)`);
     }
     if (!existsSync(r.softwarePath)) throw new Error(`Software Release ${url} is not present on system.\nCannot deploy instance.`);
-    const template = ['instance.cfg', 'template.cfg'].map((name) => path.join(r.softwarePath!, name)).find((file) => existsSync(file));
+    // The release is the software user's tree: its template is read through safe-fs.
+    const softwarePath = r.softwarePath;
+    const templateName = ['instance.cfg', 'template.cfg'].find((name) => statBeneath(softwarePath, name) !== undefined);
+    const template = templateName === undefined ? undefined : path.join(softwarePath, templateName);
     if (!template) {
       throw new Error(`Software Release ${url} is not correctly installed.\nMissing file: ${path.join(r.softwarePath, 'instance.cfg')}`);
     }
     const s = r.settings;
-    const configuration = instanceConfiguration(r.partition, readResource(r), {
+    const configuration = instanceConfiguration(r.partition, await readResource(r), {
       masterUrl: s.masterUrl, storageHome: s.storageHome, connectionFile: r.files.connection,
     });
     // Root-owned, readable by the partition's group only: parameters may hold secrets.
@@ -79,6 +101,6 @@ export const installStep: Step = {
       ipv4GlobalNetwork: s.ipv4GlobalNetwork,
       slapConfiguration: slapConfigurationSection(configuration, r.files.configuration),
     });
-    writeIfChanged(r.files.buildoutCfg, partitionBuildoutCfg(readFileSync(template, 'utf8'), tail), 0o640, owner);
+    writeIfChanged(r.files.buildoutCfg, partitionBuildoutCfg(readTextBeneath(softwarePath, templateName!, { maxBytes: 8 * 1024 * 1024 }) ?? '', tail), 0o640, owner);
   },
 };

@@ -6,9 +6,12 @@
 // (<root>/<dir>/<file>), so one non-recursive watch per root and per
 // partition or release directory is all that is needed — a few hundred
 // inotify watches on one inotify descriptor. A recursive watch would walk the
-// software releases' huge trees; chokidar adds stat polling and dependencies
-// for guarantees we do not need, since the schedule remains the safety net
-// (a missed event delays a pass by at most one period).
+// software releases' huge trees. chokidar (the design card's package) was
+// measured on the same layout (README, dependency table): it puts a watch on
+// every file (10,213 inotify watches instead of 212 for 200 partitions and 10
+// releases) and takes a second and 113 MiB to get ready, for guarantees we do
+// not need, since the schedule remains the safety net (a missed event delays
+// a pass by at most one period).
 import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../util/log.js';

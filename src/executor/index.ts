@@ -1,0 +1,184 @@
+// The one executor for code that belongs to a partition or a software
+// release (buildout, promises, etc/report scripts, sbin/destroy, prerm):
+// docs/design.md, "One executor".
+//
+// - its own session and process group (setsid), so that the whole tree can
+//   be signalled: at the timeout SIGTERM to the group and session, then,
+//   after `killGraceMs`, every remaining member of the tree is stopped and
+//   killed (util/process-tree.ts), grandchildren that left the group
+//   included; what is left behind when the main process exits is killed too;
+// - one rule for groups: as another user, through setpriv, with that user's
+//   supplementary groups from the user database (initgroups, as the
+//   reference's dropPrivileges); `initGroups: false` gives none;
+// - a clean environment: only what the caller passes (plus HOME, USER,
+//   LOGNAME, PATH, LANG defaults);
+// - umask set for the child only (set around the synchronous fork);
+// - stdin closed, stdout and stderr both kept (callers that need one ordered stream wrap with `sh -c 'exec "$0" 2>&1'`), lines to `onLine`, output
+//   capped to the last `maxOutput` bytes.
+import { spawn } from 'node:child_process';
+import { killProcessTree, processTree } from '../util/process-tree.js';
+
+export interface RunUser {
+  uid: number;
+  gid: number;
+  name: string;
+  home: string;
+}
+
+export interface RunAsOptions {
+  argv: readonly string[];
+  /** Run as this user (only when we are root; otherwise as ourselves). */
+  user?: RunUser | undefined;
+  /**
+   * With `user`: its supplementary groups from the user database
+   * (initgroups, the reference's dropPrivileges); default true. false: none.
+   */
+  initGroups?: boolean;
+  /** Default 0o022. */
+  umask?: number;
+  /** The whole environment besides HOME/USER/LOGNAME/PATH/LANG defaults. */
+  env?: Record<string, string>;
+  /** `env` is the whole environment, without the defaults. */
+  exactEnv?: boolean;
+  cwd: string;
+  /** Undefined: no timeout (software builds). */
+  timeoutMs?: number | undefined;
+  /** Between SIGTERM and SIGKILL at the timeout; default 1 s. */
+  killGraceMs?: number;
+  onLine?: (line: string) => void;
+  /** Bytes of output kept (the end); default 64 KiB. */
+  maxOutput?: number;
+  /** Refuse uid/gid 0 (partition code); default true when `user` is set. */
+  refuseRoot?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** The last maxOutput bytes of stdout+stderr. */
+  output: string;
+  /** The program could not be started (ENOENT, EACCES). */
+  spawnError?: string | undefined;
+  /** Seconds. */
+  duration: number;
+  /** Processes of the tree killed after the main one exited or at the timeout. */
+  killed: number;
+}
+
+export const DEFAULT_MAX_OUTPUT = 64 * 1024;
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+/** After the main process exited, how long its output may still flow. */
+const DRAIN_MS = 2_000;
+export const SETPRIV = '/usr/bin/setpriv';
+
+/** The argv actually spawned: through setpriv when switching user (pure; tested). */
+export function commandLine(options: Pick<RunAsOptions, 'argv' | 'user' | 'initGroups'>, asRoot: boolean): string[] {
+  if (options.argv.length === 0) throw new Error('runAs: empty argv');
+  if (!options.user || !asRoot) return [...options.argv];
+  const u = options.user;
+  return [SETPRIV, `--reuid=${u.uid}`, `--regid=${u.gid}`, options.initGroups === false ? '--clear-groups' : '--init-groups', '--', ...options.argv];
+}
+
+/** The child's environment (pure; tested). */
+export function environment(options: Pick<RunAsOptions, 'user' | 'env' | 'exactEnv'>): Record<string, string> {
+  if (options.exactEnv) return { ...options.env };
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, LANG: 'C.UTF-8' };
+  if (options.user) Object.assign(env, { HOME: options.user.home, USER: options.user.name, LOGNAME: options.user.name });
+  return { ...env, ...options.env };
+}
+
+function signalTree(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // empty group
+  }
+  for (const member of processTree(pid)) {
+    if (member === pid) continue;
+    try {
+      process.kill(member, sig);
+    } catch {
+      // gone
+    }
+  }
+}
+
+export function runAs(options: RunAsOptions): Promise<RunResult> {
+  const asRoot = process.getuid?.() === 0;
+  if (options.user && (options.refuseRoot ?? true) && (options.user.uid === 0 || options.user.gid === 0)) {
+    return Promise.reject(new Error(`refusing to run ${options.argv[0]} as root (user ${options.user.name})`));
+  }
+  const argv = commandLine(options, asRoot);
+  const maxOutput = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  return new Promise((resolve) => {
+    let output = '';
+    let pending = '';
+    let timedOut = false;
+    let settled = false;
+    let killed = 0;
+    const previousUmask = process.umask(options.umask ?? 0o022);
+    let child;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: options.cwd,
+        env: environment(options),
+        detached: true, // setsid: own session and process group
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } finally {
+      process.umask(previousUmask);
+    }
+    const line = (text: string) => options.onLine?.(text);
+    const take = (chunk: string) => {
+      output += chunk;
+      if (output.length > 2 * maxOutput) output = output.slice(-maxOutput);
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const l of lines) line(l);
+    };
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (report: { exitCode: number | null; signal: NodeJS.Signals | null; spawnError?: string }) => {
+      if (settled) return;
+      settled = true;
+      for (const timer of timers) clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      if (pending !== '') line(pending);
+      const kept = Buffer.byteLength(output) > maxOutput ? Buffer.from(output).subarray(-maxOutput).toString('utf8') : output;
+      resolve({ ...report, output: kept, timedOut, duration: seconds(), killed });
+    };
+    child.on('error', (error) => finish({ exitCode: null, signal: null, spawnError: error.message }));
+    child.on('exit', (exitCode, signal) => {
+      const pid = child.pid;
+      // Nothing of the tree outlives its main process.
+      if (pid !== undefined) killed += killProcessTree(pid).filter((p) => p !== pid).length;
+      let open = 2;
+      const drained = () => {
+        if (--open === 0) finish({ exitCode, signal });
+      };
+      for (const stream of [child.stdout, child.stderr]) {
+        if (stream.readableEnded || stream.destroyed) drained();
+        else stream.once('close', drained);
+      }
+      timers.push(setTimeout(() => finish({ exitCode, signal }), DRAIN_MS));
+    });
+    if (child.pid !== undefined && options.timeoutMs !== undefined) {
+      const pid = child.pid;
+      timers.push(setTimeout(() => {
+        timedOut = true;
+        signalTree(pid, 'SIGTERM');
+        timers.push(setTimeout(() => {
+          killed += killProcessTree(pid).length;
+        }, options.killGraceMs ?? 1_000));
+      }, options.timeoutMs));
+    }
+  });
+}
