@@ -1,4 +1,8 @@
 // `npm run bench -- <name> [options]`: runs one benchmark. Add an entry to add one.
+import { register } from 'node:module';
+
+// Benchmarks reuse test helpers, which import ava: give them a stand-in (bench/ava-stub.ts).
+register('./ava-stub-hook.js', import.meta.url);
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   startup: () => import('./startup.js'),
   collect: () => import('./collect.js'),

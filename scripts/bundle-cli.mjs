@@ -21,11 +21,11 @@ try {
   process.exit(0);
 }
 /** Bundled: the tree itself; everything else of ours stays external, at its path relative to the bundle. */
-// Also two stateless helpers the definitions import statically; they sit at the same depth as the bundle, so
-// their import.meta.url-relative paths stay right. exit.js and slap/errors.js stay external: their classes are
+// Also a stateless helper the definitions import statically; it sits at the same depth as the bundle, so its
+// import.meta.url-relative paths stay right. exit.js and slap/errors.js stay external: their classes are
 // thrown by modules loaded later.
 const inBundle = (file) => file === path.join(cliDir, 'program.js') || file === path.join(cliDir, 'context.js') || file.startsWith(path.join(cliDir, 'commands') + path.sep) ||
-  file === path.join(repo, 'dist', 'src', 'supervisor', 'config.js') || file === path.join(repo, 'dist', 'src', 'node', 'systemd.js');
+  file === path.join(repo, 'dist', 'src', 'supervisor', 'config.js');
 await esbuild.build({
   entryPoints: [path.join(cliDir, 'program.js')],
   outfile: path.join(cliDir, 'program.bundle.js'),

@@ -3,10 +3,6 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import {
-  DAEMON_UNIT, DEFAULT_ENABLED, NODE_TIMERS, PROJECT_DIR, PROXY_UNIT, installUnits, removeUnits, renderUnits,
-  systemctl, systemdRunning, unitDir, unitNames, unitVars,
-} from '../../node/systemd.js';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 
@@ -28,6 +24,11 @@ export function installSystemdCommand(): Command {
     .option('--print', 'print the rendered units and change nothing')
     .option('--uninstall', 'disable and remove the units (configuration and data are kept)');
   return defineAction(command, async (ctx, _args, options) => {
+    // Loaded when the command runs: it writes through safe-fs (the native addon), which `--help` must not load.
+    const {
+      DAEMON_UNIT, DEFAULT_ENABLED, NODE_TIMERS, PROJECT_DIR, PROXY_UNIT, installUnits, removeUnits, renderUnits,
+      systemctl, systemdRunning, unitDir, unitNames, unitVars,
+    } = await import('../../node/systemd.js');
     const root = path.resolve(String(options.root));
     if (root === '/' && !options.print) ctx.requireRoot();
     const dir = unitDir(root);
