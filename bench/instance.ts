@@ -156,7 +156,9 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     await client.close();
     if (process.env.BENCH_KEEP) {
-      console.log(`BENCH_KEEP: left running: master pid ${master.pid}, ${cfg}; clean with: kill ${master.pid}; supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
+      // The master ends with this process; supervisord and the files stay, for profiling runs by hand.
+      console.log(`BENCH_KEEP: kept ${dir} and its supervisord; start the master with: node bin/slapos.js proxy start --cfg ${cfg}; ` +
+        `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
       return;
     }
     master.kill('SIGTERM');
