@@ -209,7 +209,7 @@ export async function main(args: string[]): Promise<void> {
     const masterCfg = path.join(dir, 'master.cfg');
     (await import('node:fs')).writeFileSync(masterCfg, `[slapos]\ncomputer_id = COMP-0\n[slapproxy]\nhost = ${MASTER_IP}\nport = ${port}\n` +
       `database_uri = ${uri}\nallow_insecure_bind = true\n`);
-    master = spawn(process.execPath, [path.join(repo, 'bin', 'slapos.js'), 'proxy', 'start', '--cfg', masterCfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+    master = spawn(process.execPath, [path.join(repo, 'bin', 'slapos.js'), 'proxy', 'start', '--cfg', masterCfg], { stdio: 'ignore' });
     record('pid', String(master.pid));
     client = new SlapClient(url);
     for (let i = 0; ; i++) {
