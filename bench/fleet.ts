@@ -24,7 +24,7 @@ import { formatCli, formatEnv, nodeCli, removeTestCgroups, removeTestUsers, type
 import { postgresMissing, startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { freePort } from '../test/helpers/proxy-process.js';
 import { isAlive } from '../test/helpers/system.js';
-import { setKey, stopSupervisord } from '../test/instance/env.js';
+import { setKey } from '../test/instance/env.js';
 import { fakeContext, header, parseArgs, repo } from './lib.js';
 import { fleetAddresses, histogramQuantile, parseHistogram, subtractHistogram, type Histogram } from './fleet-plan.js';
 
@@ -37,7 +37,7 @@ function record(kind: 'link' | 'pid', value: string): void {
 }
 
 /** Removes what a registry file lists: servers, supervisords, users, cgroups, namespaces, links, directories. */
-export async function cleanupRegistry(file: string): Promise<void> {
+export async function cleanupRegistry(file: string, removeFile = true): Promise<void> {
   let lines: [string, string][] = [];
   try {
     lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]);
@@ -46,8 +46,22 @@ export async function cleanupRegistry(file: string): Promise<void> {
   }
   const of = (kind: string) => lines.filter(([k]) => k === kind).map(([, v]) => v);
   for (const pid of of('pid').map(Number)) if (pid > 1 && isAlive(pid)) process.kill(pid, 'SIGTERM');
+  // Supervisords stop their programs one by one (about 1 s each for hello-http): kill every tree at once instead.
+  const trees: number[] = [];
   for (const dir of of('dir')) {
-    await stopSupervisord(path.join(dir, 'inst'));
+    const file = path.join(dir, 'inst', 'var', 'run', 'supervisord.pid');
+    const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
+    if (pid > 1 && isAlive(pid)) trees.push(pid, ...descendants(pid));
+  }
+  for (const pid of trees) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (let i = 0; i < 100 && trees.some(isAlive); i++) await sleep(100);
+  for (const dir of of('dir')) {
     const pg = path.join(dir, 'data', 'postmaster.pid');
     if (existsSync(pg)) {
       const pid = Number(readFileSync(pg, 'utf8').split('\n')[0]);
@@ -56,6 +70,24 @@ export async function cleanupRegistry(file: string): Promise<void> {
     }
   }
   for (const pid of of('pid').map(Number)) if (pid > 1 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  // Services whose supervisord died first are orphans: every process of a recorded user prefix goes.
+  const uids = new Set(readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'))
+    .filter(([name]) => of('prefix').some((prefix) => name?.startsWith(prefix))).map((f) => Number(f[2])));
+  const orphans = uids.size === 0 ? [] : readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      return uids.has(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]));
+    } catch {
+      return false;
+    }
+  });
+  for (const pid of orphans) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (let i = 0; i < 100 && orphans.some(isAlive); i++) await sleep(100);
   for (const prefix of of('prefix')) {
     removeTestUsers(prefix);
     removeTestCgroups(`${prefix}cg`);
@@ -63,7 +95,7 @@ export async function cleanupRegistry(file: string): Promise<void> {
   for (const name of of('netns')) spawnSync('ip', ['netns', 'del', name]);
   for (const link of of('link')) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
   for (const dir of of('dir')) if (dir.startsWith('/tmp/')) rmSync(dir, { recursive: true, force: true });
-  unlinkSync(file);
+  if (removeFile) unlinkSync(file);
 }
 
 interface Node {
@@ -177,8 +209,11 @@ export async function main(args: string[]): Promise<void> {
   const cleanups = fakeContext();
   let cleaned: Promise<void> | undefined;
   const cleanup = () => (cleaned ??= (async () => {
+    const started = performance.now();
+    await cleanupRegistry(REGISTRY, false);
     await cleanups.cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
     await cleanupRegistry(REGISTRY);
+    console.log(`cleanup: ${((performance.now() - started) / 1000).toFixed(1)} s`);
   })());
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = true;
@@ -238,7 +273,6 @@ export async function main(args: string[]): Promise<void> {
       spawnSync('ip', ['-n', env.netns, 'link', 'set', 'uplink', 'up']);
       const id = `COMP-${n}`;
       const instanceRoot = path.join(env.dir, 'inst');
-      t.teardown(() => stopSupervisord(instanceRoot));
       for (const [key, value] of Object.entries({
         computer_id: id, master_url: url, pidfile_software: path.join(env.dir, 'sr.pid'), pidfile_instance: path.join(env.dir, 'cp.pid'),
         instance_min_free_space: '1M', software_min_free_space: '1M',
