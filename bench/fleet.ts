@@ -168,10 +168,22 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** Memory of one node's supervisord and of its services (Pss, KiB). */
-function nodeMemory(node: Node): { supervisord: number; services: number } {
+/** Memory of one node's supervisord, its watchdog (a Node process) and its services (Pss, KiB). */
+function nodeMemory(node: Node): { supervisord: number; watchdog: number; services: number } {
   const pid = Number(readFileSync(path.join(node.instanceRoot, 'var', 'run', 'supervisord.pid'), 'utf8').trim());
-  return { supervisord: pssKiB(pid), services: descendants(pid).reduce((sum, p) => sum + pssKiB(p), 0) };
+  let watchdog = 0;
+  let services = 0;
+  for (const child of descendants(pid)) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes('slapos-watchdog')) watchdog += pssKiB(child);
+    else services += pssKiB(child);
+  }
+  return { supervisord: pssKiB(pid), watchdog, services };
 }
 
 async function scrape(url: string): Promise<Histogram> {
@@ -358,6 +370,7 @@ export async function main(args: string[]): Promise<void> {
       const memory = fleet.map(nodeMemory);
       const sv = memory.reduce((a, m) => a + m.supervisord, 0) / memory.length;
       const services = memory.reduce((a, m) => a + m.services, 0) / memory.length;
+      const watchdog = memory.reduce((a, m) => a + m.watchdog, 0) / memory.length;
       const mean = passes.reduce((a, b) => a + b, 0) / passes.length;
       console.log(`round ${round}${round === 2 ? ' (every instance re-requested with a new parameter)' : ''}: ${nodes * partitions} requests in ${(requestMs / 1000).toFixed(1)} s; ` +
         `converged in ${(convergeMs / 1000).toFixed(1)} s after the requests (${passes.length} node passes, mean ${(mean / 1000).toFixed(1)} s); ` +
@@ -366,8 +379,8 @@ export async function main(args: string[]): Promise<void> {
         `p99 ≤ ${(histogramQuantile(histogram, 0.99) * 1000).toFixed(1)} ms, p50 ≤ ${(histogramQuantile(histogram, 0.5) * 1000).toFixed(1)} ms (histogram bucket bounds), ` +
         `mean ${((histogram.sum / Math.max(1, histogram.count)) * 1000).toFixed(1)} ms, peak RSS ${mib(statusKiB(masterPid, 'VmHWM'))}`);
       console.log(`  node instance loop: peak RSS ${mib(Math.max(...rss))} (max over passes, /usr/bin/time)`);
-      console.log(`  memory (Pss): per node ${mib(sv + services)} (supervisord ${mib(sv)} + services ${mib(services)}), per instance ${mib(services / partitions)}; ` +
-        `fleet total ${mib((sv + services) * nodes)}`);
+      console.log(`  memory (Pss): per node ${mib(sv + watchdog + services)} (supervisord ${mib(sv)} + watchdog ${mib(watchdog)} + services ${mib(services)}), ` +
+        `per instance ${mib(services / partitions)}; fleet total ${mib((sv + watchdog + services) * nodes)}`);
     }
     console.log(`done — ${new Date().toISOString()}`);
   } finally {
