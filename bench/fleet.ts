@@ -13,7 +13,7 @@
 // (the test helpers' registry format, plus "link" and "pid" lines) and removed
 // at exit, on SIGINT/SIGTERM, or by `--cleanup-only` for a run that died.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgStore } from '../src/master/pg-store.js';
@@ -23,7 +23,7 @@ import { SlapClient } from '../src/slap/client.js';
 import { formatCli, formatEnv, nodeCli, removeTestCgroups, removeTestUsers, type CliResult, type FormatEnv } from '../test/helpers/format.js';
 import { postgresMissing, startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { freePort } from '../test/helpers/proxy-process.js';
-import { isAlive } from '../test/helpers/system.js';
+import { isAlive, tempDir } from '../test/helpers/system.js';
 import { setKey } from '../test/instance/env.js';
 import { fakeContext, header, parseArgs, repo } from './lib.js';
 import { fleetAddresses, histogramQuantile, parseHistogram, subtractHistogram, type Histogram } from './fleet-plan.js';
@@ -214,6 +214,9 @@ export async function main(args: string[]): Promise<void> {
   if (!(nodes >= 1 && nodes <= 150 && partitions >= 1 && partitions <= 200)) throw new Error('--nodes 1..150, --partitions 1..200');
   if (engine !== 'sqlite' && engine !== 'pg') throw new Error('--engine sqlite|pg');
   if (engine === 'pg' && postgresMissing()) throw new Error(`--engine pg: ${postgresMissing()}`);
+  if (spawnSync('ip', ['-4', '-br', 'addr'], { encoding: 'utf8' }).stdout.includes(`${MASTER_IP}/`)) {
+    throw new Error(`${MASTER_IP} is already on this host: another fleet run is going on (or run --cleanup-only)`);
+  }
   // The helpers record what they make in $SLAPOS_TEST_REGISTRY: ours.
   process.env.SLAPOS_TEST_REGISTRY = REGISTRY;
   appendFileSync(REGISTRY, '');
@@ -245,7 +248,7 @@ export async function main(args: string[]): Promise<void> {
     spawnSync('ip', ['addr', 'add', `${MASTER_IP}/16`, 'dev', bridge]);
     spawnSync('ip', ['link', 'set', bridge, 'up']);
     const { t } = cleanups;
-    const dir = (await import('../test/helpers/system.js')).tempDir(t, 'slapos-fleet-');
+    const dir = tempDir(t, 'slapos-fleet-');
     let uri = path.join(dir, 'master.db');
     if (engine === 'pg') {
       pgServer = await startPostgres();
@@ -254,7 +257,7 @@ export async function main(args: string[]): Promise<void> {
     const port = await freePort();
     const url = `http://${MASTER_IP}:${port}/`;
     const masterCfg = path.join(dir, 'master.cfg');
-    (await import('node:fs')).writeFileSync(masterCfg, `[slapos]\ncomputer_id = COMP-0\n[slapproxy]\nhost = ${MASTER_IP}\nport = ${port}\n` +
+    writeFileSync(masterCfg, `[slapos]\ncomputer_id = COMP-0\n[slapproxy]\nhost = ${MASTER_IP}\nport = ${port}\n` +
       `database_uri = ${uri}\nallow_insecure_bind = true\n`);
     master = spawn(process.execPath, [path.join(repo, 'bin', 'slapos.js'), 'proxy', 'start', '--cfg', masterCfg], { stdio: 'ignore' });
     record('pid', String(master.pid));
