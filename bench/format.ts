@@ -2,17 +2,8 @@
 // and prints wall time, CPU time and the number of processes format spawned
 // (counted with strace in separate runs, so tracing does not skew the times).
 import { readFileSync, rmSync } from 'node:fs';
-import type { ExecutionContext } from 'ava';
 import { formatCli, formatEnv, removeTestCgroups, removeTestUsers, setPartitionAmount, type FormatEnv } from '../test/helpers/format.js';
-import { header, median, nodeNoop, parseArgs, wall } from './lib.js';
-
-type Teardown = () => void | Promise<void>;
-
-function fakeContext(): { t: ExecutionContext; cleanup: () => Promise<void> } {
-  const list: Teardown[] = [];
-  const t = { teardown: (fn: Teardown) => list.push(fn) } as unknown as ExecutionContext;
-  return { t, cleanup: async () => { for (const fn of list.reverse()) await fn(); } };
-}
+import { fakeContext, header, median, nodeNoop, parseArgs, wall } from './lib.js';
 
 /** Wall time of one CLI run, and its CPU time read from `time` around node. */
 // `wall` includes entering the namespace (nsenter, unshare, mounts); `inner` is node's own wall time, measured by bash.

@@ -4,6 +4,7 @@
 // pairwise ratios. Benchmarks print; they assert nothing.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import os from 'node:os';
+import type { ExecutionContext } from 'ava';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -103,4 +104,13 @@ export function parseArgs(args: readonly string[]): { positional: string[]; opts
     }
   }
   return { positional, opts };
+}
+
+type Teardown = () => void | Promise<void>;
+
+/** A stand-in for ava's context for the test helpers a benchmark reuses: their teardowns run at cleanup(), last first. */
+export function fakeContext(): { t: ExecutionContext; cleanup: () => Promise<void> } {
+  const list: Teardown[] = [];
+  const t = { teardown: (fn: Teardown) => list.push(fn) } as unknown as ExecutionContext;
+  return { t, cleanup: async () => { for (const fn of list.splice(0).reverse()) await fn(); } };
 }

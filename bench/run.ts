@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   format: () => import('./format.js'),
   instance: () => import('./instance.js'),
   master: () => import('./master.js'),
+  fleet: () => import('./fleet.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

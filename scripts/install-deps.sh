@@ -18,6 +18,7 @@ APT_PACKAGES=(
   curl              # the instance end-to-end test fetches the example service inside a namespace
   libxml2-utils     # xmllint: tests check our TioXML validation against the reconstructed XSDs
   systemd           # systemctl and systemd-analyze: install-systemd, unit tests (harmless without systemd as init)
+  time              # /usr/bin/time: the fleet benchmark reads the peak RSS of each node loop
 )
 
 missing=()

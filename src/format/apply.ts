@@ -6,7 +6,7 @@ import path from 'node:path';
 import { native } from '../native/index.js';
 import { CgroupTree } from '../cgroup/group.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
-import { withLockedUserDb, type UserDbLocation } from '../users/apply.js';
+import { UserDbLockedError, withLockedUserDb, type UserDbLocation } from '../users/apply.js';
 import { AF_INET, AF_INET6, netlinkCode, type IpValue, type Rtnl } from '../network/netlink.js';
 import { parse4, parse6 } from './addressing.js';
 import { FormatError, UserDbChangedError } from './plan-network.js';
@@ -159,16 +159,22 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
   async function applyStep(step: Step): Promise<void> {
     switch (step.kind) {
       case 'users': {
-        withLockedUserDb(ctx.userDb, (db) => {
-          const fresh = usersPlan(settings, { users: db, idRanges: ctx.observed.idRanges, surplus: ctx.observed.surplus }, ctx.today);
-          for (const [name, u] of fresh.users) {
-            const planned = plan.owners[name];
-            if (planned && (planned.uid !== u.uid || planned.gid !== u.gid)) {
-              throw new UserDbChangedError(`the user database changed while format was running (${name}: ${idTakenBy(db, planned)})`);
+        // Another node's format (or useradd) holding the lock is contention, not an error: planned again after a backoff.
+        try {
+          withLockedUserDb(ctx.userDb, (db) => {
+            const fresh = usersPlan(settings, { users: db, idRanges: ctx.observed.idRanges, surplus: ctx.observed.surplus }, ctx.today);
+            for (const [name, u] of fresh.users) {
+              const planned = plan.owners[name];
+              if (planned && (planned.uid !== u.uid || planned.gid !== u.gid)) {
+                throw new UserDbChangedError(`the user database changed while format was running (${name}: ${idTakenBy(db, planned)})`);
+              }
             }
-          }
-          return fresh;
-        });
+            return fresh;
+          });
+        } catch (error) {
+          if (error instanceof UserDbLockedError) throw new UserDbChangedError(`the user database is busy (${error.message})`);
+          throw error;
+        }
         return;
       }
       case 'mkdir':

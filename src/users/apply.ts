@@ -92,6 +92,11 @@ function pidAlive(pid: number): boolean {
 }
 
 /** shadow's commonio lock: "<file>.<pid>" holding our pid, hard-linked to "<file>.lock". */
+/** The user database is locked by a live process (another format, useradd, vipw): worth retrying shortly. */
+export class UserDbLockedError extends Error {
+  override name = 'UserDbLockedError';
+}
+
 function lockFile(file: string): () => void {
   const mine = `${file}.${process.pid}`;
   const lock = `${file}.lock`;
@@ -109,7 +114,7 @@ function lockFile(file: string): () => void {
         }
         const holder = Number(readFileSync(lock, 'utf8').trim());
         if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
-          throw new Error(`cannot lock ${file}: held by process ${holder}; retry when it is done`);
+          throw new UserDbLockedError(`cannot lock ${file}: held by process ${holder}; retry when it is done`);
         }
         unlinkSync(lock); // stale, left by a killed process
       }

@@ -68,6 +68,9 @@ export function removeTestCgroups(parent: string): void {
 export interface NetSetup {
   /** "bridge": a bridge with a veth port (carrier); "veth": a plain veth as the interface. */
   kind: 'bridge' | 'veth';
+  /** The interface's addresses (default fd00:1234:5678:9abc::1/64 and 10.9.0.1/24). */
+  ipv6?: string;
+  ipv4?: string;
 }
 
 /** A namespace with an interface "slapif0" holding fd00:1234:5678:9abc::1/64 and 10.9.0.1/24. */
@@ -93,8 +96,8 @@ export function formatEnv(t: ExecutionContext, net: NetSetup, slapformat: Record
     ip('link', 'set', 'slapif0p', 'up');
   }
   ip('link', 'set', 'slapif0', 'up');
-  ip('addr', 'add', 'fd00:1234:5678:9abc::1/64', 'dev', 'slapif0', 'nodad');
-  ip('addr', 'add', '10.9.0.1/24', 'dev', 'slapif0');
+  ip('addr', 'add', net.ipv6 ?? 'fd00:1234:5678:9abc::1/64', 'dev', 'slapif0', 'nodad');
+  ip('addr', 'add', net.ipv4 ?? '10.9.0.1/24', 'dev', 'slapif0');
   const cfg = path.join(dir, 'slapos.cfg');
   const keys: Record<string, string> = {
     partition_amount: '10',
@@ -135,6 +138,11 @@ export interface CliResult {
  * namespace that keeps the host's /sys/fs/cgroup, which `ip netns exec` hides.
  */
 export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
+  return nodeCli(env, ['node', 'format', '--cfg', env.cfg, '--now', ...args], extraEnv, wrapper);
+}
+
+/** Any CLI command in the namespace, the same way as formatCli. */
+export function nodeCli(env: Pick<FormatEnv, 'netns'>, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
   const hold = mkdtempSync('/tmp/sltcg-');
   recordCreated('dir', hold);
   const script =
@@ -143,7 +151,7 @@ export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<strin
   const child = spawn(
     'nsenter',
     [`--net=/run/netns/${env.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold,
-      ...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'format', '--cfg', env.cfg, '--now', ...args],
+      ...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args],
     { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
