@@ -8,19 +8,10 @@ import { instanceXmlToDict } from '../../src/slap/instance-xml.js';
 import { urlHash } from '../../src/software/plan.js';
 import { SupervisorClient } from '../../src/supervisor/client.js';
 import { isRoot, repoRoot } from '../helpers/system.js';
-import { cli, fetchInNetns, nodeEnv, setKey } from './env.js';
+import { cli, fetchInNetns, instancePass, nodeEnv, setKey } from './env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
-
-interface Summary {
-  promiseFailed: { id: string; error: string }[];
-  exitCode: number;
-  processed: string[];
-  upToDate: string[];
-  failed: { id: string; error: string; backingOff?: boolean; retryAt?: string }[];
-  offline: boolean;
-}
 
 rootTest('request → software → instance: services answer as partition users; skip, change, failure with backoff, stop/start, offline', async (t) => {
   const env = await nodeEnv(t, 3);
@@ -45,16 +36,7 @@ rootTest('request → software → instance: services answer as partition users;
   t.truthy(inst0 && inst1 && bad);
   const ids = { inst0: inst0!.partitionId!, inst1: inst1!.partitionId!, bad: bad!.partitionId! };
 
-  const run = async (...args: string[]) => {
-    const result = await cli(cfg, ['node', 'instance', '--now', '--json', ...args]);
-    let summary: Summary | undefined;
-    try {
-      summary = JSON.parse(result.stdout) as Summary;
-    } catch {
-      summary = undefined;
-    }
-    return { ...result, summary };
-  };
+  const run = (...args: string[]) => instancePass(cfg, ...args);
 
   // First pass: both hello-http instances deployed, the broken one fails without stopping them.
   const first = await run();

@@ -36,6 +36,28 @@ export function cli(cfg: string, args: string[], timeout = 240_000): Promise<Cli
   });
 }
 
+/** The `--json` summary of a `node instance` pass. */
+export interface InstanceSummary {
+  promiseFailed: { id: string; error: string }[];
+  exitCode: number;
+  processed: string[];
+  upToDate: string[];
+  failed: { id: string; error: string; backingOff?: boolean; retryAt?: string }[];
+  offline: boolean;
+}
+
+/** One `node instance --now --json` pass; summary is undefined when stdout is not its JSON. */
+export async function instancePass(cfg: string, ...args: string[]): Promise<CliRun & { summary: InstanceSummary | undefined }> {
+  const result = await cli(cfg, ['node', 'instance', '--now', '--json', ...args]);
+  let summary: InstanceSummary | undefined;
+  try {
+    summary = JSON.parse(result.stdout) as InstanceSummary;
+  } catch {
+    summary = undefined;
+  }
+  return { ...result, summary };
+}
+
 export function setKey(cfg: string, key: string, value: string): void {
   const text = readFileSync(cfg, 'utf8');
   const line = new RegExp(`^${key} = .*$`, 'm');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { NOT_FOUND_PAGE } from '../../src/master/server.js';
 import { urlHash } from '../../src/software/plan.js';
 import { isRoot } from '../helpers/system.js';
-import { cli, nodeEnv, setKey } from './env.js';
+import { cli, instancePass, nodeEnv, setKey } from './env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 
@@ -133,7 +133,6 @@ async function proxyWithout404Route(t: Parameters<typeof nodeEnv>[0], target: st
   return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`, seen };
 }
 
-interface Summary { processed: string[]; upToDate: string[]; failed: { id: string; error: string }[] }
 
 rootTest('a child requested from inside the parent\'s buildout is recorded, and destroyed when the parent stops requesting it; a 404 master is only a warning', async (t) => {
   const env = await nodeEnv(t, 4);
@@ -144,16 +143,7 @@ rootTest('a child requested from inside the parent\'s buildout is recorded, and 
   const parent = await client.requestComputerPartition(sr, 'parent0', { parameters: { children: 'child0 child1' } });
   const parentId = parent.partitionId ?? '';
   const parentDir = path.join(env.instanceRoot, parentId);
-  const run = async () => {
-    const result = await cli(cfg, ['node', 'instance', '--now', '--json']);
-    let summary: Summary | undefined;
-    try {
-      summary = JSON.parse(result.stdout) as Summary;
-    } catch {
-      summary = undefined;
-    }
-    return { ...result, summary };
-  };
+  const run = () => instancePass(cfg);
   const row = (title: string, scope: string) => master.store.read((tx) => tx.findInstance(title, scope));
   const related = (partition: string) => master.store.read((tx) => tx.listRelated(computerId, partition));
 
