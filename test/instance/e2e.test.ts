@@ -2,13 +2,12 @@
 // master, real buildout, real supervisord. One scenario, in order, because
 // building the example release dominates the cost.
 import test from 'ava';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { instanceXmlToDict } from '../../src/slap/instance-xml.js';
-import { urlHash } from '../../src/software/plan.js';
 import { SupervisorClient } from '../../src/supervisor/client.js';
 import { isRoot, repoRoot } from '../helpers/system.js';
-import { cli, fetchInNetns, instancePass, nodeEnv, setKey } from './env.js';
+import { cli, fetchInNetns, instancePass, nodeEnv, releaseByHand, setKey } from './env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
@@ -17,13 +16,7 @@ rootTest('request → software → instance: services answer as partition users;
   const env = await nodeEnv(t, 3);
   const { client, computerId, cfg } = env;
   // A release whose instance profile is broken: built by hand, so `node software` finds it complete.
-  const broken = path.join(env.dir, 'broken', 'software.cfg');
-  const brokenPath = path.join(env.softwareRoot, urlHash(broken));
-  mkdirSync(brokenPath, { recursive: true });
-  writeFileSync(path.join(brokenPath, 'instance.cfg'), '[buildout]\nparts = nope\n[nope]\nrecipe = no.such.recipe\n');
-  writeFileSync(path.join(brokenPath, '.completed'), 'now');
-  const soft = statSync(env.softwareRoot);
-  for (const f of [brokenPath, path.join(brokenPath, 'instance.cfg'), path.join(brokenPath, '.completed')]) chownSync(f, soft.uid, soft.gid);
+  const broken = releaseByHand(env, 'broken', '[buildout]\nparts = nope\n[nope]\nrecipe = no.such.recipe\n');
 
   await client.supplySupply(EXAMPLE, computerId);
   await client.supplySupply(broken, computerId);

@@ -3,12 +3,13 @@
 // partitions' addresses there), and the CLI run on the host (it reaches the
 // in-process master; supervisord is reached through its unix socket).
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import type { PyRecord } from '../../src/slap/pyvalue.js';
 import { SlapClient } from '../../src/slap/client.js';
+import { urlHash } from '../../src/software/plan.js';
 import { formatCli, formatEnv, type FormatEnv } from '../helpers/format.js';
 import { startTestMaster, type TestMaster } from '../helpers/master.js';
 import { repoRoot } from '../helpers/system.js';
@@ -56,6 +57,22 @@ export async function instancePass(cfg: string, ...args: string[]): Promise<CliR
     summary = undefined;
   }
   return { ...result, summary };
+}
+
+/**
+ * A release built by hand under the node's software_root (only `instance.cfg`,
+ * marked complete, owned by the software user): `node software` finds it built.
+ * Returns its URL.
+ */
+export function releaseByHand(env: NodeEnv, name: string, instanceCfg: string): string {
+  const url = path.join(env.dir, name, 'software.cfg');
+  const releasePath = path.join(env.softwareRoot, urlHash(url));
+  mkdirSync(releasePath, { recursive: true });
+  writeFileSync(path.join(releasePath, 'instance.cfg'), instanceCfg);
+  writeFileSync(path.join(releasePath, '.completed'), 'now');
+  const soft = statSync(env.softwareRoot);
+  for (const f of [releasePath, path.join(releasePath, 'instance.cfg'), path.join(releasePath, '.completed')]) chownSync(f, soft.uid, soft.gid);
+  return url;
 }
 
 export function setKey(cfg: string, key: string, value: string): void {

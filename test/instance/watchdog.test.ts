@@ -3,12 +3,11 @@
 // nothing to do, and after an offline `node instance --cfg OTHER` (the next
 // normal pass points it back at the node's own configuration).
 import test, { type ExecutionContext } from 'ava';
-import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { urlHash } from '../../src/software/plan.js';
 import { SupervisorClient } from '../../src/supervisor/client.js';
 import { isRoot } from '../helpers/system.js';
-import { cli, nodeEnv, type NodeEnv } from './env.js';
+import { cli, nodeEnv, releaseByHand, type NodeEnv } from './env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 
@@ -32,13 +31,7 @@ rootTest('the watchdog survives a destruction by node report, a routine instance
   const env = await nodeEnv(t, 2);
   const { client, computerId, cfg } = env;
   // A release built by hand (instance profile without parts): `node instance` deploys it with the node's buildout.
-  const release = path.join(env.dir, 'empty', 'software.cfg');
-  const releasePath = path.join(env.softwareRoot, urlHash(release));
-  mkdirSync(releasePath, { recursive: true });
-  writeFileSync(path.join(releasePath, 'instance.cfg'), '[buildout]\nparts =\n');
-  writeFileSync(path.join(releasePath, '.completed'), 'now');
-  const soft = statSync(env.softwareRoot);
-  for (const f of [releasePath, path.join(releasePath, 'instance.cfg'), path.join(releasePath, '.completed')]) chownSync(f, soft.uid, soft.gid);
+  const release = releaseByHand(env, 'empty', '[buildout]\nparts =\n');
   await client.supplySupply(release, computerId);
   await client.requestComputerPartition(release, 'w0').catch(() => undefined);
 
