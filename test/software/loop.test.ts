@@ -4,48 +4,15 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
 import { buildoutCommand } from '../../src/software/buildout.js';
 import { processSoftwareReleases, type SoftwareLoopOptions } from '../../src/software/loop.js';
-import { softwareUser } from '../../src/software/install.js';
 import { urlHash } from '../../src/software/plan.js';
-import { createUser, isRoot, repoRoot, tempDir, type TestUser } from '../helpers/system.js';
+import { isRoot, repoRoot, type TestUser } from '../helpers/system.js';
 import { FakeSoftwareMaster } from './fake-link.js';
+import { softwareNode as node } from './node.js';
 
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
-const log = pino({ level: 'silent' });
 const rootTest = isRoot ? test.serial : test.skip;
-
-interface Node {
-  dir: string;
-  user: TestUser;
-  options: SoftwareLoopOptions;
-}
-
-/** software_root owned by a fresh test user, instance_root, default options. */
-function node(t: ExecutionContext): Node {
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755); // the software user must reach its software_root and our release files
-  const user = createUser(t);
-  const softwareRoot = path.join(dir, 'software');
-  const instanceRoot = path.join(dir, 'instance');
-  mkdirSync(softwareRoot);
-  mkdirSync(instanceRoot);
-  chownSync(softwareRoot, user.uid, user.gid);
-  const options: SoftwareLoopOptions = {
-    softwareRoot,
-    instanceRoot,
-    buildoutCommand: buildoutCommand(undefined),
-    user: softwareUser(softwareRoot),
-    minFreeSpace: 1024 * 1024,
-    sharedPartList: [],
-    buildTimePartList: [],
-    force: false,
-    garbageCollect: false,
-    log,
-  };
-  return { dir, user, options };
-}
 
 rootTest('the example release builds offline; a broken one reports its error and does not stop the others; destroyed is removed', async (t) => {
   const { dir, user, options } = node(t);

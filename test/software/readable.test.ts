@@ -1,16 +1,14 @@
 // A release given as a local path must be readable by the software user
 // before anything is built: one line naming the directory in the way.
 import test from 'ava';
-import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
-import { buildoutCommand } from '../../src/software/buildout.js';
-import { softwareUser } from '../../src/software/install.js';
 import { processSoftwareReleases } from '../../src/software/loop.js';
 import { localReleasePath, permits, unreadableReason } from '../../src/software/readable.js';
 import { urlHash } from '../../src/software/plan.js';
-import { createUser, isRoot, tempDir } from '../helpers/system.js';
+import { isRoot, tempDir } from '../helpers/system.js';
 import { FakeSoftwareMaster } from './fake-link.js';
+import { softwareNode } from './node.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 
@@ -51,23 +49,14 @@ test('the first directory in the way is named', (t) => {
 });
 
 rootTest('node software: a release the software user cannot read fails in one line, before anything is built', async (t) => {
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  const user = createUser(t);
-  const softwareRoot = path.join(dir, 'software');
-  const instanceRoot = path.join(dir, 'instance');
-  mkdirSync(softwareRoot);
-  mkdirSync(instanceRoot);
-  chownSync(softwareRoot, user.uid, user.gid);
+  const { dir, user, options } = softwareNode(t);
+  const { softwareRoot } = options;
   const hidden = path.join(dir, 'root-only');
   mkdirSync(hidden, { mode: 0o700 });
   const release = path.join(hidden, 'software.cfg');
   writeFileSync(release, '[buildout]\nparts =\n');
   const master = new FakeSoftwareMaster([{ url: release, requestedState: 'available' }]);
-  const result = await processSoftwareReleases(master, {
-    softwareRoot, instanceRoot, buildoutCommand: buildoutCommand(undefined), user: softwareUser(softwareRoot),
-    minFreeSpace: 1024 * 1024, sharedPartList: [], buildTimePartList: [], force: false, garbageCollect: false, log: pino({ level: 'silent' }),
-  });
+  const result = await processSoftwareReleases(master, options);
   t.is(result.exitCode, 1);
   const message = master.errors.get(release) ?? '';
   t.is(message, `the software user cannot read the release: ${hidden} is not readable by ${user.name}; put it where ${user.name} can read it (for example a copy of examples/hello-http under /opt)`);
