@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { migrate } from './migrations.js';
+import { fsyncPath } from '../util/fsync.js';
 
 /** The only reference schema version we read (slapos.core 1.24: `--version:17` in slapos/proxy/schema.sql). */
 export const SLAPPROXY_SCHEMA_VERSION = 17;
@@ -45,15 +46,6 @@ export class SlapproxyImportError extends Error {}
  */
 function testKillPoint(step: string): void {
   if (process.env['SLAPOS_TEST_MIGRATION_KILL_AT'] === step) process.kill(process.pid, 'SIGKILL');
-}
-
-function fsyncPath(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function tableNames(db: Database.Database): string[] {

@@ -18,6 +18,7 @@ import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, sta
 import path from 'node:path';
 import { native } from '../native/index.js';
 import { USER_FILES, parseDbFile, parseLoginDefs, serializeDbFile, type UserDb, type UserFile, type UserPlan } from './db.js';
+import { fsyncPath } from '../util/fsync.js';
 
 export interface UserDbLocation {
   /** Directory holding passwd, group, shadow, gshadow (tests use a copy). */
@@ -175,7 +176,7 @@ export function withLockedUserDb(location: UserDbLocation, decide: (db: UserDb) 
       const journal: Journal = { version: 1, files: {} };
       for (const f of changed) journal.files[f] = { content: serializeDbFile(plan.changes[f]!), ...likeOf(location.etcDir, f) };
       writeAtomic(path.join(location.etcDir, USER_DB_JOURNAL), JSON.stringify(journal), { mode: 0o600, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
-      fsyncDir(location.etcDir);
+      fsyncPath(location.etcDir);
       commitJournal(location.etcDir, journal);
     }
     return plan;
@@ -206,9 +207,9 @@ function commitJournal(etcDir: string, journal: Journal): void {
     const entry = journal.files[f];
     if (entry) writeDbFile(etcDir, f, entry.content, entry);
   }
-  fsyncDir(etcDir);
+  fsyncPath(etcDir);
   unlinkSync(path.join(etcDir, USER_DB_JOURNAL));
-  fsyncDir(etcDir);
+  fsyncPath(etcDir);
 }
 
 /** Completes a commit a killed run left (under the locks). */
@@ -229,13 +230,4 @@ function writeDbFile(etcDir: string, f: UserFile, content: string, like: { mode:
   // "<file>-" is the previous version, as shadow's tools keep it.
   if (current !== undefined) writeAtomic(`${file}-`, current, like);
   writeAtomic(file, content, like);
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
