@@ -10,7 +10,8 @@ import { detectLayout, groupDirectories, type CgroupLayout } from '../cgroup/lay
 import { CgroupTree } from '../cgroup/group.js';
 import { planLimitWrites } from '../cgroup/limits.js';
 import { partitionLimits } from './cgroup-limits.js';
-import { readLoginDefs, readUserDb, type UserDbLocation } from '../users/apply.js';
+import { readLoginDefs, readUserDb, readUserDbAsRecovered, recoverUserDb, UserDbLockedError, type UserDbLocation } from '../users/apply.js';
+import { UserDbChangedError } from './plan-network.js';
 import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
 import { storedFromJson, type Dict, type Marshalled } from './computer-xml.js';
@@ -27,6 +28,8 @@ export interface PathState {
 
 export interface Observed {
   users: UserDb;
+  /** What recovery of the user database repaired (or, in a dry run, would repair) before it was read. */
+  userDbRepairs: string[];
   idRanges: { system: IdRange; normal: IdRange };
   links: LinkState[];
   addresses: AddressState[];
@@ -108,7 +111,15 @@ export function partitionIndexes(names: Iterable<string>, base: string): number[
 }
 
 export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, userDb: UserDbLocation): Promise<Observed> {
-  const users = readUserDb(userDb);
+  // A commit a killed run left is completed (or rolled back) before anything reads the database.
+  let userDbRepairs: string[];
+  try {
+    userDbRepairs = recoverUserDb(userDb, settings.dryRun);
+  } catch (error) {
+    if (error instanceof UserDbLockedError) throw new UserDbChangedError(`the user database is busy (${error.message})`);
+    throw error;
+  }
+  const users = settings.dryRun ? readUserDbAsRecovered(userDb) : readUserDb(userDb);
   const xmlText = readText(settings.computerXml);
   const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
   let stored: Dict | undefined;
@@ -192,6 +203,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
 
   return {
     users,
+    userDbRepairs,
     idRanges: readLoginDefs(userDb.etcDir),
     links,
     addresses,

@@ -8,7 +8,8 @@ import type { Logger } from '../util/log.js';
 import { observe } from './observe.js';
 import type { Dict } from './computer-xml.js';
 import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
-import { makePlan } from './plan.js';
+import { makePlan, wantedUsers } from './plan.js';
+import { checkUserDb } from './user-check.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
 
@@ -63,13 +64,21 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const observedAt = Date.now();
     const plan = makePlan(settings, observed, today);
     for (const warning of plan.warnings) log.warn(warning);
+    const userCheck = settings.alterUser ? checkUserDb(observed.users, wantedUsers(settings)) : { missing: [], mismatched: [] };
+    const userDbNotes = [
+      ...observed.userDbRepairs.map((r) => `user database: ${r}`),
+      ...userCheck.missing.map((m) => `user database: ${m}${settings.dryRun ? ' (this run would add it)' : ' (added by this run)'}`),
+    ];
+    for (const note of userDbNotes) log.warn(note);
+    for (const m of userCheck.mismatched) log.warn(`user database: ${m}; format does not change the ids of existing users and groups (files belong to them): fix by hand if unintended`);
     // Partitions with data were refused by the plan; the master is asked about the empty ones.
     if (observed.surplus.length > 0) await checkShrink(observed.surplus.map((i) => `${settings.partitionBaseName}${i}`));
     if (settings.dryRun) {
       if (options.json) {
-        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
+        out(JSON.stringify({ mode: plan.mode ?? null, removed: plan.removed, warnings: plan.warnings, userDatabase: { repairs: observed.userDbRepairs, ...userCheck }, steps: plan.steps.map(printable), computer: plan.computer }, null, 2));
       } else {
-        out(plan.steps.length === 0 ? 'nothing to do: the node is formatted' : plan.steps.map(describe).join('\n'));
+        const lines = [...observed.userDbRepairs, ...plan.steps.map(describe)];
+        out(lines.length === 0 ? 'nothing to do: the node is formatted' : lines.join('\n'));
       }
       return Exit.SUCCESS;
     }
@@ -79,7 +88,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
     const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
     log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
-    const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, ms: Date.now() - started };
+    const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, repaired: [...observed.userDbRepairs, ...userCheck.missing], ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
     try {
       await reportComputer(config, plan.computerXml);

@@ -139,6 +139,8 @@ export function planUsers(
   const summary: string[] = [];
   const users = new Map<string, ResolvedUser>();
   const allocate = idAllocator(db, ranges);
+  const usedUids = new Set(db.passwd.lines.filter((l) => l.length > 3).map((l) => Number(l[2])));
+  const usedGids = new Set(db.group.lines.filter((l) => l.length > 3).map((l) => Number(l[2])));
   const removing = new Set(remove);
 
   // One pass per file drops the removed names.
@@ -175,12 +177,16 @@ export function planUsers(
   for (const user of wanted) {
     const pw = index.passwd.get(user.name);
     let group = index.group.get(user.name);
-    const uid = pw ? Number(pw[2]) : allocate();
-    let gid = group ? Number(group[2]) : -1;
+    // A half-made pair (a killed commit, a hand edit) is completed with uid = gid
+    // when that number is free: a user takes its group's gid, a group its user's uid.
+    const groupGid = group ? Number(group[2]) : -1;
+    const uid = pw ? Number(pw[2]) : group && !usedUids.has(groupGid) ? groupGid : allocate();
+    usedUids.add(uid);
+    let gid = groupGid;
     if (!group) {
-      // A new group takes the user's number when it is free as a gid.
       // A new user's number was allocated free as a gid too; an old user's may not be.
-      gid = pw ? allocate() : uid;
+      gid = pw && usedGids.has(uid) ? allocate() : uid;
+      usedGids.add(gid);
       group = [user.name, 'x', String(gid), ''];
       index.group.push(group);
       summary.push(`add group ${user.name} (gid ${gid})`);
