@@ -10,6 +10,7 @@
 // stale temporary file and lock that the next start removes) or the complete new
 // database: never a mix. A lock file keeps a second process from converting (or
 // removing the temporary file) at the same time.
+import { killPoint } from '../util/kill-point.js';
 import Database from 'better-sqlite3';
 import {
   closeSync, copyFileSync, constants, existsSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync,
@@ -40,12 +41,15 @@ export interface SlapproxyImportReport {
 export class SlapproxyImportError extends Error {}
 
 /**
- * Test-only hook: SLAPOS_TEST_MIGRATION_KILL_AT=<step> makes the process SIGKILL
- * itself at that step, so that tests can check what a crash leaves behind.
- * Steps: backup, schema, rows (inside the copy transaction), before-rename, after-rename.
+ * The step boundaries of the conversion, for the kill hook (SLAPOS_TEST_KILL_AT=
+ * slapproxy-import:<step>, src/util/kill-point.ts) and docs/design.md: the
+ * lock taken, the backup durable, the temporary file created, its schema
+ * made, its rows copied (inside the copy transaction), it durable, renamed.
  */
+export const SLAPPROXY_IMPORT_KILL_POINTS = ['locked', 'backup', 'temp-created', 'schema', 'rows', 'before-rename', 'after-rename'].map((step) => `slapproxy-import:${step}`);
+
 function testKillPoint(step: string): void {
-  if (process.env['SLAPOS_TEST_MIGRATION_KILL_AT'] === step) process.kill(process.pid, 'SIGKILL');
+  killPoint(`slapproxy-import:${step}`);
 }
 
 function tableNames(db: Database.Database): string[] {
@@ -174,6 +178,7 @@ function takeLock(file: string): () => void {
 function convert(file: string, now: Date): SlapproxyImportReport | undefined {
   // What a crashed conversion left; never the live database.
   const temp = importTempFile(file);
+  testKillPoint('locked');
   removeTemp(temp);
   // Another process may have converted it while we waited for the lock.
   const { versions, ourRows } = probe(file);
@@ -227,6 +232,7 @@ function convert(file: string, now: Date): SlapproxyImportReport | undefined {
       closeSync(fd);
     }
   }
+  testKillPoint('temp-created');
   const carried: Record<string, number> = {};
   const notCarried: Record<string, number> = {};
   let duplicateSlaves = 0;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { migrate, SCHEMA_VERSION } from '../../src/master/migrations.js';
 import { buildMaster } from '../../src/master/server.js';
-import { importLockFile, importTempFile, SlapproxyImportError } from '../../src/master/slapproxy-import.js';
+import { importLockFile, importTempFile, SLAPPROXY_IMPORT_KILL_POINTS, SlapproxyImportError } from '../../src/master/slapproxy-import.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { tempDir } from '../helpers/master.js';
 import { fixturesDir, repoRoot } from '../helpers/paths.js';
@@ -160,13 +160,13 @@ test('a conversion in progress in another process is not disturbed: a second ope
 test('kill -9 at each step of the conversion leaves the old or the new database, and the next start completes it', async (t) => {
   const storeModule = path.join(repoRoot, 'dist', 'src', 'master', 'sqlite-store.js');
   const script = `const { SqliteStore } = await import(${JSON.stringify(storeModule)}); new SqliteStore(process.argv[1]);`;
-  for (const step of ['backup', 'schema', 'rows', 'before-rename', 'after-rename']) {
+  for (const step of SLAPPROXY_IMPORT_KILL_POINTS) {
     const file = copyFixture(t);
     const run = await execa('node', ['--input-type=module', '-e', script, file], {
-      reject: false, env: { SLAPOS_TEST_MIGRATION_KILL_AT: step },
+      reject: false, env: { SLAPOS_TEST_KILL_AT: step },
     });
     t.is(run.signal, 'SIGKILL', `${step}: the hook killed the process (${run.stderr})`);
-    if (step === 'after-rename') {
+    if (step === 'slapproxy-import:after-rename') {
       t.deepEqual(counts(file), MIGRATED, `${step}: the new database, complete`);
     } else {
       t.is(sha(file), ORIGINAL_SHA, `${step}: the original, untouched`);
