@@ -1,6 +1,7 @@
 // The node's supervisord: write its configuration, start it unless one is
 // already answering on the socket, wait until it answers (slapgrid.md §7.1–7.2).
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { killPoint } from '../util/kill-point.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
@@ -21,6 +22,12 @@ function ensureDir(dir: string, mode: number): void {
   chmodSync(dir, mode);
 }
 
+/**
+ * The step boundaries of writing the configuration, for the kill hook
+ * (src/util/kill-point.ts) and docs/design.md.
+ */
+export const SUPERVISORD_CONFIG_KILL_POINTS = ['supervisord-config:dirs', 'supervisord-config:temp', 'supervisord-config:renamed'];
+
 /** Creates the directories and (re)writes supervisord.conf (0600) when its content differs. */
 export function writeSupervisordConfiguration(instanceRoot: string, options: SupervisordConfigOptions = {}): SupervisordPaths {
   if (!existsSync(instanceRoot)) throw new Error(`[slapos] instance_root = ${instanceRoot} does not exist (run slapos node format first)`);
@@ -34,10 +41,16 @@ export function writeSupervisordConfiguration(instanceRoot: string, options: Sup
   } catch {
     current = undefined;
   }
+  const tmp = `${paths.config}.tmp`;
+  killPoint('supervisord-config:dirs');
   if (current !== text) {
-    const tmp = `${paths.config}.tmp`;
     writeFileSync(tmp, text, { mode: 0o600 });
+    chmodSync(tmp, 0o600); // a temp file a killed run left keeps its mode otherwise
+    killPoint('supervisord-config:temp');
     renameSync(tmp, paths.config);
+    killPoint('supervisord-config:renamed');
+  } else {
+    rmSync(tmp, { force: true }); // left by a run killed before its rename
   }
   chmodSync(paths.config, 0o600);
   return paths;
