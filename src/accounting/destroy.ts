@@ -9,6 +9,7 @@ import { native } from '../native/index.js';
 import { SupervisorClient, SupervisorFault } from '../supervisor/client.js';
 import { updateSupervisor } from '../supervisor/groups.js';
 import type { Logger } from '../util/log.js';
+import { killPoint } from '../util/kill-point.js';
 import {
   decideDestruction, isPartitionConf, KEPT_ENTRIES, prermConf, prermGroup, retention, RETENTION_DATE_FILE, RETENTION_DELAY_FILE,
   WAIT_LIST_FILE, type DestructionDecision, type ProcessState,
@@ -182,16 +183,27 @@ export function emptyDirectory(target: DestroyTarget, log: Logger): void {
  * One pass over a destroyed partition whose processes may still run. Returns
  * what happened; 'destroyed' means the caller reports destroyedComputerPartition.
  */
+/** The kill point after a step of destroyPartition (src/util/kill-point.ts): "destroy:" and the step's name in kebab case. */
+export const destroyKillPoint = (step: string): string => `destroy:${step.replace(/[^a-z]+/gi, '-').replace(/-$/, '').toLowerCase()}`;
+
+/** The step boundaries of a destruction, in order, for the kill hook and docs/design.md. */
+export const DESTROY_KILL_POINTS = [
+  'stop processes', 'observe', 'start etc/prerm', 'write retention date', 'sbin/destroy', 'reset cgroup', 'remove supervisord files', 'remove certificates', 'empty directory',
+].map(destroyKillPoint);
+
 export async function destroyPartition(target: DestroyTarget, ctx: DestroyContext): Promise<DestroyOutcome> {
   const { log } = ctx;
   const now = () => (ctx.now ?? (() => Date.now() / 1000))();
   const client = new SupervisorClient(ctx.supervisor.socket, 30_000);
   const step = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (error) {
       throw new DestroyError(target.id, name, error instanceof Error ? error.message : String(error));
     }
+    killPoint(destroyKillPoint(name));
+    return result;
   };
   if (!lstatSync(target.path, { throwIfNoEntry: false })?.isDirectory()) throw new DestroyError(target.id, 'partition directory', `${target.path} does not exist`);
   await step('stop processes', () => stopPartition(target, ctx, client));
