@@ -3,6 +3,7 @@
 // <instance_root>/var/xml_report/<id>/*, and computer journals in
 // <instance_root>/var/xml_report/<computer_id>/*) are validated and copied
 // into the usage store's outbox, and only then deleted (slapgrid.md §5.1).
+import { killPoint } from '../util/kill-point.js';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runAs } from '../executor/index.js';
@@ -126,7 +127,9 @@ export function ingestReportFiles(
   }
   if (taken.length > 0) {
     store.queueFiles('partition-files', partitionFilesJournal(options.computerId, options.now, perPartition), taken.map(({ path: p, sha256 }) => ({ path: p, sha256 })), options.now);
+    killPoint('outbox:files-queued');
     for (const f of taken) unlink(f.file);
+    killPoint('outbox:files-removed');
   }
   let computerFiles = 0;
   for (const file of listFiles(options.instanceRoot, path.join('var', 'xml_report', options.computerId), log)) {
@@ -142,6 +145,7 @@ export function ingestReportFiles(
       continue;
     }
     store.queueFiles('computer-file', text, [{ path: file.path, sha256: digest }], options.now);
+    killPoint('outbox:computer-file-queued');
     unlink(file);
     computerFiles += 1;
   }

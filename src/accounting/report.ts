@@ -11,6 +11,7 @@ import type { SupervisordConfigOptions } from '../supervisor/config.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
 import { parsePasswd } from '../users/user.js';
 import type { Logger } from '../util/log.js';
+import { killPoint } from '../util/kill-point.js';
 import { readFileSync } from 'node:fs';
 import { finishedPeriods, periodJournal, periodUsage } from './aggregate.js';
 import { destroyPartition, type DestroyContext } from './destroy.js';
@@ -61,10 +62,19 @@ export function queueFinishedPeriods(store: UsageStore, computerId: string, peri
     const journal = periodJournal(computerId, start, end, periodUsage(samples, baselines));
     if (journal !== null) validateJournal(journal); // ours must always pass; a failure is a bug, not data to send
     store.queuePeriod(start, end, journal, now);
+    killPoint('outbox:period-queued');
     if (journal !== null) queued += 1;
   }
   return queued;
 }
+
+/**
+ * The step boundaries of the usage store's outbox, for the kill hook
+ * (src/util/kill-point.ts) and docs/design.md: report files queued (one
+ * transaction with their hashes), then deleted; a computer journal queued; a
+ * period queued; a journal acknowledged by the master, then marked sent.
+ */
+export const OUTBOX_KILL_POINTS = ['outbox:files-queued', 'outbox:files-removed', 'outbox:computer-file-queued', 'outbox:period-queued', 'outbox:sent', 'outbox:marked'];
 
 /** Sends pending journals oldest first; stops at the first transport or server error (kept for the next run). */
 export async function sendOutbox(store: UsageStore, client: SlapClient, computerId: string, log: Logger, now: number): Promise<{ sent: number; error: string | null }> {
@@ -72,7 +82,9 @@ export async function sendOutbox(store: UsageStore, client: SlapClient, computer
   for (const row of store.pending()) {
     try {
       await client.useComputer(computerId, row.document);
+      killPoint('outbox:sent');
       store.markSent(row.id, now);
+      killPoint('outbox:marked');
       sent += 1;
     } catch (error) {
       const refused = (error instanceof SlapHttpError || error instanceof SlapNotFoundError) && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
