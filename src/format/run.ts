@@ -64,7 +64,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const observedAt = Date.now();
     const plan = makePlan(settings, observed, today);
     for (const warning of plan.warnings) log.warn(warning);
-    const userCheck = settings.alterUser ? checkUserDb(observed.users, wantedUsers(settings)) : { missing: [], mismatched: [] };
+    const userCheck = settings.alterUser ? checkUserDb(observed.users, wantedUsers(settings), observed.stored !== undefined) : { missing: [], mismatched: [] };
     const userDbNotes = [
       ...observed.userDbRepairs.map((r) => `user database: ${r}`),
       ...userCheck.missing.map((m) => `user database: ${m}${settings.dryRun ? ' (this run would add it)' : ' (added by this run)'}`),

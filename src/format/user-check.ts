@@ -12,7 +12,11 @@ export interface UserCheck {
   mismatched: string[];
 }
 
-export function checkUserDb(db: UserDb, wanted: readonly WantedUser[]): UserCheck {
+/**
+ * `formatted`: the node was formatted before (its state file exists); on a
+ * first run users with no entry at all are simply new, not missing.
+ */
+export function checkUserDb(db: UserDb, wanted: readonly WantedUser[], formatted: boolean): UserCheck {
   const byName = (lines: string[][]) => new Map(lines.filter((l) => l.length > 3).map((l) => [l[0] as string, l]));
   const passwd = byName(db.passwd.lines);
   const group = byName(db.group.lines);
@@ -24,7 +28,7 @@ export function checkUserDb(db: UserDb, wanted: readonly WantedUser[]): UserChec
     const pw = passwd.get(name);
     const gr = group.get(name);
     const absent = [!pw && 'passwd', !shadow.has(name) && 'shadow', !gr && 'group', !gshadow.has(name) && 'gshadow'].filter((f): f is string => f !== false);
-    if (absent.length > 0) missing.push(`${name}: no entry in ${absent.join(', ')}`);
+    if (absent.length > 0 && (formatted || absent.length < 4)) missing.push(`${name}: no entry in ${absent.join(', ')}`);
     if (pw && gr) {
       if (pw[2] !== gr[2]) mismatched.push(`${name}: uid ${pw[2]} but its group's gid is ${gr[2]}`);
       else if (pw[3] !== gr[2]) missing.push(`${name}: primary gid ${pw[3]} instead of its group's ${gr[2]}`);
