@@ -184,6 +184,7 @@ test('users plan: new users get one free id for user and group, existing ones ke
 test('users fast path on a copy of an etc directory: atomic files, "-" backups, and pwck/grpck agree', (t) => {
   const etc = tempDir(t);
   for (const f of ['passwd', 'group', 'shadow', 'gshadow']) copyFileSync(path.join('/etc', f), path.join(etc, f));
+  const copied = readFileSync(path.join(etc, 'passwd'), 'utf8'); // /etc/passwd itself may change meanwhile (other tests' useradd)
   const home = tempDir(t);
   mkdirSync(path.join(home, 'p0'));
   const wanted = [
@@ -193,7 +194,7 @@ test('users fast path on a copy of an etc directory: atomic files, "-" backups, 
   const location = { etcDir: etc, systemLock: false };
   const plan = withLockedUserDb(location, (d) => planUsers(d, wanted, [], readRanges(), 20000));
   t.deepEqual(Object.keys(plan.changes).sort(), ['group', 'gshadow', 'passwd', 'shadow']);
-  t.is(readFileSync(path.join(etc, 'passwd-'), 'utf8'), readFileSync('/etc/passwd', 'utf8'));
+  t.is(readFileSync(path.join(etc, 'passwd-'), 'utf8'), copied);
   t.is(statSync(path.join(etc, 'shadow')).mode & 0o777, statSync('/etc/shadow').mode & 0o777);
   const pw = spawnSync('pwck', ['-r', path.join(etc, 'passwd'), path.join(etc, 'shadow')], { encoding: 'utf8' });
   // pwck resolves gids through the system's NSS, not our copy: "no group" is expected there, nothing else.
