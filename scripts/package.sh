@@ -50,6 +50,9 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   [ -n "$SOURCE_DATE_EPOCH" ] || { echo "package: set SOURCE_DATE_EPOCH (no git history here)" >&2; exit 1; }
 fi
 export SOURCE_DATE_EPOCH
+# Debian's usual variables; the default address is reserved (.invalid): set them to publish.
+MAINTAINER="${DEBFULLNAME:-slapos-node maintainers} <${DEBEMAIL:-maintainers@slapos-node.invalid}>"
+case "$MAINTAINER" in *'|'*|*$'\n'*) echo "package: DEBFULLNAME/DEBEMAIL must not contain | or newlines" >&2; exit 1 ;; esac
 NODE_MAJOR="$("$NODE" -p 'process.versions.node.split(".")[0]')"
 [ "$NODE_MAJOR" -ge 20 ] || { echo "package: node $("$NODE" --version) is too old to ship (>= 20.19)" >&2; exit 1; }
 NODE_LICENSE=""
@@ -78,6 +81,13 @@ cp "$NODE_LICENSE" "$APP/node/LICENSE"
 cp -r bin lib systemd docs package.json package-lock.json slapos.cfg.example "$APP/"
 cp -r dist/src "$APP/dist/src"
 find "$APP/dist" -name '*.map' -delete
+# main.js loads program.bundle.js when it is not older than program.js; in the
+# package every file has the same time, so a bundle older than a later tsc run
+# would be loaded stale: it goes (the CLI then runs unbundled, a bit slower).
+if [ -f dist/src/cli/program.bundle.js ] && [ dist/src/cli/program.bundle.js -ot dist/src/cli/program.js ]; then
+  echo "package: dist/src/cli/program.bundle.js is older than program.js (npm run build to bundle): shipped unbundled" >&2
+  rm -f "$APP/dist/src/cli/program.bundle.js"
+fi
 strip --strip-unneeded -o "$APP/build/Release/slapos_native.node" build/Release/slapos_native.node
 
 # Production dependencies: the packages `npm ls --omit=dev` lists (offline,
@@ -127,14 +137,15 @@ mkdir -p "$ROOT/lib/systemd/system"
   }
 ' "$PROJECT/dist" "$ROOT/lib/systemd/system"
 
-# Debian's documentation files.
+# Debian's documentation files and lintian's overrides (explained in docs/operations.md).
+install -D -m 0644 packaging/debian/lintian-overrides "$ROOT/usr/share/lintian/overrides/slapos-node"
 DOC="$ROOT/usr/share/doc/slapos-node"
 mkdir -p "$DOC"
 cp packaging/debian/copyright "$DOC/copyright"
 {
   printf 'slapos-node (%s) unstable; urgency=medium\n\n' "$VERSION"
   printf '  * Release %s: see /opt/slapos-node/docs and the project'"'"'s CHANGELOG.md.\n\n' "$VERSION"
-  printf ' -- slapos-node developers <slapos-node@localhost>  %s\n' "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
+  printf ' -- %s  %s\n' "$MAINTAINER" "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
 } | gzip -9n > "$DOC/changelog.gz"
 if [ -f CHANGELOG.md ]; then cp CHANGELOG.md "$APP/CHANGELOG.md"; fi
 
@@ -142,7 +153,7 @@ if [ -f CHANGELOG.md ]; then cp CHANGELOG.md "$APP/CHANGELOG.md"; fi
 for script in postinst prerm postrm; do install -m 0755 "packaging/debian/$script" "$ROOT/DEBIAN/$script"; done
 install -m 0644 packaging/debian/conffiles "$ROOT/DEBIAN/conffiles"
 SIZE="$(du -sk --apparent-size --exclude=DEBIAN "$ROOT" | cut -f1)"
-sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE@/$SIZE/" packaging/debian/control.in > "$ROOT/DEBIAN/control"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE@/$SIZE/" -e "s|@MAINTAINER@|$MAINTAINER|" packaging/debian/control.in > "$ROOT/DEBIAN/control"
 (cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) > "$ROOT/DEBIAN/md5sums"
 chmod 0644 "$ROOT/DEBIAN/md5sums" "$ROOT/DEBIAN/control"
 

@@ -6,7 +6,7 @@
 // the first test of a run pays, the others extract it in seconds.
 import { execFile as execFileCallback, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -77,23 +77,34 @@ export async function debianRoot(target: string, mirror: string, packages: strin
     mkdirSync(cacheDir, { recursive: true });
     const debs = path.join(cacheDir, 'debs.tgz');
     const include = `--include=${packages.join(',')}`;
+    // Private working names, renamed into place when complete: a concurrent or killed run never sees a half-made file.
     if (!existsSync(debs)) {
       log(`debootstrap: downloading ${SUITE} minbase + ${packages.length} packages from ${mirror} into ${debs}`);
-      await execFile('debootstrap', ['--variant=minbase', include, `--make-tarball=${debs}.part`, SUITE, path.join(cacheDir, 'download'), mirror]);
-      rmSync(path.join(cacheDir, 'download'), { recursive: true, force: true });
-      renameSync(`${debs}.part`, debs);
+      const download = mkdtempSync(path.join(cacheDir, 'download-'));
+      await execFile('debootstrap', ['--variant=minbase', include, `--make-tarball=${download}.tgz`, SUITE, download, mirror]);
+      rmSync(download, { recursive: true, force: true });
+      renameSync(`${download}.tgz`, debs);
     }
-    const staging = path.join(cacheDir, 'staging');
-    rmSync(staging, { recursive: true, force: true });
+    const staging = mkdtempSync(path.join(cacheDir, 'staging-'));
     log('debootstrap: installing the root (minutes, once per cache key)');
-    await execFile('debootstrap', ['--variant=minbase', include, `--unpack-tarball=${debs}`, SUITE, staging, mirror]);
-    await execFile('chroot', [staging, 'apt-get', 'clean']);
-    await execFile('tar', ['--numeric-owner', '-cpf', `${rootTar}.part`, '-C', staging, '.']);
-    rmSync(staging, { recursive: true, force: true });
-    renameSync(`${rootTar}.part`, rootTar);
+    try {
+      await execFile('debootstrap', ['--variant=minbase', include, `--unpack-tarball=${debs}`, SUITE, staging, mirror]);
+      await execFile('chroot', [staging, 'apt-get', 'clean']);
+      await execFile('tar', ['--numeric-owner', '-cpf', `${staging}.tar`, '-C', staging, '.']);
+      renameSync(`${staging}.tar`, rootTar);
+    } finally {
+      await unmountBeneath(staging); // debootstrap mounts /proc there and leaves it when it fails
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
   await execFile('tar', ['--numeric-owner', '-xpf', rootTar, '-C', target]);
   return cached;
+}
+
+/** Unmounts what is mounted beneath `dir`, deepest first (never `dir`'s parents). */
+async function unmountBeneath(dir: string): Promise<void> {
+  const points = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((p) => p.startsWith(`${dir}/`));
+  for (const point of points.sort().reverse()) await execFile('umount', [point]);
 }
 
 /** Every path under `root` (relative), without the kernel's, the package managers' and the logs' own trees. */
