@@ -141,5 +141,7 @@ serialUnless(unavailable)('the package builds reproducibly, installs into a fres
 
   const after = fileList(root);
   t.deepEqual([...after].filter((p) => !before.has(p)).sort(), [], 'nothing of the package is left');
-  t.deepEqual([...before].filter((p) => !after.has(p)).sort(), [], 'nothing of the root was removed');
+  // Except /etc/opt when it is left empty: base-files' postinst makes it, no package lists it, so dpkg
+  // removes it with the conffile's directory, after postrm purge could put it back (docs/operations.md).
+  t.deepEqual([...before].filter((p) => !after.has(p) && p !== 'etc/opt').sort(), [], 'nothing of the root was removed');
 });
