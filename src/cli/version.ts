@@ -1,8 +1,7 @@
 // `slapos --version` (and `--version --json`): the project, its version, and
 // the SLAP protocol level it speaks. package.json is read only when asked, so
 // that no other command pays for it at start-up.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { projectPackage } from '../util/version.js';
 
 /** The slapos.core release whose SLAP protocol, files and commands we follow (docs/master.md, slap-protocol.md). */
 export const SLAP_COMPATIBILITY = 'slapos.core 1.24';
@@ -14,8 +13,7 @@ export interface VersionInfo {
 }
 
 export function versionInfo(): VersionInfo {
-  const pkg = fileURLToPath(new URL('../../../package.json', import.meta.url));
-  const parsed = JSON.parse(readFileSync(pkg, 'utf8')) as { name: string; version: string };
+  const parsed = projectPackage();
   return { name: parsed.name, version: parsed.version, slap_compatibility: SLAP_COMPATIBILITY };
 }
 

@@ -6,9 +6,7 @@ import type { Dict, MarshalValue } from './computer-xml.js';
 import type { Observed } from './observe.js';
 import { storedPartition, type NetworkModel } from './plan-network.js';
 import type { FormatSettings } from './settings.js';
-
-/** The version string reported as slapos_version. */
-export const SLAPOS_NODE_VERSION = '0.1.0';
+import { projectVersion } from '../util/version.js';
 
 function emptyTap(name: string): Dict {
   return {
@@ -98,7 +96,7 @@ export function computerDict(settings: FormatSettings, observed: Observed, net: 
     // The reference reports its Python version here; we report Node's.
     python_version: process.versions.node,
     reference: settings.computerId,
-    slapos_version: SLAPOS_NODE_VERSION,
+    slapos_version: projectVersion(),
     software_root: settings.softwareRoot,
     software_user: settings.softwareUser,
     tap_gateway_interface: settings.tapGatewayInterface,

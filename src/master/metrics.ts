@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Authorize } from './authorize.js';
 import type { Store } from './store.js';
+import { projectVersion } from '../util/version.js';
 
 export class MasterMetrics {
   readonly registry = new Registry();
@@ -29,6 +30,14 @@ export class MasterMetrics {
     labelNames: ['slap_state', 'requested_state'] as const, registers: [this.registry],
   });
   private readonly usageStored = new Gauge({ name: 'slapos_master_usage_reports_stored', help: 'Usage reports in the database', registers: [this.registry] });
+  /** Always 1: the label says which slapos-node (package.json's version) answers. */
+  readonly buildInfo = new Gauge({
+    name: 'slapos_master_build_info', help: 'The running slapos-node version (label), always 1', labelNames: ['version'] as const, registers: [this.registry],
+  });
+
+  constructor() {
+    this.buildInfo.set({ version: projectVersion() }, 1);
+  }
 
   async refresh(store: Store): Promise<void> {
     const counts = await store.read(async (tx) => ({
