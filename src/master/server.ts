@@ -62,6 +62,8 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit,
+    // A sha512 in a path is 128 characters (the network cache); fastify's default is 100.
+    routerOptions: { maxParamLength: 600 },
     requestTimeout: timeouts.request,
     connectionTimeout: timeouts.idle,
     keepAliveTimeout: timeouts.keepAlive,
