@@ -123,7 +123,7 @@ export async function blobExists(cacheUrl: string, sha512: string, tls?: Tls): P
   const agent = dispatcher(tls, GET_TIMEOUT_MS);
   try {
     const response = await request(url, { method: 'GET', headers, dispatcher: agent });
-    response.body.destroy();
+    await response.body.dump();
     return response.statusCode >= 200 && response.statusCode < 300;
   } catch {
     return false;
