@@ -7,7 +7,7 @@
 // `<software_root>/<hash>` in one step: a kill at any point leaves only a
 // staging directory (removed by the next attempt), never a half release.
 // Prints one JSON line {members, bytes} on success; exit 1 with the reason on stderr.
-import { closeSync, constants, futimesSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, rmdirSync, chmodSync, symlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, rmdirSync, chmodSync, symlinkSync, writeSync, fsyncSync } from 'node:fs';
 import path from 'node:path';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
@@ -41,6 +41,8 @@ async function writeFile(stream: Readable, file: string, mode: number, mtime: Da
       while (offset < chunk.length) offset += writeSync(fd, chunk, offset);
       written += chunk.length;
     }
+    // Exactly the archive's permission bits (the umask would drop group write), never setuid/setgid.
+    fchmodSync(fd, mode & 0o777);
     if (mtime) futimesSync(fd, mtime, mtime);
   } finally {
     closeSync(fd);

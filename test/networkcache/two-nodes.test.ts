@@ -94,7 +94,9 @@ rootTest('node 1 builds and uploads, node 2 (another namespace and software user
     `[networkcache]\ndownload-binary-cache-url = ${local}/shacache\ndownload-binary-dir-url = ${local}/shadir\n` +
     `upload-binary-cache-url = ${local}/shacache\nupload-binary-dir-url = ${local}/shadir\n` +
     `signature-private-key-file = ${signer.keyFile}\nsignature-certificate-list =\n${indent(signer.certPem)}\n`);
+  let started = performance.now();
   const first = await inNetns(ns1, [process.execPath, BIN, 'node', 'software', '--now', '--json', '-v', '--cfg', cfg1]);
+  const buildSeconds = (performance.now() - started) / 1000;
   t.is(first.status, 0, first.stderr.slice(-4000));
   t.regex(first.stderr, /binary cache not used .*no entry in the cache.*building it/);
   t.regex(first.stderr, /uploaded to the binary cache/);
@@ -112,7 +114,10 @@ rootTest('node 1 builds and uploads, node 2 (another namespace and software user
   const cfg2 = nodeConfig(dir, 'node2', 'COMP-2', remote,
     `buildout = ${noBuildout}\n[networkcache]\ndownload-binary-cache-url = ${remote}/shacache\ndownload-binary-dir-url = ${remote}/shadir\n` +
     `signature-certificate-list =\n${indent(signer.certPem)}\n`);
+  started = performance.now();
   const second = await inNetns(ns2, [process.execPath, BIN, 'node', 'software', '--now', '--json', '-v', '--cfg', cfg2]);
+  // Figures for docs/performance.md (same run, same machine load): whole `slapos node software` passes.
+  t.log(`software pass: build + upload ${buildSeconds.toFixed(1)} s, from the cache ${((performance.now() - started) / 1000).toFixed(1)} s`);
   t.is(second.status, 0, second.stderr.slice(-4000));
   t.regex(second.stderr, /installed from the binary cache in [\d.]+ s .*buildout not run/);
   t.false(existsSync(path.join(dir, 'buildout-was-run')), 'node 2 never ran buildout');
