@@ -4,7 +4,7 @@
 // then opens it without following links (safe-fs), copies it to a private
 // file while hashing it, signs the reference's metadata with the node's key,
 // and sends blob then entry. Up to three tries.
-import { closeSync, constants, createReadStream, fstatSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
@@ -76,6 +76,16 @@ export async function uploadRelease(request: UploadRequest): Promise<UploadOutco
     return { uploaded: false, reason: `Invalid configuration: no matching certificate for private key ${settings.signatureKeyFile} in signature-certificate-list` };
   }
   log.info('creating archive of software release');
+  // Archives of an upload killed earlier (names only: removed as names, never followed).
+  for (const entry of readdirSync(request.softwareRoot)) {
+    if (entry.startsWith(`.${request.hash}.upload-`)) {
+      try {
+        unlinkBeneath(request.softwareRoot, entry);
+      } catch {
+        // a directory or gone: left alone
+      }
+    }
+  }
   const name = `.${request.hash}.upload-${randomBytes(6).toString('hex')}.tar.gz`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'slapos-upload-'));
   try {
