@@ -17,6 +17,7 @@ import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
+import { cachelookupCommand } from './commands/cachelookup.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   }
   program.addCommand(node);
   program.addCommand(proxyCommand());
+  program.addCommand(cachelookupCommand());
   for (const sub of clientCommands()) program.addCommand(sub);
 
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.

@@ -100,6 +100,13 @@ export const networkcacheSection = z.object({
   'upload-to-binary-cache-url-blacklist': lines.prefault(''),
   'download-from-binary-cache-force-url-list': lines.prefault(''),
   'signature-certificate-list': lines.prefault(''),
+  // The reference reads these from [networkcache] too ([networkcache] wins over [slapos]).
+  'signature-private-key-file': opt(absolutePath),
+  'download-cache-url': opt(z.string()),
+  'download-dir-url': opt(z.string()),
+  /** ours: limits of a cached release's extraction (a tar bomb makes the node build instead). */
+  'binary-cache-max-bytes': opt(bytes),
+  'binary-cache-max-members': opt(int(1)),
 });
 
 export const slapproxySection = z.object({
@@ -117,6 +124,13 @@ export const slapproxySection = z.object({
   ca_key_file: opt(absolutePath),
   /** reference: lines "<product reference> <software release URL>" (src/master/software-product.ts). */
   software_product_list: z.string().prefault(''),
+  /** ours: the network cache's blobs (default: shacache/ beside an SQLite database; needed with PostgreSQL). */
+  shacache_directory: opt(absolutePath),
+  /** ours: total bytes of cached blobs (507 beyond), largest single blob (413 beyond). */
+  shacache_quota: opt(bytes),
+  shacache_max_blob: opt(bytes),
+  /** ours: who may download from the cache: open (default) or authenticated (a trusted client certificate). */
+  shacache_download: z.enum(['open', 'authenticated']).prefault('open'),
 });
 
 /**

@@ -74,6 +74,14 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (computer_reference, partition_reference, title));
   CREATE INDEX related_instance_title ON related_instance (title);
   `,
+  // 4: the network cache's shadir (src/master/cache-routes.ts): signed entries per key, in arrival order;
+  // digest (sha256 of the entry) makes a repeated upload of one entry a no-op. Blobs are files (cache-storage.ts).
+  `
+  CREATE TABLE shadir_entry (
+    id {autoid}, key TEXT NOT NULL, digest TEXT NOT NULL,
+    metadata TEXT NOT NULL, signature TEXT NOT NULL, sha512 TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (key, digest));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

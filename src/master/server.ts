@@ -5,10 +5,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { MarshalError, XmlInputError } from '../slap/errors.js';
 import type { MasterSettings } from './node-ops.js';
-import { makeAuthorizer } from './authorize.js';
+import { identityOfRequest, makeAuthorizer } from './authorize.js';
+import { registerCache } from './cache-routes.js';
+import { BlobStore } from './cache-storage.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
 import { registerHateoas } from './hateoas.js';
 import { registerJsonApi } from './json-api.js';
@@ -47,6 +50,8 @@ export interface MasterOptions extends MasterSettings {
   softwareProducts?: ReadonlyMap<string, string>;
   /** [multimaster/<url>] sections: requests forwarded to other masters. */
   multimaster?: readonly MultimasterEntry[];
+  /** The network cache (/shacache, /shadir); absent: not served. */
+  cache?: { directory: string; quota: number; maxBlob: number; download: 'open' | 'authenticated' };
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
@@ -57,6 +62,8 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit,
+    // A sha512 in a path is 128 characters (the network cache); fastify's default is 100.
+    routerOptions: { maxParamLength: 600 },
     requestTimeout: timeouts.request,
     connectionTimeout: timeouts.idle,
     keepAliveTimeout: timeouts.keepAlive,
@@ -109,6 +116,12 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   registerHateoas(app, store, authorize);
   registerRunId(app, runId);
   registerSoftwareProducts(app, options.softwareProducts ?? new Map(), authorize);
+  if (options.cache) {
+    const authenticate = Boolean(options.https?.ca);
+    await registerCache(app, store, {
+      blobs: new BlobStore(options.cache), download: options.cache.download, identify: (request) => identityOfRequest(request, authenticate),
+    });
+  }
   app.get('/', async (request, reply) => {
     await authorize(request, { kind: 'user' });
     const status = await store.read(gatherStatus);
@@ -136,6 +149,18 @@ export interface ProxyConfig {
   ca_key_file?: string | undefined;
   /** Lines "<product> <url>" ([slapproxy] software_product_list). */
   software_product_list?: string | undefined;
+  /** The network cache's blob directory; default: `shacache` beside an SQLite database (PostgreSQL: none, no cache). */
+  shacache_directory?: string | undefined;
+  shacache_quota?: number | undefined;
+  shacache_max_blob?: number | undefined;
+  shacache_download?: 'open' | 'authenticated' | undefined;
+}
+
+/** Where the cache's blobs go: configured, else next to an SQLite database; PostgreSQL needs it configured. */
+export function cacheDirectory(config: Pick<ProxyConfig, 'database_uri' | 'shacache_directory'>): string | undefined {
+  if (config.shacache_directory) return config.shacache_directory;
+  if (isPostgresUri(config.database_uri) || config.database_uri === ':memory:') return undefined;
+  return path.join(path.dirname(path.resolve(config.database_uri)), 'shacache');
 }
 
 /** The store named by database_uri: PostgreSQL for postgres(ql):// URIs, else an SQLite file. */
@@ -187,8 +212,15 @@ export async function startMaster(
     }
   }
   const store = await openStore(config.database_uri, logger);
+  const cacheDir = cacheDirectory(config);
+  const cache = cacheDir === undefined ? undefined : {
+    directory: cacheDir,
+    quota: config.shacache_quota ?? Number.MAX_SAFE_INTEGER,
+    maxBlob: config.shacache_max_blob ?? 16 * 1024 ** 3,
+    download: config.shacache_download ?? 'open',
+  };
   const app = await buildMaster({
-    store, logger, defaultComputer: computerId, softwareProducts, multimaster,
+    store, logger, defaultComputer: computerId, softwareProducts, multimaster, ...(cache ? { cache } : {}),
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
   });
   await app.listen({ host: config.host, port: config.port });

@@ -4,8 +4,9 @@
 // differently: placeholders, the column that keeps format order, and how one
 // parameter carries a list. Everything else (upserts, CAST, ordering) is SQL
 // both accept. Kysely was the alternative; see docs/master.md "One store".
+import { createHash } from 'node:crypto';
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Tx, UsageRow,
+  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, RelatedRow, ShadirRow, SlaveRow, SoftwareRow, Tx, UsageRow,
 } from './store.js';
 
 export interface Dialect {
@@ -269,6 +270,17 @@ export class SqlTx implements Tx {
     return this.all<RelatedRow>(
       'SELECT computer_reference, partition_reference FROM related_instance WHERE title = ? ORDER BY computer_reference, partition_reference', title,
     );
+  }
+
+  listShadir(key: string) {
+    return this.all<ShadirRow>('SELECT key, metadata, signature, sha512, created_at FROM shadir_entry WHERE key = ? ORDER BY id', key);
+  }
+  async addShadir(row: ShadirRow) {
+    const digest = createHash('sha256').update(row.metadata).update('\0').update(row.signature).digest('hex');
+    return (await this.run(
+      'INSERT INTO shadir_entry (key, digest, metadata, signature, sha512, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, digest) DO NOTHING',
+      row.key, digest, row.metadata, row.signature, row.sha512, row.created_at,
+    )) > 0;
   }
 
   // count(*) is a bigint, which pg returns as a string: cast in SQL.

@@ -82,6 +82,15 @@ export interface RelatedRow {
   partition_reference: string;
 }
 
+/** One shadir entry (network cache): the metadata JSON text exactly as signed, and its base64 signature. */
+export interface ShadirRow {
+  key: string;
+  metadata: string;
+  signature: string;
+  sha512: string;
+  created_at: number;
+}
+
 export interface PartitionCount {
   slap_state: SlapState;
   requested_state: string;
@@ -146,6 +155,11 @@ export interface Tx {
   replaceRelated(computer: string, partition: string, titles: string[]): Promise<void>;
   /** Partitions whose related-instance list holds this title. */
   listRelatedBy(title: string): Promise<RelatedRow[]>;
+
+  /** Network cache: the entries of a shadir key, oldest first. */
+  listShadir(key: string): Promise<ShadirRow[]>;
+  /** Adds an entry unless the same (metadata, signature) is already under this key; true if added. */
+  addShadir(row: ShadirRow): Promise<boolean>;
 
   /** Counts for /metrics (numbers on both engines). */
   countComputers(): Promise<number>;

@@ -4,7 +4,7 @@
 export class MasterError extends Error {
   override name = 'MasterError';
   constructor(
-    readonly status: 400 | 403 | 404 | 408 | 409 | 413,
+    readonly status: 400 | 403 | 404 | 408 | 409 | 413 | 507,
     message: string,
   ) {
     super(message);

@@ -12,6 +12,8 @@ import { softwareUser } from './install.js';
 import { processSoftwareReleases } from './loop.js';
 import { connectSoftwareMaster, type SoftwareMasterLink } from './master-link.js';
 import { parseOnlySr } from './plan.js';
+import { existsSync } from 'node:fs';
+import { cacheSettings, configuredFiles } from '../networkcache/settings.js';
 
 export interface SoftwareCommandOptions {
   now?: boolean;
@@ -36,6 +38,9 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
   const slapos = requireKeys(config, 'slapos', ['computer_id', 'master_url', 'software_root', 'instance_root']);
   const force = Boolean(options.all || options.force);
   if (options.all && options.onlySr !== undefined) throw new UsageError('--all and --only-sr cannot be used together');
+  const cache = cacheSettings(config);
+  // As the reference: a configured key or TLS file that is missing stops the run before any work.
+  for (const file of configuredFiles(cache)) if (!existsSync(file)) throw new UsageError(`[networkcache] File ${JSON.stringify(file)} does not exist.`);
   await randomStartDelay(slapos.maximal_delay, options.now, log);
   return withPidFile(slapos.pidfile_software, log, async () => {
     // As the reference: the supervisord configuration exists once software runs (not launched here).
@@ -53,6 +58,7 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
       onlySr: parseOnlySr(options.onlySr),
       garbageCollect: Boolean(options.garbageCollect),
       log,
+      cache,
     });
     if (options.json) deps.out(JSON.stringify(summary, null, 2));
     const failed = summary.failed.map((f) => f.url).join(', ');

@@ -72,6 +72,8 @@ export interface InstallOptions {
   develop: boolean;
   log: Logger;
   label: string;
+  /** Appended buildout assignments ([networkcache] options, networkcache.md §6). */
+  extraArgs?: readonly string[];
 }
 
 /**
@@ -113,7 +115,7 @@ export async function installSoftware(options: InstallOptions): Promise<void> {
   prepareSoftwareDir(options);
   await runBuildout({
     command: options.buildoutCommand,
-    args: softwareBuildoutArgs(sp, { develop: options.develop }),
+    args: [...softwareBuildoutArgs(sp, { develop: options.develop }), ...(options.extraArgs ?? [])],
     cwd: sp,
     user: options.user,
     home: sp,

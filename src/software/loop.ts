@@ -10,6 +10,9 @@ import { installSoftware, isCompleted, listSoftwareDirs, markCompleted, removeTr
 import type { SoftwareMasterLink } from './master-link.js';
 import { planGarbage, planSoftware, type SoftwareStep } from './plan.js';
 import { UnreadableReleaseError } from './readable.js';
+import type { CacheSettings } from '../networkcache/settings.js';
+import { buildoutCacheArgs } from '../networkcache/settings.js';
+import { CacheForcedError, installFromCache, uploadAfterBuild } from './cache-step.js';
 
 export interface SoftwareLoopOptions {
   softwareRoot: string;
@@ -26,6 +29,10 @@ export interface SoftwareLoopOptions {
   onlySr?: readonly string[] | undefined;
   garbageCollect: boolean;
   log: Logger;
+  /** [networkcache]: download before building, upload after (src/software/cache-step.ts). */
+  cache?: CacheSettings | undefined;
+  /** Between failed upload tries (tests). */
+  uploadRetryDelayMs?: number;
 }
 
 export interface SoftwareResult {
@@ -122,7 +129,11 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
   log.info(`installing software release ${sr.url} in ${sr.path}`);
   try {
     await link.building(sr.url);
-    await installSoftware({
+    const cacheStep = options.cache
+      ? { cache: options.cache, url: sr.url, softwarePath: sr.path, user: options.user, minFreeSpace: options.minFreeSpace, log }
+      : undefined;
+    const fromCache = cacheStep !== undefined && (await installFromCache(cacheStep));
+    if (!fromCache) await installSoftware({
       url: sr.url,
       softwarePath: sr.path,
       buildoutCommand: options.buildoutCommand,
@@ -133,13 +144,17 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
       develop: options.force,
       log,
       label: sr.hash,
+      extraArgs: options.cache ? buildoutCacheArgs(options.cache) : [],
     });
+    if (!fromCache && cacheStep) {
+      await uploadAfterBuild({ ...cacheStep, ...(options.uploadRetryDelayMs !== undefined ? { retryDelayMs: options.uploadRetryDelayMs } : {}) });
+    }
     await link.available(sr.url);
     markCompleted(sr.path);
     log.info(`software release ${sr.url} installed`);
     return undefined;
   } catch (error) {
-    const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError ? error.message : String((error as Error).stack ?? error);
+    const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError || error instanceof CacheForcedError ? error.message : String((error as Error).stack ?? error);
     log.error(`software release ${sr.url} (${sr.hash}) failed: ${message}`);
     await reportError(link, log, sr.url, message);
     return message;

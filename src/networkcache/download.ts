@@ -1,0 +1,113 @@
+// Installing a release from the binary cache (networkcache.md §3–§4), the
+// node's way: only entries signed by a trusted certificate and compatible
+// with this machine; the blob streams to a root-private temporary file with
+// its sha512 checked; the tarball is then unpacked AS THE SOFTWARE USER by
+// the extraction worker through the executor (member checks and limits in
+// member-policy.ts), and appears under <software_root>/<hash> in one rename.
+// Any failure is an outcome, not an exception: the caller builds instead.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runAs } from '../executor/index.js';
+import type { Logger } from '../util/log.js';
+import { downloadBlob, listEntries, redact } from './client.js';
+import { machineInfo } from './machine.js';
+import { candidates, type MachineInfo } from './select.js';
+import { matchPrefix, type CacheSettings } from './settings.js';
+import { parseCertificateList, verifyMetadata } from './signature.js';
+
+export const EXTRACT_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'extract-worker.js');
+
+export interface CacheUser {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+export interface DownloadRequest {
+  settings: CacheSettings;
+  url: string;
+  hash: string;
+  softwareRoot: string;
+  /** Who unpacks (the software user); undefined: ourselves (not root). */
+  user: CacheUser | undefined;
+  log: Logger;
+  machine?: MachineInfo;
+  /** Extraction time limit (ms). */
+  timeoutMs?: number;
+}
+
+export type DownloadOutcome =
+  | { ok: true; seconds: number; sha512: string; bytes: number; members: number; unpackedBytes: number }
+  | { ok: false; seconds: number; reason: string };
+
+/** Whether the node should try the cache at all for this URL (configured and not blacklisted); the reason if not. */
+export function downloadSkipReason(settings: CacheSettings, url: string): string | undefined {
+  if (!settings.downloadCacheUrl || !settings.downloadDirUrl) return 'binary cache not configured (download-binary-cache-url, download-binary-dir-url)';
+  const prefix = matchPrefix(url, settings.downloadBlacklist);
+  if (prefix !== undefined) return `URL is blacklisted (download-from-binary-cache-url-blacklist: ${prefix})`;
+  return undefined;
+}
+
+export async function downloadRelease(request: DownloadRequest): Promise<DownloadOutcome> {
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  const fail = (reason: string): DownloadOutcome => ({ ok: false, seconds: seconds(), reason });
+  const { settings, log } = request;
+  const skip = downloadSkipReason(settings, request.url);
+  if (skip) return fail(skip);
+  const cacheUrl = settings.downloadCacheUrl as string;
+  const dirUrl = settings.downloadDirUrl as string;
+  const trusted = parseCertificateList(settings.certificateList, (index, error) =>
+    log.info(`signature-certificate-list: certificate ${index + 1} ignored: ${error.message}`));
+  if (trusted.length === 0) return fail('no trusted certificate (signature-certificate-list): nothing in the cache can be trusted');
+  log.info(`downloading ${request.url} binary from network cache ${redact(dirUrl)}`);
+  let entries;
+  try {
+    entries = await listEntries(dirUrl, request.hash);
+  } catch (error) {
+    return fail(`cannot list ${request.hash}: ${(error as Error).message}`);
+  }
+  if (!entries || entries.length === 0) return fail('no entry in the cache');
+  const machine = request.machine ?? machineInfo();
+  const usable = candidates(entries, (e) => verifyMetadata(e.metadata, e.signature, trusted), machine);
+  if (usable.length === 0) return fail(`none of the ${entries.length} entries is signed by a trusted certificate and built for ${machine.multiarch} ${machine.os.join(' ')}`);
+  // Root-private except for the one file the software user must read.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'slapos-cache-'));
+  try {
+    chmodSync(tmp, 0o711);
+    const problems: string[] = [];
+    for (const [index, candidate] of usable.entries()) {
+      const file = path.join(tmp, `release-${index}.tar`);
+      let bytes: number;
+      try {
+        bytes = await downloadBlob(cacheUrl, candidate.sha512, file, settings.limits.maxBytes);
+      } catch (error) {
+        problems.push((error as Error).message);
+        rmSync(file, { force: true });
+        continue;
+      }
+      chmodSync(file, 0o644);
+      log.info(`extracting archive of cached software release (${bytes} bytes) as ${request.user?.name ?? 'this user'}`);
+      const result = await runAs({
+        argv: [process.execPath, EXTRACT_WORKER, file, request.softwareRoot, request.hash, String(settings.limits.maxBytes), String(settings.limits.maxMembers)],
+        user: request.user ? { ...request.user, home: request.softwareRoot } : undefined,
+        umask: 0o022,
+        env: {},
+        cwd: request.softwareRoot,
+        timeoutMs: request.timeoutMs ?? 3600_000,
+        maxOutput: 16 * 1024,
+      });
+      if (result.exitCode !== 0) {
+        const why = result.timedOut ? 'timed out' : (result.spawnError ?? result.output.trim()) || `exit ${result.exitCode ?? result.signal}`;
+        return fail(`extraction refused or failed: ${why}`);
+      }
+      const totals = JSON.parse(result.output.trim().split('\n').pop() ?? '{}') as { members?: number; bytes?: number };
+      return { ok: true, seconds: seconds(), sha512: candidate.sha512, bytes, members: totals.members ?? 0, unpackedBytes: totals.bytes ?? 0 };
+    }
+    return fail(`download failed: ${problems.join('; ')}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,70 @@
+// The binary cache around a build (networkcache.md §3): before buildout, a
+// release whose directory does not exist yet is taken from the cache when a
+// signed, compatible entry downloads and unpacks; otherwise it is built (or,
+// for a URL of the force list, reported in error and retried next run).
+// After a successful build, it is uploaded when the node is set up to.
+// Each outcome and its duration is logged.
+import path from 'node:path';
+import { downloadRelease, type CacheUser } from '../networkcache/download.js';
+import { matchPrefix, type CacheSettings } from '../networkcache/settings.js';
+import { uploadRelease } from '../networkcache/upload.js';
+import { statBeneath } from '../safe-fs/index.js';
+import type { Logger } from '../util/log.js';
+import { checkFreeSpace } from './install.js';
+
+export class CacheForcedError extends Error {
+  override name = 'CacheForcedError';
+}
+
+export interface CacheStep {
+  cache: CacheSettings;
+  url: string;
+  softwarePath: string;
+  user: CacheUser | undefined;
+  minFreeSpace: number;
+  log: Logger;
+}
+
+/** True when the release was installed from the cache (no build needed). */
+export async function installFromCache(step: CacheStep): Promise<boolean> {
+  const { cache, url, log } = step;
+  const root = path.dirname(step.softwarePath);
+  const hash = path.basename(step.softwarePath);
+  const forced = matchPrefix(url, cache.forceList);
+  if (forced !== undefined) log.debug(`binary cache forced for ${url} because of match ${forced}`);
+  let exists: boolean;
+  try {
+    exists = statBeneath(root, hash) !== undefined;
+  } catch {
+    exists = true;
+  }
+  if (!exists) {
+    checkFreeSpace(step.softwarePath, step.minFreeSpace);
+    const outcome = await downloadRelease({ settings: cache, url, hash, softwareRoot: root, user: step.user, log });
+    if (outcome.ok) {
+      log.info(`software release ${url} installed from the binary cache in ${outcome.seconds.toFixed(1)} s ` +
+        `(${outcome.bytes} bytes downloaded, ${outcome.members} members, sha512 ${outcome.sha512.slice(0, 16)}…): buildout not run`);
+      return true;
+    }
+    log.info(`binary cache not used for ${url} (${outcome.reason}, after ${outcome.seconds.toFixed(1)} s)${forced === undefined ? ': building it' : ''}`);
+    if (forced !== undefined) throw new CacheForcedError(`Binary cache forced for ${url}, but failed to download, will retry again (${outcome.reason})`);
+    return false;
+  }
+  if (forced !== undefined) throw new CacheForcedError(`Binary cache forced for ${url}, but directory ${step.softwarePath} already exists, will retry again`);
+  return false;
+}
+
+/** After a successful build; never fails the release (a failed upload is logged). */
+export async function uploadAfterBuild(step: CacheStep & { retryDelayMs?: number }): Promise<void> {
+  const { log } = step;
+  try {
+    const outcome = await uploadRelease({
+      settings: step.cache, url: step.url, hash: path.basename(step.softwarePath), softwareRoot: path.dirname(step.softwarePath),
+      user: step.user, log, ...(step.retryDelayMs !== undefined ? { retryDelayMs: step.retryDelayMs } : {}),
+    });
+    if (outcome.uploaded) log.info(`software release ${step.url} uploaded to the binary cache in ${outcome.seconds.toFixed(1)} s (${outcome.bytes} bytes, sha512 ${outcome.sha512.slice(0, 16)}…)`);
+    else log.info(`software release ${step.url} not uploaded to the binary cache: ${outcome.reason}`);
+  } catch (error) {
+    log.warn(`software release ${step.url}: upload to the binary cache failed: ${(error as Error).message}`);
+  }
+}
