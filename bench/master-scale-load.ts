@@ -18,13 +18,19 @@ export interface LoadResult {
   warmupErrors: number;
 }
 
+let gzip = false;
+
 function send(base: URL, r: Planned): Promise<{ ms: number; error?: string }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const body = r.body ?? '';
     const req = http.request({
       host: base.hostname, port: base.port, path: r.path, method: r.method, agent: false,
-      headers: r.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {},
+      headers: {
+        ...(r.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+        // Our node's client (src/slap/client.ts) sends no Accept-Encoding; the reference's (requests) accepts gzip.
+        ...(gzip ? { 'accept-encoding': 'gzip' } : {}),
+      },
     }, (res) => {
       res.on('data', () => undefined);
       res.on('end', () => {
@@ -57,6 +63,7 @@ async function warmup(base: URL, plan: LoadPlan): Promise<{ ms: number; errors: 
 
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? '{}') as LoadPlan;
+  gzip = plan.gzip === true;
   const bases = plan.urls.map((u) => new URL(u));
   // Each master warms its own cache.
   let warmupMs = 0;

@@ -29,6 +29,8 @@ export interface LoadPlan {
   windowMs: number;
   dayCompression: number;
   clients: number;
+  /** Send Accept-Encoding: gzip as the reference's node does (ours does not: the master inflates its cached answer). */
+  gzip?: boolean;
 }
 
 export interface Planned {

@@ -1,6 +1,7 @@
 // How many computers one master serves: `npm run bench -- master-scale
 // [--computers 1000,5000,20000] [--partitions 20] [--engine sqlite|pg]
-// [--masters 1|2] [--seconds 20] [--day-compression 10] [--clients 5] [--busy 0.5]`.
+// [--masters 1|2] [--seconds 20] [--day-compression 10] [--clients 5] [--busy 0.5]
+// [--gzip] [--db FILE]`.
 //
 // For each N (ascending): the database is filled up to N computers × P
 // partitions (direct store writes, as `node format` and requests would leave
@@ -192,7 +193,7 @@ export async function main(args: string[]): Promise<void> {
   if (engine === 'pg' && postgresMissing()) throw new Error(`--engine pg: ${postgresMissing()}`);
   console.log(`priority: master(s) and generator at nice ${process.getuid?.() === 0 ? (process.env.BENCH_NICE ?? -20) : 0} (BENCH_NICE)`);
   header(`master-scale: ${steps.join(', ')} computers × ${partitions} partitions (${busyCount({ partitions, busy })} allocated), ${engine}, ` +
-    `${masters} master process(es), ${seconds} s window, day compressed ${dayCompression}×, ${clients} client users`);
+    `${masters} master process(es), ${seconds} s window, day compressed ${dayCompression}×, ${clients} client users${opts.has('gzip') ? ', clients accept gzip' : ''}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-master-scale-'));
   let pg: TestPostgres | undefined;
   const summary: { n: number; worstP99: number; errors: number }[] = [];
@@ -223,7 +224,7 @@ export async function main(args: string[]): Promise<void> {
       const pgDir = pg ? path.dirname(new URL(uri).searchParams.get('host') ?? '') : '';
       const pgData = pg ? readdirSync(pgDir).map((e) => path.join(pgDir, e)).find((d) => existsSync(path.join(d, 'postmaster.pid'))) ?? '' : '';
       try {
-        const plan: LoadPlan = { urls: servers.map((s) => s.url), computers: n, partitions, busy, windowMs: seconds * 1000, dayCompression, clients };
+        const plan: LoadPlan = { urls: servers.map((s) => s.url), computers: n, partitions, busy, windowMs: seconds * 1000, dayCompression, clients, gzip: opts.has('gzip') };
         const cpuStart = servers.map((s) => cpuMs(s.child.pid!));
         let cpu0: number[] = [];
         let sched0: { run: number; wait: number }[] = [];
