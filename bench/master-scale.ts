@@ -221,8 +221,8 @@ export async function main(args: string[]): Promise<void> {
       have = n;
       const servers: { child: ChildProcess; url: string }[] = [];
       for (let m = 0; m < masters; m++) servers.push(await startMaster(dir, uri, m));
-      const pgDir = pg ? path.dirname(new URL(uri).searchParams.get('host') ?? '') : '';
-      const pgData = pg ? readdirSync(pgDir).map((e) => path.join(pgDir, e)).find((d) => existsSync(path.join(d, 'postmaster.pid'))) ?? '' : '';
+      // test/helpers/postgres.ts: the socket directory holds the cluster's data/.
+      const pgData = pg ? path.join(new URL(uri).searchParams.get('host') ?? '', 'data') : '';
       try {
         const plan: LoadPlan = { urls: servers.map((s) => s.url), computers: n, partitions, busy, windowMs: seconds * 1000, dayCompression, clients, gzip: opts.has('gzip') };
         const cpuStart = servers.map((s) => cpuMs(s.child.pid!));
