@@ -30,6 +30,8 @@ import { busyCount, SOFTWARE_URL, type LoadPlan } from './master-scale-plan.js';
 import type { LoadResult } from './master-scale-load.js';
 
 const TARGET_P99_MS = 100;
+/** Masters and generators started, killed if the benchmark is interrupted. */
+const running: ChildProcess[] = [];
 
 /** Adds computers [from, to) with `partitions` partitions each, a fraction `busy` allocated (requested by inst-<c>-0). */
 async function populate(store: Store, from: number, to: number, partitions: number, busy: number): Promise<void> {
@@ -147,6 +149,7 @@ function runGenerator(plan: LoadPlan, onWindow: () => void): Promise<{ result: L
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--max-old-space-size=4096', path.join(repo, 'dist', 'bench', 'master-scale-load.js'), JSON.stringify(plan)], { stdio: ['ignore', 'pipe', 'inherit'] });
     renice(child.pid!);
+    running.push(child);
     let out = '';
     let rss = 0;
     const timer = setInterval(() => { rss = Math.max(rss, peakRssMiB(child.pid!) || 0); }, 1000);
@@ -197,6 +200,17 @@ export async function main(args: string[]): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-master-scale-'));
   let pg: TestPostgres | undefined;
   const summary: { n: number; worstP99: number; errors: number }[] = [];
+  // Interrupted (Ctrl-C, timeout): the masters, PostgreSQL and the temporary directory go too.
+  const onSignal = (signal: NodeJS.Signals) => {
+    console.error(`${signal}: stopping the masters${pg ? ' and PostgreSQL' : ''}`);
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
+    void (pg?.stop() ?? Promise.resolve()).finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // --db <file> (SQLite): kept after the run and reused by the next one (filling takes minutes at 20,000).
     let uri = opts.get('db') ? path.resolve(opts.get('db')!) : path.join(dir, 'master.db');
@@ -220,7 +234,10 @@ export async function main(args: string[]): Promise<void> {
       console.log(`\nN = ${n}: database filled from ${have} to ${n} computers in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       have = n;
       const servers: { child: ChildProcess; url: string }[] = [];
-      for (let m = 0; m < masters; m++) servers.push(await startMaster(dir, uri, m));
+      for (let m = 0; m < masters; m++) {
+        servers.push(await startMaster(dir, uri, m));
+        running.push(servers.at(-1)!.child);
+      }
       // test/helpers/postgres.ts: the socket directory holds the cluster's data/.
       const pgData = pg ? path.join(new URL(uri).searchParams.get('host') ?? '', 'data') : '';
       try {
