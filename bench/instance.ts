@@ -5,7 +5,7 @@
 // up to date), in process and as a whole CLI run. The master runs as a child
 // process (`slapos proxy start`) so its work is not counted in ours.
 // Partitions are plain directories owned by nobody (format is benchmarked apart).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,15 @@ export async function main(args: string[]): Promise<void> {
       const whole = await cliWall(cfg);
       const s = JSON.parse(whole.stdout) as { upToDate: string[]; ms: number };
       console.log(`no-op pass (CLI, node start-up included): exit ${whole.status}, ${s.upToDate.length} up to date: ${whole.ms.toFixed(0)} ms wall, loop ${s.ms} ms`);
+    }
+    // Peak RSS of a no-op CLI pass (issue 29: goal < 80 MiB), from /usr/bin/time, and the modules it loaded.
+    for (let k = 0; k < 2; k++) {
+      const timed = spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, cli, 'node', 'instance', '--now', '-q', '--cfg', cfg],
+        { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'module' }, maxBuffer: 1 << 28 });
+      const rss = Number(/maxrss (\d+)/.exec(timed.stderr)?.[1] ?? Number.NaN) / 1024;
+      const modules = new Set([...timed.stderr.matchAll(/load "?(file:\/\/\S+?|\/\S+?\.(?:js|mjs|cjs|node|json))"?/g)].map((m) => m[1])).size;
+      console.log(`no-op pass (CLI) peak RSS ${rss.toFixed(1)} MiB (goal < 80 MiB: ${rss < 80 ? 'met' : `missed by ${(rss - 80).toFixed(1)} MiB`}), exit ${timed.status}` +
+        `${modules > 0 ? `, ~${modules} CommonJS files loaded (NODE_DEBUG=module; ES modules are not listed)` : ''}`);
     }
     const c = compare(nodeNoop, { label: `no-op node instance, ${n} partitions`, argv: [process.execPath, cli, 'node', 'instance', '--now', '-q', '--cfg', cfg] }, 7);
     const target = n <= 10 ? 250 : n <= 100 ? 350 : 500;

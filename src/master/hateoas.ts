@@ -125,12 +125,30 @@ export async function search(tx: Tx, query: HateoasQuery): Promise<Json[]> {
       : [await tx.getComputer(query.reference)].filter((c): c is ComputerRow => c !== undefined);
     return computers.map((c) => ({ address: c.address, netmask: c.netmask, reference: c.reference, relative_url: computerUrl(c.reference), title: c.reference }));
   }
-  const busy = await tx.listBusyPartitions();
-  const wanted = (title: string) => query.title === undefined || query.title === title;
-  const roots = busy.filter((p) => isRootTree(p) && wanted(p.partition_reference ?? '')).map(partitionRow);
-  const shared = rootSharedInstances(busy).filter((s) => wanted(s.title))
+  // One title (`slapos service info`, and any client polling one service): index lookups, not the whole fleet.
+  const title = query.title;
+  const candidates = title === undefined ? await tx.listBusyPartitions() : await tx.findInstancesByTitle(title);
+  const roots = candidates.filter(isRootTree).map(partitionRow);
+  const shared = (title === undefined ? rootSharedInstances(candidates) : await rootSharedByTitle(tx, title))
     .map((s) => ({ relative_url: sharedUrl(s.title), title: s.title, url_string: s.host.software_release }));
   return [...roots, ...shared];
+}
+
+/**
+ * The root shared instances of one title, found through their shared_instance
+ * rows (every requested shared instance has one, imported ones too) and the
+ * host each names; a row without hosted_by (an old database) falls back to
+ * reading every host's list.
+ */
+async function rootSharedByTitle(tx: Tx, title: string): Promise<RootShared[]> {
+  const rows = await tx.findSlaves(`_${title}`);
+  if (rows.some((r) => r.hosted_by === null)) return rootSharedInstances(await tx.listBusyPartitions()).filter((s) => s.title === title);
+  const hosts: PartitionRow[] = [];
+  for (const row of rows) {
+    const host = await tx.getPartition(row.computer_reference, row.hosted_by!);
+    if (host) hosts.push(host);
+  }
+  return rootSharedInstances(hosts).filter((s) => s.title === title);
 }
 
 const field = (value: Json, key: string, type = 'StringField'): Json => ({ default: value, key, type });
@@ -157,7 +175,7 @@ function instanceDocument(fields: {
 
 /** /hateoas/partitions/<title>: the root instance of that title, else a child instance of that title. */
 export async function partitionDocument(tx: Tx, title: string): Promise<Json | undefined> {
-  const p = (await tx.findInstance(title, '')) ?? (await tx.listBusyPartitions()).find((row) => row.partition_reference === title);
+  const p = (await tx.findInstance(title, '')) ?? (await tx.findInstancesByTitle(title))[0];
   if (!p) return undefined;
   return instanceDocument({
     connection: p.connection_xml, title, shared: false, state: p.requested_state, type: p.software_type, parameters: p.xml, url: p.software_release,
@@ -168,7 +186,7 @@ const SLAVE_KEYS = new Set(['slave_title', 'slave_reference', 'slap_software_typ
 
 /** /hateoas/shared/<title>: a root shared instance still hosted. */
 export async function sharedDocument(tx: Tx, title: string): Promise<Json | undefined> {
-  const found = rootSharedInstances(await tx.listBusyPartitions()).find((s) => s.title === title);
+  const [found] = await rootSharedByTitle(tx, title);
   if (!found) return undefined;
   const slave = await tx.getSlave(found.host.computer_reference, found.reference);
   const parameters = Object.fromEntries(Object.entries(found.entry).filter(([k]) => !SLAVE_KEYS.has(k)));

@@ -8,7 +8,7 @@ import { loads as loadsAny } from '../slap/marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from '../slap/pyvalue.js';
 import type { Rule } from './access.js';
 import type { RequestedState } from './allocation.js';
-import { AnswerCache } from './answer-cache.js';
+import { acceptsGzip, AnswerCache, inflateAnswer } from './answer-cache.js';
 import type { Authorize } from './authorize.js';
 import { REQUEST_XML_LIMITS } from './limits.js';
 import type { IssuedCertificate } from './certificates.js';
@@ -119,9 +119,9 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   const cache = new AnswerCache(deps.answerCacheBytes);
   const partitionArgs = (f: Fields) => [checkId('computer_id', f.computer_id), checkId('computer_partition_id', f.computer_partition_id)] as const;
 
-  const info = async (f: Fields, reply: FastifyReply) => {
+  const info = async (f: Fields, reply: FastifyReply, request: FastifyRequest) => {
     const computer = checkId('computer_id', f.computer_id);
-    const body = await read(async (t) => {
+    const body = await read(async (t): Promise<string | Buffer> => {
       const generation = await t.computerGeneration(computer);
       const cached = generation === undefined ? undefined : cache.get(computer, generation);
       if (cached !== undefined) return cached;
@@ -129,7 +129,9 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
       if (generation !== undefined) cache.set(computer, generation, fresh);
       return fresh;
     });
-    return reply.type('text/xml; charset=utf-8').send(body);
+    reply.type('text/xml; charset=utf-8').header('vary', 'accept-encoding');
+    if (typeof body === 'string') return reply.send(body);
+    return acceptsGzip(request.headers['accept-encoding']) ? reply.header('content-encoding', 'gzip').send(body) : reply.send(inflateAnswer(body));
   };
   get('getFullComputerInformation', asComputer, info);
   get('getComputerInformation', asComputer, info);

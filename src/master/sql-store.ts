@@ -159,6 +159,12 @@ export class SqlTx implements Tx {
       title, requestedBy,
     );
   }
+  findInstancesByTitle(title: string) {
+    return this.all<PartitionRow>(
+      `SELECT ${PARTITION} FROM computer_partition WHERE slap_state = 'busy' AND partition_reference = ? ORDER BY computer_reference, ${this.order}`,
+      title,
+    );
+  }
   firstFreePartition(computer: string) {
     return this.get<PartitionRow>(
       `SELECT ${PARTITION} FROM computer_partition WHERE computer_reference = ? AND slap_state = 'free' ORDER BY ${this.order} LIMIT 1`,
@@ -214,6 +220,9 @@ export class SqlTx implements Tx {
 
   getSlave(computer: string, reference: string) {
     return this.get<SlaveRow>(`SELECT ${SLAVE} FROM shared_instance WHERE computer_reference = ? AND reference = ?`, computer, reference);
+  }
+  findSlaves(reference: string) {
+    return this.all<SlaveRow>(`SELECT ${SLAVE} FROM shared_instance WHERE reference = ? ORDER BY computer_reference`, reference);
   }
   async upsertSlave(row: SlaveRow) {
     await this.run(

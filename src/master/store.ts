@@ -124,6 +124,8 @@ export interface Tx {
   getPartition(computer: string, reference: string): Promise<PartitionRow | undefined>;
   /** The allocated instance with this title in this scope, on any computer. */
   findInstance(title: string, requestedBy: string): Promise<PartitionRow | undefined>;
+  /** Busy partitions holding an instance of that title (any requester), in listBusyPartitions' order: an index lookup. */
+  findInstancesByTitle(title: string): Promise<PartitionRow[]>;
   firstFreePartition(computer: string): Promise<PartitionRow | undefined>;
   /** Allocated partitions whose requested_by is this root title. */
   listChildren(rootTitle: string): Promise<PartitionRow[]>;
@@ -138,6 +140,8 @@ export interface Tx {
   replaceNetwork(computer: string, rows: NetworkRow[]): Promise<void>;
 
   getSlave(computer: string, reference: string): Promise<SlaveRow | undefined>;
+  /** Shared instances of that reference on any computer (primary-key prefix lookup). */
+  findSlaves(reference: string): Promise<SlaveRow[]>;
   upsertSlave(row: SlaveRow): Promise<void>;
 
   insertUsage(computer: string, useString: string, at: number): Promise<void>;

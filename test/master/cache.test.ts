@@ -1,23 +1,54 @@
 // Cached getFullComputerInformation answers: keyed by the computer's
 // generation, bumped by what the node reads back and not by its reports.
 import test from 'ava';
-import { AnswerCache } from '../../src/master/answer-cache.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { request } from 'undici';
+import { acceptsGzip, AnswerCache, inflateAnswer } from '../../src/master/answer-cache.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { startTestMaster } from '../helpers/master.js';
 import { computer } from '../helpers/semantics-suite.js';
 
 test('the answer cache serves only the exact generation and evicts the least recently used', (t) => {
-  const cache = new AnswerCache(40); // bytes: two 10-character answers
-  cache.set('a', 1, 'aaaaaaaaaa');
-  cache.set('b', 1, 'bbbbbbbbbb');
-  t.is(cache.get('a', 1), 'aaaaaaaaaa');
+  const answer = (c: string) => c.repeat(1000);
+  const size = gzipSync(answer('a'), { level: 1 }).length;
+  const cache = new AnswerCache(2 * size + 1); // two answers' gzips
+  cache.set('a', 1, answer('a'));
+  cache.set('b', 1, answer('b'));
+  t.is(inflateAnswer(cache.get('a', 1)!).toString(), answer('a'));
   t.is(cache.get('a', 2), undefined, 'another generation is a miss');
-  cache.set('c', 1, 'cccccccccc');
+  cache.set('c', 1, answer('c'));
   t.is(cache.get('b', 1), undefined, 'b was the least recently used');
-  t.is(cache.get('a', 1), 'aaaaaaaaaa');
-  cache.set('big', 1, 'x'.repeat(100));
+  t.is(inflateAnswer(cache.get('a', 1)!).toString(), answer('a'));
+  const big = Array.from({ length: 2000 }, (_, i) => String(i * 7919)).join();
+  cache.set('big', 1, big);
   t.is(cache.get('big', 1), undefined, 'larger than the budget: not kept');
+});
+
+test('Accept-Encoding: gzip is honoured unless refused with q=0', (t) => {
+  t.true(acceptsGzip('gzip, deflate'));
+  t.true(acceptsGzip('br;q=1.0, gzip;q=0.5'));
+  t.true(acceptsGzip('*'));
+  t.false(acceptsGzip(undefined));
+  t.false(acceptsGzip('identity'));
+  t.false(acceptsGzip('gzip;q=0'));
+  t.false(acceptsGzip('xgzip'));
+});
+
+test('a cached answer goes out gzipped to a client that accepts it, identical once inflated', async (t) => {
+  const master = await startTestMaster(t, 'COMP-1');
+  const client = new SlapClient(master.url);
+  t.teardown(() => client.close());
+  await client.loadComputerConfigurationFromXML(computer('COMP-1', 2));
+  const url = `${master.url}getFullComputerInformation?computer_id=COMP-1`;
+  const plain = await (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).text(); // renders and caches
+  const cachedPlain = await request(url, { headers: { 'accept-encoding': 'identity' } });
+  t.is(cachedPlain.headers['content-encoding'], undefined);
+  t.is(await cachedPlain.body.text(), plain);
+  const zipped = await request(url, { headers: { 'accept-encoding': 'gzip' } });
+  t.is(zipped.headers['content-encoding'], 'gzip');
+  t.regex(String(zipped.headers.vary), /accept-encoding/i);
+  t.is(gunzipSync(Buffer.from(await zipped.body.arrayBuffer())).toString(), plain);
 });
 
 test('writes the node reads back bump the generation; its reports do not', async (t) => {
