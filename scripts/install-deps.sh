@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libxml2-utils     # xmllint: tests check our TioXML validation against the reconstructed XSDs
   systemd           # systemctl and systemd-analyze: install-systemd, unit tests (harmless without systemd as init)
   time              # /usr/bin/time: the fleet benchmark reads the peak RSS of each node loop
+  nftables          # nft: the managers (portredir, whitelistfirewall) and [firewall] rules, one transaction per change
 )
 
 missing=()
