@@ -2,6 +2,7 @@
 // [manager:<name>] sections, [firewall], power_user_list and the partition
 // pools. A bad value is a ConfigError naming the key; an unknown manager
 // aborts the command before it does anything, as the reference's import error.
+import { existsSync } from 'node:fs';
 import { ConfigError, type SlaposConfig } from '../config/load.js';
 import { isIpv4, isIpv4Network } from './validate.js';
 
@@ -61,7 +62,8 @@ export function managerSettings(config: SlaposConfig, warn: (message: string) =>
   }
   const fwRaw = config.raw.get('firewall');
   let firewall: FirewallSettings | undefined;
-  let nftCommand = ['nft'];
+  // Absolute when installed: a `nft` earlier on PATH (npm's node_modules/.bin has one) must not be run as root.
+  let nftCommand = [existsSync('/usr/sbin/nft') ? '/usr/sbin/nft' : 'nft'];
   if (fwRaw) {
     const sources = (fwRaw.get('authorized_sources') ?? '').split(/\s+/).filter((s) => s !== '');
     for (const source of sources) {
