@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   instance: () => import('./instance.js'),
   master: () => import('./master.js'),
   fleet: () => import('./fleet.js'),
+  portredir: () => import('./portredir.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
