@@ -103,6 +103,8 @@ export function ownDevice(device: string, uid: number): void {
 export class Managers {
   readonly nft: Nft;
   private baseReady = false;
+  /** Every partition's state, read once per command run (a pass over n partitions reads n files, not n²). */
+  private cache: Map<string, PartitionManagerState> | undefined;
 
   constructor(readonly settings: ManagerSettings, private readonly deps: ManagerDeps) {
     this.nft = deps.nft ?? makeNft(settings.nftCommand, settings.timeoutMs);
@@ -126,9 +128,10 @@ export class Managers {
   /** After a partition's processing: every enabled manager, then [firewall]. */
   async instance(p: ManagedPartition): Promise<PartitionManagerState> {
     const root = this.settings.instanceRoot;
-    const previous = readManagerState(root, p.id);
+    this.cache ??= new Map(allManagerStates(root).map((s) => [s.partition, s]));
+    const previous = this.cache.get(p.id) ?? readManagerState(root, p.id);
     const state: PartitionManagerState = { ...previous, partition: p.id, uid: p.user.uid, refused: [] };
-    const others = allManagerStates(root).filter((s) => s.partition !== p.id);
+    const others = [...this.cache.values()].filter((s) => s.partition !== p.id);
     const record = (manager: string, reason: string, level: 'warn' | 'error' = 'warn') => {
       state.refused.push({ manager, reason });
       p.log[level]({ manager }, `${p.id}: ${manager}: ${reason}`);
@@ -153,6 +156,7 @@ export class Managers {
     if (this.settings.firewall) await attempt('firewall', () => this.firewallPass(p, state, record));
     state.updated = new Date().toISOString();
     writeManagerState(root, state);
+    this.cache.set(p.id, state);
     return state;
   }
 
@@ -302,6 +306,7 @@ export class Managers {
     }
     await releasePools(this.settings, id, log);
     removeManagerState(root, id);
+    this.cache?.delete(id);
     if (scripts.length > 0 || state.devperm || state.cpuset) log.info(`${id}: managers: rules, devices and CPUs of the partition released`);
   }
 
