@@ -11,19 +11,11 @@ import type { Logger } from '../util/log.js';
 import { marshalComputer, type Dict } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
 
-export async function formatPools(config: SlaposConfig, settings: FormatSettings, plan: { computer: Dict; computerXml: string }, log: Logger): Promise<string> {
-  const f = config.slapformat;
-  if (f.partition_block_device_list.length === 0 && f.partition_routable_ipv4_list.length === 0) return plan.computerXml;
-  const [{ managerSettings }, { applyPools }] = await Promise.all([import('../managers/settings.js'), import('../managers/pools.js')]);
-  const ms = managerSettings(config, (m) => log.warn(m));
-  const partitions = Array.from({ length: settings.partitionAmount }, (_, i) => {
-    const id = `${settings.partitionBaseName}${i}`;
-    return { id, uid: statSync(path.join(settings.instanceRoot, id)).uid };
-  });
-  const pools = await applyPools(ms, partitions, ms.ipv4Interface ? { interfaceName: ms.ipv4Interface } : undefined, log);
-  const list = Array.isArray(plan.computer.partition_list) ? (plan.computer.partition_list as Dict[]) : [];
-  const computer: Dict = {
-    ...plan.computer,
+/** The computer dict as reported, with each partition's pool address and device (pure). */
+export function withPools(computer: Dict, pools: { ipv4: Record<string, string>; blockDevice: Record<string, string> }): Dict {
+  const list = Array.isArray(computer.partition_list) ? (computer.partition_list as Dict[]) : [];
+  return {
+    ...computer,
     partition_list: list.map((p) => {
       const address = pools.ipv4[String(p.reference)];
       const device = pools.blockDevice[String(p.reference)];
@@ -35,5 +27,18 @@ export async function formatPools(config: SlaposConfig, settings: FormatSettings
       };
     }),
   };
+}
+
+export async function formatPools(config: SlaposConfig, settings: FormatSettings, plan: { computer: Dict; computerXml: string }, log: Logger): Promise<string> {
+  const f = config.slapformat;
+  if (f.partition_block_device_list.length === 0 && f.partition_routable_ipv4_list.length === 0) return plan.computerXml;
+  const [{ managerSettings }, { applyPools }] = await Promise.all([import('../managers/settings.js'), import('../managers/pools.js')]);
+  const ms = managerSettings(config, (m) => log.warn(m));
+  const partitions = Array.from({ length: settings.partitionAmount }, (_, i) => {
+    const id = `${settings.partitionBaseName}${i}`;
+    return { id, uid: statSync(path.join(settings.instanceRoot, id)).uid };
+  });
+  const pools = await applyPools(ms, partitions, ms.ipv4Interface ? { interfaceName: ms.ipv4Interface } : undefined, log);
+  const computer = withPools(plan.computer, pools);
   return marshalComputer(computer).compact;
 }

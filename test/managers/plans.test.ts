@@ -7,6 +7,7 @@ import { baseScript, chainName, firewallScript, redirectScript, removeWhitelistS
 import { assignPool, planCpuset, planDevperm, planFirewall, planPortredir, planWhitelist, routableFromIpList } from '../../src/managers/plans.js';
 import { managerSettings } from '../../src/managers/settings.js';
 import { formatManagerStatus } from '../../src/managers/index.js';
+import { withPools } from '../../src/format/pools-hook.js';
 
 const config = (text: string) => parseConfig(`[slapos]\ninstance_root = /srv/slapgrid\n${text}`, '/etc/slapos.cfg');
 
@@ -169,4 +170,15 @@ test('status lines', (t) => {
     portredir: { redirects: [{ protocol: 'tcp', srcPort: 8080, destAddress: '10.0.0.2', destPort: 80 }] },
   }]);
   t.is(text, 'managers: portredir; [firewall] on nftables\n  slappart0: portredir tcp/8080->10.0.0.2:80; refused: portredir: srcPort 80 is privileged');
+});
+
+test('format report: the pool address joins the partition\'s address_list, the device its external_storage_list', (t) => {
+  const computer = { reference: 'COMP-1', partition_list: [
+    { reference: 'slappart0', address_list: [{ addr: '10.0.0.2', netmask: '255.255.255.255' }], external_storage_list: [] },
+    { reference: 'slappart1', address_list: [], external_storage_list: [] },
+  ] };
+  t.deepEqual(withPools(computer, { ipv4: { slappart0: '192.0.2.10' }, blockDevice: { slappart1: '/dev/vdb' } }), { reference: 'COMP-1', partition_list: [
+    { reference: 'slappart0', address_list: [{ addr: '10.0.0.2', netmask: '255.255.255.255' }, { addr: '192.0.2.10', netmask: '255.255.255.255' }], external_storage_list: [] },
+    { reference: 'slappart1', address_list: [], external_storage_list: ['/dev/vdb'] },
+  ] });
 });
