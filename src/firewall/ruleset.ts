@@ -97,7 +97,8 @@ const hostPort = (address: string, port: number) => (address.includes(':') ? `[$
 function redirectRule(chain: string, r: Redirect): string {
   const fam = family(r.destAddress);
   const match = r.srcAddress ? `${fam} daddr ${r.srcAddress}` : `meta nfproto ${fam === 'ip' ? 'ipv4' : 'ipv6'}`;
-  return `add rule ${TABLE} ${chain} ${match} ${r.protocol} dport ${r.srcPort} dnat ${fam} to ${hostPort(r.destAddress, r.destPort)}`;
+  // Only packets for this host: traffic routed through it (VM taps) to another host's port is never taken.
+  return `add rule ${TABLE} ${chain} ${match} fib daddr type local ${r.protocol} dport ${r.srcPort} dnat ${fam} to ${hostPort(r.destAddress, r.destPort)}`;
 }
 
 /**

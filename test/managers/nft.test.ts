@@ -168,9 +168,16 @@ serial('portredir: host port forwarded in-kernel to the partition; conflicts and
   t.is(await new Managers(env.managers.settings, { log: memoryLogger().log, listening: () => new Set() }).boot(), 2);
   t.is(connect(env.ns, '10.77.0.1', 18080), 'hello');
 
-  await env.managers.destroy('slappart0');
+  // The request changes: the old port goes, the new one (no srcAddress: any local IPv4 address) comes, in one transaction.
+  writeFileSync(path.join(dir0, '.slapos-port-redirect'), json([{ srcPort: '18081', destPort: '7002', destAddress: '10.77.0.2' }]));
+  await env.pass('slappart0', [['slappart0', '10.77.0.2']]);
   t.not(connect(env.ns, '10.77.0.1', 18080), 'hello');
-  t.notRegex(env.nftList(), /pr_slappart0|18080/);
+  t.is(connect(env.ns, '10.77.0.9', 18081), 'hello');
+  t.is(connect(env.ns, '10.77.0.1', 18081, { user: user1 }), 'hello');
+
+  await env.managers.destroy('slappart0');
+  t.not(connect(env.ns, '10.77.0.9', 18081), 'hello');
+  t.notRegex(env.nftList(), /pr_slappart0|1808[01]/);
 });
 
 serial('[firewall]: inbound to the partition\'s routable IPv4 follows fw_* of the filter dict, accept then reject mode', async (t) => {

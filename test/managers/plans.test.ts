@@ -124,7 +124,7 @@ test('nft scripts: one chain per partition, dispatch by verdict maps, idempotent
   t.regex(wl, /add element inet slapos wl_uid \{ 1001 : jump wl_slappart0 \}/);
   t.regex(removeWhitelistScript('slappart0', 1001), /add element .*\ndelete element inet slapos wl_uid \{ 1001 \}\nflush chain .*\ndelete chain/);
   const pr = redirectScript('slappart0', [{ protocol: 'tcp', srcPort: 8080, destAddress: 'fd00::2', destPort: 80 }], [{ protocol: 'udp', srcPort: 5353 }]);
-  t.regex(pr, /meta nfproto ipv6 tcp dport 8080 dnat ip6 to \[fd00::2\]:80/);
+  t.regex(pr, /meta nfproto ipv6 fib daddr type local tcp dport 8080 dnat ip6 to \[fd00::2\]:80/);
   t.regex(pr, /delete element inet slapos redir \{ udp \. 5353 \}/);
   const fw = firewallScript('slappart0', { addresses: ['192.0.2.10'], mode: 'accept', sources: [] }, ['192.0.2.11']);
   t.regex(fw, /delete element inet slapos fw_addr \{ 192\.0\.2\.11 \}/);
