@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   master: () => import('./master.js'),
   fleet: () => import('./fleet.js'),
   'master-scale': () => import('./master-scale.js'),
+  portredir: () => import('./portredir.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -20,6 +20,7 @@ APT_PACKAGES=(
   systemd           # systemctl and systemd-analyze: install-systemd, unit tests (harmless without systemd as init)
   time              # /usr/bin/time: the fleet benchmark reads the peak RSS of each node loop
   debootstrap       # the package test installs the .deb into a fresh Debian 12 root (test/package/deb.test.ts)
+  nftables          # nft: the managers (portredir, whitelistfirewall) and [firewall] rules, one transaction per change
 )
 
 missing=()

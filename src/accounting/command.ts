@@ -39,7 +39,10 @@ export async function runReportCommand(loopDeps: AccountingDeps, options: { now?
   return withPidFile(slapos.pidfile_report, deps.log, async () => {
     const client = deps.client ?? slapClientFromConfig(deps.config);
     try {
-      const { exitCode, summary } = await runReport({ settings, client, log: deps.log, watchdog: watchdogOptions(deps.config) });
+      const { createManagers } = await import('../managers/create.js');
+      const { exitCode, summary } = await runReport({
+        settings, client, log: deps.log, watchdog: watchdogOptions(deps.config), managers: createManagers(deps.config, deps.log),
+      });
       if (options.json) deps.out(JSON.stringify(summary, null, 2));
       return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
     } finally {

@@ -8,6 +8,7 @@ import type { SlapClient } from '../slap/client.js';
 import { MasterUnreachableError, SlapHttpError, SlapNotFoundError } from '../slap/errors.js';
 import type { Computer } from '../slap/shapes.js';
 import type { SupervisordConfigOptions } from '../supervisor/config.js';
+import type { Managers } from '../managers/index.js';
 import { ensureSupervisord } from '../supervisor/daemon.js';
 import { parsePasswd } from '../users/user.js';
 import type { Logger } from '../util/log.js';
@@ -38,6 +39,8 @@ export interface ReportOptions {
    * rewritten with it, so the reloads of a destruction keep the watchdog.
    */
   watchdog?: SupervisordConfigOptions;
+  /** Undone for each destroyed partition (docs/managers.md); undefined when none is configured. */
+  managers?: Managers | undefined;
 }
 
 export interface ReportSummary {
@@ -195,6 +198,8 @@ async function destroyPass(
       if (outcome === 'locked') summary.locked.push(p.id);
       else if (outcome === 'wait-prerm') summary.waiting.push(p.id);
       else {
+        // Rules, devices, CPUs and pool resources go with the partition (the reference's report hook).
+        if (options.managers) await options.managers.destroy(p.id, plog);
         try {
           await client.destroyedComputerPartition(settings.computerId, p.id);
         } catch (error) {

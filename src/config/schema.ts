@@ -39,6 +39,8 @@ export const slaposSection = z.object({
   pidfile_instance: anyPath.prefault('/opt/slapos/slapgrid-cp.pid'),
   pidfile_report: anyPath.prefault('/opt/slapos/slapgrid-ur.pid'),
   manager_list: words.prefault(''),
+  /** reference (cpuset manager): users whose partitions may ask for exclusive CPUs. */
+  power_user_list: words.prefault(''),
   signature_private_key_file: opt(absolutePath),
   signature_certificate_list: lines.prefault(''),
   /** Days the usage store keeps reported samples and acknowledged reports (reference: collect_cache). */
@@ -81,6 +83,10 @@ export const slapformatSection = z.object({
   cgroup_parent: baseName.prefault('slapos'),
   /** ours: name prefix of the tun devices (the reference hard-codes "slaptun"). */
   tun_base_name: baseName.prefault('slaptun'),
+  /** ours: block devices format gives to partitions, one each, in order (docs/managers.md). */
+  partition_block_device_list: lines.prefault(''),
+  /** ours: routable IPv4 addresses format gives to partitions, one each, in order (docs/managers.md). */
+  partition_routable_ipv4_list: lines.prefault(''),
 });
 
 export const networkcacheSection = z.object({

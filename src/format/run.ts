@@ -90,8 +90,11 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, repaired: [...observed.userDbRepairs, ...userCheck.missing], ms: Date.now() - started };
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
+    // Block devices and routable IPv4 of the operator's pools (docs/managers.md), reported with the partitions.
+    const { formatPools } = await import('./pools-hook.js');
+    const computerXml = await formatPools(config, settings, plan, log);
     try {
-      await reportComputer(config, plan.computerXml);
+      await reportComputer(config, computerXml);
     } catch (error) {
       log.error(`the node is formatted and its state saved, but reporting to the master failed: ${(error as Error).message}`);
       if (options.json) out(JSON.stringify({ ...summary, reported: false }));

@@ -48,8 +48,10 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
       }
       return supervisor;
     };
+    const { createManagers } = await import('../managers/create.js');
     const { exitCode, summary } = await processInstances({
       settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log, supervisor: ensureSupervisor,
+      managers: createManagers(config, log),
     });
     // Every pass leaves supervisord with this configuration's watchdog (the
     // reference launches supervisord at each run), also when no partition

@@ -10,6 +10,8 @@ import type { Logger } from '../util/log.js';
 import { isMasterDown, type InstanceMasterLink } from './master-link.js';
 import { processPartition, type Outcome, type RunContext } from './partition.js';
 import type { InstanceSettings } from './settings.js';
+import type { Managers } from '../managers/index.js';
+import { runManagers } from './managers-hook.js';
 
 export interface InstanceLoopOptions {
   settings: InstanceSettings;
@@ -20,6 +22,8 @@ export interface InstanceLoopOptions {
   onlyCp: string | undefined;
   log: Logger;
   now?: () => number;
+  /** manager_list / [firewall] / pools (docs/managers.md); undefined when none is configured. */
+  managers?: Managers | undefined;
 }
 
 export interface FailedPartition {
@@ -147,7 +151,11 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
         summary.filtered.push(partition.id);
         continue;
       }
-      record(summary, partition, await processPartition(ctx, partition, () => fullPartition(partition.id), selected !== undefined));
+      const outcome = await processPartition(ctx, partition, () => fullPartition(partition.id), selected !== undefined);
+      record(summary, partition, outcome);
+      if (options.managers && partition.requestedState !== 'destroyed' && ['processed', 'failed', 'up-to-date'].includes(outcome.kind)) {
+        await runManagers(options.managers, options.settings.instanceRoot, partition.id, () => fullPartition(partition.id), options.log);
+      }
     }
   } catch (error) {
     if (isMasterDown(error)) return offline(options, error);

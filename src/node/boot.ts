@@ -210,6 +210,17 @@ export async function runBoot(deps: BootDeps): Promise<number> {
       await wait();
     }
   }
+  // The kernel forgot every nftables rule: the managers' and [firewall]'s come back before any partition runs (docs/managers.md).
+  const { createManagers } = await import('../managers/create.js');
+  const managers = createManagers(config, log);
+  if (managers) {
+    try {
+      const count = await managers.boot();
+      log.info(`managers: nftables rules of ${count} partitions applied again`);
+    } catch (error) {
+      log.error(`managers: rules not applied again: ${(error as Error).message}`);
+    }
+  }
   const removed = clearTimestamps(slapos.instance_root, config.slapformat.partition_base_name);
   log.info(`boot done: ${removed} partition timestamps cleared, every partition will be processed again`);
   return Exit.SUCCESS;

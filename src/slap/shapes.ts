@@ -21,6 +21,8 @@ export interface ComputerPartition {
   /** Absent (null) on a free partition. */
   parameters: PyRecord | null;
   connectionParameters: PyRecord | null;
+  /** The instance's SLA/filter dict (fw_* keys of [firewall]), when the master sends one. */
+  filter?: PyRecord | null;
 }
 
 export interface Computer {
@@ -108,6 +110,7 @@ export function readComputerPartition(value: PyValue): ComputerPartition {
     softwareRelease: doc instanceof PyObject ? readSoftwareRelease(doc) : null,
     parameters: rec(s._parameter_dict),
     connectionParameters: rec(s._connection_dict),
+    ...(s._filter_dict !== undefined ? { filter: rec(s._filter_dict) } : {}),
   };
 }
 

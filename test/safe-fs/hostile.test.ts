@@ -28,6 +28,9 @@ import { ingestReportFiles, runReportScripts } from '../../src/accounting/ingest
 import { UsageStore } from '../../src/accounting/store.js';
 import { writeFilesAtomic } from '../../src/format/files.js';
 import { partitionLog } from '../../src/instance/partition-log.js';
+import { runManagers } from '../../src/instance/managers-hook.js';
+import { Managers } from '../../src/managers/index.js';
+import type { ComputerPartition } from '../../src/slap/shapes.js';
 import { periodicity, type RunContext } from '../../src/instance/partition.js';
 import { readPartitionsStatus } from '../../src/instance/status.js';
 import { instanceBuildoutCommand } from '../../src/instance/steps/buildout.js';
@@ -263,6 +266,16 @@ const OPERATIONS: Record<string, Operation> = {
   'release-buildout': (w, _id, hash, log) => {
     const command = instanceBuildoutCommand(path.join(w.softwareRoot, hash), undefined, log);
     if (command.some((word) => word.includes('root only'))) throw new Error('read a root-only file');
+  },
+  managers: async (w, id, _hash, log) => {
+    // A stand-in for nft (records the scripts): the suite must not touch the host's rules.
+    const scripts: string[] = [];
+    const nft = { command: ['stand-in'], apply: async (script: string) => { scripts.push(script); }, list: async () => '' };
+    const managers = new Managers({
+      instanceRoot: w.instanceRoot, enabled: ['cpuset', 'devperm', 'portredir', 'whitelistfirewall'], powerUsers: new Set([w.user.name]), allowedDisks: [],
+      firewall: undefined, nftCommand: [], blockDevices: [], routableIpv4: [], ipv4Interface: undefined, timeoutMs: 1000,
+    }, { log, nft, listening: () => new Set() });
+    await runManagers(managers, w.instanceRoot, id, () => ({ parameters: { ip_list: [] } }) as unknown as ComputerPartition, log);
   },
   periodicity: (w, _id, hash, log) => {
     const ctx = { settings: { maximumPeriodicity: 86400 }, cache: { periodicity: new Map() }, log } as unknown as RunContext;

@@ -8,9 +8,9 @@ import { repoRoot } from '../helpers/paths.js';
 
 const LEVEL: Record<string, number> = {
   native: 0, vendor: 0, config: 0, util: 0, 'safe-fs': 0,
-  network: 1, cgroup: 1, users: 1, slap: 1, supervisor: 1, executor: 1,
+  network: 1, cgroup: 1, firewall: 1, users: 1, slap: 1, supervisor: 1, executor: 1,
   partition: 2, networkcache: 2,
-  'promise-runner': 3, software: 3, format: 3,
+  'promise-runner': 3, software: 3, format: 3, managers: 3,
   instance: 4, accounting: 4, master: 4,
   node: 5,
   cli: 6,

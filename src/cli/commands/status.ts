@@ -31,6 +31,8 @@ export function statusCommand(): Command {
       import('../../accounting/hardware.js'), import('../../accounting/settings.js'), import('../../instance/status.js'),
       import('../../supervisor/status.js'), import('../../promise-runner/status.js'),
     ]);
+    const { formatManagersStatus, readManagersStatus } = await import('../../managers/status.js');
+    const managers = readManagersStatus(config);
     const processes = await readProcessesStatus(instance_root);
     const denied: string[] = [];
     const partitions = readPartitionsStatus(instance_root, Date.now(), denied);
@@ -43,9 +45,9 @@ export function statusCommand(): Command {
       ...(unreadablePartitions.length > 0 ? [`partition ${unreadablePartitions.length === 1 ? 'directory' : 'directories'} ${unreadablePartitions.join(', ')} (permission denied)`] : []),
     ];
     if (options.json) {
-      ctx.out(JSON.stringify({ processes, partitions, promises, hardware, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2));
+      ctx.out(JSON.stringify({ processes, partitions, promises, hardware, managers, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2));
     } else {
-      ctx.out(`${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}\n${formatHardwareLine(hardware)}`);
+      ctx.out(`${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}\n${formatHardwareLine(hardware)}\n${formatManagersStatus(managers)}`);
     }
     if (unreadable.length > 0) {
       const who = process.getuid?.() === 0 ? '' : '; run it as root';
