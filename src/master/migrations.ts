@@ -74,6 +74,21 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (computer_reference, partition_reference, title));
   CREATE INDEX related_instance_title ON related_instance (title);
   `,
+  // (issue 27) usage series from the ingested journals, in three resolutions (usage-series.ts:
+  // 0 = the node's report period, 3600 = hourly, 86400 = daily), and each partition's last promise results.
+  `
+  CREATE TABLE usage_series (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL, resource TEXT NOT NULL,
+    resolution INTEGER NOT NULL, bucket DOUBLE PRECISION NOT NULL,
+    total DOUBLE PRECISION NOT NULL, samples INTEGER NOT NULL, maximum DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference, resource, resolution, bucket));
+  CREATE INDEX usage_series_range ON usage_series (resource, resolution, bucket);
+  CREATE INDEX usage_series_age ON usage_series (resolution, bucket);
+  CREATE TABLE promise_result (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL, name TEXT NOT NULL,
+    status TEXT NOT NULL, message TEXT NOT NULL, checked_at DOUBLE PRECISION NOT NULL, failing_since DOUBLE PRECISION,
+    PRIMARY KEY (computer_reference, partition_reference, name));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,7 @@
 // parameter carries a list. Everything else (upserts, CAST, ordering) is SQL
 // both accept. Kysely was the alternative; see docs/master.md "One store".
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, RelatedRow, SlaveRow, SoftwareRow, Tx, UsageRow,
+  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SlaveRow, SoftwareRow, Tx, UsageRow,
 } from './store.js';
 
 export interface Dialect {
@@ -269,6 +269,39 @@ export class SqlTx implements Tx {
     return this.all<RelatedRow>(
       'SELECT computer_reference, partition_reference FROM related_instance WHERE title = ? ORDER BY computer_reference, partition_reference', title,
     );
+  }
+
+  // Usage series and promise results (issue 27; usage-series.ts decides what to write).
+  async addSeries(computer: string, writes: ReadonlyArray<{ partition: string; resource: string; resolution: number; bucket: number; quantity: number }>) {
+    const head = 'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) ' +
+      'VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ';
+    const add = `${head}total = usage_series.total + excluded.total, samples = usage_series.samples + 1, ` +
+      'maximum = CASE WHEN excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
+    const replace = `${head}total = excluded.total, samples = 1, maximum = excluded.maximum`;
+    for (const w of writes) await this.run(w.resolution === 0 ? replace : add, computer, w.partition, w.resource, w.resolution, w.bucket, w.quantity, w.quantity);
+  }
+  pruneSeries(resolution: number, before: number) {
+    return this.run('DELETE FROM usage_series WHERE resolution = ? AND bucket < ?', resolution, before);
+  }
+  listSeries(resource: string, resolution: number, from: number, to: number, computer?: string) {
+    const columns = 'computer_reference, partition_reference, bucket, total, samples, maximum';
+    const where = 'resource = ? AND resolution = ? AND bucket >= ? AND bucket < ?';
+    return computer === undefined
+      ? this.all<SeriesBucketRow>(`SELECT ${columns} FROM usage_series WHERE ${where} ORDER BY bucket`, resource, resolution, from, to)
+      : this.all<SeriesBucketRow>(`SELECT ${columns} FROM usage_series WHERE ${where} AND computer_reference = ? ORDER BY bucket`, resource, resolution, from, to, computer);
+  }
+  async replacePromises(computer: string, partition: string, rows: PromiseRow[]) {
+    await this.run('DELETE FROM promise_result WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+    await this.engine.insertMany(
+      'INSERT INTO promise_result (computer_reference, partition_reference, name, status, message, checked_at, failing_since)',
+      rows.map((r) => [computer, partition, r.name, r.status, r.message, r.checked_at, r.failing_since]),
+    );
+  }
+  listPromises(computer?: string) {
+    const columns = 'computer_reference, partition_reference, name, status, message, checked_at, failing_since';
+    return computer === undefined
+      ? this.all<PromiseRow>(`SELECT ${columns} FROM promise_result ORDER BY computer_reference, partition_reference, name`)
+      : this.all<PromiseRow>(`SELECT ${columns} FROM promise_result WHERE computer_reference = ? ORDER BY partition_reference, name`, computer);
   }
 
   // count(*) is a bigint, which pg returns as a string: cast in SQL.

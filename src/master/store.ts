@@ -82,6 +82,28 @@ export interface RelatedRow {
   partition_reference: string;
 }
 
+/** One bucket of usage_series (usage-series.ts). */
+export interface SeriesBucketRow {
+  computer_reference: string;
+  partition_reference: string;
+  bucket: number;
+  total: number;
+  samples: number;
+  maximum: number;
+}
+
+/** A partition's last result of one promise, as its node reported it. */
+export interface PromiseRow {
+  computer_reference: string;
+  partition_reference: string;
+  name: string;
+  status: string;
+  message: string;
+  checked_at: number;
+  /** Since when the promise fails (null while it passes). */
+  failing_since: number | null;
+}
+
 export interface PartitionCount {
   slap_state: SlapState;
   requested_state: string;
@@ -146,6 +168,17 @@ export interface Tx {
   replaceRelated(computer: string, partition: string, titles: string[]): Promise<void>;
   /** Partitions whose related-instance list holds this title. */
   listRelatedBy(title: string): Promise<RelatedRow[]>;
+
+  /** Adds quantities to usage buckets (raw buckets are replaced: a resent journal does not count twice there). */
+  addSeries(computer: string, writes: ReadonlyArray<{ partition: string; resource: string; resolution: number; bucket: number; quantity: number }>): Promise<void>;
+  /** Deletes the buckets of `resolution` older than `before`. */
+  pruneSeries(resolution: number, before: number): Promise<number>;
+  /** Buckets of one resource and resolution in [from, to), of one computer or of all. */
+  listSeries(resource: string, resolution: number, from: number, to: number, computer?: string): Promise<SeriesBucketRow[]>;
+  /** Replaces the promise results of a partition. */
+  replacePromises(computer: string, partition: string, rows: PromiseRow[]): Promise<void>;
+  /** Promise results of one computer or of all. */
+  listPromises(computer?: string): Promise<PromiseRow[]>;
 
   /** Counts for /metrics (numbers on both engines). */
   countComputers(): Promise<number>;
