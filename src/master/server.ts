@@ -25,6 +25,7 @@ import { gatherStatus, renderStatusPage } from './status-page.js';
 import type { Store } from './store.js';
 import { MasterError } from './validate.js';
 import { registerWebView } from './web/routes.js';
+import { registerPromiseResults } from './promise-results.js';
 
 /** Flask's 404 page, byte for byte (clients only look at the status). */
 export const NOT_FOUND_PAGE =
@@ -111,6 +112,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   registerRunId(app, runId);
   registerSoftwareProducts(app, options.softwareProducts ?? new Map(), authorize);
   registerWebView(app, store, authorize, Boolean(options.https?.ca));
+  registerPromiseResults(app, store, authorize);
   // The plain tables of before the web view: no script, for text browsers and scripts.
   app.get('/status', async (request, reply) => {
     await authorize(request, { kind: 'user' });

@@ -99,7 +99,8 @@ export async function gatherFleet(tx: Tx, viewer: Viewer): Promise<ComputerView[
     const times = [usage.get(c.reference) ?? null, ...rows.map((p) => p.reported_at), ...software.map((s) => s.reported_at),
       ...[...promises.values()].flat().map((p) => p.checked_at)].filter((x): x is number => typeof x === 'number');
     const partitions = rows.filter((p) => canSee(viewer, c.reference, p.reference)).map((p): PartitionView => {
-      const list = promises.get(p.reference) ?? [];
+      // A freed partition's old results belong to the instance that left.
+      const list = p.slap_state === 'busy' ? promises.get(p.reference) ?? [] : [];
       return {
         computer: c.reference, partition: p.reference, state: p.slap_state, title: p.partition_reference,
         root: p.slap_state === 'busy' ? (p.requested_by || p.partition_reference) : null,
