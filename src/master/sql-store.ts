@@ -5,8 +5,9 @@
 // parameter carries a list. Everything else (upserts, CAST, ordering) is SQL
 // both accept. Kysely was the alternative; see docs/master.md "One store".
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SlaveRow, SoftwareRow, Tx, UsageRow,
+  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SeriesWriteRow, SlaveRow, SoftwareRow, Tx, UsageRow,
 } from './store.js';
+import { SERIES_RESOURCES } from './usage-series.js';
 
 export interface Dialect {
   /** The query text with its `?` placeholders in the engine's form. */
@@ -272,16 +273,26 @@ export class SqlTx implements Tx {
   }
 
   // Usage series and promise results (issue 27; usage-series.ts decides what to write).
-  async addSeries(computer: string, writes: ReadonlyArray<{ partition: string; resource: string; resolution: number; bucket: number; quantity: number }>) {
-    const head = 'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) ' +
-      'VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ';
-    const add = `${head}total = usage_series.total + excluded.total, samples = usage_series.samples + 1, ` +
-      'maximum = CASE WHEN excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
-    const replace = `${head}total = excluded.total, samples = 1, maximum = excluded.maximum`;
-    for (const w of writes) await this.run(w.resolution === 0 ? replace : add, computer, w.partition, w.resource, w.resolution, w.bucket, w.quantity, w.quantity);
+  async addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>) {
+    // Multi-row upserts (each key once per statement): a year of history is ~10^5 rows.
+    const tail = ' ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ' +
+      // Raw buckets are one report period each: a resent journal replaces, never adds.
+      'total = CASE WHEN excluded.resolution = 0 THEN excluded.total ELSE usage_series.total + excluded.total END, ' +
+      'samples = CASE WHEN excluded.resolution = 0 THEN excluded.samples ELSE usage_series.samples + excluded.samples END, ' +
+      'maximum = CASE WHEN excluded.resolution = 0 OR excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
+    for (let i = 0; i < writes.length; i += 250) {
+      const chunk = writes.slice(i, i + 250);
+      await this.run(
+        'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) VALUES ' +
+          chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + tail,
+        ...chunk.flatMap((w) => [computer, w.partition, w.resource, w.resolution, w.bucket, w.total, w.samples, w.maximum]),
+      );
+    }
   }
   pruneSeries(resolution: number, before: number) {
-    return this.run('DELETE FROM usage_series WHERE resolution = ? AND bucket < ?', resolution, before);
+    // Naming the resources lets the (resource, resolution, bucket) index find the old rows.
+    return this.run(`DELETE FROM usage_series WHERE ${this.inList('resource')} AND resolution = ? AND bucket < ?`,
+      this.list(Object.keys(SERIES_RESOURCES)), resolution, before);
   }
   listSeries(resource: string, resolution: number, from: number, to: number, computer?: string) {
     const columns = 'computer_reference, partition_reference, bucket, total, samples, maximum';

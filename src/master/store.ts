@@ -92,6 +92,17 @@ export interface SeriesBucketRow {
   maximum: number;
 }
 
+/** Quantities to add to one bucket (usage-series.ts seriesWrites; one row per key). */
+export interface SeriesWriteRow {
+  partition: string;
+  resource: string;
+  resolution: number;
+  bucket: number;
+  total: number;
+  samples: number;
+  maximum: number;
+}
+
 /** A partition's last result of one promise, as its node reported it. */
 export interface PromiseRow {
   computer_reference: string;
@@ -170,7 +181,7 @@ export interface Tx {
   listRelatedBy(title: string): Promise<RelatedRow[]>;
 
   /** Adds quantities to usage buckets (raw buckets are replaced: a resent journal does not count twice there). */
-  addSeries(computer: string, writes: ReadonlyArray<{ partition: string; resource: string; resolution: number; bucket: number; quantity: number }>): Promise<void>;
+  addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>): Promise<void>;
   /** Deletes the buckets of `resolution` older than `before`. */
   pruneSeries(resolution: number, before: number): Promise<number>;
   /** Buckets of one resource and resolution in [from, to), of one computer or of all. */

@@ -50,7 +50,10 @@ export interface SeriesWrite {
   resource: SeriesResource;
   resolution: Resolution;
   bucket: number;
-  quantity: number;
+  /** Sum, count and largest of the quantities added to the bucket. */
+  total: number;
+  samples: number;
+  maximum: number;
 }
 
 const text = (e: XmlElement, name: string) => e.children.find((c) => c.name === name)?.text.trim() ?? '';
@@ -89,17 +92,25 @@ export function journalPoints(journal: string, receivedAt: number): UsagePoint[]
   return points;
 }
 
-/** The rows to add for these points at `now`: each point in every resolution it is still kept in. */
+/**
+ * The rows to add for these points at `now`: each point in every resolution it
+ * is still kept in, points of one bucket merged (one write per bucket: a
+ * multi-row upsert may not name a row twice on PostgreSQL).
+ */
 export function seriesWrites(points: readonly UsagePoint[], now: number): SeriesWrite[] {
-  const out: SeriesWrite[] = [];
+  const out = new Map<string, SeriesWrite>();
   for (const p of points) {
     for (const resolution of [RAW, HOUR, DAY] as const) {
       const bucket = resolution === RAW ? p.at : Math.floor(p.at / resolution) * resolution;
       if (bucket + (resolution || 0) < now - RETENTION[resolution]) continue;
-      out.push({ partition: p.partition, resource: p.resource, resolution, bucket, quantity: p.quantity });
+      const key = `${p.partition}\0${p.resource}\0${resolution}\0${bucket}`;
+      const known = out.get(key);
+      if (!known) out.set(key, { partition: p.partition, resource: p.resource, resolution, bucket, total: p.quantity, samples: 1, maximum: p.quantity });
+      else if (resolution === RAW) Object.assign(known, { total: p.quantity, samples: 1, maximum: p.quantity }); // one period, one value: the last wins
+      else Object.assign(known, { total: known.total + p.quantity, samples: known.samples + 1, maximum: Math.max(known.maximum, p.quantity) });
     }
   }
-  return out;
+  return [...out.values()];
 }
 
 export type Range = 'hour' | 'day' | 'week' | 'month' | 'year';
