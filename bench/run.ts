@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   instance: () => import('./instance.js'),
   master: () => import('./master.js'),
   fleet: () => import('./fleet.js'),
+  'web-chart': () => import('./web-chart.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
