@@ -32,8 +32,14 @@ export async function startChromium(t: ExecutionContext): Promise<Browser> {
   const child = spawn(CHROMIUM as string, [
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--disable-dev-shm-usage', '--hide-scrollbars', `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.teardown(() => { child.kill('SIGKILL'); });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Chromium's own children (zygote, renderers) share its process group: all of them end, before the profile is removed.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.teardown(async () => {
+    try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* already gone */ }
+    await exited;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
   const endpoint = await new Promise<string>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error(`chromium did not start: ${text.slice(-1000)}`)), 30_000);
