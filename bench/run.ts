@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   fleet: () => import('./fleet.js'),
   'master-scale': () => import('./master-scale.js'),
   portredir: () => import('./portredir.js'),
+  'web-chart': () => import('./web-chart.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

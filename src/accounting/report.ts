@@ -22,6 +22,7 @@ import type { User } from '../users/user.js';
 import type { AccountingSettings } from './settings.js';
 import { storePath, UsageStore } from './store.js';
 import { validateJournal } from './tioxml.js';
+import { sendPromiseResults } from './promise-report.js';
 
 /** A period is aggregated this long after its end, so a collect run that started before the end has stored its samples. */
 export const PERIOD_GRACE_SECONDS = 120;
@@ -55,6 +56,8 @@ export interface ReportSummary {
   locked: string[];
   waiting: string[];
   destroyFailures: Array<{ partition: string; error: string }>;
+  /** Partitions whose promise results the master took (0 with a master that does not take them). */
+  promisesSent: number;
 }
 
 /** Aggregates every finished period holding pending samples into the outbox. */
@@ -112,7 +115,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   const now = () => Math.floor((options.now ?? (() => Date.now() / 1000))());
   const summary: ReportSummary = {
     scriptFailures: [], ingested: { partitionFiles: 0, computerFiles: 0, invalid: [] }, periodsQueued: 0, sent: 0, pending: 0,
-    rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [],
+    rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [], promisesSent: 0,
   };
   const local = await discoverPartitions(settings, (m) => log.warn(m));
   const byId = new Map(local.map((p) => [p.id, p]));
@@ -151,6 +154,11 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
         log.error(`usage reports not acknowledged, kept for the next run: ${result.error}`);
       }
     }
+    if (computer !== null) {
+      const allocated = new Set(computer.partitions.filter((p) => p.softwareRelease).map((p) => p.partitionId));
+      const promises = await sendPromiseResults(client, settings.computerId, settings.instanceRoot, settings.naming.partitionBaseName, allocated, log, now());
+      summary.promisesSent = promises.sent;
+    }
     const counts = store.outboxCounts();
     summary.pending = counts.pending;
     summary.rejected = counts.rejected;
@@ -164,7 +172,12 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
 
   const failed = summary.scriptFailures.length > 0 || summary.destroyFailures.length > 0 || summary.masterError !== null;
   log.info(`report: ${summary.sent} sent, ${summary.pending} pending, ${summary.destroyed.length} destroyed` +
-    `${summary.locked.length ? `, ${summary.locked.length} locked` : ''}${summary.waiting.length ? `, ${summary.waiting.length} waiting for prerm` : ''}`);
+    `${summary.locked.length ? `, ${summary.locked.length} locked` : ''}${summary.waiting.length ? `, ${summary.waiting.length} waiting for prerm` : ''}` +
+    `${summary.promisesSent ? `, promise results of ${summary.promisesSent} partition(s) sent` : ''}`);
+  if (summary.sent === 0 && summary.pending === 0 && summary.masterError === null) {
+    // A newcomer's first run: nothing is wrong, the first period is not over yet.
+    log.info(`usage goes out once a report period (report_period = ${settings.collect.report_period} s of [collect]) has ended and \`slapos node collect\` sampled it`);
+  }
   return { exitCode: failed ? 1 : 0, summary };
 }
 

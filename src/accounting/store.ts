@@ -104,6 +104,12 @@ export class UsageStore {
     return (rows as SampleRow[]).map(fromRow);
   }
 
+  /** The latest sample of each partition (node daemon /metrics). */
+  latestSamples(): Sample[] {
+    const rows = this.db.prepare('SELECT * FROM sample WHERE id IN (SELECT max(id) FROM sample GROUP BY partition) ORDER BY partition').all();
+    return (rows as SampleRow[]).map(fromRow);
+  }
+
   pendingTimes(): number[] {
     return (this.db.prepare('SELECT DISTINCT at FROM sample WHERE reported = 0').pluck().all() as number[]);
   }

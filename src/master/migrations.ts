@@ -3,7 +3,7 @@
 // the version (SQLite: PRAGMA user_version; PostgreSQL: the schema_version
 // table, under an advisory lock so two masters starting at once migrate once).
 //
-// The texts are portable SQL plus three tokens, the only places the engines'
+// The texts are portable SQL plus a few tokens, the only places the engines'
 // schemas differ (see DDL below): SQLite keeps format order in its implicit
 // rowid, PostgreSQL in an identity column `seq`.
 import type Database from 'better-sqlite3';
@@ -12,8 +12,11 @@ import type pg from 'pg';
 export type Engine = 'sqlite' | 'postgres';
 
 const DDL: Record<Engine, Record<string, string>> = {
-  sqlite: { '{seq}': '', '{autoid}': 'INTEGER PRIMARY KEY AUTOINCREMENT', '{, seq}': '' },
-  postgres: { '{seq}': 'seq BIGINT GENERATED ALWAYS AS IDENTITY,', '{autoid}': 'INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY', '{, seq}': ', seq' },
+  sqlite: { '{seq}': '', '{autoid}': 'INTEGER PRIMARY KEY AUTOINCREMENT', '{, seq}': '', '{without rowid}': ' WITHOUT ROWID' },
+  postgres: {
+    '{seq}': 'seq BIGINT GENERATED ALWAYS AS IDENTITY,', '{autoid}': 'INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY', '{, seq}': ', seq',
+    '{without rowid}': '',
+  },
 };
 
 const MIGRATIONS: string[] = [
@@ -81,6 +84,21 @@ const MIGRATIONS: string[] = [
     id {autoid}, key TEXT NOT NULL, digest TEXT NOT NULL,
     metadata TEXT NOT NULL, signature TEXT NOT NULL, sha512 TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     UNIQUE (key, digest));
+  `,
+  // (issue 27) usage series from the ingested journals, in three resolutions (usage-series.ts:
+  // 0 = the node's report period, 3600 = hourly, 86400 = daily), and each partition's last promise results.
+  `
+  CREATE TABLE usage_series (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL, resource TEXT NOT NULL,
+    resolution INTEGER NOT NULL, bucket DOUBLE PRECISION NOT NULL,
+    total DOUBLE PRECISION NOT NULL, samples INTEGER NOT NULL, maximum DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (computer_reference, partition_reference, resource, resolution, bucket)){without rowid};
+  -- Range reads and pruning (which names every resource) both use this one index.
+  CREATE INDEX usage_series_range ON usage_series (resource, resolution, bucket);
+  CREATE TABLE promise_result (
+    computer_reference TEXT NOT NULL, partition_reference TEXT NOT NULL, name TEXT NOT NULL,
+    status TEXT NOT NULL, message TEXT NOT NULL, checked_at DOUBLE PRECISION NOT NULL, failing_since DOUBLE PRECISION,
+    PRIMARY KEY (computer_reference, partition_reference, name));
   `,
 ];
 

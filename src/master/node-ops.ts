@@ -7,6 +7,7 @@ import { partitionObject } from './render.js';
 import type { NetworkRow, PartitionRow, Tx } from './store.js';
 import { ANSWER_LIMITS } from './limits.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
+import { recordJournal } from './usage-series.js';
 
 export interface MasterSettings {
   /** The computer used when a request names none ([slapproxy] computer_id). */
@@ -221,5 +222,7 @@ export async function storeUsage(tx: Tx, computer: string, useString: string): P
     throw badRequest(`use_string: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (root.name !== 'journal') throw badRequest(`use_string must be a TioXML <journal>, not <${root.name.slice(0, 40)}>`);
-  await tx.insertUsage(computer, useString, Date.now() / 1000);
+  const now = Date.now() / 1000;
+  await tx.insertUsage(computer, useString, now);
+  await recordJournal(tx, computer, useString, now);
 }

@@ -27,6 +27,8 @@ import { SqliteStore } from './sqlite-store.js';
 import { gatherStatus, renderStatusPage } from './status-page.js';
 import type { Store } from './store.js';
 import { MasterError } from './validate.js';
+import { registerWebView } from './web/routes.js';
+import { registerPromiseResults } from './promise-results.js';
 
 /** Flask's 404 page, byte for byte (clients only look at the status). */
 export const NOT_FOUND_PAGE =
@@ -122,7 +124,10 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
       blobs: new BlobStore(options.cache), download: options.cache.download, identify: (request) => identityOfRequest(request, authenticate),
     });
   }
-  app.get('/', async (request, reply) => {
+  registerWebView(app, store, authorize, Boolean(options.https?.ca));
+  registerPromiseResults(app, store, authorize);
+  // The plain tables of before the web view: no script, for text browsers and scripts.
+  app.get('/status', async (request, reply) => {
     await authorize(request, { kind: 'user' });
     const status = await store.read(gatherStatus);
     return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'").send(renderStatusPage(status));

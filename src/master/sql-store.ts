@@ -6,8 +6,9 @@
 // both accept. Kysely was the alternative; see docs/master.md "One store".
 import { createHash } from 'node:crypto';
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, RelatedRow, ShadirRow, SlaveRow, SoftwareRow, Tx, UsageRow,
+  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SeriesWriteRow, ShadirRow, SlaveRow, SoftwareRow, Tx, UsageRow,
 } from './store.js';
+import { SERIES_RESOURCES } from './usage-series.js';
 
 export interface Dialect {
   /** The query text with its `?` placeholders in the engine's form. */
@@ -290,6 +291,48 @@ export class SqlTx implements Tx {
       'INSERT INTO shadir_entry (key, digest, metadata, signature, sha512, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, digest) DO NOTHING',
       row.key, digest, row.metadata, row.signature, row.sha512, row.created_at,
     )) > 0;
+  }
+  // Usage series and promise results (issue 27; usage-series.ts decides what to write).
+  async addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>) {
+    // Multi-row upserts (each key once per statement): a year of history is ~10^5 rows.
+    const tail = ' ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ' +
+      // Raw buckets are one report period each: a resent journal replaces, never adds.
+      'total = CASE WHEN excluded.resolution = 0 THEN excluded.total ELSE usage_series.total + excluded.total END, ' +
+      'samples = CASE WHEN excluded.resolution = 0 THEN excluded.samples ELSE usage_series.samples + excluded.samples END, ' +
+      'maximum = CASE WHEN excluded.resolution = 0 OR excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
+    for (let i = 0; i < writes.length; i += 250) {
+      const chunk = writes.slice(i, i + 250);
+      await this.run(
+        'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) VALUES ' +
+          chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + tail,
+        ...chunk.flatMap((w) => [computer, w.partition, w.resource, w.resolution, w.bucket, w.total, w.samples, w.maximum]),
+      );
+    }
+  }
+  pruneSeries(resolution: number, before: number) {
+    // Naming the resources lets the (resource, resolution, bucket) index find the old rows.
+    return this.run(`DELETE FROM usage_series WHERE ${this.inList('resource')} AND resolution = ? AND bucket < ?`,
+      this.list(Object.keys(SERIES_RESOURCES)), resolution, before);
+  }
+  listSeries(resource: string, resolution: number, from: number, to: number, computer?: string) {
+    const columns = 'computer_reference, partition_reference, bucket, total, samples, maximum';
+    const where = 'resource = ? AND resolution = ? AND bucket >= ? AND bucket < ?';
+    return computer === undefined
+      ? this.all<SeriesBucketRow>(`SELECT ${columns} FROM usage_series WHERE ${where} ORDER BY bucket`, resource, resolution, from, to)
+      : this.all<SeriesBucketRow>(`SELECT ${columns} FROM usage_series WHERE ${where} AND computer_reference = ? ORDER BY bucket`, resource, resolution, from, to, computer);
+  }
+  async replacePromises(computer: string, partition: string, rows: PromiseRow[]) {
+    await this.run('DELETE FROM promise_result WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
+    await this.engine.insertMany(
+      'INSERT INTO promise_result (computer_reference, partition_reference, name, status, message, checked_at, failing_since)',
+      rows.map((r) => [computer, partition, r.name, r.status, r.message, r.checked_at, r.failing_since]),
+    );
+  }
+  listPromises(computer?: string) {
+    const columns = 'computer_reference, partition_reference, name, status, message, checked_at, failing_since';
+    return computer === undefined
+      ? this.all<PromiseRow>(`SELECT ${columns} FROM promise_result ORDER BY computer_reference, partition_reference, name`)
+      : this.all<PromiseRow>(`SELECT ${columns} FROM promise_result WHERE computer_reference = ? ORDER BY partition_reference, name`, computer);
   }
 
   // count(*) is a bigint, which pg returns as a string: cast in SQL.

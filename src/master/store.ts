@@ -91,6 +91,39 @@ export interface ShadirRow {
   created_at: number;
 }
 
+/** One bucket of usage_series (usage-series.ts). */
+export interface SeriesBucketRow {
+  computer_reference: string;
+  partition_reference: string;
+  bucket: number;
+  total: number;
+  samples: number;
+  maximum: number;
+}
+
+/** Quantities to add to one bucket (usage-series.ts seriesWrites; one row per key). */
+export interface SeriesWriteRow {
+  partition: string;
+  resource: string;
+  resolution: number;
+  bucket: number;
+  total: number;
+  samples: number;
+  maximum: number;
+}
+
+/** A partition's last result of one promise, as its node reported it. */
+export interface PromiseRow {
+  computer_reference: string;
+  partition_reference: string;
+  name: string;
+  status: string;
+  message: string;
+  checked_at: number;
+  /** Since when the promise fails (null while it passes). */
+  failing_since: number | null;
+}
+
 export interface PartitionCount {
   slap_state: SlapState;
   requested_state: string;
@@ -164,6 +197,16 @@ export interface Tx {
   listShadir(key: string): Promise<ShadirRow[]>;
   /** Adds an entry unless the same (metadata, signature) is already under this key; true if added. */
   addShadir(row: ShadirRow): Promise<boolean>;
+  /** Adds quantities to usage buckets (raw buckets are replaced: a resent journal does not count twice there). */
+  addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>): Promise<void>;
+  /** Deletes the buckets of `resolution` older than `before`. */
+  pruneSeries(resolution: number, before: number): Promise<number>;
+  /** Buckets of one resource and resolution in [from, to), of one computer or of all. */
+  listSeries(resource: string, resolution: number, from: number, to: number, computer?: string): Promise<SeriesBucketRow[]>;
+  /** Replaces the promise results of a partition. */
+  replacePromises(computer: string, partition: string, rows: PromiseRow[]): Promise<void>;
+  /** Promise results of one computer or of all. */
+  listPromises(computer?: string): Promise<PromiseRow[]>;
 
   /** Counts for /metrics (numbers on both engines). */
   countComputers(): Promise<number>;

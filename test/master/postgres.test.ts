@@ -12,6 +12,7 @@ import { SlapNotFoundError } from '../../src/slap/errors.js';
 import { tempDir } from '../helpers/master.js';
 import { defineAttacks } from '../helpers/attack-suite.js';
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { seriesWrites } from '../../src/master/usage-series.js';
 import { freePort, startProxy, waitListening } from '../helpers/proxy-process.js';
 import { computer, defineSemantics } from '../helpers/semantics-suite.js';
 
@@ -77,5 +78,19 @@ if (missing) {
     t.is(new Set(titles).size, 41);
     const metrics = await (await request(`${urls[1]}metrics`)).body.text();
     t.regex(metrics, /^slapos_master_partitions\{slap_state="busy",requested_state="started"\} 41$/m);
+  });
+
+  test('pg: usage series (issue 27): journals add to the hourly bucket, raw is replaced, old buckets pruned, ranges read', async (t) => {
+    const store = await PgStore.open(await newDatabase());
+    t.teardown(() => store.close());
+    const now = Math.floor(Date.now() / 1000 / 3600) * 3600;
+    const point = (at: number, quantity: number) => ({ partition: 'slappart0', resource: 'service_module/memory_used' as const, at, quantity });
+    await store.transaction((tx) => tx.addSeries('COMP-1', seriesWrites([point(now - 3000, 100), point(now - 2940, 300), point(now - 400 * 86400, 7)], now)));
+    await store.transaction((tx) => tx.addSeries('COMP-1', seriesWrites([point(now - 3000, 120)], now)));
+    const read = (resolution: number) => store.read((tx) => tx.listSeries('service_module/memory_used', resolution, 0, now + 1, 'COMP-1'));
+    t.deepEqual((await read(0)).map((r) => [r.bucket, r.total, r.samples]), [[now - 3000, 120, 1], [now - 2940, 300, 1]]);
+    t.deepEqual((await read(3600)).map((r) => [r.bucket, r.total, r.samples, r.maximum]), [[now - 3600, 520, 3, 300]]);
+    t.is((await read(86400)).length, 2, 'the 400-day-old point is still kept daily');
+    t.is(await store.transaction((tx) => tx.pruneSeries(86400, now - 300 * 86400)), 1);
   });
 }

@@ -124,7 +124,7 @@ const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
   const profile = tempDir(t);
   const run = await execa(CHROMIUM as string, [
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', `--user-data-dir=${profile}`, '--dump-dom', master.url,
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', `--user-data-dir=${profile}`, '--dump-dom', `${master.url}status`,
   ], { reject: false, timeout: 60_000 });
   t.is(run.exitCode, 0, run.stderr.slice(-2000));
   const dom = run.stdout;

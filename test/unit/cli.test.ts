@@ -106,3 +106,18 @@ test('client commands name the variable they read ($SLAPOS_CLIENT_CONFIGURATION)
   const node = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: `${home}/none.cfg` });
   t.regex(node.stderr, /give one with --cfg or \$SLAPOS_CONFIGURATION\)/);
 });
+
+test('node config checks [collect]: a bad value fails now, a misspelt key is warned about', (t) => {
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\ninstance_root = /srv/slapgrid\n[collect]\nreport_period = abc\n');
+  const bad = slapos(['node', 'config', '--cfg', cfg]);
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /\[collect\] report_period/);
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\ninstance_root = /srv/slapgrid\n[collect]\nreport_perod = 600\n');
+  const typo = slapos(['node', 'config', '--cfg', cfg]);
+  t.is(typo.status, 0, typo.stderr);
+  t.regex(typo.stderr, /unknown key \[collect\] report_perod/);
+  t.regex(typo.stdout, /^\[collect\]$/m);
+  t.regex(typo.stdout, /^report_period = \d+$/m);
+});

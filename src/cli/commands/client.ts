@@ -125,6 +125,15 @@ export function clientCommands(): Command[] {
     .option('--json', 'print JSON');
   const request = new Command('request')
     .summary('request an instance; prints its state and connection parameters (exit 2 while not ready)')
+    .description(
+      'Asks the master for an instance of <url> named <title>, or changes it (parameters, state): the same title ' +
+        'is the same instance. The master allocates a partition on a node that has the software release; the node ' +
+        'deploys it at its next instance pass and publishes connection parameters. Run the command again to see ' +
+        'them: it prints the state and connection parameters once ready.\n\n' +
+        'Examples:\n  slapos request my-shop https://lab.example/shop.cfg --parameters admin=me\n' +
+        '  slapos request my-shop https://lab.example/shop.cfg --state stopped\n\n' +
+        'Exit status: 0 ready, 2 not ready yet (try again later), 1 error.',
+    )
     .argument('<title>', 'instance title (reference)')
     .argument('<url>', 'software release URL')
     .option('--type <software-type>', 'software type')

@@ -1,6 +1,7 @@
 // `slapos node config`: validate slapos.cfg and print the effective values
 // (defaults filled in), so an operator can check a file before the timers run.
 import { Command } from 'commander';
+import { collectOptions } from '../../accounting/settings.js';
 import { defineAction } from '../context.js';
 
 export function configCommand(): Command {
@@ -14,6 +15,9 @@ export function configCommand(): Command {
     .option('--json', 'print JSON');
   return defineAction(command, (ctx, _args, options) => {
     const config = ctx.config();
+    // [collect] is read by `node collect` / `node report` only: check it here too, so a typo fails now, not every minute.
+    let collectWarnings = 0;
+    const collect = collectOptions(config, (message) => { collectWarnings += 1; ctx.log.warn(message); });
     const sections = {
       slapos: config.slapos,
       // In effect for format: [slapformat] keys set in [slapos] win, as in the reference.
@@ -21,12 +25,13 @@ export function configCommand(): Command {
       networkcache: config.networkcache,
       slapproxy: config.slapproxy,
       daemon: config.daemon,
+      collect,
     };
     if (options.json) {
       ctx.out(JSON.stringify({ file: config.file, ...sections, unknownKeys: config.unknownKeys, unknownSections: config.unknownSections }, null, 2));
       return;
     }
-    const ignored = config.unknownKeys.length + config.unknownSections.length;
+    const ignored = config.unknownKeys.length + config.unknownSections.length + collectWarnings;
     ctx.out(`# ${config.file}: valid${ignored > 0 ? ` (${ignored} unknown ${ignored === 1 ? 'name' : 'names'} ignored: see the warnings)` : ''}`);
     for (const [name, values] of Object.entries(sections)) {
       if (!config.present.has(name)) continue;

@@ -28,7 +28,9 @@ export function proxyCommand(): Command {
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);
-        started = await startMaster(config.slapproxy, computerId, ctx.log, multimaster);
+        // fastify logs two INFO lines per request and its own "listening" line: shown with -v only (warnings always).
+        const serverLog = ctx.log.child({}, { level: ctx.globals.verbose ? 'debug' : 'warn' });
+        started = await startMaster(config.slapproxy, computerId, serverLog, multimaster);
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }

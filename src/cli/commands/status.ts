@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { defineAction } from '../context.js';
+import { existsSync } from 'node:fs';
+import { colourEnabled, colourStates } from '../colour.js';
 import { CliError, Exit } from '../exit.js';
 
 /** One line of the hardware status written by `slapos node collect` (pure). */
@@ -10,6 +12,22 @@ export function formatHardwareLine(doc: unknown): string {
   const model = h.cpu?.model ? ` (${h.cpu.model})` : '';
   const disks = Array.isArray(h.disks) ? h.disks.length : 0;
   return `hardware: ${h.cpu?.cores ?? '?'} cores${model}, ${gib(h.memory?.total_bytes)} GiB memory, ${disks} ${disks === 1 ? 'disk' : 'disks'}; collected ${h.generated_at ?? '?'}`;
+}
+
+/** The latest collect sample of each partition, one line each (pure). */
+export function formatUsageLines(samples: ReadonlyArray<{
+  partition: string; at: number; cpuUsec: number | null; memoryBytes: number | null; diskBytes: number | null; netTxBytes: number | null; netRxBytes: number | null;
+}> | null): string {
+  if (samples === null) return 'usage: not readable (the accounting store needs root)';
+  if (samples.length === 0) return 'usage: no sample yet (slapos node collect takes them)';
+  const mib = (b: number | null) => (b === null ? '?' : b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(0)} MiB`);
+  const lines = ['usage (latest sample; counters since the partition was set up):'];
+  for (const s of samples) {
+    const at = new Date(s.at * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    lines.push(`  ${s.partition}  cpu ${s.cpuUsec === null ? '?' : (s.cpuUsec / 1e6).toFixed(1)} s, memory ${mib(s.memoryBytes)}, disk ${mib(s.diskBytes)}, ` +
+      `network in ${mib(s.netTxBytes)} / out ${mib(s.netRxBytes)}  (${at} UTC)`);
+  }
+  return lines.join('\n');
 }
 
 export function statusCommand(): Command {
@@ -40,14 +58,26 @@ export function statusCommand(): Command {
     const unreadablePartitions = denied.filter((id) => id.startsWith(config.slapformat.partition_base_name));
     const promises = readPromiseStatus(instance_root, config.slapformat.partition_base_name);
     const hardware = readHardwareStatusFile(hardwareStatusPath(instance_root));
+    const { storePath, UsageStore } = await import('../../accounting/store.js');
+    let usage: ReturnType<InstanceType<typeof UsageStore>['latestSamples']> | null = [];
+    if (existsSync(storePath(instance_root))) {
+      try {
+        const store = new UsageStore(storePath(instance_root));
+        try { usage = store.latestSamples(); } finally { store.close(); }
+      } catch {
+        usage = null;
+      }
+    }
     const unreadable = [
       ...(processes.supervisord.unreadable ? [`supervisord (${processes.supervisord.unreadable})`] : []),
       ...(unreadablePartitions.length > 0 ? [`partition ${unreadablePartitions.length === 1 ? 'directory' : 'directories'} ${unreadablePartitions.join(', ')} (permission denied)`] : []),
     ];
     if (options.json) {
-      ctx.out(JSON.stringify({ processes, partitions, promises, hardware, managers, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2));
+      ctx.out(JSON.stringify({ processes, partitions, promises, usage, hardware, managers, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2));
     } else {
-      ctx.out(`${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}\n${formatHardwareLine(hardware)}\n${formatManagersStatus(managers)}`);
+      const text = `${formatProcessesStatus(processes)}\npartitions:\n${formatPartitionsStatus(partitions)}\n${formatPromiseStatus(promises)}\n` +
+        `${formatUsageLines(usage)}\n${formatHardwareLine(hardware)}\n${formatManagersStatus(managers)}`;
+      ctx.out(colourStates(text, colourEnabled()));
     }
     if (unreadable.length > 0) {
       const who = process.getuid?.() === 0 ? '' : '; run it as root';

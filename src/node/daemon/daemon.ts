@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SlaposConfig } from '../../config/load.js';
 import type { Logger } from '../../util/log.js';
 import { nodeMetrics, serveMetrics, type NodeMetrics } from '../metrics.js';
+import { registerPartitionUsage } from '../partition-metrics.js';
 import { nodeLoops } from './loops.js';
 import { Scheduler, type LoopSpec } from './scheduler.js';
 import { NodeWatcher, type EventKind, type FileEvent } from './watch.js';
@@ -58,6 +59,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   }
 
   let server: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (config.daemon.metrics_port > 0 && instanceRoot) registerPartitionUsage(metrics.registry, instanceRoot);
   if (config.daemon.metrics_port > 0) {
     try {
       server = await serveMetrics(metrics, config.daemon.metrics_host, config.daemon.metrics_port);

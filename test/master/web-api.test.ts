@@ -1,0 +1,80 @@
+// The web view's data and JSON API cut to the caller: a partition sees its
+// own partition only, a computer its computer, a user everything; secrets
+// masked for anonymous callers always, for others unless asked. Bad queries
+// are 400 with the reason.
+import test from 'ava';
+import { periodJournal } from '../../src/accounting/aggregate.js';
+import { SlapClient } from '../../src/slap/client.js';
+import { gatherFleet, gatherInstances, gatherUsage, MASK, parseScope } from '../../src/master/web/fleet-data.js';
+import { startTestMaster } from '../helpers/master.js';
+import { computer } from '../helpers/semantics-suite.js';
+
+const SR = '/opt/sr/trivial/software.cfg';
+
+async function setup(t: Parameters<typeof startTestMaster>[0]) {
+  const master = await startTestMaster(t, 'COMP-1');
+  const client = new SlapClient(master.url);
+  t.teardown(() => client.close());
+  await client.loadComputerConfigurationFromXML(computer('COMP-1', 3));
+  await client.loadComputerConfigurationFromXML(computer('COMP-2', 1));
+  await client.supplySupply(SR, 'COMP-1');
+  await client.requestComputerPartition(SR, 'a', { parameters: { 'db-password': 'hunter2', name: 'shop' } });
+  await client.requestComputerPartition(SR, 'b', { parameters: { name: 'blog' } });
+  await client.setComputerPartitionConnectionXml('COMP-1', 'slappart0', { url: 'https://user:pw@[fd00::1]/', port: '8080' });
+  const start = Math.floor(Date.now() / 1000 / 300) * 300 - 600;
+  const usage = (partition: string, mib: number) => ({
+    partition, samples: 1, cpuSeconds: 30, ioReadBytes: 0, ioWriteBytes: 0, netInBytes: 0, netOutBytes: 0, netInPackets: 0, netOutPackets: 0,
+    memoryMeanBytes: mib * 1024 * 1024, memoryPeakBytes: null, pidsMean: null, diskMeanBytes: null,
+  });
+  await client.useComputer('COMP-1', periodJournal('COMP-1', start, start + 300, [usage('slappart0', 100), usage('slappart1', 50)]) as string);
+  return { master, client };
+}
+
+test('a partition sees its own partition; a computer its computer; a user everything', async (t) => {
+  const { master } = await setup(t);
+  const read = <T>(fn: Parameters<typeof master.store.read<T>>[0]) => master.store.read(fn);
+  const user = { secrets: true, who: 'user u' };
+  const part = { computer: 'COMP-1', partition: 'slappart1', secrets: true, who: 'partition' };
+  const comp = { computer: 'COMP-2', secrets: true, who: 'computer' };
+  t.deepEqual((await read((tx) => gatherFleet(tx, user))).map((c) => [c.computer, c.partitions.length, c.software.length]), [['COMP-1', 3, 1], ['COMP-2', 1, 0]]);
+  const own = await read((tx) => gatherFleet(tx, part));
+  t.deepEqual(own.map((c) => [c.computer, c.partitions.map((p) => p.partition), c.software.length]), [['COMP-1', ['slappart1'], 0]]);
+  t.deepEqual((await read((tx) => gatherFleet(tx, comp))).map((c) => c.computer), ['COMP-2']);
+  t.deepEqual((await read((tx) => gatherInstances(tx, part, false))).map((i) => i.title), ['b']);
+  const now = Date.now() / 1000;
+  const fleetMemory = await read((tx) => gatherUsage(tx, user, { kind: 'fleet' }, 'service_module/memory_used', 'hour', now));
+  t.deepEqual(fleetMemory.values, [150]);
+  const partMemory = await read((tx) => gatherUsage(tx, part, { kind: 'fleet' }, 'service_module/memory_used', 'hour', now));
+  t.deepEqual([partMemory.values, partMemory.parts.map((p) => p.partition)], [[50], ['slappart1']], 'the fleet, as a partition sees it, is itself');
+  const other = await read((tx) => gatherUsage(tx, part, { kind: 'partition', computer: 'COMP-1', partition: 'slappart0' }, 'service_module/memory_used', 'hour', now));
+  t.deepEqual(other.values, [], 'another partition\'s usage is not shown');
+  const tree = await read((tx) => gatherUsage(tx, user, { kind: 'instance', title: 'a' }, 'service_module/memory_used', 'hour', now));
+  t.deepEqual(tree.values, [100]);
+});
+
+test('secrets: masked for anonymous callers, secret-looking ones masked for others unless asked', async (t) => {
+  const { master } = await setup(t);
+  const anonymous = await (await fetch(`${master.url}api/instances?secrets=1`)).json() as { secrets: boolean; instances: Array<{ title: string; parameters: Record<string, string> }> };
+  t.false(anonymous.secrets);
+  t.deepEqual(anonymous.instances.find((i) => i.title === 'a')?.parameters, { 'db-password': MASK, name: MASK });
+  const user = { secrets: true, who: 'user u' };
+  const [masked] = await master.store.read((tx) => gatherInstances(tx, user, false));
+  t.deepEqual(masked?.parameters, { 'db-password': MASK, name: 'shop' });
+  t.deepEqual(masked?.connection_parameters, { url: MASK, port: '8080' }, 'a URL with credentials is a secret');
+  const [shown] = await master.store.read((tx) => gatherInstances(tx, user, true));
+  t.deepEqual(shown?.parameters, { 'db-password': 'hunter2', name: 'shop' });
+});
+
+test('the JSON API refuses bad scopes, resources and ranges with the reason', async (t) => {
+  const { master } = await setup(t);
+  const get = async (query: string) => { const r = await fetch(`${master.url}api/usage?${query}`); return [r.status, await r.text()] as const; };
+  t.like(await get('scope=partition:COMP-1'), { 0: 400 });
+  t.regex((await get('resource=cpu,gpu'))[1], /unknown: gpu/);
+  t.regex((await get('range=decade'))[1], /range must be one of hour, day, week, month, year/);
+  t.regex((await get('end=abc'))[1], /end must be a unix time/);
+  const ok = await fetch(`${master.url}api/usage?scope=computer:COMP-1&resource=memory&range=hour`);
+  t.is(ok.status, 200);
+  t.deepEqual(((await ok.json()) as { series: Array<{ values: number[] }> }).series[0]?.values, [150]);
+  t.deepEqual(parseScope('instance:a'), { kind: 'instance', title: 'a' });
+  t.is(parseScope('partition:/x'), null);
+});
