@@ -17,6 +17,7 @@ import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
+import { computerCommand, serviceCommand } from './commands/hateoas.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
@@ -54,6 +55,8 @@ export function buildProgram(): Command {
   program.addCommand(node);
   program.addCommand(proxyCommand());
   for (const sub of clientCommands()) program.addCommand(sub);
+  program.addCommand(serviceCommand());
+  program.addCommand(computerCommand());
 
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
   const inherit = (command: Command) => {
@@ -66,7 +69,7 @@ export function buildProgram(): Command {
     }
   };
   inherit(program);
-  // Usage errors exit 1 (the reference's UsageError); unknown sub-commands 5.
+  // Syntax errors exit 2 (argparse, main.ts); a command's own usage errors 1 (the reference's UsageError); unknown sub-commands 5.
   const override = (command: Command) => {
     command.exitOverride();
     for (const sub of command.commands) override(sub);

@@ -19,6 +19,8 @@ export interface SoftwareCommandOptions {
   force?: boolean;
   onlySr?: string;
   garbageCollect?: boolean;
+  /** --buildout-debug: buildout runs with -D. */
+  buildoutDebug?: boolean;
   json?: boolean;
 }
 
@@ -52,6 +54,7 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
       force,
       onlySr: parseOnlySr(options.onlySr),
       garbageCollect: Boolean(options.garbageCollect),
+      buildoutDebug: Boolean(options.buildoutDebug),
       log,
     });
     if (options.json) deps.out(JSON.stringify(summary, null, 2));

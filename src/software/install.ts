@@ -70,6 +70,8 @@ export interface InstallOptions {
   sharedPartList: readonly string[];
   buildTimePartList: readonly string[];
   develop: boolean;
+  /** buildout -D (--buildout-debug). */
+  debug?: boolean;
   log: Logger;
   label: string;
 }
@@ -113,7 +115,7 @@ export async function installSoftware(options: InstallOptions): Promise<void> {
   prepareSoftwareDir(options);
   await runBuildout({
     command: options.buildoutCommand,
-    args: softwareBuildoutArgs(sp, { develop: options.develop }),
+    args: softwareBuildoutArgs(sp, { develop: options.develop, debug: options.debug }),
     cwd: sp,
     user: options.user,
     home: sp,

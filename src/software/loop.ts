@@ -25,6 +25,8 @@ export interface SoftwareLoopOptions {
   force: boolean;
   onlySr?: readonly string[] | undefined;
   garbageCollect: boolean;
+  /** --buildout-debug: buildout runs with -D. */
+  buildoutDebug?: boolean;
   log: Logger;
 }
 
@@ -131,6 +133,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
       sharedPartList: options.sharedPartList,
       buildTimePartList: options.buildTimePartList,
       develop: options.force,
+      debug: Boolean(options.buildoutDebug),
       log,
       label: sr.hash,
     });

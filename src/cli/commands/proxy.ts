@@ -15,10 +15,18 @@ export function proxyCommand(): Command {
       'Starts the master: the legacy SLAP API that SlapOS nodes and clients speak, backed by SQLite ' +
         '(a file path in database_uri) or PostgreSQL (a postgresql:// URI). Without TLS it binds to ' +
         'loopback unless [slapproxy] allow_insecure_bind = true. Stops cleanly on SIGTERM.',
-    );
+    )
+    .option('--host <host>', 'address to listen on ([slapproxy] host)')
+    .option('--port <port>', 'port to listen on ([slapproxy] port)')
+    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)');
   proxy.addCommand(
-    defineAction(start, async (ctx) => {
-      const config = ctx.config();
+    defineAction(start, async (ctx, _args, options) => {
+      const { overrideKeys } = await import('../../config/override.js');
+      const given: Record<string, string> = {};
+      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri']] as const) {
+        if (options[option] !== undefined) given[key] = String(options[option]);
+      }
+      const config = overrideKeys(ctx.config(), 'slapproxy', given, (key) => `--${key.replace('_', '-')}`);
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');

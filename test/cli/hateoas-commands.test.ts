@@ -1,0 +1,76 @@
+// `slapos service list|info` and `slapos computer list|info` as a user runs
+// them, against our master on loopback: the output the reference's client
+// printed for the same state (test/fixtures/slap-traffic/README.md, "Step 10").
+import test, { type ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SlapClient } from '../../src/slap/client.js';
+import { startTestMaster, tempDir } from '../helpers/master.js';
+import { BIN } from '../helpers/proxy-process.js';
+import { computer } from '../helpers/semantics-suite.js';
+
+const SR = '/opt/sr/trivial/software.cfg';
+
+async function setup(t: ExecutionContext, extra = '') {
+  const master = await startTestMaster(t, 'COMP-H1');
+  const client = new SlapClient(master.url);
+  t.teardown(() => client.close());
+  await client.loadComputerConfigurationFromXML(computer('COMP-H1', 4));
+  const cfg = path.join(tempDir(t), 'slapos-client.cfg');
+  writeFileSync(cfg, `[slapos]\nmaster_url = ${master.url}\n${extra}`);
+  const slapos = (...args: string[]) => execa('node', [BIN, ...args], { env: { SLAPOS_CLIENT_CONFIGURATION: cfg }, reject: false });
+  return { master, client, cfg, slapos };
+}
+
+test('service list and info print what the reference prints; an unknown title exits 2', async (t) => {
+  const { client, slapos } = await setup(t);
+  t.is((await slapos('service', 'list')).stdout, '{}');
+  await client.requestComputerPartition(SR, 'inst0', { parameters: { foo: 'bar', unicode: 'é' } });
+  await client.requestComputerPartition(SR, 'inst1', { softwareType: 'other', state: 'stopped' });
+  await client.requestComputerPartition(SR, 'shared0', { shared: true, parameters: { foo: 'sharedfoo' } });
+  await client.setComputerPartitionConnectionXml('COMP-H1', 'slappart0', { url: 'http://[fd00::1]:8080/' });
+  const list = await slapos('service', 'list');
+  t.is(list.exitCode, 0, list.stderr);
+  t.is(list.stdout, `{\n  "inst0": "${SR}",\n  "inst1": "${SR}",\n  "shared0": "${SR}"\n}`);
+  const info = await slapos('service', 'info', 'inst0');
+  t.is(info.exitCode, 0, info.stderr);
+  t.is(info.stdout, [
+    '{', `  "software-url": "${SR}",`, '  "software-type": "default",', '  "shared": false,', '  "requested-state": "started",',
+    '  "instance-parameters": {', '    "foo": "bar",', '    "unicode": "\\u00e9"', '  },',
+    '  "connection-parameters": {', '    "url": "http://[fd00::1]:8080/"', '  },', '  "status": "unsupported"', '}',
+  ].join('\n'));
+  const stopped = JSON.parse((await slapos('service', 'info', 'inst1')).stdout) as Record<string, unknown>;
+  t.like(stopped, { 'software-type': 'other', 'requested-state': 'stopped', shared: false });
+  const shared = JSON.parse((await slapos('service', 'info', 'shared0')).stdout) as Record<string, unknown>;
+  t.like(shared, { shared: true, 'requested-state': 'unused', 'instance-parameters': { foo: 'sharedfoo' } });
+  const nope = await slapos('service', 'info', 'nope');
+  t.is(nope.exitCode, 2);
+  t.regex(nope.stderr, /Instance nope does not exist\./);
+  t.is(nope.stdout, '');
+});
+
+test('computer list and info print what the reference prints; an unknown reference exits 2', async (t) => {
+  const { slapos } = await setup(t);
+  const list = await slapos('computer', 'list');
+  t.is(list.exitCode, 0, list.stderr);
+  t.is(list.stdout, 'List of Computers:\nCOMP-H1 COMP-H1');
+  t.deepEqual(JSON.parse((await slapos('computer', 'list', '--json')).stdout), [{ reference: 'COMP-H1', title: 'COMP-H1' }]);
+  const info = await slapos('computer', 'info', 'COMP-H1');
+  t.is(info.exitCode, 0, info.stderr);
+  t.is(info.stdout, 'Computer Reference: COMP-H1\nComputer Title    : COMP-H1');
+  const nope = await slapos('computer', 'info', 'COMP-NOPE');
+  t.is(nope.exitCode, 2);
+  t.regex(nope.stderr, /Computer COMP-NOPE does not exist\./);
+});
+
+test('master_rest_url is a known key and is the HATEOAS root used', async (t) => {
+  const { master, slapos } = await setup(t, 'master_rest_url = URL/hateoas\n');
+  const cfgWith = await setup(t, `master_rest_url = ${master.url}hateoas\n`);
+  const ok = await cfgWith.slapos('computer', 'list');
+  t.is(ok.exitCode, 0, ok.stderr);
+  t.notRegex(ok.stderr, /unknown key/);
+  const bad = await slapos('computer', 'list');
+  t.is(bad.exitCode, 1);
+  t.regex(bad.stderr, /master_rest_url/);
+});
