@@ -11,7 +11,7 @@ import { instanceCommand } from './commands/instance.js';
 import { collectCommand, reportCommand } from './commands/report.js';
 import { bootCommand } from './commands/boot.js';
 import { statusCommand } from './commands/status.js';
-import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
+import { bangCommand, promiseCommand, supervisorctlAliasCommands, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
 import { proxyCommand } from './commands/proxy.js';
 import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
@@ -49,6 +49,7 @@ export function buildProgram(): Command {
     configCommand(),
     daemonCommand(),
     installSystemdCommand(),
+    ...supervisorctlAliasCommands(),
   ]) {
     node.addCommand(sub);
   }

@@ -1,6 +1,6 @@
-// `slapos service list|info` and `slapos computer list|info` as a user runs
-// them, against our master on loopback: the output the reference's client
-// printed for the same state (test/fixtures/slap-traffic/README.md, "Step 10").
+// Client commands as a user runs them (`service list|info`, `computer
+// list|info`, `request`), against our master on loopback: the output the
+// reference's client printed for the same state (test/fixtures/slap-traffic/README.md, "Step 10").
 import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
@@ -73,4 +73,14 @@ test('master_rest_url is a known key and is the HATEOAS root used', async (t) =>
   const bad = await slapos('computer', 'list');
   t.is(bad.exitCode, 1);
   t.regex(bad.stderr, /master_rest_url/);
+});
+
+test('request --state destroyed of a never-requested instance says destroyed and takes no partition; destroyed of an unknown partition is 200', async (t) => {
+  const { client, slapos } = await setup(t);
+  const gone = await slapos('request', 'never', SR, '--state', 'destroyed');
+  t.is(gone.exitCode, 0, gone.stderr);
+  t.regex(gone.stdout, /State is : destroyed/);
+  const info = await client.getFullComputerInformation('COMP-H1');
+  t.true(info.partitions.every((p) => p.softwareRelease === null), 'no partition taken');
+  t.is(await client.destroyedComputerPartition('COMP-H1', 'slappart9'), "Unknown partition 'slappart9' on 'COMP-H1'");
 });
