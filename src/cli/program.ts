@@ -18,6 +18,7 @@ import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
 import { computerCommand, serviceCommand } from './commands/hateoas.js';
+import { pruneCommand } from './commands/prune.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
     daemonCommand(),
     installSystemdCommand(),
     ...supervisorctlAliasCommands(),
+    pruneCommand(),
   ]) {
     node.addCommand(sub);
   }
