@@ -84,3 +84,24 @@ test('request --state destroyed of a never-requested instance says destroyed and
   t.true(info.partitions.every((p) => p.softwareRelease === null), 'no partition taken');
   t.is(await client.destroyedComputerPartition('COMP-H1', 'slappart9'), "Unknown partition 'slappart9' on 'COMP-H1'");
 });
+
+test("proxy show lists the master's database as the reference's tables; parts can be chosen", async (t) => {
+  const { master, client, slapos } = await setup(t);
+  await client.supplySupply(SR, 'COMP-H1');
+  await client.requestComputerPartition(SR, 'inst0');
+  await client.setComputerPartitionConnectionXml('COMP-H1', 'slappart0', { _: '{"b": 1, "a": "x"}' });
+  const computers = await slapos('proxy', 'show', '-u', master.dbFile, '--computers');
+  t.is(computers.exitCode, 0, computers.stderr);
+  // prettytable(border, padding 0, no vertical rules): widths 9, 8, 11; centred, the odd space right of odd-length text.
+  const rule = '-'.repeat(1 + 10 + 9 + 12);
+  t.is(computers.stdout, ['table computer', rule, ' reference address    netmask   ', rule, '  COMP-H1  10.0.0.1 255.255.0.0 ', rule].join('\n'));
+  const all = await slapos('proxy', 'show', '-u', master.dbFile);
+  t.is(all.exitCode, 0, all.stderr);
+  for (const expected of ['table software', 'md5', 'table partition: skipping xml, connection_xml, slave_instance_list', 'inst0',
+    'table slave: empty', 'slappart0: inst0 (type default)', '    _ = {\n  "a": "x",\n  "b": 1\n}', 'slappart0: 10.0.1.0']) {
+    t.true(all.stdout.includes(expected), `${expected} in:\n${all.stdout}`);
+  }
+  const missing = await slapos('proxy', 'show', '-u', `${master.dbFile}.nope`);
+  t.is(missing.exitCode, 1);
+  t.regex(missing.stderr, /no such database/);
+});
