@@ -19,6 +19,9 @@ import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
 import { computerCommand, serviceCommand } from './commands/hateoas.js';
 import { pruneCommand } from './commands/prune.js';
+import { completeCommand } from './commands/complete.js';
+import { consoleCommand } from './commands/console.js';
+import { configureCommand } from './commands/configure.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
@@ -60,6 +63,9 @@ export function buildProgram(): Command {
   for (const sub of clientCommands()) program.addCommand(sub);
   program.addCommand(serviceCommand());
   program.addCommand(computerCommand());
+  program.addCommand(consoleCommand());
+  program.addCommand(configureCommand());
+  program.addCommand(completeCommand(() => program));
 
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
   const inherit = (command: Command) => {

@@ -105,3 +105,30 @@ test("proxy show lists the master's database as the reference's tables; parts ca
   t.is(missing.exitCode, 1);
   t.regex(missing.stderr, /no such database/);
 });
+
+test('configure client writes a configuration the client commands use; console -e runs code with the client bound', async (t) => {
+  const { master, client } = await setup(t);
+  const dir = path.join(tempDir(t), 'dot-slapos');
+  const env = { SLAPOS_CLIENT_CONFIGURATION: path.join(dir, 'slapos-client.cfg') };
+  const run = (...args: string[]) => execa('node', [BIN, ...args], { env, reject: false });
+  const configured = await run('configure', 'client', '--master-url', master.url, '--slapos-configuration-directory', dir);
+  t.is(configured.exitCode, 0, configured.stderr);
+  t.is((await run('configure', 'client', '--master-url', master.url, '--slapos-configuration-directory', dir)).exitCode, 1, 'an existing file is kept');
+  t.is((await run('computer', 'list')).stdout, 'List of Computers:\nCOMP-H1 COMP-H1');
+  await client.requestComputerPartition(SR, 'inst0');
+  const evaluated = await run('console', '-e', "(await partition('COMP-H1', 'slappart0')).softwareRelease.url");
+  t.is(evaluated.exitCode, 0, evaluated.stderr);
+  t.is(evaluated.stdout, JSON.stringify(SR));
+  const failed = await run('console', '-e', "await partition('COMP-H1', 'nope')");
+  t.is(failed.exitCode, 1);
+  t.regex(failed.stderr, /console: .*404/);
+});
+
+test('complete prints a bash (or zsh) completion script generated from the command tree', async (t) => {
+  const script = await execa('node', [BIN, 'complete']);
+  const completion = await execa('bash', ['-c', `${script.stdout}\nCOMP_WORDS=(slapos node pr); COMP_CWORD=2; _slapos; echo "\${COMPREPLY[@]}"\n` +
+    'COMP_WORDS=(slapos service info --); COMP_CWORD=3; _slapos; echo "${COMPREPLY[@]}"']);
+  t.deepEqual(completion.stdout.split('\n'), ['promise prune', '--news --cfg --verbose --quiet --log-file --help']);
+  const zsh = await execa('node', [BIN, 'complete', '--shell', 'zsh']);
+  t.regex(zsh.stdout, /bashcompinit/);
+});

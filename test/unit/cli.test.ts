@@ -151,3 +151,19 @@ test('request --force-serialisation takes xml or json-in-xml; proxy start takes 
   const help = slapos(['proxy', 'start', '--help']).stdout;
   for (const flag of ['--host', '--port', '-u, --database-uri']) t.true(help.includes(flag), flag);
 });
+
+test("the reference's commands exist, each with its own help listing its options", (t) => {
+  const cases: Array<[string[], string[]]> = [
+    [['service', 'list'], []], [['service', 'info'], ['--news']], [['computer', 'list'], ['--json']], [['computer', 'info'], ['--json']],
+    [['node', 'start'], ['args']], [['node', 'stop'], ['args']], [['node', 'restart'], ['args']], [['node', 'tail'], ['args']],
+    [['node', 'status'], ['--plain']], [['node', 'prune'], ['--dry-run', '--additional-software-directory']],
+    [['proxy', 'show'], ['--database-uri', '--computers', '--software', '--partitions', '--slaves', '--params', '--network']],
+    [['configure', 'client'], ['--master-url', '--cert-file', '--key-file']], [['console'], ['--eval']], [['complete'], ['--shell']],
+  ];
+  for (const [words, flags] of cases) {
+    const result = slapos([...words, '--help']);
+    t.is(result.status, 0, words.join(' '));
+    t.regex(result.stdout, new RegExp(`Usage: slapos ${words.join(' ')}`));
+    for (const flag of flags) t.true(result.stdout.includes(flag), `${words.join(' ')} --help lists ${flag}`);
+  }
+});
