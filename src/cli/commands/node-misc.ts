@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { watchdogOptions } from '../../supervisor/config.js';
 import { defineAction, type CommandContext } from '../context.js';
+import { CliError } from '../exit.js';
 
 export function promiseCommand(): Command {
   const command = new Command('promise')
@@ -15,8 +16,11 @@ export function promiseCommand(): Command {
         'Exit status: 0 all kept, 1 a partition could not be checked, 2 a promise failed, 10 instance or promise already running.',
     )
     .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
+    .option('--only <ids>', 'same as --only-cp (the reference\'s alias)')
     .option('--json', 'print a JSON summary');
   return defineAction(command, async (ctx, _args, options) => {
+    if (options.only !== undefined && options.onlyCp !== undefined && options.only !== options.onlyCp) throw new CliError('give --only or --only-cp, not both');
+    options.onlyCp ??= options.only;
     const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const slapos = requireKeys(config, 'slapos', ['instance_root']);
