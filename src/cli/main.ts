@@ -23,6 +23,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
         process.exitCode = Exit.SUCCESS;
       } else if (error.code === 'commander.unknownCommand') {
         process.exitCode = Exit.NOT_ROOT;
+      } else if (USAGE_ERRORS.has(error.code)) {
+        process.exitCode = SYNTAX_ERROR;
       } else if (error.code === 'commander.executeSubCommandAsync') {
         process.exitCode = error.exitCode;
       } else {
@@ -33,6 +35,13 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     throw error;
   }
 }
+
+/** Command-line syntax errors (unknown option, missing argument, …): the reference's argparse exits 2 for each. */
+const SYNTAX_ERROR = 2;
+const USAGE_ERRORS = new Set([
+  'commander.unknownOption', 'commander.missingArgument', 'commander.optionMissingArgument', 'commander.excessArguments',
+  'commander.invalidArgument', 'commander.missingMandatoryOptionValue', 'commander.conflictingOption',
+]);
 
 type Program = typeof import('./program.js');
 

@@ -11,13 +11,18 @@ import { instanceCommand } from './commands/instance.js';
 import { collectCommand, reportCommand } from './commands/report.js';
 import { bootCommand } from './commands/boot.js';
 import { statusCommand } from './commands/status.js';
-import { bangCommand, promiseCommand, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
+import { bangCommand, promiseCommand, supervisorctlAliasCommands, supervisorctlCommand, supervisordCommand } from './commands/node-misc.js';
 import { proxyCommand } from './commands/proxy.js';
 import { clientCommands } from './commands/client.js';
 import { configCommand } from './commands/config.js';
 import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
 import { cachelookupCommand } from './commands/cachelookup.js';
+import { computerCommand, serviceCommand } from './commands/hateoas.js';
+import { pruneCommand } from './commands/prune.js';
+import { completeCommand } from './commands/complete.js';
+import { consoleCommand } from './commands/console.js';
+import { configureCommand } from './commands/configure.js';
 
 export function buildProgram(): Command {
   const program = new Command('slapos')
@@ -49,6 +54,8 @@ export function buildProgram(): Command {
     configCommand(),
     daemonCommand(),
     installSystemdCommand(),
+    ...supervisorctlAliasCommands(),
+    pruneCommand(),
   ]) {
     node.addCommand(sub);
   }
@@ -56,6 +63,11 @@ export function buildProgram(): Command {
   program.addCommand(proxyCommand());
   program.addCommand(cachelookupCommand());
   for (const sub of clientCommands()) program.addCommand(sub);
+  program.addCommand(serviceCommand());
+  program.addCommand(computerCommand());
+  program.addCommand(consoleCommand());
+  program.addCommand(configureCommand());
+  program.addCommand(completeCommand(() => program));
 
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
   const inherit = (command: Command) => {
@@ -68,7 +80,7 @@ export function buildProgram(): Command {
     }
   };
   inherit(program);
-  // Usage errors exit 1 (the reference's UsageError); unknown sub-commands 5.
+  // Syntax errors exit 2 (argparse, main.ts); a command's own usage errors 1 (the reference's UsageError); unknown sub-commands 5.
   const override = (command: Command) => {
     command.exitOverride();
     for (const sub of command.commands) override(sub);

@@ -12,6 +12,8 @@ const opt = <T extends z.ZodType>(schema: T) => schema.optional();
 export const slaposSection = z.object({
   computer_id: opt(nonEmpty),
   master_url: opt(url),
+  /** reference client: the HATEOAS root (`service`/`computer` commands); default <master_url>/hateoas here. */
+  master_rest_url: opt(url),
   key_file: opt(absolutePath),
   cert_file: opt(absolutePath),
   master_ca_file: opt(absolutePath),

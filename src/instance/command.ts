@@ -18,6 +18,8 @@ export interface InstanceCommandOptions {
   force?: boolean;
   onlyCp?: string;
   forceStop?: boolean;
+  /** --buildout-debug: instance buildouts run with -D. */
+  buildoutDebug?: boolean;
   json?: boolean;
 }
 
@@ -31,7 +33,7 @@ export interface InstanceCommandDeps {
 export async function runInstanceCommand(deps: InstanceCommandDeps, options: InstanceCommandOptions): Promise<number> {
   const { config } = deps;
   const log = deps.log.child({ loop: 'instance' });
-  const settings = instanceSettings(config);
+  const settings = { ...instanceSettings(config), buildoutDebug: Boolean(options.buildoutDebug) };
   const develop = Boolean(options.all || options.force);
   if (options.all && options.onlyCp !== undefined) throw new UsageError('--all and --only-cp cannot be used together');
   await randomStartDelay(config.slapos.maximal_delay, options.now, log);

@@ -11,6 +11,8 @@ export interface InstanceSettings {
   certificateRepository: string | undefined;
   /** [slapos] buildout, when set. */
   buildout: string | undefined;
+  /** --buildout-debug: buildout runs with -D. */
+  buildoutDebug?: boolean;
   maximumPeriodicity: number;
   /** Seconds a promise may run ([slapos] promise_timeout). */
   promiseTimeout: number;

@@ -7,6 +7,7 @@ import { MAX_STORED_XML } from './limits.js';
 import { checkServable, instanceXmlGrows, nextTimestamp, requirePartition, type MasterSettings } from './node-ops.js';
 import { forgetRelated } from './related-ops.js';
 import { instanceReply, slaveList, slaveReply } from './render.js';
+import { softwareInstanceObject } from '../slap/shapes.js';
 import type { PartitionRow, Tx } from './store.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
 
@@ -48,7 +49,8 @@ async function requestRegular(tx: Tx, computer: string, scope: string, req: Inst
   const root = scope ? await tx.findInstance(scope, '') : undefined;
   let row: PartitionRow | undefined = existing;
   if (!row) {
-    if (req.state === 'destroyed') throw notFound(`no instance ${req.title} to destroy`);
+    // Nothing to destroy: the answer says destroyed, as the reference's (which also takes a partition for it; we do not).
+    if (req.state === 'destroyed') return goneReply(req);
     if (!(await tx.getComputer(computer))) throw notFound(`unknown computer ${computer}`);
     row = await tx.firstFreePartition(computer);
     if (!row) throw notFound(`no free partition on computer ${computer} for ${req.title}`);
@@ -66,6 +68,15 @@ async function requestRegular(tx: Tx, computer: string, scope: string, req: Inst
     row = { ...row, ...patch };
   }
   return instanceReply(row, await tx.listNetwork(row.computer_reference, row.reference));
+}
+
+/** A never-requested instance asked destroyed: on no computer, requested state destroyed. */
+function goneReply(req: InstanceRequest): PyObject {
+  return softwareInstanceObject({
+    _connection_dict: {}, _parameter_dict: {}, _requested_state: 'destroyed', ip_list: [],
+    slap_computer_id: null, slap_computer_partition_id: null, slap_server_url: 'slap_server_url',
+    slap_software_release_url: req.softwareRelease, slap_software_type: req.softwareType || 'default',
+  });
 }
 
 async function requestShared(tx: Tx, computer: string, scope: string, req: InstanceRequest): Promise<PyObject> {
@@ -156,7 +167,9 @@ export async function renameInstance(tx: Tx, computer: string, partition: string
  * with children first asks them to be destroyed and is freed on a later call.
  */
 export async function destroyedPartition(tx: Tx, computer: string, partition: string): Promise<string> {
-  const row = await requirePartition(tx, computer, partition);
+  const row = await tx.getPartition(checkId('computer id', computer), checkId('partition id', partition));
+  // As the reference: 200 with this text (its Python repr of both ids), nothing changed.
+  if (!row) return `Unknown partition '${partition}' on '${computer}'`;
   if (row.slap_state === 'busy' && row.requested_state !== 'destroyed') {
     throw badRequest(`partition ${partition} is not requested destroyed`);
   }

@@ -317,6 +317,8 @@ export function describeImport(report: SlapproxyImportReport): string {
     `imported slapproxy database ${report.file} (schema version ${report.fromVersion}): ${carried}` +
     (report.duplicateSlaves ? `; ${report.duplicateSlaves} duplicate shared-instance rows merged` : '') +
     (dropped ? `; not carried (kept in the backup only): ${dropped}` : '') +
-    `; original saved as ${report.backup}`
+    `; original saved as ${report.backup}` +
+    // Our tables have no "17" suffix: the reference's `slapos proxy show` (and its proxy) cannot read the new file.
+    ` (the reference's \`slapos proxy show\` and \`slapos proxy start\` cannot read the converted file: use ours, or the backup with theirs)`
   );
 }

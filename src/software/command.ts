@@ -21,6 +21,8 @@ export interface SoftwareCommandOptions {
   force?: boolean;
   onlySr?: string;
   garbageCollect?: boolean;
+  /** --buildout-debug: buildout runs with -D. */
+  buildoutDebug?: boolean;
   json?: boolean;
 }
 
@@ -57,6 +59,7 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
       force,
       onlySr: parseOnlySr(options.onlySr),
       garbageCollect: Boolean(options.garbageCollect),
+      buildoutDebug: Boolean(options.buildoutDebug),
       log,
       cache,
     });

@@ -70,6 +70,8 @@ export interface InstallOptions {
   sharedPartList: readonly string[];
   buildTimePartList: readonly string[];
   develop: boolean;
+  /** buildout -D (--buildout-debug). */
+  debug?: boolean;
   log: Logger;
   label: string;
   /** Appended buildout assignments ([networkcache] options, networkcache.md §6). */
@@ -115,7 +117,7 @@ export async function installSoftware(options: InstallOptions): Promise<void> {
   prepareSoftwareDir(options);
   await runBuildout({
     command: options.buildoutCommand,
-    args: [...softwareBuildoutArgs(sp, { develop: options.develop }), ...(options.extraArgs ?? [])],
+    args: [...softwareBuildoutArgs(sp, { develop: options.develop, debug: options.debug }), ...(options.extraArgs ?? [])],
     cwd: sp,
     user: options.user,
     home: sp,

@@ -28,6 +28,8 @@ export interface SoftwareLoopOptions {
   force: boolean;
   onlySr?: readonly string[] | undefined;
   garbageCollect: boolean;
+  /** --buildout-debug: buildout runs with -D. */
+  buildoutDebug?: boolean;
   log: Logger;
   /** [networkcache]: download before building, upload after (src/software/cache-step.ts). */
   cache?: CacheSettings | undefined;
@@ -142,6 +144,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
       sharedPartList: options.sharedPartList,
       buildTimePartList: options.buildTimePartList,
       develop: options.force,
+      debug: Boolean(options.buildoutDebug),
       log,
       label: sr.hash,
       extraArgs: options.cache ? buildoutCacheArgs(options.cache) : [],

@@ -123,7 +123,7 @@ export function softwareBuildoutCfg(url: string, sharedPartList: readonly string
 export interface BuildoutArgsOptions {
   /** --all / --force: no -N (buildout may look for newer eggs). */
   develop: boolean;
-  /** --buildout-debug style: not exposed by the CLI yet. */
+  /** --buildout-debug: -D (buildout's debugger on error). */
   debug?: boolean;
 }
 

@@ -34,7 +34,8 @@ const cases: Array<[string, 'GET' | 'POST', string, Record<string, string> | str
   ['started: unknown partition', 'POST', 'startedComputerPartition', { computer_id: 'COMP-1234', computer_partition_id: 'nope' }, 404],
   ['stopped: missing partition', 'POST', 'stoppedComputerPartition', { computer_id: 'COMP-1234' }, 400],
   ['instance error: unknown partition', 'POST', 'softwareInstanceError', { computer_id: 'COMP-1234', computer_partition_id: 'nope', error_log: 'x' }, 404],
-  ['destroyed partition: unknown', 'POST', 'destroyedComputerPartition', { computer_id: 'COMP-1234', computer_partition_id: 'nope' }, 404],
+  // 200 with "Unknown partition 'nope' on 'COMP-1234'", as the reference (nothing changed).
+  ['destroyed partition: unknown', 'POST', 'destroyedComputerPartition', { computer_id: 'COMP-1234', computer_partition_id: 'nope' }, 200],
   ['certificate: unknown partition', 'GET', 'getComputerPartitionCertificate', { computer_id: 'COMP-1234', computer_partition_id: 'nope' }, 404],
   ['register: unknown partition', 'GET', 'registerComputerPartition', { computer_reference: 'COMP-1234', computer_partition_reference: 'nope' }, 404],
   ['register: missing args', 'GET', 'registerComputerPartition', {}, 400],

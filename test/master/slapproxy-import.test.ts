@@ -194,7 +194,7 @@ test('slapos proxy start on a reference database says what it converted', async 
   t.is(await res.body.text(), expected.getFullComputerInformation['COMP-DB2']?.body ?? 'missing');
   child.kill('SIGTERM');
   const result = await child;
-  t.regex(String(result.all), /imported slapproxy database .*proxy\.db \(schema version 17\): computer17: 2, software17: 3, partition17: 5, slave17: 1, partition_network17: 10; original saved as .*-backup-slapproxy-v17-/);
+  t.regex(String(result.all), /imported slapproxy database .*proxy\.db \(schema version 17\): computer17: 2, software17: 3, partition17: 5, slave17: 1, partition_network17: 10; original saved as .*-backup-slapproxy-v17-.*\.db \(the reference's `slapos proxy show` and `slapos proxy start` cannot read the converted file/);
 });
 
 // `slapos service list` on the converted file, through /hateoas.

@@ -37,13 +37,14 @@ test('every node sub-command has help', (t) => {
   t.is(slapos(['proxy', 'start', '--help']).status, 0);
 });
 
-test('an unknown sub-command exits 5 (as the reference), an unknown option 1', (t) => {
+test('an unknown sub-command exits 5, an unknown option or a missing argument 2 (as the reference)', (t) => {
   const unknown = slapos(['frobnicate']);
   t.is(unknown.status, 5);
   t.regex(unknown.stderr, /unknown command 'frobnicate'/);
   const option = slapos(['node', 'format', '--bogus']);
-  t.is(option.status, 1);
+  t.is(option.status, 2);
   t.regex(option.stderr, /unknown option '--bogus'/);
+  t.is(slapos(['supply']).status, 2, 'missing argument');
 });
 
 test('--version names the project and its version; --json adds the SLAP protocol level', (t) => {
@@ -120,4 +121,64 @@ test('node config checks [collect]: a bad value fails now, a misspelt key is war
   t.regex(typo.stderr, /unknown key \[collect\] report_perod/);
   t.regex(typo.stdout, /^\[collect\]$/m);
   t.regex(typo.stdout, /^report_period = \d+$/m);
+});
+
+test("node software and instance take the reference's slapgrid options, checked as slapos.cfg's keys", (t) => {
+  for (const [sub, only] of [['software', '--only-sr'], ['instance', '--only-cp']] as const) {
+    const help = slapos(['node', sub, '--help']).stdout;
+    for (const flag of ['--only ', only, '--buildout ', '--buildout-debug', '--master-url', '--computer-id', '--software-root', '--instance-root',
+      '--key_file', '--cert_file', '--master_ca_file', '--maximal_delay', '--pidfile', '--promise-timeout', '--partition-timeout', '--supervisord-socket']) {
+      t.true(help.includes(flag), `${sub} --help lists ${flag}`);
+    }
+  }
+  const dir = tempDir(t);
+  const cfg = path.join(dir, 'slapos.cfg');
+  writeFileSync(cfg, '[slapos]\ncomputer_id = C\nmaster_url = http://127.0.0.1:9\nsoftware_root = /opt/x\ninstance_root = /srv/x\n');
+  const bad = slapos(['node', 'instance', '--cfg', cfg, '--software-root', 'relative/dir', '--now']);
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /--software-root: /);
+  const delay = slapos(['node', 'software', '--cfg', cfg, '--maximal_delay', 'soon']);
+  t.is(delay.status, 1);
+  t.regex(delay.stderr, /--maximal_delay: /);
+  const both = slapos(['node', 'software', '--cfg', cfg, '--only', 'a', '--only-sr', 'b']);
+  t.is(both.status, 1);
+  t.regex(both.stderr, /give --only or --only-sr, not both/);
+});
+
+test("node format takes the reference's spellings; definition files are refused with a reason", (t) => {
+  const help = slapos(['node', 'format', '--help']).stdout;
+  for (const flag of ['--alter_user', '--alter_network', '--computer_json', '--computer_xml', '-i, --input_definition_file', '-o, --output_definition_file', '-c, --console']) {
+    t.true(help.includes(flag), `format --help lists ${flag}`);
+  }
+  const refused = slapos(['node', 'format', '-o', '/tmp/def.cfg', '--cfg', '/nonexistent']);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, /definition files .* are not supported/);
+  const disagree = slapos(['node', 'format', '--alter_user', 'false', '--alter-user', 'true', '--cfg', '/nonexistent']);
+  t.is(disagree.status, 1);
+  t.regex(disagree.stderr, /--alter_user and --alter-user disagree/);
+});
+
+test('request --force-serialisation takes xml or json-in-xml; proxy start takes --host, --port, --database-uri', (t) => {
+  t.regex(slapos(['request', '--help']).stdout, /--force-serialisation <kind>/);
+  const bad = slapos(['request', 'a', 'b', '--force-serialisation', 'yaml']);
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /Allowed choices are xml, json-in-xml/);
+  const help = slapos(['proxy', 'start', '--help']).stdout;
+  for (const flag of ['--host', '--port', '-u, --database-uri']) t.true(help.includes(flag), flag);
+});
+
+test("the reference's commands exist, each with its own help listing its options", (t) => {
+  const cases: Array<[string[], string[]]> = [
+    [['service', 'list'], []], [['service', 'info'], ['--news']], [['computer', 'list'], ['--json']], [['computer', 'info'], ['--json']],
+    [['node', 'start'], ['args']], [['node', 'stop'], ['args']], [['node', 'restart'], ['args']], [['node', 'tail'], ['args']],
+    [['node', 'status'], ['--plain']], [['node', 'prune'], ['--dry-run', '--additional-software-directory']],
+    [['proxy', 'show'], ['--database-uri', '--computers', '--software', '--partitions', '--slaves', '--params', '--network']],
+    [['configure', 'client'], ['--master-url', '--cert-file', '--key-file']], [['console'], ['--eval']], [['complete'], ['--shell']],
+  ];
+  for (const [words, flags] of cases) {
+    const result = slapos([...words, '--help']);
+    t.is(result.status, 0, words.join(' '));
+    t.regex(result.stdout, new RegExp(`Usage: slapos ${words.join(' ')}`));
+    for (const flag of flags) t.true(result.stdout.includes(flag), `${words.join(' ')} --help lists ${flag}`);
+  }
 });

@@ -1,5 +1,5 @@
 // Client commands (the user side of the SLAP API).
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -17,14 +17,16 @@ export async function clientMasterUrl(cfg: string | undefined, env: NodeJS.Proce
 }
 
 /** master_url plus the TLS client certificate ([slapos] key_file, cert_file, master_ca_file). */
-export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; options: SlapClientOptions }> {
+export async function clientSettings(cfg: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; restUrl: string; options: SlapClientOptions }> {
   const [{ tlsFromFiles }, { loadConfig }] = await Promise.all([import('../../slap/client.js'), import('../../config/load.js')]);
   const file = cfg ?? env.SLAPOS_CLIENT_CONFIGURATION ?? path.join(homedir(), '.slapos', 'slapos-client.cfg');
   const slapos = loadConfig(file, 'SLAPOS_CLIENT_CONFIGURATION').slapos;
   if (!slapos.master_url) throw new CliError(`${file}: [slapos] master_url is not set`);
   try {
     const tls = tlsFromFiles(slapos);
-    return { url: slapos.master_url, options: tls ? { tls } : {} };
+    // master_rest_url as the reference's client; without it, our master's /hateoas.
+    const restUrl = slapos.master_rest_url ?? new URL('hateoas', slapos.master_url.endsWith('/') ? slapos.master_url : `${slapos.master_url}/`).href;
+    return { url: slapos.master_url, restUrl, options: tls ? { tls } : {} };
   } catch (error) {
     throw new CliError(`${file}: ${(error as Error).message}`);
   }
@@ -41,8 +43,14 @@ function pairs(list: string[] | undefined, what: string): Record<string, string>
 }
 
 /** Python json.dumps(indent=2) (ensure_ascii), as the reference wraps --parameters-file in "_". */
-const pythonJson = (value: unknown) =>
+export const pythonJson = (value: unknown) =>
   JSON.stringify(value, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** --force-serialisation xml: one parameter per key of a JSON object, non-strings as JSON text. */
+function flatParameters(value: unknown): PyRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('with --force-serialisation xml the file must hold a JSON object');
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+}
 
 /** After empty connection parameters: why they are empty (not a failure). */
 function noConnectionYet(connection: unknown): string {
@@ -142,6 +150,8 @@ export function clientCommands(): Command[] {
     .option('--node <k=v>', 'filter on the node (repeatable), e.g. computer_guid=COMP-1', collect)
     .option('--parameters <k=v>', 'instance parameter (repeatable)', collect)
     .option('--parameters-file <file>', 'instance parameters from a JSON file')
+    .addOption(new Option('--force-serialisation <kind>', 'how --parameters-file is sent: json-in-xml (one "_" parameter holding JSON, the default here) or xml (one parameter per key)')
+      .choices(['xml', 'json-in-xml']))
     .option('--json', 'print JSON');
   const list = new Command('list').summary('list requested instances').option('--json', 'print JSON');
   const info = new Command('info')
@@ -168,7 +178,8 @@ export function clientCommands(): Command[] {
       if (options.parametersFile) {
         const file = String(options.parametersFile);
         try {
-          parameters = { _: pythonJson(JSON.parse(readFileSync(file, 'utf8'))) };
+          const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+          parameters = options.forceSerialisation === 'xml' ? flatParameters(parsed) : { _: pythonJson(parsed) };
         } catch (error) {
           throw new CliError(`cannot read parameters from ${file}: ${(error as Error).message}`);
         }

@@ -1,5 +1,9 @@
 import { Command } from 'commander';
 import { defineAction } from '../context.js';
+import { CliError } from '../exit.js';
+
+/** The reference's spellings (slapformat.md §2.3) → ours: the same option under both names. */
+const REFERENCE_SPELLINGS = { computer_xml: 'computerXml', computer_json: 'computerJson', alter_user: 'alterUser', alter_network: 'alterNetwork', dry_run: 'dryRun' } as const;
 
 export function formatCommand(): Command {
   const command = new Command('format')
@@ -17,8 +21,24 @@ export function formatCommand(): Command {
     .option('--computer-json <path>', 'override [slapformat] computer_json')
     .option('--alter-user <bool>', 'override [slapformat] alter_user (true|false)')
     .option('--alter-network <bool>', 'override [slapformat] alter_network (true|false)')
-    .option('--allow-offline-shrink', 'remove surplus partitions even when the master cannot say whether they are busy');
+    .option('--allow-offline-shrink', 'remove surplus partitions even when the master cannot say whether they are busy')
+    .option('--computer_xml <path>', 'same as --computer-xml (the reference\'s spelling)')
+    .option('--computer_json <path>', 'same as --computer-json (the reference\'s spelling)')
+    .option('--alter_user <bool>', 'same as --alter-user (the reference\'s spelling)')
+    .option('--alter_network <bool>', 'same as --alter-network (the reference\'s spelling)')
+    .option('--dry_run', 'same as --dry-run (the reference\'s spelling)')
+    .option('-i, --input_definition_file <file>', 'the reference\'s partition definition file: not supported, refused')
+    .option('-o, --output_definition_file <file>', 'the reference\'s definition output file: not supported, refused')
+    .option('-c, --console', 'obsolete, ignored (as the reference)');
   return defineAction(command, async (ctx, _args, options) => {
+    for (const [theirs, ours] of Object.entries(REFERENCE_SPELLINGS)) {
+      if (options[theirs] === undefined) continue;
+      if (options[ours] !== undefined && options[ours] !== options[theirs]) throw new CliError(`--${theirs} and --${ours.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} disagree`);
+      options[ours] = options[theirs];
+    }
+    if (options.input_definition_file !== undefined || options.output_definition_file !== undefined) {
+      throw new CliError('definition files (-i/--input_definition_file, -o/--output_definition_file) are not supported: set [slapformat] partition_amount and the other keys in slapos.cfg');
+    }
     const config = ctx.config();
     ctx.requireRoot();
     // Loaded here so that other commands do not load format's modules, and format loads only its own.

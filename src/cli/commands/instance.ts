@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { defineAction } from '../context.js';
+import { addSlapgridOptions, applySlapgridOptions } from './slapgrid-options.js';
 
 export function instanceCommand(): Command {
   const command = new Command('instance')
@@ -17,9 +18,10 @@ export function instanceCommand(): Command {
     .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
     .option('--force-stop', 'run buildout then stop the processes')
     .option('--json', 'print a JSON summary');
+  addSlapgridOptions(command, 'instance');
   return defineAction(command, async (ctx, _args, options) => {
     const { runInstanceCommand } = await import('../../instance/command.js'); // loaded when the command runs
-    const config = ctx.config();
+    const config = await applySlapgridOptions(ctx.config(), options, 'instance');
     ctx.requireRoot();
     return runInstanceCommand({ config, log: ctx.log, out: (text) => ctx.out(text) }, options);
   });

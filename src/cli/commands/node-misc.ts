@@ -3,7 +3,8 @@
 // `slapos` command stays small.
 import { Command } from 'commander';
 import { watchdogOptions } from '../../supervisor/config.js';
-import { defineAction } from '../context.js';
+import { defineAction, type CommandContext } from '../context.js';
+import { CliError } from '../exit.js';
 
 export function promiseCommand(): Command {
   const command = new Command('promise')
@@ -15,8 +16,11 @@ export function promiseCommand(): Command {
         'Exit status: 0 all kept, 1 a partition could not be checked, 2 a promise failed, 10 instance or promise already running.',
     )
     .option('--only-cp <ids>', 'only these partitions (comma-separated ids)')
+    .option('--only <ids>', 'same as --only-cp (the reference\'s alias)')
     .option('--json', 'print a JSON summary');
   return defineAction(command, async (ctx, _args, options) => {
+    if (options.only !== undefined && options.onlyCp !== undefined && options.only !== options.onlyCp) throw new CliError('give --only or --only-cp, not both');
+    options.onlyCp ??= options.only;
     const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const slapos = requireKeys(config, 'slapos', ['instance_root']);
@@ -93,21 +97,43 @@ export function supervisorctlCommand(): Command {
     .argument('[args...]', 'supervisorctl arguments')
     .allowUnknownOption()
     .helpOption(false);
-  return defineAction(command, async (ctx, args) => {
-    const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
-    const config = ctx.config();
-    const slapos = requireKeys(config, 'slapos', ['instance_root']);
-    ctx.requireRoot();
-    // As the reference: start supervisord first unless told not to.
-    const watchdog = watchdogOptions(config);
-    const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
-      import('../../supervisor/daemon.js'),
-      import('execa'),
-    ]);
-    const paths = slapos.forbid_supervisord_automatic_launch
-      ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
-      : (await ensureSupervisord(slapos.instance_root, { log: ctx.log, ...watchdog })).paths;
-    const result = await execa(SUPERVISORCTL, ['-c', paths.config, ...args], { stdio: 'inherit', reject: false });
-    return result.exitCode ?? 1;
+  return defineAction(command, (ctx, args) => runSupervisorctl(ctx, args));
+}
+
+/** supervisorctl with `args` against the node's supervisord (started first unless forbid_supervisord_automatic_launch). */
+export async function runSupervisorctl(ctx: CommandContext, args: string[]): Promise<number> {
+  const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
+  const config = ctx.config();
+  const slapos = requireKeys(config, 'slapos', ['instance_root']);
+  ctx.requireRoot();
+  // As the reference: start supervisord first unless told not to.
+  const watchdog = watchdogOptions(config);
+  const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
+    import('../../supervisor/daemon.js'),
+    import('execa'),
+  ]);
+  const paths = slapos.forbid_supervisord_automatic_launch
+    ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
+    : (await ensureSupervisord(slapos.instance_root, { log: ctx.log, ...watchdog })).paths;
+  const result = await execa(SUPERVISORCTL, ['-c', paths.config, ...args], { stdio: 'inherit', reject: false });
+  return result.exitCode ?? 1;
+}
+
+/** The reference's `slapos node start|stop|restart|tail`: supervisorctl <action> <programs…>. */
+export function supervisorctlAliasCommands(): Command[] {
+  const what: Record<string, string> = {
+    start: 'start programs of the partitions (e.g. slappart0:* or all)',
+    stop: 'stop programs of the partitions (e.g. slappart0:* or all)',
+    restart: 'restart programs of the partitions (e.g. slappart0:* or all)',
+    tail: "show the end of a program's output (supervisorctl tail [-f] <program> [stdout|stderr])",
+  };
+  return Object.entries(what).map(([action, summary]) => {
+    const command = new Command(action)
+      .summary(summary)
+      .description(`${summary}: runs \`supervisorctl ${action} ARGS\` against the node's supervisord, as the reference's alias. ` +
+        'Exit status: supervisorctl\'s.')
+      .argument('[args...]', `supervisorctl ${action} arguments`)
+      .allowUnknownOption();
+    return defineAction(command, (ctx, args) => runSupervisorctl(ctx, [action, ...args]));
   });
 }

@@ -15,10 +15,18 @@ export function proxyCommand(): Command {
       'Starts the master: the legacy SLAP API that SlapOS nodes and clients speak, backed by SQLite ' +
         '(a file path in database_uri) or PostgreSQL (a postgresql:// URI). Without TLS it binds to ' +
         'loopback unless [slapproxy] allow_insecure_bind = true. Stops cleanly on SIGTERM.',
-    );
+    )
+    .option('--host <host>', 'address to listen on ([slapproxy] host)')
+    .option('--port <port>', 'port to listen on ([slapproxy] port)')
+    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)');
   proxy.addCommand(
-    defineAction(start, async (ctx) => {
-      const config = ctx.config();
+    defineAction(start, async (ctx, _args, options) => {
+      const { overrideKeys } = await import('../../config/override.js');
+      const given: Record<string, string> = {};
+      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri']] as const) {
+        if (options[option] !== undefined) given[key] = String(options[option]);
+      }
+      const config = overrideKeys(ctx.config(), 'slapproxy', given, (key) => `--${key.replace('_', '-')}`);
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
@@ -50,10 +58,39 @@ export function proxyCommand(): Command {
     }),
   );
   proxy.addCommand(initCaCommand());
+  proxy.addCommand(showCommand());
   return proxy;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function showCommand(): Command {
+  const command = new Command('show')
+    .summary("list the master's database: computers, software, partitions, shared instances, parameters, addresses")
+    .description("The reference's listing (slapos proxy show), read from our database ([slapproxy] database_uri or -u). " +
+      'Every part unless some are chosen. Tables have our columns (no "17" suffix).')
+    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)')
+    .option('--computers', 'view computer information')
+    .option('--software', 'view software releases')
+    .option('--partitions', 'view partitions')
+    .option('--slaves', 'view shared (slave) instances')
+    .option('--params', 'view published parameters')
+    .option('--network', 'view network settings');
+  return defineAction(command, async (ctx, _args, options) => {
+    const uri = options.databaseUri !== undefined ? String(options.databaseUri) : ctx.config().slapproxy.database_uri;
+    const [{ openStore }, { SHOW_PARTS, showDatabase }] = await Promise.all([import('../../master/server.js'), import('../../master/show.js')]);
+    // A listing never creates a database: a missing file is an error, not an empty master.
+    if (!/^postgres(ql)?:\/\//.test(uri) && !existsSync(uri)) throw new CliError(`${uri}: no such database`);
+    const store = await openStore(uri, false);
+    try {
+      const lines = await showDatabase(store, SHOW_PARTS.filter((part) => options[part] === true));
+      ctx.out(lines.join('\n'));
+    } finally {
+      await store.close();
+    }
+    return 0;
+  });
+}
 
 /** Writes a key (0600) and certificate pair; refuses to overwrite. */
 function writePair(dir: string, base: string, pem: { certificate: string; key: string }): string[] {

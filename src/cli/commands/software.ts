@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { SoftwareCommandOptions } from '../../software/command.js';
 import { defineAction } from '../context.js';
+import { addSlapgridOptions, applySlapgridOptions } from './slapgrid-options.js';
 
 export function softwareCommand(): Command {
   const command = new Command('software')
@@ -16,8 +17,9 @@ export function softwareCommand(): Command {
     .option('--only-sr <urls>', 'only these releases (comma-separated URLs or md5 hashes)')
     .option('--garbage-collect', 'remove software directories no available release uses')
     .option('--json', 'print a JSON summary');
+  addSlapgridOptions(command, 'software');
   return defineAction(command, async (ctx, _args, options) => {
-    const config = ctx.config();
+    const config = await applySlapgridOptions(ctx.config(), options, 'software');
     ctx.requireRoot();
     const { runSoftwareCommand } = await import('../../software/command.js'); // each command loads only its own code
     return runSoftwareCommand({ config, log: ctx.log, out: ctx.out }, options as SoftwareCommandOptions);

@@ -3,6 +3,7 @@ import { defineAction } from '../context.js';
 import { existsSync } from 'node:fs';
 import { colourEnabled, colourStates } from '../colour.js';
 import { CliError, Exit } from '../exit.js';
+import { runSupervisorctl } from './node-misc.js';
 
 /** One line of the hardware status written by `slapos node collect` (pure). */
 export function formatHardwareLine(doc: unknown): string {
@@ -38,8 +39,13 @@ export function statusCommand(): Command {
         'and the hardware status written by slapos node collect (one line; in full under "hardware" with --json, null before the first collect).\n\n' +
         'Exit status: 0 shown, 1 something could not be read (supervisord\'s socket and partition directories need root).',
     )
+    .argument('[programs...]', 'with --plain: the programs to show (e.g. slappart0:*)')
+    .option('--plain', "the reference's form: supervisorctl status [programs] (also when programs are given)")
     .option('--json', 'print JSON');
-  return defineAction(command, async (ctx, _args, options) => {
+  return defineAction(command, async (ctx, args, options) => {
+    if (options.plain || args.length > 0) {
+      return runSupervisorctl(ctx, ['status', ...args]);
+    }
     const { requireKeys } = await import('../../config/load.js'); // loaded by ctx.config() anyway
     const config = ctx.config();
     const { instance_root } = requireKeys(config, 'slapos', ['instance_root']);

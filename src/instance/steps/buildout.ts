@@ -50,7 +50,7 @@ export const buildoutStep: Step = {
     r.log.info(`Running buildout in ${r.files.dir}${timeout ? ` (partition_timeout ${timeout} s)` : ''}`);
     await runBuildout({
       command,
-      args: ['-U', '-c', r.files.buildoutCfg],
+      args: [...(r.settings.buildoutDebug ? ['-D'] : []), '-U', '-c', r.files.buildoutCfg],
       cwd: r.files.dir,
       user: process.getuid?.() === 0 ? r.user : undefined,
       initGroups: true,

@@ -1,0 +1,126 @@
+// `slapos service list|info` and `slapos computer list|info`: read from the
+// master's HATEOAS interface ([slapos] master_rest_url, default
+// <master_url>/hateoas) and printed as the reference's client prints them
+// (recorded: test/fixtures/slap-traffic/README.md, "Step 10").
+import { Command } from 'commander';
+import type { HateoasClient } from '../../slap/hateoas-client.js';
+import { defineAction, type CommandContext } from '../context.js';
+import { CliError, Exit } from '../exit.js';
+import { clientSettings, pythonJson } from './client.js';
+
+async function withHateoas<T>(ctx: CommandContext, fn: (client: HateoasClient) => Promise<T>): Promise<T> {
+  const { restUrl, options } = await clientSettings(ctx.globals.cfg);
+  const [{ HateoasClient }, errors] = await Promise.all([import('../../slap/hateoas-client.js'), import('../../slap/errors.js')]);
+  const client = new HateoasClient(restUrl, options);
+  try {
+    return await fn(client);
+  } catch (error) {
+    if (error instanceof errors.MasterUnreachableError || error instanceof errors.SlapHttpError || error instanceof errors.SlapProtocolError) {
+      throw new CliError(`${restUrl}: ${error.message}`);
+    }
+    throw error;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Python's json.dumps(indent=2, sort_keys) of a flat object. */
+const sortedJson = (value: Record<string, unknown>) => pythonJson(Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+
+/** xml2dict of an instance XML text; a lone "_" holding JSON is unwrapped (JSON-in-XML serialisation). */
+async function parameters(xml: unknown, unwrapJson: boolean): Promise<unknown> {
+  if (typeof xml !== 'string' || xml === '') return {};
+  const { instanceXmlToDict } = await import('../../slap/instance-xml.js');
+  const dict = instanceXmlToDict(xml);
+  const keys = Object.keys(dict);
+  if (unwrapJson && keys.length === 1 && keys[0] === '_' && typeof dict._ === 'string') {
+    try {
+      return JSON.parse(dict._) as unknown;
+    } catch {
+      return dict;
+    }
+  }
+  return dict;
+}
+
+const text = (value: unknown) => (typeof value === 'string' ? value : value === null || value === undefined ? '' : String(value));
+
+export function serviceCommand(): Command {
+  const service = new Command('service').summary('list the instances of the master and show one (its HATEOAS interface)');
+  const list = new Command('list')
+    .summary('the requested instance trees: {"title": "software release URL"} as JSON')
+    .description('Reads the instance trees from the master\'s HATEOAS interface ([slapos] master_rest_url of the client ' +
+      'configuration, default <master_url>/hateoas) and prints them as a JSON object, title → software release URL.');
+  const info = new Command('info')
+    .summary("an instance's software, type, state, parameters and connection parameters, as JSON")
+    .argument('<reference>', 'instance title')
+    .option('--news', 'include the raw news (the master has none: status stays "unsupported")')
+    .description('Prints software-url, software-type, shared, requested-state, instance-parameters, connection-parameters ' +
+      'and status as JSON, as the reference. Exit status 2 when no instance has that title.');
+  service.addCommand(defineAction(list, async (ctx) => {
+    const { INSTANCE_TREES } = await import('../../slap/hateoas-client.js');
+    const rows = await withHateoas(ctx, (c) => c.search(INSTANCE_TREES, ['title', 'url_string']));
+    ctx.out(sortedJson(Object.fromEntries(rows.map((row) => [text(row.title), text(row.url_string)]))));
+  }));
+  service.addCommand(defineAction(info, async (ctx, args) => {
+    const title = args[0] ?? '';
+    const { exactly, INSTANCE_TREES } = await import('../../slap/hateoas-client.js');
+    const doc = await withHateoas(ctx, async (c) => {
+      const row = (await c.search(`${INSTANCE_TREES} AND ${exactly('title', title)}`, ['title', 'relative_url'])).find((r) => r.title === title);
+      return row === undefined ? undefined : c.traverse(text(row.relative_url));
+    });
+    if (doc === undefined) {
+      ctx.log.warn(`Instance ${title} does not exist.`);
+      return Exit.OFFLINE_OR_PROMISE;
+    }
+    // Insertion order, as the reference's json.dumps(info, indent=2).
+    ctx.out(pythonJson({
+      'software-url': doc.url_string ?? null,
+      'software-type': doc.source_reference ?? null,
+      shared: Boolean(doc.root_slave),
+      'requested-state': doc.slap_state ?? null,
+      'instance-parameters': await parameters(doc.text_content, false),
+      'connection-parameters': await parameters(doc.connection_parameter_list, true),
+      status: 'unsupported',
+    }));
+    return Exit.SUCCESS;
+  }));
+  return service;
+}
+
+export function computerCommand(): Command {
+  const computer = new Command('computer').summary('list the computers of the master, show one, get a registration token');
+  const list = new Command('list')
+    .summary('the computers the master knows: "<reference> <title>" per line')
+    .option('--json', 'print JSON: [{reference, title}]');
+  const info = new Command('info')
+    .summary("a computer's reference and title")
+    .argument('<reference>', 'computer reference')
+    .option('--json', 'print JSON')
+    .description('Exit status 2 when the master has no computer with that reference (as the reference).');
+  computer.addCommand(defineAction(list, async (ctx, _args, options) => {
+    const { COMPUTE_NODES } = await import('../../slap/hateoas-client.js');
+    const rows = await withHateoas(ctx, (c) => c.search(COMPUTE_NODES, ['title', 'reference']));
+    if (options.json) {
+      ctx.out(JSON.stringify(rows.map((r) => ({ reference: text(r.reference), title: text(r.title) })), null, 2));
+      return;
+    }
+    ctx.out(rows.length === 0 ? 'No existing computer.' : ['List of Computers:', ...rows.map((r) => `${text(r.reference)} ${text(r.title)}`)].join('\n'));
+  }));
+  computer.addCommand(defineAction(info, async (ctx, args, options) => {
+    const reference = args[0] ?? '';
+    const { exactly, COMPUTE_NODES } = await import('../../slap/hateoas-client.js');
+    const doc = await withHateoas(ctx, async (c) => {
+      const row = (await c.search(`${COMPUTE_NODES} AND ${exactly('reference', reference)}`, ['reference', 'relative_url'])).find((r) => r.reference === reference);
+      return row === undefined ? undefined : c.traverse(text(row.relative_url));
+    });
+    if (doc === undefined) {
+      ctx.log.warn(`Computer ${reference} does not exist.`);
+      return Exit.OFFLINE_OR_PROMISE;
+    }
+    if (options.json) ctx.out(JSON.stringify({ reference: text(doc.reference), title: text(doc.title) }, null, 2));
+    else ctx.out(`Computer Reference: ${text(doc.reference)}\nComputer Title    : ${text(doc.title)}`);
+    return Exit.SUCCESS;
+  }));
+  return computer;
+}
