@@ -102,7 +102,7 @@ export function supervisorctlCommand(): Command {
     const watchdog = watchdogOptions(config);
     const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
       import('../../supervisor/daemon.js'),
-      import('execa'),
+      import('../../vendor/execa.js'),
     ]);
     const paths = slapos.forbid_supervisord_automatic_launch
       ? writeSupervisordConfiguration(slapos.instance_root, watchdog)
