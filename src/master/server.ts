@@ -1,7 +1,7 @@
 // Building and running the master: fastify with form parsing and body limits,
 // error mapping to 4xx, the reference's 404 page for routes it lacks, and the
 // bind policy (loopback only without TLS unless allow_insecure_bind).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -73,7 +73,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // One line per request, written by the onResponse hook below (not fastify's two).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     requestTimeout: timeouts.request,
     connectionTimeout: timeouts.idle,
