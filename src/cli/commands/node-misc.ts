@@ -38,7 +38,7 @@ export function promiseCommand(): Command {
       });
       if (options.json) ctx.out(JSON.stringify(summary, null, 2));
       const failed = summary.checked.filter((r) => r.failed.length > 0).map((r) => r.partition);
-      ctx.log.info(`promises: ${summary.checked.length} partitions checked, ${failed.length} failing${failed.length ? ` (${failed.join(', ')})` : ''}`);
+      ctx.log.info({ checked: summary.checked.length, failing: failed }, 'promises: partitions checked');
       return nodePromiseExit(summary);
     });
   });
