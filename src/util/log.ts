@@ -38,7 +38,8 @@ export function humanLine(record: Record<string, unknown>): string {
   let msg = typeof record.msg === 'string' ? record.msg : '';
   // A partition given as a field (not named by the message) leads the line, as messages used to say it.
   const partition = record.partition;
-  if (typeof partition === 'string' && partition !== '' && !msg.includes(partition)) msg = `${partition}: ${msg}`;
+  // (Not inside a partition runner's step, whose lines read without it, as the reference's.)
+  if (typeof partition === 'string' && partition !== '' && record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
   const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
   const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');
