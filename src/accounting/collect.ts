@@ -40,7 +40,7 @@ function readCgroups(partitions: readonly LocalPartition[], options: CollectOpti
   try {
     layout = options.layout ?? detectLayout();
   } catch (error) {
-    options.log.warn(`no cgroup counters: ${(error as Error).message}`);
+    options.log.warn({ err: error, code: 'CGROUPS_UNUSABLE' }, 'no cgroup counters');
     return new Map();
   }
   const tree = new CgroupTree(layout, options.settings.cgroupParent);
@@ -48,7 +48,7 @@ function readCgroups(partitions: readonly LocalPartition[], options: CollectOpti
   // Processes a partition started since the last run (or that supervisord
   // restarted outside the group) are counted from now on.
   const moved = attachPartitionProcesses(tree, valid, (m) => options.log.warn(m));
-  if (moved > 0) options.log.debug(`collect: ${moved} partition processes moved into their cgroups`);
+  if (moved > 0) options.log.debug({ moved }, 'collect: partition processes moved into their cgroups');
   return tree.usageOf(valid.map((p) => p.id));
 }
 
@@ -92,10 +92,10 @@ async function measureDisks(partitions: readonly LocalPartition[], store: UsageS
     try {
       const result = walkDiskUsage(p.path, collect.disk_walk_max_entries, deadline);
       store.setDisk({ partition: id, bytes: result.bytes, at: now, partial: result.partial, method: 'walk' });
-      if (result.partial) options.log.warn(`disk usage of ${id} (${p.path}) is a lower bound: walk stopped after ${result.entries} entries`);
+      if (result.partial) options.log.warn({ code: 'DISK_WALK_CAPPED', partition: id, path: p.path, entries: result.entries }, 'disk usage is a lower bound: walk stopped');
       measured.push(id);
     } catch (error) {
-      options.log.warn(`cannot measure the disk usage of ${id} (${p.path}): ${(error as Error).message}`);
+      options.log.warn({ err: error, code: 'DISK_USAGE_FAILED', partition: id, path: p.path }, 'cannot measure the disk usage');
     }
   }
   return measured;
@@ -139,7 +139,7 @@ export async function runCollect(options: CollectOptions): Promise<CollectResult
     const cacheFile = path.join(path.dirname(storePath(settings.instanceRoot)), 'host-static.json');
     const status = await readHardwareStatus(settings.computerId, totals, (name) => taps.has(name), new Date(), { cacheFile });
     writeHardwareStatus(settings.hardwareStatusFile, status);
-    log.info(`collect: ${samples.length} partition samples stored, disk measured for ${diskMeasured.length}`);
+    log.info({ samples: samples.length, disk_measured: diskMeasured.length }, 'collect: partition samples stored');
     return { at: now, samples, diskMeasured, hardwareStatusFile: settings.hardwareStatusFile };
   } finally {
     store.close();

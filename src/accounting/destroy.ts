@@ -54,7 +54,7 @@ export function readPartitionText(target: DestroyTarget, rel: string, log: Logge
   try {
     return readTextBeneath(target.path, rel, { maxBytes: 64 * 1024 }) ?? null;
   } catch (error) {
-    log.error(`${target.id}: ${(error as Error).message}; taken as absent`);
+    log.error({ err: error, code: 'PARTITION_UNSAFE', partition: target.id }, 'taken as absent');
     return null;
   }
 }
@@ -86,12 +86,12 @@ function prermScripts(target: DestroyTarget, log: Logger): string[] {
   try {
     entries = listBeneath(target.path, 'etc/prerm') ?? [];
   } catch (error) {
-    log.error(`${target.id}: ${(error as Error).message}; no etc/prerm script run`);
+    log.error({ err: error, code: 'PRERM_DIR_UNREADABLE', partition: target.id }, 'no etc/prerm script run');
     return [];
   }
   return entries.filter((e) => e.type === 'file').map((e) => e.name).sort().filter((name) => {
     if (/^[A-Za-z0-9_.-]+$/.test(name)) return true;
-    log.warn(`${target.id}: etc/prerm/${name} ignored (supervisord program names allow letters, digits, _ . - only)`);
+    log.warn({ code: 'PRERM_NAME_INVALID', partition: target.id, script: `etc/prerm/${name}` }, 'prerm script ignored (supervisord program names allow letters, digits, _ . - only)');
     return false;
   });
 }
@@ -106,7 +106,7 @@ async function startPrerm(target: DestroyTarget, ctx: DestroyContext, client: Su
     if (info.start === 0) await client.startProcess(name, false).catch(ignoreFault('ALREADY_STARTED'));
   }
   writeWaitList(target, names);
-  ctx.log.info(`${target.id}: started etc/prerm scripts ${scripts.join(', ')}`);
+  ctx.log.info({ partition: target.id, scripts }, 'started etc/prerm scripts');
 }
 
 /** The prerm programs destruction waits for (a node-side file in the partition, through safe-fs). */
@@ -159,7 +159,7 @@ function hasDestroyScript(target: DestroyTarget, log: Logger): boolean {
   try {
     return statBeneath(target.path, 'sbin/destroy') !== undefined;
   } catch (error) {
-    log.error(`${target.id}: ${(error as Error).message}; sbin/destroy not run`);
+    log.error({ err: error, code: 'DESTROY_SCRIPT_UNSAFE', partition: target.id }, 'sbin/destroy not run');
     return false;
   }
 }
@@ -175,7 +175,7 @@ export function emptyDirectory(target: DestroyTarget, log: Logger): void {
   for (const { name } of listBeneath(target.path, '') ?? []) {
     if (KEPT_ENTRIES.has(name)) continue;
     const skipped = removeBeneath(target.path, name);
-    if (skipped.length > 0) log.warn(`${target.id}: mount points left in place (not crossed): ${skipped.join(', ')}`);
+    if (skipped.length > 0) log.warn({ code: 'MOUNT_POINTS_LEFT', partition: target.id, mount_points: skipped }, 'mount points left in place (not crossed)');
   }
 }
 
@@ -222,11 +222,11 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
       const until = decision.until;
       await step('write retention date', () => writeRetentionDate(target, until));
     }
-    log.info(`${target.id}: Impossible to destroy partition yet because of retention lock${decision.until !== null ? ` (until ${new Date(decision.until * 1000).toISOString()})` : ''}.`);
+    log.info({ partition: target.id, ...(decision.until !== null ? { until: new Date(decision.until * 1000).toISOString() } : {}) }, 'Impossible to destroy partition yet because of retention lock.');
     return 'locked';
   }
   if (decision.kind === 'wait-prerm') {
-    log.info(`${target.id}: waiting for etc/prerm programs ${decision.running.join(', ')}; destruction retried on the next run`);
+    log.info({ partition: target.id, running: decision.running }, 'waiting for etc/prerm programs; destruction retried on the next run');
     return 'wait-prerm';
   }
   if (decision.kind !== 'destroy') throw new DestroyError(target.id, 'plan', `unexpected decision ${decision.kind}`);
@@ -252,6 +252,6 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     for (const ext of ['crt', 'key']) rmSync(path.join(ctx.certificateRepository, `${target.id}.${ext}`), { force: true });
   });
   await step('empty directory', () => emptyDirectory(target, log));
-  log.info(`${target.id}: destroyed (directory emptied, processes stopped${ctx.cgroups ? ', cgroup reset' : '; cgroup not reset: cgroups unusable'})`);
+  log.info({ partition: target.id, cgroup_reset: ctx.cgroups !== undefined }, 'destroyed (directory emptied, processes stopped)');
   return 'destroyed';
 }

@@ -30,7 +30,7 @@ export async function runReportScripts(partition: { id: string; path: string; us
   try {
     entries = listBeneath(partition.path, 'etc/report');
   } catch (error) {
-    log.error(`${partition.id}: ${(error as Error).message}; report scripts not run`);
+    log.error({ err: error, code: 'REPORT_DIR_UNREADABLE', partition: partition.id }, 'report scripts not run');
     return ['etc/report'];
   }
   if (!entries) return [];
@@ -40,7 +40,7 @@ export async function runReportScripts(partition: { id: string; path: string; us
     // Owner and mode of var/xml_report itself are set by descriptor (it is inside the partition: no link followed).
     mkdirBeneath(partition.path, 'var/xml_report', { mode: 0o750, owner: partition.user, enforce: true });
   } catch (error) {
-    log.error(`${partition.id}: ${(error as Error).message}; report scripts not run`);
+    log.error({ err: error, code: 'REPORT_DIR_UNSAFE', partition: partition.id }, 'report scripts not run');
     return names;
   }
   const dir = path.join(partition.path, 'etc', 'report');
@@ -52,7 +52,7 @@ export async function runReportScripts(partition: { id: string; path: string; us
     });
     if (run.exitCode !== 0 || run.timedOut) {
       const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);
-      log.warn(`${partition.id}: etc/report/${name} failed (${why}): ${run.output.trim().slice(-500)}`);
+      log.warn({ code: 'REPORT_SCRIPT_FAILED', partition: partition.id, script: `etc/report/${name}`, why, output: run.output.trim().slice(-500) }, 'report script failed');
       failed.push(name);
     }
   }
@@ -72,7 +72,7 @@ function listFiles(base: string, rel: string, log: Logger): ReportFile[] {
     return (listBeneath(base, rel) ?? []).filter((e) => e.type === 'file').map((e) => e.name).sort()
       .map((name) => ({ base, rel: path.join(rel, name), path: path.join(base, rel, name) }));
   } catch (error) {
-    log.error(`${(error as Error).message}; report files there not read`);
+    log.error({ err: error, code: 'REPORT_FILES_UNREADABLE' }, 'report files there not read');
     return [];
   }
 }
@@ -81,7 +81,7 @@ function readReport(file: ReportFile, log: Logger): string | null {
   try {
     return readTextBeneath(file.base, file.rel, { maxBytes: MAX_REPORT_BYTES }) ?? null;
   } catch (error) {
-    log.warn(`${(error as Error).message}; left in place`);
+    log.warn({ err: error, code: 'REPORT_FILE_UNREADABLE' }, 'report file left in place');
     return null;
   }
 }
@@ -105,7 +105,7 @@ export function ingestReportFiles(
   const invalid: string[] = [];
   const perPartition = new Map<string, Movement[]>();
   const unlink = (f: ReportFile) => {
-    try { unlinkBeneath(f.base, f.rel); } catch (error) { log.warn(`cannot delete ${f.path}: ${(error as Error).message}`); }
+    try { unlinkBeneath(f.base, f.rel); } catch (error) { log.warn({ err: error, code: 'REPORT_FILE_NOT_DELETED', path: f.path }, 'cannot delete a report file already queued'); }
   };
   const taken: Array<{ path: string; sha256: string; file: ReportFile }> = [];
   for (const p of options.partitions) {
@@ -120,7 +120,7 @@ export function ingestReportFiles(
         perPartition.set(p.id, [...(perPartition.get(p.id) ?? []), ...movements]);
         taken.push({ path: file.path, sha256: digest, file });
       } catch (error) {
-        log.info(`${file.path} is not a valid partition consumption report, left in place: ${(error as Error).message}`);
+        log.info({ err: error, code: 'REPORT_INVALID', path: file.path }, 'not a valid partition consumption report, left in place');
         invalid.push(file.path);
       }
     }
@@ -140,7 +140,7 @@ export function ingestReportFiles(
     try {
       validateJournal(text);
     } catch (error) {
-      log.info(`${file.path} is not a valid computer consumption journal, left in place: ${(error as Error).message}`);
+      log.info({ err: error, code: 'JOURNAL_INVALID', path: file.path }, 'not a valid computer consumption journal, left in place');
       invalid.push(file.path);
       continue;
     }

@@ -95,7 +95,7 @@ export async function sendOutbox(store: UsageStore, client: SlapClient, computer
     } catch (error) {
       const refused = (error instanceof SlapHttpError || error instanceof SlapNotFoundError) && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
       if (refused) {
-        log.error(`the master refused usage report #${row.id} (${row.kind}): ${(error as Error).message}; kept in the store, not resent`);
+        log.error({ err: error, code: 'USAGE_REPORT_REFUSED', report_id: row.id, kind: row.kind }, 'the master refused a usage report; kept in the store, not resent');
         store.markRejected(row.id, (error as Error).message);
         continue;
       }
@@ -125,7 +125,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     computer = await client.getFullComputerInformation(settings.computerId);
   } catch (error) {
     summary.masterError = (error as Error).message;
-    log.error(`cannot get the partitions from the master: ${summary.masterError}; reports are kept for the next run`);
+    log.error({ code: 'MASTER_UNREACHABLE', master_error: summary.masterError }, 'cannot get the partitions from the master; reports are kept for the next run');
   }
   const failedScripts = new Set<string>();
   for (const partition of computer?.partitions ?? []) {
@@ -133,13 +133,13 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     if (!partition.softwareRelease || !p) continue;
     const plog = log.child({ partition: p.id, software_release: partition.softwareRelease.url });
     const user = userOf(p, homes);
-    if (!user) { plog.warn(`${p.id}: user ${p.user} unknown; report scripts not run`); continue; }
+    if (!user) { plog.warn({ code: 'PARTITION_USER_UNKNOWN', partition: p.id, user: p.user }, 'partition user unknown; report scripts not run'); continue; }
     const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, plog);
     if (failed.length === 0) continue;
     failedScripts.add(p.id);
     summary.scriptFailures.push({ partition: p.id, scripts: failed });
     await client.softwareInstanceError(settings.computerId, p.id, failed.map((name) => `Script '${name}' failed.`).join('\n'))
-      .catch((error: Error) => plog.warn({ err: error }, `${p.id}: cannot report the script failure: ${error.message}`));
+      .catch((error: Error) => plog.warn({ err: error, code: 'MASTER_REPORT_FAILED', partition: p.id }, 'cannot report the script failure'));
   }
 
   const store = new UsageStore(storePath(settings.instanceRoot));
@@ -151,7 +151,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
       summary.sent = result.sent;
       if (result.error) {
         summary.masterError = result.error;
-        log.error(`usage reports not acknowledged, kept for the next run: ${result.error}`);
+        log.error({ code: 'USAGE_REPORT_UNACKNOWLEDGED', master_error: result.error }, 'usage reports not acknowledged, kept for the next run');
       }
     }
     if (computer !== null) {
@@ -171,12 +171,12 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   if (destroyed.length > 0) await destroyPass(options, destroyed.map((p) => byId.get(p.partitionId) as LocalPartition), failedScripts, homes, summary);
 
   const failed = summary.scriptFailures.length > 0 || summary.destroyFailures.length > 0 || summary.masterError !== null;
-  log.info(`report: ${summary.sent} sent, ${summary.pending} pending, ${summary.destroyed.length} destroyed` +
-    `${summary.locked.length ? `, ${summary.locked.length} locked` : ''}${summary.waiting.length ? `, ${summary.waiting.length} waiting for prerm` : ''}` +
-    `${summary.promisesSent ? `, promise results of ${summary.promisesSent} partition(s) sent` : ''}`);
+  log.info({ sent: summary.sent, pending: summary.pending, destroyed: summary.destroyed.length,
+    ...(summary.locked.length ? { locked: summary.locked.length } : {}), ...(summary.waiting.length ? { waiting_prerm: summary.waiting.length } : {}),
+    ...(summary.promisesSent ? { promise_results_sent: summary.promisesSent } : {}) }, 'report');
   if (summary.sent === 0 && summary.pending === 0 && summary.masterError === null) {
     // A newcomer's first run: nothing is wrong, the first period is not over yet.
-    log.info(`usage goes out once a report period (report_period = ${settings.collect.report_period} s of [collect]) has ended and \`slapos node collect\` sampled it`);
+    log.info({ report_period: settings.collect.report_period }, 'usage goes out once a report period ([collect] report_period, in seconds) has ended and `slapos node collect` sampled it');
   }
   return { exitCode: failed ? 1 : 0, summary };
 }
@@ -191,7 +191,7 @@ async function destroyPass(
     try {
       cgroups = new CgroupTree(detectLayout(), settings.cgroupParent);
     } catch (error) {
-      log.warn(`cgroups unusable, partition counters are not reset at destruction: ${(error as Error).message}`);
+      log.warn({ err: error, code: 'CGROUPS_UNUSABLE' }, 'cgroups unusable, partition counters are not reset at destruction');
     }
   }
   const supervisor = options.supervisor ?? (await ensureSupervisord(settings.instanceRoot, { log, ...options.watchdog })).paths;
@@ -202,11 +202,11 @@ async function destroyPass(
   };
   for (const p of partitions) {
     const plog = log.child({ partition: p.id });
-    if (failedScripts.has(p.id)) { plog.warn(`${p.id}: not destroyed in this run, its report scripts failed`); continue; }
+    if (failedScripts.has(p.id)) { plog.warn({ code: 'REPORT_SCRIPT_FAILED', partition: p.id }, 'not destroyed in this run, its report scripts failed'); continue; }
     const user = userOf(p, homes);
     try {
       if (!user) throw new Error(`user ${p.user} unknown`);
-      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => plog.warn({ err: error }, `${p.id}: stopped not reported: ${error.message}`));
+      await client.stoppedComputerPartition(settings.computerId, p.id).catch((error: Error) => plog.warn({ err: error, code: 'MASTER_REPORT_FAILED', partition: p.id }, 'stopped not reported'));
       const outcome = await destroyPartition({ id: p.id, path: p.path, user }, { ...ctx, log: plog });
       if (outcome === 'locked') summary.locked.push(p.id);
       else if (outcome === 'wait-prerm') summary.waiting.push(p.id);
@@ -218,13 +218,13 @@ async function destroyPass(
         } catch (error) {
           // The reference ignores NotFound/ServerError; the next run reports again (the steps are idempotent).
           if (error instanceof MasterUnreachableError) throw error;
-          plog.warn({ err: error }, `${p.id}: destroyed not acknowledged: ${(error as Error).message}`);
+          plog.warn({ err: error, code: 'MASTER_REPORT_FAILED', partition: p.id }, 'destroyed not acknowledged');
         }
         summary.destroyed.push(p.id);
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      plog.error({ err: error }, `${p.id}: ${message}`);
+      plog.error({ err: error, code: 'DESTROY_FAILED', partition: p.id }, 'destruction failed');
       summary.destroyFailures.push({ partition: p.id, error: message });
       await client.softwareInstanceError(settings.computerId, p.id, message).catch(() => undefined);
     }

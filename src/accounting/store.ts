@@ -5,10 +5,11 @@
 // usage measured per partition), outbox (journals waiting for the master's
 // acknowledgement), ingested (partition report files already copied into the
 // outbox, so a crash between commit and unlink does not send them twice).
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Sample } from './aggregate.js';
+import { migrateSqlite, openSqlite, StatementCache } from '../util/sqlite.js';
 
 export interface DiskEntry {
   partition: string;
@@ -26,7 +27,13 @@ export interface OutboxRow {
   createdAt: number;
 }
 
-const SCHEMA = `
+/**
+ * Append a migration, never edit one: migrations[i] takes the schema from
+ * PRAGMA user_version i to i + 1. Migration 1 is the layout the store had
+ * before it was versioned, with IF NOT EXISTS: a database of that layout
+ * (user_version 0, tables present) is adopted as version 1 unchanged.
+ */
+const MIGRATIONS: readonly string[] = [`
 CREATE TABLE IF NOT EXISTS sample (
   id INTEGER PRIMARY KEY, partition TEXT NOT NULL, at INTEGER NOT NULL,
   cpu_usec INTEGER, memory_bytes INTEGER, memory_peak_bytes INTEGER, io_read_bytes INTEGER, io_write_bytes INTEGER,
@@ -42,7 +49,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_period ON outbox (period_start) WHERE kind = 'period';
 CREATE TABLE IF NOT EXISTS ingested (
   path TEXT NOT NULL, sha256 TEXT NOT NULL, outbox_id INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (path, sha256));
-`;
+`];
+
+export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;
 
 interface SampleRow {
   partition: string; at: number; cpu_usec: number | null; memory_bytes: number | null; memory_peak_bytes: number | null;
@@ -62,6 +71,7 @@ export function storePath(instanceRoot: string): string {
 
 export class UsageStore {
   readonly db: Database.Database;
+  private readonly statements: StatementCache;
 
   constructor(readonly file: string) {
     const dir = path.dirname(file);
@@ -69,16 +79,26 @@ export class UsageStore {
     mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
+    // FULL, not NORMAL: ingestion deletes the partitions' report files once
+    // their journal is committed, and the outbox is what the master bills from;
+    // under NORMAL a power loss could undo a commit whose source files are gone.
+    // The cost is one fsync per commit, a few commits per collect/report run.
     try {
-      this.db = new Database(file);
+      this.db = openSqlite(file, { synchronous: 'FULL', busyTimeoutMs: 10000, notNewerThan: { version: USAGE_SCHEMA_VERSION, what: `usage store ${file}` } });
     } catch (error) {
       throw new Error(`cannot open the usage store ${file}: ${(error as Error).message}`);
     }
-    chmodSync(file, 0o600);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(SCHEMA);
+    try {
+      migrateSqlite(this.db, MIGRATIONS, `usage store ${file}`);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.statements = new StatementCache(this.db);
+  }
+
+  private sql(text: string): Database.Statement {
+    return this.statements.get(text);
   }
 
   close(): void {
@@ -86,7 +106,7 @@ export class UsageStore {
   }
 
   addSamples(samples: readonly Sample[]): void {
-    const insert = this.db.prepare(`INSERT INTO sample (partition, at, cpu_usec, memory_bytes, memory_peak_bytes,
+    const insert = this.sql(`INSERT INTO sample (partition, at, cpu_usec, memory_bytes, memory_peak_bytes,
       io_read_bytes, io_write_bytes, pids, net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets, disk_bytes)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.db.transaction(() => {
@@ -99,8 +119,8 @@ export class UsageStore {
 
   samples(partition?: string): Sample[] {
     const rows = partition === undefined
-      ? this.db.prepare('SELECT * FROM sample ORDER BY at, id').all()
-      : this.db.prepare('SELECT * FROM sample WHERE partition = ? ORDER BY at, id').all(partition);
+      ? this.sql('SELECT * FROM sample ORDER BY at, id').all()
+      : this.sql('SELECT * FROM sample WHERE partition = ? ORDER BY at, id').all(partition);
     return (rows as SampleRow[]).map(fromRow);
   }
 
@@ -111,14 +131,14 @@ export class UsageStore {
   }
 
   pendingTimes(): number[] {
-    return (this.db.prepare('SELECT DISTINCT at FROM sample WHERE reported = 0').pluck().all() as number[]);
+    return (this.sql('SELECT DISTINCT at FROM sample WHERE reported = 0').pluck().all() as number[]);
   }
 
   /** Pending samples of [start, end) and each partition's last sample before start. */
   periodSamples(start: number, end: number): { samples: Sample[]; baselines: Map<string, Sample> } {
-    const samples = (this.db.prepare('SELECT * FROM sample WHERE reported = 0 AND at >= ? AND at < ? ORDER BY at, id').all(start, end) as SampleRow[]).map(fromRow);
+    const samples = (this.sql('SELECT * FROM sample WHERE reported = 0 AND at >= ? AND at < ? ORDER BY at, id').all(start, end) as SampleRow[]).map(fromRow);
     const baselines = new Map<string, Sample>();
-    const before = this.db.prepare('SELECT * FROM sample WHERE partition = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1');
+    const before = this.sql('SELECT * FROM sample WHERE partition = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1');
     for (const partition of new Set(samples.map((s) => s.partition))) {
       const row = before.get(partition, start) as SampleRow | undefined;
       if (row) baselines.set(partition, fromRow(row));
@@ -133,55 +153,55 @@ export class UsageStore {
   queuePeriod(start: number, end: number, document: string | null, now: number): void {
     this.db.transaction(() => {
       if (document !== null) {
-        this.db.prepare("INSERT INTO outbox (kind, period_start, document, created_at) VALUES ('period', ?, ?, ?)").run(start, document, now);
+        this.sql("INSERT INTO outbox (kind, period_start, document, created_at) VALUES ('period', ?, ?, ?)").run(start, document, now);
       }
-      this.db.prepare('UPDATE sample SET reported = 1 WHERE reported = 0 AND at >= ? AND at < ?').run(start, end);
+      this.sql('UPDATE sample SET reported = 1 WHERE reported = 0 AND at >= ? AND at < ?').run(start, end);
     })();
   }
 
   /** Queues a journal made from files and records the files, in one transaction. */
   queueFiles(kind: 'partition-files' | 'computer-file', document: string, files: ReadonlyArray<{ path: string; sha256: string }>, now: number): number {
     return this.db.transaction(() => {
-      const id = Number(this.db.prepare('INSERT INTO outbox (kind, document, created_at) VALUES (?, ?, ?)').run(kind, document, now).lastInsertRowid);
-      const record = this.db.prepare('INSERT OR IGNORE INTO ingested (path, sha256, outbox_id, at) VALUES (?, ?, ?, ?)');
+      const id = Number(this.sql('INSERT INTO outbox (kind, document, created_at) VALUES (?, ?, ?)').run(kind, document, now).lastInsertRowid);
+      const record = this.sql('INSERT OR IGNORE INTO ingested (path, sha256, outbox_id, at) VALUES (?, ?, ?, ?)');
       for (const f of files) record.run(f.path, f.sha256, id, now);
       return id;
     })();
   }
 
   wasIngested(file: string, sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM ingested WHERE path = ? AND sha256 = ?').get(file, sha256) !== undefined;
+    return this.sql('SELECT 1 FROM ingested WHERE path = ? AND sha256 = ?').get(file, sha256) !== undefined;
   }
 
   pending(): OutboxRow[] {
-    const rows = this.db.prepare('SELECT id, kind, period_start, document, created_at FROM outbox WHERE sent_at IS NULL AND rejected IS NULL ORDER BY id').all() as
+    const rows = this.sql('SELECT id, kind, period_start, document, created_at FROM outbox WHERE sent_at IS NULL AND rejected IS NULL ORDER BY id').all() as
       Array<{ id: number; kind: OutboxRow['kind']; period_start: number | null; document: string; created_at: number }>;
     return rows.map((r) => ({ id: r.id, kind: r.kind, periodStart: r.period_start, document: r.document, createdAt: r.created_at }));
   }
 
   markSent(id: number, now: number): void {
-    this.db.prepare('UPDATE outbox SET sent_at = ? WHERE id = ?').run(now, id);
+    this.sql('UPDATE outbox SET sent_at = ? WHERE id = ?').run(now, id);
   }
 
   /** The master refused the document (4xx): kept for inspection, never resent. */
   markRejected(id: number, reason: string): void {
-    this.db.prepare('UPDATE outbox SET rejected = ? WHERE id = ?').run(reason.slice(0, 2000), id);
+    this.sql('UPDATE outbox SET rejected = ? WHERE id = ?').run(reason.slice(0, 2000), id);
   }
 
   outboxCounts(): { pending: number; sent: number; rejected: number } {
-    return this.db.prepare(`SELECT
+    return this.sql(`SELECT
       count(*) FILTER (WHERE sent_at IS NULL AND rejected IS NULL) AS pending,
       count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
       count(*) FILTER (WHERE rejected IS NOT NULL) AS rejected FROM outbox`).get() as { pending: number; sent: number; rejected: number };
   }
 
   disk(): Map<string, DiskEntry> {
-    const rows = this.db.prepare('SELECT * FROM disk').all() as Array<{ partition: string; bytes: number; at: number; partial: number; method: string }>;
+    const rows = this.sql('SELECT * FROM disk').all() as Array<{ partition: string; bytes: number; at: number; partial: number; method: string }>;
     return new Map(rows.map((r) => [r.partition, { ...r, partial: r.partial === 1 }]));
   }
 
   setDisk(entry: DiskEntry): void {
-    this.db.prepare('INSERT OR REPLACE INTO disk (partition, bytes, at, partial, method) VALUES (?, ?, ?, ?, ?)')
+    this.sql('INSERT OR REPLACE INTO disk (partition, bytes, at, partial, method) VALUES (?, ?, ?, ?, ?)')
       .run(entry.partition, entry.bytes, entry.at, entry.partial ? 1 : 0, entry.method);
   }
 
@@ -193,9 +213,9 @@ export class UsageStore {
   prune(now: number, days: number): { samples: number; outbox: number } {
     const cutoff = now - days * 86400;
     return this.db.transaction(() => {
-      const samples = this.db.prepare('DELETE FROM sample WHERE reported = 1 AND at < ?').run(cutoff).changes;
-      const outbox = this.db.prepare('DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?) OR (rejected IS NOT NULL AND created_at < ?)').run(cutoff, cutoff).changes;
-      this.db.prepare('DELETE FROM ingested WHERE at < ? AND outbox_id NOT IN (SELECT id FROM outbox)').run(cutoff);
+      const samples = this.sql('DELETE FROM sample WHERE reported = 1 AND at < ?').run(cutoff).changes;
+      const outbox = this.sql('DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?) OR (rejected IS NOT NULL AND created_at < ?)').run(cutoff, cutoff).changes;
+      this.sql('DELETE FROM ingested WHERE at < ? AND outbox_id NOT IN (SELECT id FROM outbox)').run(cutoff);
       return { samples, outbox };
     })();
   }

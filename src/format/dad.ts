@@ -47,11 +47,11 @@ export async function checkDad(rtnl: Rtnl, pending: readonly DadPending[], timeo
     waiting = state.filter((s) => s.a?.tentative).map((s) => s.p);
     if (waiting.length === 0) return;
     if (waiting.every((p) => !links.get(p.dev)?.lowerUp)) {
-      log.warn(`${waiting.length} new IPv6 addresses stay tentative: ${waiting[0]?.dev} has no carrier, so duplicate detection cannot run yet; the next format run checks them`);
+      log.warn({ code: 'DAD_NO_CARRIER', tentative: waiting.length, interface: waiting[0]?.dev }, 'new IPv6 addresses stay tentative: the interface has no carrier, so duplicate detection cannot run yet; the next format run checks them');
       return;
     }
     if (Date.now() > deadline) {
-      log.warn(`${waiting.length} new IPv6 addresses are still tentative after ${timeoutMs} ms; the next format run checks them`);
+      log.warn({ code: 'DAD_TIMEOUT', tentative: waiting.length, timeout_ms: timeoutMs }, 'new IPv6 addresses are still tentative; the next format run checks them');
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -30,7 +30,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   const settings = resolveSettings(config, options, (m) => log.warn(m));
   if (!options.now && !settings.dryRun && settings.randomDelay > 0) {
     const delay = Math.floor(Math.random() * settings.randomDelay * 1000);
-    log.info(`waiting ${Math.round(delay / 1000)} s before formatting (random_delay; use --now to skip)`);
+    log.info({ delay_s: Math.round(delay / 1000) }, 'waiting before formatting (random_delay; use --now to skip)');
     await sleep(delay);
   }
   const userDb = options.userDb ?? SYSTEM_USER_DB;
@@ -48,7 +48,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
         // A FormatError (or any other) reaches the CLI, which prints its message (status 1).
         if (!(error instanceof UserDbChangedError) || attempt >= USER_DB_ATTEMPTS) throw error;
         const wait = userDbBackoffMs(attempt);
-        log.warn(`${error.message}; planning again in ${wait} ms (attempt ${attempt + 1} of ${USER_DB_ATTEMPTS})`);
+        log.warn({ err: error, code: 'USER_DB_BUSY', retry_ms: wait, attempt: attempt + 1, attempts: USER_DB_ATTEMPTS }, 'user database changed while planning; planning again');
         await sleep(wait);
       }
     }
@@ -70,7 +70,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
       ...userCheck.missing.map((m) => `user database: ${m}${settings.dryRun ? ' (this run would add it)' : ' (added by this run)'}`),
     ];
     for (const note of userDbNotes) log.warn(note);
-    for (const m of userCheck.mismatched) log.warn(`user database: ${m}; format does not change the ids of existing users and groups (files belong to them): fix by hand if unintended`);
+    for (const m of userCheck.mismatched) log.warn({ code: 'USER_ID_MISMATCH', mismatch: m }, 'user database: format does not change the ids of existing users and groups (files belong to them): fix by hand if unintended');
     // Partitions with data were refused by the plan; the master is asked about the empty ones.
     if (observed.surplus.length > 0) await checkShrink(observed.surplus.map((i) => `${settings.partitionBaseName}${i}`));
     if (settings.dryRun) {
@@ -89,14 +89,14 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
     log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, repaired: [...observed.userDbRepairs, ...userCheck.missing], ms: Date.now() - started };
-    log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : `node formatted: ${plan.steps.length} changes`);
+    log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : 'node formatted');
     // Block devices and routable IPv4 of the operator's pools (docs/managers.md), reported with the partitions.
     const { formatPools } = await import('./pools-hook.js');
     const computerXml = await formatPools(config, settings, plan, log);
     try {
       await reportComputer(config, computerXml);
     } catch (error) {
-      log.error(`the node is formatted and its state saved, but reporting to the master failed: ${(error as Error).message}`);
+      log.error({ err: error, code: 'MASTER_REPORT_FAILED' }, 'the node is formatted and its state saved, but reporting to the master failed');
       if (options.json) out(JSON.stringify({ ...summary, reported: false }));
       return Exit.OFFLINE_OR_PROMISE;
     }
@@ -116,7 +116,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     }
     const refusal = shrinkRefusal(surplus, settings.partitionAmount, master, options.allowOfflineShrink === true);
     if (refusal) throw new FormatError(refusal);
-    if ('error' in master) log.warn(`removing ${surplus.join(', ')} without asking the master (--allow-offline-shrink): ${master.error}`);
+    if ('error' in master) log.warn({ code: 'MASTER_UNREACHABLE', partitions: surplus, master_error: master.error }, 'removing partitions without asking the master (--allow-offline-shrink)');
   }
 }
 
@@ -146,7 +146,7 @@ async function masterRecords(config: SlaposConfig, computerId: string, reference
       if (entry) out.set(partition.partitionId, entry);
     }
   } catch (error) {
-    log.warn(`${references.join(', ')}: no local record of their addresses, and the master could not be asked (${(error as Error).message}); deriving them again`);
+    log.warn({ err: error, code: 'MASTER_UNREACHABLE', partitions: references }, 'no local record of their addresses, and the master could not be asked; deriving them again');
   } finally {
     await client?.close();
   }

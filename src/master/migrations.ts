@@ -8,6 +8,7 @@
 // rowid, PostgreSQL in an identity column `seq`.
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
+import { checkNotNewer as checkSqliteNotNewer, migrateSqlite } from '../util/sqlite.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -117,19 +118,11 @@ function newerError(current: number): Error {
 
 /** Refuses a SQLite database written by a newer version of this program (before anything is written to it). */
 export function checkNotNewer(db: Database.Database): number {
-  const current = Number(db.pragma('user_version', { simple: true }));
-  if (current > SCHEMA_VERSION) throw newerError(current);
-  return current;
+  return checkSqliteNotNewer(db, SCHEMA_VERSION, 'database');
 }
 
 export function migrate(db: Database.Database): void {
-  const current = checkNotNewer(db);
-  for (let version = current; version < SCHEMA_VERSION; version += 1) {
-    db.transaction(() => {
-      db.exec(migrationText('sqlite', version));
-      db.pragma(`user_version = ${version + 1}`);
-    }).immediate();
-  }
+  migrateSqlite(db, MIGRATIONS.map((_, version) => migrationText('sqlite', version)), 'database');
 }
 
 // Any constant shared by all masters of one database.

@@ -1,7 +1,7 @@
 // Building and running the master: fastify with form parsing and body limits,
 // error mapping to 4xx, the reference's 404 page for routes it lacks, and the
 // bind policy (loopback only without TLS unless allow_insecure_bind).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -56,6 +56,22 @@ export interface MasterOptions extends MasterSettings {
   cache?: { directory: string; quota: number; maxBlob: number; download: 'open' | 'authenticated' };
 }
 
+/**
+ * The computer and partition a SLAP request names (its computer_id and
+ * computer_partition_id, from the query or the form body): identifiers only,
+ * never the parameters or anything secret.
+ */
+function requestSubject(request: { query: unknown; body: unknown }): { computer?: string; partition?: string } {
+  const out: { computer?: string; partition?: string } = {};
+  for (const source of [request.query, request.body]) {
+    if (typeof source !== 'object' || source === null) continue;
+    const { computer_id: computer, computer_partition_id: partition } = source as Record<string, unknown>;
+    if (typeof computer === 'string' && out.computer === undefined) out.computer = computer.slice(0, 200);
+    if (typeof partition === 'string' && out.partition === undefined) out.partition = partition.slice(0, 200);
+  }
+  return out;
+}
+
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
@@ -63,6 +79,8 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   const nodeServer = { headersTimeout: timeouts.headers, requestTimeout: timeouts.request, connectionsCheckingInterval: timeouts.checkInterval };
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    // One line per request, written by the onResponse hook below (not fastify's two).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     // A sha512 in a path is 128 characters (the network cache); fastify's default is 100.
     routerOptions: { maxParamLength: 600 },
@@ -99,6 +117,10 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   });
   // A known path asked with another method answers 405 with Allow (as Flask); the rest, Flask's 404 page.
   registerMethodNotAllowed(app, (reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ ...requestSubject(request), method: request.method, route: request.routeOptions.url ?? 'unknown',
+      status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
   const store = options.store;
   const authorize = makeAuthorizer(store, Boolean(options.https?.ca));
   const metrics = new MasterMetrics();

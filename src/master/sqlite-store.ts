@@ -3,9 +3,10 @@
 // in-process queue so that exactly one transaction runs at a time: two requests
 // can never pick the same free partition (the reference had no transaction).
 import Database from 'better-sqlite3';
-import { closeSync, constants, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { checkNotNewer, migrate } from './migrations.js';
+import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { openSqlite, secureDatabaseFiles, StatementCache } from '../util/sqlite.js';
 import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import { type SqlEngine, sqliteDialect, SqlTx } from './sql-store.js';
 import type { Store, Tx } from './store.js';
@@ -13,17 +14,14 @@ import type { Store, Tx } from './store.js';
 /** better-sqlite3 under the shared queries; statements are prepared once per connection (the SQL texts are constants). */
 class SqliteEngine implements SqlEngine {
   readonly dialect = sqliteDialect;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(db: Database.Database) {
+    this.statements = new StatementCache(db);
+  }
 
   private prepare(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.statements.get(sql);
   }
   all<T>(sql: string, params: unknown[]): Promise<T[]> {
     return Promise.resolve(this.prepare(sql).all(...params) as T[]);
@@ -44,27 +42,8 @@ class SqliteEngine implements SqlEngine {
   }
 }
 
-/**
- * The database holds partition private keys: the file and its -wal/-shm are
- * 0600 whatever the umask (created so, and an existing looser mode is
- * tightened with a warning). SQLite gives -wal/-shm the database file's mode.
- */
-export function secureDatabaseFiles(file: string, warn: (message: string) => void, create: boolean): void {
-  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
-    if ((name !== file || !create) && !existsSync(name)) continue;
-    const fd = openSync(name, constants.O_RDWR | constants.O_CREAT, 0o600);
-    try {
-      const mode = fstatSync(fd).mode & 0o7777;
-      if (mode !== 0o600) {
-        fchmodSync(fd, 0o600);
-        // A file we just created with the umask applied is not worth a warning; an older looser one is.
-        if ((mode & 0o077) !== 0) warn(`${name} was readable or writable by others (mode ${mode.toString(8).padStart(4, '0')}); set to 0600`);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-}
+// The database holds partition private keys: 0600 (src/util/sqlite.ts).
+export { secureDatabaseFiles } from '../util/sqlite.js';
 
 /** Default warning sink when the master gives none. */
 const emitWarning = (message: string) => process.emitWarning(message, 'SecurityWarning');
@@ -87,17 +66,7 @@ export class SqliteStore implements Store {
     this.imported = onDisk ? importSlapproxyDatabase(file) : undefined;
     // The converted file replaced the original one: as private as it.
     if (this.imported) secureDatabaseFiles(file, () => undefined, false);
-    this.db = new Database(file);
-    try {
-      checkNotNewer(this.db);
-    } catch (error) {
-      this.db.close();
-      throw error;
-    }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openSqlite(file, { synchronous: 'FULL', foreignKeys: true, busyTimeoutMs: 5000, warn, notNewerThan: { version: SCHEMA_VERSION, what: 'database' } });
     migrate(this.db);
     this.engine = new SqliteEngine(this.db);
     if (onDisk) secureDatabaseFiles(file, warn, false);

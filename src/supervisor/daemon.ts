@@ -88,7 +88,7 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
   const paths = writeSupervisordConfiguration(instanceRoot, options);
   if (paths.legacy && (await probeSupervisord(paths.newSocket)) === 'running') {
     // Two daemons would run every program twice: keep the legacy one (§7.1).
-    log.fatal(`We have two supervisord running ! Stopping the one behind ${paths.newSocket}, keeping ${paths.socket}`);
+    log.fatal({ code: 'TWO_SUPERVISORDS', stopping: paths.newSocket, keeping: paths.socket }, 'We have two supervisord running ! Stopping the one behind the new socket, keeping the legacy one');
     const other = new SupervisorClient(paths.newSocket);
     await other.stopAllProcesses().catch(() => []);
     await other.shutdown().catch(() => false);
@@ -103,7 +103,7 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     if (state === 'absent') break;
     await sleep(200 * attempt); // shutting down: let it finish before starting a new one
   }
-  log.info(`starting supervisord with ${paths.config}`);
+  log.info({ config: paths.config }, 'starting supervisord');
   const result = await execa(options.binary ?? SUPERVISORD, ['-c', paths.config], {
     env: {}, extendEnv: false, reject: false, all: true, stdin: 'ignore', cwd: instanceRoot, timeout: 30_000,
   });

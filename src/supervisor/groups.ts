@@ -44,7 +44,7 @@ export function groupFileNames(includeDir: string): string[] {
 async function stopAndRemove(client: SupervisorClient, group: string, log: Logger): Promise<void> {
   try {
     const results = await client.stopProcessGroup(group, true);
-    for (const r of results) if (r.status === 30) log.warn(`supervisord could not stop ${r.group}:${r.name}: ${r.description}`);
+    for (const r of results) if (r.status === 30) log.warn({ code: 'SUPERVISOR_STOP_FAILED', program: `${r.group}:${r.name}`, description: r.description }, 'supervisord could not stop a program');
   } catch (error) {
     if (!isBadName(error)) throw error;
   }
@@ -65,16 +65,16 @@ async function stopAndRemove(client: SupervisorClient, group: string, log: Logge
 export async function updateSupervisor(client: SupervisorClient, log: Logger): Promise<void> {
   const { added, changed, removed } = await client.reloadConfig();
   for (const group of removed) {
-    log.debug(`supervisord: removing group ${group}`);
+    log.debug({ group }, 'supervisord: removing group');
     await stopAndRemove(client, group, log);
   }
   for (const group of changed) {
-    log.debug(`supervisord: reloading group ${group}`);
+    log.debug({ group }, 'supervisord: reloading group');
     await stopAndRemove(client, group, log);
     await addGroup(client, group);
   }
   for (const group of added) {
-    log.debug(`supervisord: adding group ${group}`);
+    log.debug({ group }, 'supervisord: adding group');
     await addGroup(client, group);
   }
 }
@@ -93,7 +93,7 @@ export async function startGroup(client: SupervisorClient, group: string, log: L
   try {
     await client.startProcessGroup(group, false);
   } catch (error) {
-    if (isBadName(error)) log.info(`Nothing to start on ${group}...`);
+    if (isBadName(error)) log.info({ group }, 'Nothing to start on the group...');
     else if (!(error instanceof SupervisorFault && error.faultName === 'ALREADY_STARTED')) throw error;
   }
 }

@@ -17,6 +17,8 @@ export interface LogOptions {
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 /**
+ * Every log call carries its data as fields (`log.warn({ partition, code }, 'message')`,
+ * checked by test/unit/log-fields.test.ts); docs/design.md ("Logs") lists them.
  * Fields of child loggers (`log.child({ partition })`): in every JSON line of
  * --log-file, so the lines of one partition, release, step or loop can be
  * selected; not repeated on human lines, whose messages already name them.
@@ -33,7 +35,11 @@ export function humanLine(record: Record<string, unknown>): string {
     .filter(([key]) => !SKIP.has(key))
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const err = record.err as { message?: string } | undefined;
-  const msg = typeof record.msg === 'string' ? record.msg : '';
+  let msg = typeof record.msg === 'string' ? record.msg : '';
+  // A partition given as a field (not named by the message) leads the line, as messages used to say it.
+  const partition = record.partition;
+  // (Not inside a partition runner's step, whose lines read without it, as the reference's.)
+  if (typeof partition === 'string' && partition !== '' && record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
   const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
   const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');

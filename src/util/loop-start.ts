@@ -10,7 +10,7 @@ import { acquirePidFile, AlreadyRunningError } from './pidfile.js';
 export async function randomStartDelay(maximalDelay: number, now: boolean | undefined, log: Logger): Promise<void> {
   if (now || maximalDelay <= 0) return;
   const seconds = 1 + Math.floor(Math.random() * maximalDelay);
-  log.info(`sleeping ${seconds} s before starting (maximal_delay; --now to skip)`);
+  log.info({ delay_s: seconds }, 'sleeping before starting (maximal_delay; --now to skip)');
   await sleep(seconds * 1000);
 }
 
@@ -21,11 +21,11 @@ export async function withPidFile(file: string, log: Logger, fn: () => Promise<n
     lock = acquirePidFile(file);
   } catch (error) {
     if (!(error instanceof AlreadyRunningError)) throw error;
-    log.info(`New slapos process started, but ${error.message}`);
+    log.info({ err: error, code: 'ALREADY_RUNNING' }, 'New slapos process started, but another one runs');
     return Exit.ALREADY_RUNNING;
   }
   try {
-    if (lock.replacedStale) log.info(`Existing pid file '${file}' was stale, overwritten`);
+    if (lock.replacedStale) log.info({ pidfile: file }, 'Existing pid file was stale, overwritten');
     return await fn();
   } finally {
     lock.release();

@@ -58,7 +58,8 @@ rootOnly('master unreachable: formatted, state written, exit status 2', async (t
   t.teardown(() => { removeTestUsers(prefix); removeTestCgroups(`${prefix}cg`); });
   const result = await cli(config(dir, prefix, 'http://127.0.0.1:9'));
   t.is(result.status, 2, result.stderr);
-  t.regex(result.stderr, /reporting to the master failed: cannot reach the master at http:\/\/127\.0\.0\.1:9/);
+  // The human line: the message, its fields, then the error's message in parentheses.
+  t.regex(result.stderr, /reporting to the master failed code=MASTER_REPORT_FAILED \(cannot reach the master at http:\/\/127\.0\.0\.1:9/);
   t.true(existsSync(path.join(dir, 'slapos.xml')));
   t.true(existsSync(path.join(dir, 'inst', `${prefix}p1`, '.slapos-resource')));
 });

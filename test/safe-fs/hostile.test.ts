@@ -286,7 +286,7 @@ const OPERATIONS: Record<string, Operation> = {
 function capturingLogger(lines: string[]): pino.Logger {
   return pino({ level: 'debug' }, new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(String((JSON.parse(chunk.toString()) as { msg?: string }).msg ?? ''));
+      lines.push(chunk.toString()); // the whole record: the path may be named by a field or by the error
       done();
     },
   }));

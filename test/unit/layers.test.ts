@@ -54,3 +54,16 @@ test('no import from a lower folder to a higher one; only src/cli imports src/cl
   // The master shares the protocol with the node, nothing else of it.
   t.deepEqual(imports.filter(([, from, to]) => from === 'master' && !['slap', 'util', 'config', 'vendor'].includes(to)).map(([file, , to]) => `${file} -> src/${to}`), []);
 });
+
+test('execa, undici and zod are imported through src/vendor only (bundled there, docs/performance.md)', (t) => {
+  const vendored = readdirSync(path.join(src, 'vendor')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
+  const direct: string[] = [];
+  for (const file of sources(src)) {
+    if (path.relative(src, file).startsWith(`vendor${path.sep}`)) continue;
+    for (const match of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^'.][^']*)'/g)) {
+      const name = (match[1] as string).split('/')[0] as string;
+      if (vendored.includes(name)) direct.push(`${path.relative(repoRoot, file)} -> ${match[1]}`);
+    }
+  }
+  t.deepEqual(direct, []);
+});

@@ -51,7 +51,7 @@ export function installSystemdCommand(): Command {
       const { loadConfig } = await import('../../config/load.js');
       databaseUri = loadConfig(root !== '/' && existsSync(staged) ? staged : ctx.configFile).slapproxy.database_uri;
     } catch (error) {
-      ctx.log.warn(`${(error as Error).message}: the units use ${ctx.configFile} anyway, with the master's data in /opt/slapos`);
+      ctx.log.warn({ err: error, code: 'CONFIG_UNREADABLE', config: ctx.configFile }, "the units use the configuration anyway, with the master's data in /opt/slapos");
     }
     let units;
     try {

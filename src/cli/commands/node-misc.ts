@@ -42,7 +42,7 @@ export function promiseCommand(): Command {
       });
       if (options.json) ctx.out(JSON.stringify(summary, null, 2));
       const failed = summary.checked.filter((r) => r.failed.length > 0).map((r) => r.partition);
-      ctx.log.info(`promises: ${summary.checked.length} partitions checked, ${failed.length} failing${failed.length ? ` (${failed.join(', ')})` : ''}`);
+      ctx.log.info({ checked: summary.checked.length, failing: failed }, 'promises: partitions checked');
       return nodePromiseExit(summary);
     });
   });
@@ -110,7 +110,7 @@ export async function runSupervisorctl(ctx: CommandContext, args: string[]): Pro
   const watchdog = watchdogOptions(config);
   const [{ ensureSupervisord, SUPERVISORCTL, writeSupervisordConfiguration }, { execa }] = await Promise.all([
     import('../../supervisor/daemon.js'),
-    import('execa'),
+    import('../../vendor/execa.js'),
   ]);
   const paths = slapos.forbid_supervisord_automatic_launch
     ? writeSupervisordConfiguration(slapos.instance_root, watchdog)

@@ -32,7 +32,7 @@ export function proxyCommand(): Command {
       const { startMaster } = await import('../../master/server.js');
       const { MULTIMASTER_KEYS, parseMultimasterSections, unknownMultimasterKeys } = await import('../../master/multimaster.js');
       const { ignoredHint } = await import('../../config/suggest.js');
-      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn(`unknown key ${key}${ignoredHint(key.slice(key.indexOf('] ') + 2), MULTIMASTER_KEYS)}`);
+      for (const key of unknownMultimasterKeys(config.raw)) ctx.log.warn({ code: 'CONFIG_UNKNOWN_KEY', key, hint: ignoredHint(key.slice(key.indexOf('] ') + 2), MULTIMASTER_KEYS).trim() }, 'unknown key');
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);
