@@ -47,8 +47,9 @@ import pkg_resources  # noqa: E402
 # imported, more to load recipes), each one listing and reading the metadata
 # of every distribution there again. The interpreter's own directories do not
 # change during a run (a partition user cannot write them; a build installs
-# into its eggs directory, which is not one of them): list each once.
-_SYSTEM_PATH = frozenset(item for item in sys.path[1:] if os.path.isabs(item))
+# into its eggs directory, which is not one of them): list each once. A
+# directory this process could write (run as root, by hand) is listed every time.
+_SYSTEM_PATH = frozenset(item for item in sys.path[1:] if os.path.isabs(item) and not os.access(item, os.W_OK))
 _find_distributions = pkg_resources.find_distributions
 _found = {}
 

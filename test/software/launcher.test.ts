@@ -2,22 +2,31 @@
 // they must not change what buildout finds. Real Debian zc.buildout, as ourselves.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUILDOUT_LAUNCHER, SYSTEM_PYTHON } from '../../src/software/buildout.js';
 import { repoRoot } from '../helpers/system.js';
 
-const python = (code: string, cwd: string) => spawnSync(SYSTEM_PYTHON, ['-c', code], { cwd, encoding: 'utf8', env: { HOME: cwd, PYTHONNOUSERSITE: 'true' } });
+// As a partition user runs it: nobody when we are root (root can write the system directories, so
+// the launcher lists them every time for root).
+const NOBODY = 65534;
+const asUser = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
+const python = (code: string, cwd: string, user: { uid?: number; gid?: number } = asUser) =>
+  spawnSync(SYSTEM_PYTHON, ['-c', code], { cwd, encoding: 'utf8', env: { HOME: cwd, PYTHONNOUSERSITE: 'true' }, ...user });
 
 test('the distribution cache lists the interpreter\'s directories once, and any other directory every time', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'slapos-launcher-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const eggs = path.join(dir, 'eggs');
   mkdirSync(eggs);
+  if (asUser.uid !== undefined) {
+    chmodSync(dir, 0o755);
+    chownSync(eggs, asUser.uid, asUser.gid);
+  }
   // The launcher without running buildout (run_name is not __main__); then: a system
   // directory scanned twice gives the same objects, an eggs directory sees an egg added between scans.
-  const result = python([
+  const code = [
     'import json, os, runpy, sys',
     `runpy.run_path(${JSON.stringify(BUILDOUT_LAUNCHER)}, run_name="launcher")`,
     'import pkg_resources',
@@ -32,7 +41,8 @@ test('the distribution cache lists the interpreter\'s directories once, and any 
     'after = sorted(pkg_resources.Environment([eggs]))',
     'import doctest, zc.buildout.rmtree',
     'print(json.dumps({"same": same, "identical": identical, "before": before, "after": after, "doctest": callable(doctest.testmod)}))',
-  ].join('\n'), dir);
+  ].join('\n');
+  const result = python(code, dir);
   t.is(result.status, 0, result.stderr);
   const out = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { same: boolean; identical: boolean; before: string[]; after: string[]; doctest: boolean };
   t.true(out.same);
@@ -40,6 +50,12 @@ test('the distribution cache lists the interpreter\'s directories once, and any 
   t.deepEqual(out.before, []);
   t.deepEqual(out.after, ['demo'], 'an egg added to a directory outside the interpreter\'s path is found');
   t.true(out.doctest, 'doctest, loaded lazily, works when used');
+  if (asUser.uid !== undefined) {
+    // Root could write those directories: listed again each time.
+    const root = python(code.replace('demo-1.0.egg', 'demo-2.0.egg'), dir, {});
+    t.is(root.status, 0, root.stderr);
+    t.false((JSON.parse(root.stdout.trim().split('\n').at(-1)!) as { identical: boolean }).identical);
+  }
 });
 
 test('a no-change update through the launcher: parts kept in .installed.cfg, exit 0; a bad profile still fails', (t) => {
