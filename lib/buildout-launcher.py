@@ -11,6 +11,10 @@
 # in a profile, it stands for the directory (or URL) of the file that
 # contains it, so a software release can refer to its own files. For local
 # files and file:// URLs it is a filesystem path.
+#
+# And it takes two shortcuts at start-up, where nearly all of a no-change run's
+# time goes (docs/performance.md, "Instance buildouts"): the interpreter's
+# own directories are listed once per run, and doctest/pdb load on first use.
 import collections
 import collections.abc
 import importlib.util
