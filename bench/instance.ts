@@ -68,6 +68,7 @@ function stepTimes(lines: string[]): string {
 }
 
 export async function main(args: string[]): Promise<void> {
+  if (args.includes('--real')) return (await import('./instance-real.js')).realMain(args.filter((a) => a !== '--real'));
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
   const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 300);
   header(`slapos node instance benchmark, ${n} partitions, CLI ${cli}`);

@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   collect: () => import('./collect.js'),
   format: () => import('./format.js'),
   instance: () => import('./instance.js'),
+  buildout: () => import('./buildout.js'),
   master: () => import('./master.js'),
   fleet: () => import('./fleet.js'),
   'master-scale': () => import('./master-scale.js'),

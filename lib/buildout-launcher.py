@@ -11,15 +11,63 @@
 # in a profile, it stands for the directory (or URL) of the file that
 # contains it, so a software release can refer to its own files. For local
 # files and file:// URLs it is a filesystem path.
+#
+# And it takes two shortcuts at start-up, where nearly all of a no-change run's
+# time goes (docs/performance.md, "Instance buildouts"): the interpreter's
+# own directories are listed once per run, and doctest/pdb load on first use.
 import collections
 import collections.abc
+import importlib.util
 import os
 import sys
+
+
+def _lazy(name):
+    # Imported by zc.buildout at start-up but used only by its tests
+    # (doctest, via zc.buildout.rmtree) or with -D (pdb): loaded on first use.
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+for _name in ('doctest', 'pdb'):
+    _lazy(_name)
 
 for _name in ('Callable', 'Iterable', 'Mapping', 'MutableMapping', 'MutableSequence',
               'MutableSet', 'Sequence', 'Set'):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
+
+import pkg_resources  # noqa: E402
+
+# zc.buildout makes a pkg_resources.Environment of the interpreter's path
+# several times per run (two installers when zc.buildout.easy_install is
+# imported, more to load recipes), each one listing and reading the metadata
+# of every distribution there again. The interpreter's own directories do not
+# change during a run (a partition user cannot write them; a build installs
+# into its eggs directory, which is not one of them): list each once. A
+# directory this process could write (run as root, by hand) is listed every time.
+_SYSTEM_PATH = frozenset(item for item in sys.path[1:] if os.path.isabs(item) and not os.access(item, os.W_OK))
+_find_distributions = pkg_resources.find_distributions
+_found = {}
+
+
+def _find_distributions_once(path_item, only=False):
+    if path_item not in _SYSTEM_PATH:
+        return _find_distributions(path_item, only)
+    key = (path_item, bool(only))
+    if key not in _found:
+        _found[key] = tuple(_find_distributions(path_item, only))
+    return iter(_found[key])
+
+
+pkg_resources.find_distributions = _find_distributions_once
 
 import zc.buildout.buildout as _buildout  # noqa: E402
 
