@@ -19,6 +19,7 @@ import { daemonCommand } from './commands/daemon.js';
 import { installSystemdCommand } from './commands/install-systemd.js';
 import { cachelookupCommand } from './commands/cachelookup.js';
 import { computerCommand, serviceCommand } from './commands/hateoas.js';
+import { nodeRegisterCommand } from './commands/register.js';
 import { pruneCommand } from './commands/prune.js';
 import { completeCommand } from './commands/complete.js';
 import { consoleCommand } from './commands/console.js';
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
     installSystemdCommand(),
     ...supervisorctlAliasCommands(),
     pruneCommand(),
+    nodeRegisterCommand(),
   ]) {
     node.addCommand(sub);
   }

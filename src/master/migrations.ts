@@ -101,6 +101,12 @@ const MIGRATIONS: string[] = [
     status TEXT NOT NULL, message TEXT NOT NULL, checked_at DOUBLE PRECISION NOT NULL, failing_since DOUBLE PRECISION,
     PRIMARY KEY (computer_reference, partition_reference, name));
   `,
+  // (issue 24) one-time computer registration tokens (computer-token.ts): only their SHA-256 is kept.
+  `
+  CREATE TABLE computer_token (
+    digest TEXT PRIMARY KEY, created_by TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

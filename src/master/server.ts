@@ -13,6 +13,7 @@ import { identityOfRequest, makeAuthorizer } from './authorize.js';
 import { registerCache } from './cache-routes.js';
 import { BlobStore } from './cache-storage.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
+import { registerComputerToken } from './computer-token.js';
 import { registerHateoas } from './hateoas.js';
 import { registerJsonApi } from './json-api.js';
 import { newRunId, registerMethodNotAllowed, registerRunId } from './extra-routes.js';
@@ -139,6 +140,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   registerJsonApi(app, store, { defaultComputer: options.defaultComputer }, authorize);
   registerHateoas(app, store, authorize);
   registerRunId(app, runId);
+  registerComputerToken(app, store, authorize, { ca });
   registerSoftwareProducts(app, options.softwareProducts ?? new Map(), authorize);
   if (options.cache) {
     const authenticate = Boolean(options.https?.ca);

@@ -263,6 +263,17 @@ export class SqlTx implements Tx {
     await this.run('DELETE FROM partition_certificate WHERE computer_reference = ? AND partition_reference = ?', computer, partition);
   }
 
+  async putComputerToken(digest: string, createdBy: string, now: number, expiresAt: number) {
+    await this.run('DELETE FROM computer_token WHERE expires_at <= ?', now);
+    await this.run('INSERT INTO computer_token (digest, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)', digest, createdBy, now, expiresAt);
+  }
+  async takeComputerToken(digest: string, now: number) {
+    const row = await this.get<{ expires_at: number }>('SELECT expires_at FROM computer_token WHERE digest = ?', digest);
+    if (!row) return false;
+    await this.run('DELETE FROM computer_token WHERE digest = ?', digest);
+    return row.expires_at > now;
+  }
+
   async listRelated(computer: string, partition: string) {
     const rows = await this.all<{ title: string }>(
       'SELECT title FROM related_instance WHERE computer_reference = ? AND partition_reference = ? ORDER BY position', computer, partition,

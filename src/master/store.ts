@@ -186,6 +186,11 @@ export interface Tx {
   putCertificate(row: CertificateRow): Promise<void>;
   deleteCertificate(computer: string, partition: string): Promise<void>;
 
+  /** Stores a computer registration token's digest (and forgets the expired ones). */
+  putComputerToken(digest: string, createdBy: string, now: number, expiresAt: number): Promise<void>;
+  /** Consumes a token: true if it existed and had not expired (it is gone either way). */
+  takeComputerToken(digest: string, now: number): Promise<boolean>;
+
   /** The related-instance titles this partition last posted, in its order. */
   listRelated(computer: string, partition: string): Promise<string[]>;
   /** Replaces the partition's related-instance list (empty: forgets it). */

@@ -7,6 +7,7 @@ import type { HateoasClient } from '../../slap/hateoas-client.js';
 import { defineAction, type CommandContext } from '../context.js';
 import { CliError, Exit } from '../exit.js';
 import { clientSettings, pythonJson } from './client.js';
+import { computerTokenCommand } from './register.js';
 
 async function withHateoas<T>(ctx: CommandContext, fn: (client: HateoasClient) => Promise<T>): Promise<T> {
   const { restUrl, options } = await clientSettings(ctx.globals.cfg);
@@ -122,5 +123,6 @@ export function computerCommand(): Command {
     else ctx.out(`Computer Reference: ${text(doc.reference)}\nComputer Title    : ${text(doc.title)}`);
     return Exit.SUCCESS;
   }));
+  computer.addCommand(computerTokenCommand());
   return computer;
 }
