@@ -8,9 +8,10 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
+import { configureLocalCommand } from './configure-local.js';
 
 export function configureCommand(): Command {
-  const configure = new Command('configure').summary('write a client configuration');
+  const configure = new Command('configure').summary('write a client configuration, or set up a single machine from scratch');
   const client = new Command('client')
     .summary('write ~/.slapos/slapos-client.cfg (master URL, certificate and key) for the client commands')
     .description('Writes <dir>/slapos-client.cfg ([slapos] master_url, master_rest_url; [slapconsole] cert_file, key_file) ' +
@@ -51,5 +52,6 @@ export function configureCommand(): Command {
     writeFileSync(cfg, `${lines.join('\n')}\n`, { mode: 0o600 });
     ctx.out(`wrote ${cfg}`);
   }));
+  configure.addCommand(configureLocalCommand());
   return configure;
 }
