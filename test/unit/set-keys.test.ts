@@ -14,3 +14,17 @@ test('formerName counts up as the reference does', (t) => {
   t.is(formerName('/e', (p) => taken.has(p)), '/e.old.2');
   t.is(formerName('/f', () => false), '/f.old');
 });
+
+test('configure local: --no-tls leaves out every certificate key and uses http', async (t) => {
+  const { localKeys, masterUrlOf } = await import('../../src/cli/commands/configure-local.js');
+  const plan = {
+    configurationDirectory: '/e', buildoutDirectory: '/o', instanceRoot: '/srv', softwareRoot: '/sw', interfaceName: 'lo',
+    partitionNumber: 2, ipv4LocalNetwork: '10.0.0.0/16', listenIp: '::1', listenPort: 8080, tls: false, user: 'admin',
+  };
+  t.is(masterUrlOf(plan), 'http://[::1]:8080');
+  const keys = localKeys(plan);
+  for (const section of Object.values(keys)) {
+    for (const key of Object.keys(section)) t.false(/^(key_file|cert_file|master_ca_file|server_key_file|server_cert_file|ca_file|ca_key_file)$/.test(key), key);
+  }
+  t.is(localKeys({ ...plan, tls: true }).slapproxy?.ca_file, '/e/ssl/ca.crt');
+});
