@@ -174,6 +174,8 @@ test("the reference's commands exist, each with its own help listing its options
     [['node', 'status'], ['--plain']], [['node', 'prune'], ['--dry-run', '--additional-software-directory']],
     [['proxy', 'show'], ['--database-uri', '--computers', '--software', '--partitions', '--slaves', '--params', '--network']],
     [['configure', 'client'], ['--master-url', '--cert-file', '--key-file']], [['console'], ['--eval']], [['complete'], ['--shell']],
+    [['computer', 'token'], ['--json']], [['node', 'register'], ['--token', '--master-url', '--master-url-web', '--partition-number', '--ipv4-local-network', '--ipv6-interface', '--create-tap', '--dry-run']],
+    [['configure', 'local'], ['--interface-name', '--partition-number', '--daemon-listen-ip', '--daemon-listen-port', '--slapos-configuration-directory']],
   ];
   for (const [words, flags] of cases) {
     const result = slapos([...words, '--help']);
