@@ -222,6 +222,7 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     const run = await step('sbin/destroy', () => runAs({
       argv: [path.join(target.path, 'sbin', 'destroy')], user: target.user, cwd: target.path, timeoutMs: ctx.scriptTimeoutMs,
       env: { PYTHONNOUSERSITE: 'true' }, maxOutput: 16 * 1024,
+      cgroup: ctx.cgroups?.exists(target.id) ? { tree: ctx.cgroups, group: target.id } : undefined,
     }));
     if (run.exitCode !== 0 || run.timedOut) {
       const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);
