@@ -7,7 +7,7 @@ import { native } from '../native/index.js';
 import { detectLayout, groupDirectories, type CgroupLayout } from './layout.js';
 import { usageFromContents, usageSources, type CgroupUsage } from './counters.js';
 import { planLimitWrites, type CgroupLimits } from './limits.js';
-import { killGroup, signalGroup, type KillResult } from './kill.js';
+import { groupPids, killGroup, signalGroup, type KillResult } from './kill.js';
 
 const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -68,11 +68,13 @@ export class CgroupTree {
     for (const dir of this.directories(name)) addon.cgroupWrite(path.join(dir, 'cgroup.procs'), String(pid));
   }
 
-  /** Pids in the group (from the first hierarchy; they are the same in all). */
+  /**
+   * Pids in the group and its sub-groups (executor runs), from the first
+   * hierarchy; they are the same in all.
+   */
   processes(name: string): number[] {
     const [dir] = this.directories(name);
-    const [text] = native().cgroupReadValues([path.join(dir ?? '', 'cgroup.procs')]);
-    return (text ?? '').split('\n').filter((l) => l !== '').map(Number);
+    return dir === undefined ? [] : groupPids(dir);
   }
 
   usage(name: string): CgroupUsage {

@@ -8,6 +8,8 @@ import type { PartitionRun, Step } from '../step.js';
 import { attachPartitionProcesses, moveIntoGroup } from '../../cgroup/attach.js';
 import { CgroupTree } from '../../cgroup/group.js';
 import { detectLayout } from '../../cgroup/layout.js';
+import { partitionCgroup } from '../../cgroup/group.js';
+import { launcherPath } from '../../native/index.js';
 
 function entries(dir: string): string[] | undefined {
   try {
@@ -26,6 +28,7 @@ export function writePrograms(r: PartitionRun): boolean {
   const source = {
     group: r.id, partitionDir: r.files.dir, uid: r.user.uid, gid: r.user.gid,
     user: { name: r.user.name, home: r.user.home }, run: run ?? [], service: service ?? [],
+    launcher: launcherPath, cgroupProcs: partitionCgroup(r.id, r.settings.cgroupParent)?.tree.procsFiles(r.id) ?? [],
   };
   for (const name of unsafeProgramNames(source)) r.log.warn(`${r.id}: program name ${JSON.stringify(name)} is not allowed (letters, digits, _ . @ + -); ignored`);
   return writeGroupFile(r.supervisor.includeDir, r.id, groupConfig(source));
@@ -67,6 +70,14 @@ export const stopStep: Step = {
   always: true,
   async run(r) {
     if (removeGroupFile(r.supervisor.includeDir, r.id)) await updateSupervisor(r.supervisor.client, r.log);
+    // A stopped partition runs nothing: whatever left supervisord's process
+    // groups (setsid, double fork) is still in the partition's cgroup.
+    const cgroup = partitionCgroup(r.id, r.settings.cgroupParent);
+    if (cgroup) {
+      const { killed, left } = await cgroup.tree.kill(cgroup.group);
+      if (killed > 0) r.log.info(`${r.id}: killed ${killed} process(es) left in its cgroup after the stop`);
+      if (left.length > 0) r.log.warn(`${r.id}: process(es) ${left.join(', ')} still in its cgroup after SIGKILL`);
+    }
   },
 };
 
