@@ -99,22 +99,28 @@ static void log_loop(const struct options *o, int in) {
   signal(SIGHUP, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
   int out = -1;
-  off_t size = 0;
+  off_t size = -1; // -1: the file was (re)opened, its size not read yet
   char buffer[65536];
   for (;;) {
-    if (out < 0) {
+    struct stat st;
+    // A link, FIFO or directory at the name (the user's own doing, in the
+    // user's own directory) is removed as a name and a file made instead.
+    for (int attempt = 0; out < 0 && attempt < 2; attempt++) {
       out = open(o->log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
-      struct stat st;
       if (out >= 0 && (fstat(out, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(out);
         out = -1;
+        errno = EINVAL;
       }
-      if (out >= 0) {
-        fcntl(out, F_SETFL, O_WRONLY | O_APPEND);
-        size = st.st_size;
-      } else {
-        fprintf(stderr, "slapos-launch: cannot open log %s: %s (output dropped)\n", o->log, strerror(errno));
+      if (out < 0 && attempt == 0 && (errno == ELOOP || errno == EINVAL || errno == ENXIO || errno == EISDIR)) {
+        if (unlink(o->log) != 0) rmdir(o->log);
       }
+    }
+    if (out >= 0 && size < 0) {
+      fcntl(out, F_SETFL, O_APPEND);
+      size = st.st_size;
+    } else if (out < 0) {
+      fprintf(stderr, "slapos-launch: cannot open log %s: %s (output dropped)\n", o->log, strerror(errno));
     }
     ssize_t n = read(in, buffer, sizeof buffer);
     if (n == 0) break;
@@ -133,6 +139,7 @@ static void log_loop(const struct options *o, int in) {
     if (o->log_max > 0 && size >= o->log_max) {
       if (out >= 0) close(out);
       out = -1;
+      size = -1;
       if (o->log_backups <= 0) {
         unlink(o->log);
         continue;
