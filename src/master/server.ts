@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { MarshalError, XmlInputError } from '../slap/errors.js';
 import type { MasterSettings } from './node-ops.js';
-import { makeAuthorizer } from './authorize.js';
+import { makeAuthorizer, type LocalPeers } from './authorize.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
 import { registerHateoas } from './hateoas.js';
 import { registerJsonApi } from './json-api.js';
@@ -47,6 +47,8 @@ export interface MasterOptions extends MasterSettings {
   softwareProducts?: ReadonlyMap<string, string>;
   /** [multimaster/<url>] sections: requests forwarded to other masters. */
   multimaster?: readonly MultimasterEntry[];
+  /** Plain HTTP on loopback: the node's instance_root and computer, to know partition users by uid (docs/master.md). */
+  localPeers?: LocalPeers;
 }
 
 export async function buildMaster(options: MasterOptions): Promise<FastifyInstance> {
@@ -91,7 +93,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   // A known path asked with another method answers 405 with Allow (as Flask); the rest, Flask's 404 page.
   registerMethodNotAllowed(app, (reply) => reply.code(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE));
   const store = options.store;
-  const authorize = makeAuthorizer(store, Boolean(options.https?.ca));
+  const authorize = makeAuthorizer(store, Boolean(options.https?.ca), options.localPeers);
   const metrics = new MasterMetrics();
   const ca = options.issuingCa;
   const runId = options.runId ?? newRunId();
@@ -153,7 +155,7 @@ export async function openStore(databaseUri: string, logger?: Logger | false): P
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
 export async function startMaster(
-  config: ProxyConfig, computerId: string, logger: Logger | false, multimaster: readonly MultimasterEntry[] = [],
+  config: ProxyConfig, computerId: string, logger: Logger | false, multimaster: readonly MultimasterEntry[] = [], localPeers: LocalPeers = {},
 ): Promise<{ app: FastifyInstance; url: string }> {
   const tls = config.server_key_file && config.server_cert_file;
   if (!tls && !isLoopback(config.host) && !config.allow_insecure_bind) {
@@ -188,7 +190,7 @@ export async function startMaster(
   }
   const store = await openStore(config.database_uri, logger);
   const app = await buildMaster({
-    store, logger, defaultComputer: computerId, softwareProducts, multimaster,
+    store, logger, defaultComputer: computerId, softwareProducts, multimaster, localPeers,
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
   });
   await app.listen({ host: config.host, port: config.port });

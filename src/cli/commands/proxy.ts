@@ -28,7 +28,10 @@ export function proxyCommand(): Command {
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);
-        started = await startMaster(config.slapproxy, computerId, ctx.log, multimaster);
+        // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
+        started = await startMaster(config.slapproxy, computerId, ctx.log, multimaster, {
+          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId,
+        });
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }
