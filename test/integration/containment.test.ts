@@ -18,6 +18,7 @@ import { SupervisorClient } from '../../src/supervisor/client.js';
 import { ensureSupervisord } from '../../src/supervisor/daemon.js';
 import { startGroup, updateSupervisor, writeGroupFile } from '../../src/supervisor/groups.js';
 import { killPartitionProcesses } from '../../src/accounting/destroy.js';
+import { removeBeneath } from '../../src/safe-fs/index.js';
 import { createUser, isRoot, tempDir, testName, type TestUser } from '../helpers/system.js';
 import { stopSupervisordAtTeardown } from '../supervisor/helpers.js';
 
@@ -230,4 +231,28 @@ rootTest('slapos-launch refuses root and fails closed when it cannot join its cg
   const missing = spawnSync(launcherPath, ['--cgroup', '/nonexistent/cgroup.procs', '--', 'true'], { encoding: 'utf8' });
   t.is(missing.status, 127);
   t.regex(missing.stderr, /cannot join cgroup \/nonexistent\/cgroup\.procs/);
+});
+
+test('removal: a tree 1,000 directories deep goes, with one descriptor at a time, and links in it are removed as names', (t) => {
+  const base = tempDir(t);
+  const victim = path.join(tempDir(t), 'kept');
+  writeFileSync(victim, 'kept');
+  const rel = 'deep';
+  mkdirSync(path.join(base, rel));
+  // Built with relative mkdirs from a descriptor-free walk: paths of 1,000 components exceed PATH_MAX.
+  const cwd = process.cwd();
+  try {
+    process.chdir(path.join(base, rel));
+    for (let i = 0; i < 1000; i++) {
+      mkdirSync('d');
+      process.chdir('d');
+      if (i % 100 === 0) symlinkSync(victim, 'link');
+    }
+    writeFileSync('leaf', 'x');
+  } finally {
+    process.chdir(cwd);
+  }
+  t.deepEqual(removeBeneath(base, rel), []);
+  t.false(existsSync(path.join(base, rel)));
+  t.is(readFileSync(victim, 'utf8'), 'kept');
 });
