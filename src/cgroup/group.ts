@@ -172,6 +172,9 @@ export function partitionCgroup(id: string, parent = 'slapos'): { tree: CgroupTr
   if (detected === null) return undefined;
   try {
     const tree = new CgroupTree(detected, parent);
+    // Reached through a transient ancestor's root (under `ip netns exec`): a
+    // path a later process (supervisord's programs) could not rely on.
+    if (tree.directories(id).some((dir) => dir.startsWith('/proc/') && !dir.startsWith('/proc/1/'))) return undefined;
     return tree.exists(id) ? { tree, group: id } : undefined;
   } catch {
     return undefined;
