@@ -5,7 +5,9 @@
 // and whose remote end is its local end; its uid column is the uid that
 // created the socket. A local partition user is then the partition whose
 // directory it owns under instance_root (root's directory: the user can
-// neither rename nor chown the entry).
+// neither rename nor chown the entry). The one reader of the socket table:
+// the authorizer (authorize.ts) and the network cache's "root on loopback"
+// upload check (cache-routes.ts) both ask here.
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isIPv4, isIPv6 } from 'node:net';
