@@ -39,10 +39,12 @@ const MAX_ENTRY_BYTES = 64 * 1024;
 const KEY = /^[\w.:=+@,~-]{1,512}$/;
 
 function checkUpload(request: FastifyRequest, identity: Identity): void {
-  if (identity.kind === 'computer' || identity.kind === 'user') return;
-  if (identity.kind === 'anyone') {
-    const socket = request.raw.socket;
-    const uid = loopbackPeerUid(socket);
+  // Root on loopback without TLS is already known as 'root' (authorize.ts).
+  if (identity.kind === 'computer' || identity.kind === 'user' || identity.kind === 'root') return;
+  const plain = !(request.raw.socket as { encrypted?: boolean }).encrypted;
+  if (identity.kind === 'anyone' || (identity.kind === 'nobody' && plain)) {
+    // Without TLS the kernel says who is on the other end, if on loopback.
+    const uid = loopbackPeerUid(request.raw.socket);
     if (uid === 0) return;
     throw new MasterError(403, uid === undefined
       ? 'uploads to the cache need a client certificate the master trusts, or root on loopback'
