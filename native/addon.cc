@@ -8,6 +8,7 @@ void InitTap(Napi::Env env, Napi::Object exports);
 void InitCgroups(Napi::Env env, Napi::Object exports);
 void InitPasswd(Napi::Env env, Napi::Object exports);
 void InitSafeFs(Napi::Env env, Napi::Object exports);
+void InitPidfd(Napi::Env env, Napi::Object exports);
 }  // namespace slapos
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -15,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slapos::InitCgroups(env, exports);
   slapos::InitPasswd(env, exports);
   slapos::InitSafeFs(env, exports);
+  slapos::InitPidfd(env, exports);
   return exports;
 }
 

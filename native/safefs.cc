@@ -277,29 +277,85 @@ struct RemoveState {
   std::string where;
 };
 
-// Empties the directory open at dirfd (path `where` for messages) without
-// following links and without entering another mount.
-void EmptyDir(int dirfd, unsigned long long mount, const std::string& where, RemoveState* state, int depth) {
-  if (depth > 256) {
-    state->err = ELOOP;
-    state->where = where;
-    return;
-  }
+// One directory being emptied: its identity (to check the way back up),
+// the sub-directories still to enter, and its path for messages.
+struct Level {
+  dev_t dev;
+  ino_t ino;
+  std::vector<std::string> pending;
+  std::string where;
+  std::string name;  // its entry name in the level above
+};
+
+// Removes the non-directory entries of dirfd; fills level->pending with its
+// sub-directories. false with state set on an error.
+bool ClearFiles(int dirfd, Level* level, RemoveState* state) {
   std::vector<std::pair<std::string, unsigned char>> entries;
   if (!ListFd(dirfd, &entries)) {
+    state->err = errno;
+    state->where = level->where;
+    return false;
+  }
+  for (const auto& [name, type] : entries) {
+    if (type == DT_DIR) {
+      level->pending.push_back(name);
+    } else if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      if (errno == EBUSY) {
+        state->skipped.push_back(level->where + "/" + name);
+        continue;
+      }
+      state->err = errno;
+      state->where = level->where + "/" + name;
+      return false;
+    }
+  }
+  return true;
+}
+
+// Empties the directory open at topfd (path `where` for messages) without
+// following links and without entering another mount. Iterative, with one
+// open descriptor at a time whatever the depth: it goes down by openat
+// (O_NOFOLLOW) and back up by "..", checking that ".." is the directory it
+// came from (device and inode): a directory moved elsewhere meanwhile stops
+// the removal with EXDEV instead of leading it out of the tree. Memory is
+// proportional to the pending sub-directory names, not to open files.
+void EmptyDir(int topfd, unsigned long long mount, const std::string& where, RemoveState* state) {
+  int fd = openat(topfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
     state->err = errno;
     state->where = where;
     return;
   }
-  for (const auto& [name, type] : entries) {
-    std::string path = where + "/" + name;
-    if (type == DT_DIR) {
-      int child = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  std::vector<Level> stack;
+  auto enter = [&](int dirfd, const std::string& path, const std::string& name) -> bool {
+    struct stat st;
+    if (fstat(dirfd, &st) != 0) {
+      state->err = errno;
+      state->where = path;
+      return false;
+    }
+    stack.push_back(Level{st.st_dev, st.st_ino, {}, path, name});
+    return ClearFiles(dirfd, &stack.back(), state);
+  };
+  if (!enter(fd, where, "")) {
+    close(fd);
+    return;
+  }
+  while (!stack.empty()) {
+    Level& level = stack.back();
+    if (!level.pending.empty()) {
+      std::string name = level.pending.back();
+      level.pending.pop_back();
+      std::string path = level.where + "/" + name;
+      int child = openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (child < 0) {
         if (errno == ENOENT) continue;
+        if (errno == ENOTDIR || errno == ELOOP) {  // replaced by a file or link meanwhile: the name goes
+          if (unlinkat(fd, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+        }
         state->err = errno;
         state->where = path;
-        return;
+        break;
       }
       unsigned long long childMount = 0;
       if (!MountOf(child, "", &childMount) || childMount != mount) {
@@ -307,25 +363,33 @@ void EmptyDir(int dirfd, unsigned long long mount, const std::string& where, Rem
         state->skipped.push_back(path);
         continue;
       }
-      EmptyDir(child, mount, path, state, depth + 1);
-      close(child);
-      if (state->err != 0) return;
-      if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-        if (errno == ENOTEMPTY || errno == EEXIST) continue;  // holds a skipped mount point
-        state->err = errno;
-        state->where = path;
-        return;
-      }
-    } else if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
-      if (errno == EBUSY) {
-        state->skipped.push_back(path);
-        continue;
-      }
+      close(fd);
+      fd = child;
+      if (!enter(fd, path, name)) break;
+      continue;
+    }
+    // This level is empty (but for skipped mount points): back up, remove it.
+    if (stack.size() == 1) break;
+    std::string name = level.name;
+    std::string path = level.where;
+    stack.pop_back();
+    int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (parent < 0 || fstat(parent, &st) != 0 || st.st_dev != stack.back().dev || st.st_ino != stack.back().ino) {
+      state->err = parent < 0 ? errno : EXDEV;
+      state->where = path + " (moved during removal)";
+      if (parent >= 0) close(parent);
+      break;
+    }
+    close(fd);
+    fd = parent;
+    if (unlinkat(fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST) {
       state->err = errno;
       state->where = path;
-      return;
+      break;
     }
   }
+  close(fd);
 }
 
 // removeTreeBeneath(base, rel, keepTop): removes rel (or only its content
@@ -366,7 +430,7 @@ Napi::Value JsRemoveTreeBeneath(const Napi::CallbackInfo& info) {
   RemoveState state;
   std::string where = base + "/" + rel;
   if (parts.empty()) {
-    EmptyDir(parent, mount, where, &state, 0);
+    EmptyDir(parent, mount, where, &state);
   } else {
     const std::string& name = parts.back();
     int top = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -385,9 +449,9 @@ Napi::Value JsRemoveTreeBeneath(const Napi::CallbackInfo& info) {
       unsigned long long topMount = 0;
       if (!MountOf(top, "", &topMount) || topMount != mount) {
         state.skipped.push_back(where);
-        if (keepTop) EmptyDir(top, topMount, where, &state, 0);
+        if (keepTop) EmptyDir(top, topMount, where, &state);
       } else {
-        EmptyDir(top, mount, where, &state, 0);
+        EmptyDir(top, mount, where, &state);
         if (state.err == 0 && !keepTop && state.skipped.empty() && unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
           state.err = errno;
           state.where = where;

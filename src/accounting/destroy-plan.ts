@@ -1,5 +1,6 @@
 // Destruction of a partition the master says is destroyed (slapgrid.md §5.2,
 // §5.3 prerm): the decisions, as pure functions of what was observed.
+import { containedProgramLines } from '../supervisor/config.js';
 
 export const RETENTION_DELAY_FILE = '.slapos-retention-lock-delay';
 export const RETENTION_DATE_FILE = '.slapos-retention-lock-date';
@@ -65,21 +66,25 @@ export function isPartitionConf(file: string, partitionId: string): boolean {
 }
 
 /** One [group]/[program] file for the prerm scripts, as the reference's template (slapgrid.md §4.5). */
-export function prermConf(partition: { id: string; path: string; uid: number; user: string; home: string }, scripts: readonly string[]): string {
+export function prermConf(
+  partition: { id: string; path: string; uid: number; gid: number; user: string; home: string; launcher: string; cgroupProcs: readonly string[] },
+  scripts: readonly string[],
+): string {
   const group = prermGroup(partition.id);
   const programs = scripts.map((s) => `${group}_${s}`);
   const lines = [`[group:${group}]`, `programs=${programs.join(',')}`, ''];
   for (const script of scripts) {
     lines.push(
       `[program:${group}_${script}]`,
-      `directory=${partition.path}`,
-      `command=${partition.path}/etc/prerm/${script}`,
+      // Contained as the partition's programs (src/supervisor/config.ts): no partition path handed to supervisord.
+      ...containedProgramLines({
+        launcher: partition.launcher, cgroupProcs: partition.cgroupProcs, uid: partition.uid, gid: partition.gid, dir: partition.path,
+        log: `${partition.path}/.${group}_${script}.log`, logMaxBytes: 100 * 1024, logBackups: 1, command: `${partition.path}/etc/prerm/${script}`,
+      }),
       `process_name=${script}`,
       'autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', 'exitcodes=0',
       'stopsignal=TERM', 'stopwaitsecs=60', 'stopasgroup=true', 'killasgroup=true',
-      `user=${partition.uid}`, 'serverurl=AUTO', 'redirect_stderr=true',
-      `stdout_logfile=${partition.path}/.${group}_${script}.log`, `stderr_logfile=${partition.path}/.${group}_${script}.log`,
-      'stdout_logfile_maxbytes=100KB', 'stdout_logfile_backups=1', 'stderr_logfile_maxbytes=100KB', 'stderr_logfile_backups=1',
+      'serverurl=AUTO',
       `environment=USER="${partition.user}",LOGNAME="${partition.user}",HOME="${partition.home}"`, '',
     );
   }

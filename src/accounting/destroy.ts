@@ -5,7 +5,8 @@ import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs'
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupTree } from '../cgroup/group.js';
-import { native } from '../native/index.js';
+import { launcherPath, native } from '../native/index.js';
+import { killUid } from '../cgroup/kill.js';
 import { SupervisorClient, SupervisorFault } from '../supervisor/client.js';
 import { updateSupervisor } from '../supervisor/groups.js';
 import type { Logger } from '../util/log.js';
@@ -98,7 +99,10 @@ function prermScripts(target: DestroyTarget, log: Logger): string[] {
 
 async function startPrerm(target: DestroyTarget, ctx: DestroyContext, client: SupervisorClient, scripts: string[]): Promise<void> {
   const group = prermGroup(target.id);
-  writeBeneath(ctx.supervisor.includeDir, `${group}.conf`, prermConf({ ...target, uid: target.user.uid, user: target.user.name, home: target.user.home }, scripts), { mode: 0o600 });
+  writeBeneath(ctx.supervisor.includeDir, `${group}.conf`, prermConf({
+    ...target, uid: target.user.uid, gid: target.user.gid, user: target.user.name, home: target.user.home, launcher: launcherPath,
+    cgroupProcs: ctx.cgroups?.exists(target.id) ? ctx.cgroups.procsFiles(target.id) : [],
+  }, scripts), { mode: 0o600 });
   await updateSupervisor(client, ctx.log);
   const names = scripts.map((s) => `${group}:${s}`);
   for (const name of names) {
@@ -130,16 +134,29 @@ async function observe(target: DestroyTarget, ctx: DestroyContext, client: Super
   };
 }
 
-/** Kills what is left in the partition's cgroup, then removes and re-creates it with the same limits (counters back to zero). */
+/**
+ * Kills every task of the partition's cgroup (sub-groups included), then,
+ * as a last sweep, every process of its user anywhere (pids through pidfds).
+ * Throws while any is left: the partition is reported destroyed, and its
+ * slot offered again, only when its user has no process left.
+ */
+export async function killPartitionProcesses(id: string, uid: number, tree: CgroupTree | undefined, log: Logger): Promise<void> {
+  if (tree?.exists(id)) {
+    const { killed, left } = await tree.kill(id);
+    if (killed > 0) log.info(`${id}: killed ${killed} process(es) left in its cgroup`);
+    if (left.length > 0) throw new Error(`process(es) ${left.join(', ')} still in the cgroup after SIGKILL`);
+  }
+  const sweep = await killUid(uid);
+  if (sweep.killed > 0) log.warn(`${id}: killed ${sweep.killed} process(es) of uid ${uid} outside its cgroup`);
+  if (sweep.left.length > 0) throw new Error(`process(es) ${sweep.left.join(', ')} of uid ${uid} still alive after SIGKILL`);
+}
+
+/** Removes and re-creates the (empty) partition cgroup with the same limits (counters back to zero). */
 async function resetCgroup(id: string, tree: CgroupTree): Promise<void> {
   if (!tree.exists(id)) return;
-  for (let i = 0; i < 100; i++) {
-    const pids = tree.processes(id);
-    if (pids.length === 0) break;
-    for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    await sleep(20);
+  await tree.kill(id);
+  for (const child of tree.directories(id).flatMap((dir) => listSubGroups(dir))) {
+    try { tree.removeChild(id, child); } catch { /* an executor run still ending: removed with the group below or next pass */ }
   }
   const limitFiles = tree.directories(id).flatMap((dir) =>
     ['cpu.weight', 'cpu.max', 'cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us', 'memory.max', 'memory.limit_in_bytes', 'pids.max'].map((f) => path.join(dir, f)));
@@ -153,6 +170,15 @@ async function resetCgroup(id: string, tree: CgroupTree): Promise<void> {
       native().cgroupWrite(file, value);
     } catch { /* a default the kernel refuses to take back (e.g. v1 "unlimited" rounding) stays default */ }
   });
+}
+
+/** Names of the sub-groups (executor runs) of a cgroup directory (cgroupfs is root's). */
+function listSubGroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
 }
 
 function hasDestroyScript(target: DestroyTarget, log: Logger): boolean {
@@ -234,12 +260,14 @@ export async function destroyPartition(target: DestroyTarget, ctx: DestroyContex
     const run = await step('sbin/destroy', () => runAs({
       argv: [path.join(target.path, 'sbin', 'destroy')], user: target.user, cwd: target.path, timeoutMs: ctx.scriptTimeoutMs,
       env: { PYTHONNOUSERSITE: 'true' }, maxOutput: 16 * 1024,
+      cgroup: ctx.cgroups?.exists(target.id) ? { tree: ctx.cgroups, group: target.id } : undefined,
     }));
     if (run.exitCode !== 0 || run.timedOut) {
       const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);
       throw new DestroyError(target.id, 'sbin/destroy', `${why}\n${run.output}`);
     }
   }
+  await step('kill processes', () => killPartitionProcesses(target.id, target.user.uid, ctx.cgroups, log));
   if (ctx.cgroups) await step('reset cgroup', () => resetCgroup(target.id, ctx.cgroups as CgroupTree));
   await step('remove supervisord files', async () => {
     for (const file of readdirSync(ctx.supervisor.includeDir)) {

@@ -7,6 +7,7 @@ import { killPoint } from '../util/kill-point.js';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runAs } from '../executor/index.js';
+import { partitionCgroup } from '../cgroup/group.js';
 import type { User } from '../users/user.js';
 import { listBeneath, mkdirBeneath, readTextBeneath, unlinkBeneath } from '../safe-fs/index.js';
 import type { Logger } from '../util/log.js';
@@ -25,7 +26,9 @@ const SCRIPT_OUTPUT_BYTES = 16 * 1024;
  * following links (safe-fs): a var/xml_report planted as a link is an error
  * for this partition, never a chown of its target.
  */
-export async function runReportScripts(partition: { id: string; path: string; user: User }, timeoutMs: number, log: Logger): Promise<string[]> {
+export async function runReportScripts(
+  partition: { id: string; path: string; user: User }, timeoutMs: number, log: Logger, cgroupParent?: string,
+): Promise<string[]> {
   let entries;
   try {
     entries = listBeneath(partition.path, 'etc/report');
@@ -45,10 +48,20 @@ export async function runReportScripts(partition: { id: string; path: string; us
   }
   const dir = path.join(partition.path, 'etc', 'report');
   const failed: string[] = [];
+  // One partition's scripts share one budget of timeoutMs per pass: a partition
+  // whose scripts all hang costs report_script_timeout, not that times their number.
+  const deadline = Date.now() + timeoutMs;
   for (const name of names) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      log.warn(`${partition.id}: report scripts out of time (report_script_timeout ${timeoutMs / 1000} s per partition and pass); etc/report/${name} left for the next pass`);
+      failed.push(name);
+      continue;
+    }
     const file = path.join(partition.path, 'var', 'xml_report', `slapreport.${randomBytes(6).toString('hex')}`);
     const run = await runAs({
-      argv: [path.join(dir, name), file], user: partition.user, cwd: dir, timeoutMs, env: { PYTHONNOUSERSITE: 'true' }, maxOutput: SCRIPT_OUTPUT_BYTES,
+      argv: [path.join(dir, name), file], user: partition.user, cwd: dir, timeoutMs: left, env: { PYTHONNOUSERSITE: 'true' }, maxOutput: SCRIPT_OUTPUT_BYTES,
+      cgroup: partitionCgroup(partition.id, cgroupParent ?? 'slapos'),
     });
     if (run.exitCode !== 0 || run.timedOut) {
       const why = run.timedOut ? 'timed out: process tree killed' : run.spawnError ?? (run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`);

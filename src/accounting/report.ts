@@ -134,7 +134,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
     const plog = log.child({ partition: p.id, software_release: partition.softwareRelease.url });
     const user = userOf(p, homes);
     if (!user) { plog.warn({ code: 'PARTITION_USER_UNKNOWN', partition: p.id, user: p.user }, 'partition user unknown; report scripts not run'); continue; }
-    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, plog);
+    const failed = await runReportScripts({ id: p.id, path: p.path, user }, settings.collect.report_script_timeout * 1000, plog, settings.cgroupParent);
     if (failed.length === 0) continue;
     failedScripts.add(p.id);
     summary.scriptFailures.push({ partition: p.id, scripts: failed });

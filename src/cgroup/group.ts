@@ -4,9 +4,10 @@
 // never mixed with systemd's.
 import path from 'node:path';
 import { native } from '../native/index.js';
-import { groupDirectories, type CgroupLayout } from './layout.js';
+import { detectLayout, groupDirectories, type CgroupLayout } from './layout.js';
 import { usageFromContents, usageSources, type CgroupUsage } from './counters.js';
 import { planLimitWrites, type CgroupLimits } from './limits.js';
+import { groupPids, killGroup, signalGroup, type KillResult } from './kill.js';
 
 const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -67,11 +68,13 @@ export class CgroupTree {
     for (const dir of this.directories(name)) addon.cgroupWrite(path.join(dir, 'cgroup.procs'), String(pid));
   }
 
-  /** Pids in the group (from the first hierarchy; they are the same in all). */
+  /**
+   * Pids in the group and its sub-groups (executor runs), from the first
+   * hierarchy; they are the same in all.
+   */
   processes(name: string): number[] {
     const [dir] = this.directories(name);
-    const [text] = native().cgroupReadValues([path.join(dir ?? '', 'cgroup.procs')]);
-    return (text ?? '').split('\n').filter((l) => l !== '').map(Number);
+    return dir === undefined ? [] : groupPids(dir);
   }
 
   usage(name: string): CgroupUsage {
@@ -102,10 +105,78 @@ export class CgroupTree {
     return removed;
   }
 
+  /**
+   * Directories of `name` (or of its sub-group `child`, e.g. one executor
+   * run) in every hierarchy. Sub-groups get no controller of their own: the
+   * partition's limits apply to its whole subtree (v2: the partition's
+   * subtree_control stays empty, so its own tasks and its sub-groups' may mix).
+   */
+  subDirectories(name: string, child?: string): string[] {
+    const dirs = this.directories(name);
+    if (child === undefined) return dirs;
+    if (!GROUP_NAME.test(child)) throw new Error(`invalid cgroup name ${JSON.stringify(child)}`);
+    return dirs.map((dir) => path.join(dir, child));
+  }
+
+  /** The cgroup.procs files a process writes "0" to in order to join (slapos-launch --cgroup). */
+  procsFiles(name: string, child?: string): string[] {
+    return this.subDirectories(name, child).map((dir) => path.join(dir, 'cgroup.procs'));
+  }
+
+  createChild(name: string, child: string): void {
+    for (const dir of this.subDirectories(name, child)) native().cgroupMake(dir);
+  }
+
+  /** Removes a sub-group (false when absent); EBUSY while tasks remain. */
+  removeChild(name: string, child: string): boolean {
+    let removed = false;
+    for (const dir of this.subDirectories(name, child)) removed = native().cgroupRemove(dir) || removed;
+    return removed;
+  }
+
+  /** Sends `signal` to every task of the group (and sub-groups) once. */
+  signal(name: string, signal: number, child?: string): number {
+    const [dir] = this.subDirectories(name, child);
+    return dir === undefined ? 0 : signalGroup(dir, signal);
+  }
+
+  /** Kills every task of the group and its sub-groups (cgroup.kill, or a signal loop on v1) until empty. */
+  async kill(name: string, child?: string, timeoutMs?: number): Promise<KillResult> {
+    const [dir] = this.subDirectories(name, child);
+    return dir === undefined ? { killed: 0, left: [] } : killGroup(dir, timeoutMs);
+  }
+
   /** Removes the parent group (when it has no groups left). Returns true if anything was removed. */
   removeParent(): boolean {
     let removed = false;
     for (const dir of groupDirectories(this.layout, this.parent)) removed = native().cgroupRemove(dir) || removed;
     return removed;
+  }
+}
+
+let detected: CgroupLayout | null | undefined;
+
+/**
+ * The cgroup a partition's processes are born in, for the executor; undefined
+ * when cgroups are unusable or format made no group for it (then runs are
+ * contained by process tree only). The layout is detected once per process.
+ */
+export function partitionCgroup(id: string, parent = 'slapos'): { tree: CgroupTree; group: string } | undefined {
+  if (detected === undefined) {
+    try {
+      detected = detectLayout();
+    } catch {
+      detected = null;
+    }
+  }
+  if (detected === null) return undefined;
+  try {
+    const tree = new CgroupTree(detected, parent);
+    // Reached through a transient ancestor's root (under `ip netns exec`): a
+    // path a later process (supervisord's programs) could not rely on.
+    if (tree.directories(id).some((dir) => dir.startsWith('/proc/') && !dir.startsWith('/proc/1/'))) return undefined;
+    return tree.exists(id) ? { tree, group: id } : undefined;
+  } catch {
+    return undefined;
   }
 }

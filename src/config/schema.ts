@@ -25,7 +25,8 @@ export const slaposSection = z.object({
   buildout: opt(anyPath),
   maximum_periodicity: int(1).prefault('86400'),
   promise_timeout: int(1).prefault('20'),
-  partition_timeout: opt(int(1)),
+  /** ours: a default (the reference has none), so one partition's buildout cannot hold the loop forever (issue 23). */
+  partition_timeout: int(1).prefault('3600'),
   /** ours: seconds a failing partition waits before its next try, doubled per failure (0 = no backoff). */
   instance_backoff_base: int(0).prefault('60'),
   /** ours: cap of that wait, in seconds. */

@@ -2,13 +2,17 @@
 // release (buildout, promises, etc/report scripts, sbin/destroy, prerm):
 // docs/design.md, "One executor".
 //
-// - its own session and process group (setsid), so that the whole tree can
-//   be signalled: at the timeout SIGTERM to the group and session, then,
-//   after `killGraceMs`, every remaining member of the tree is stopped and
-//   killed (util/process-tree.ts), grandchildren that left the group
-//   included; what is left behind when the main process exits is killed too;
-// - one rule for groups: as another user, through setpriv, with that user's
-//   supplementary groups from the user database (initgroups, as the
+// - born in a cgroup of its own, a sub-group of the partition's (`cgroup`):
+//   slapos-launch (native/launch.c) joins it before exec, so limits apply
+//   from the first instruction and nothing the run starts can leave it
+//   (setsid and double forks included). At the timeout SIGTERM to every task
+//   of the sub-group, then, after `killGraceMs`, the sub-group is killed
+//   (cgroup/kill.ts); what is left behind when the main process exits is
+//   killed too, and the sub-group removed. Without a partition cgroup
+//   (cgroups off, format not run) the same happens by process tree
+//   (util/process-tree.ts: descendants and session members);
+// - one rule for groups: as another user, through slapos-launch, with that
+//   user's supplementary groups from the user database (initgroups, as the
 //   reference's dropPrivileges); `initGroups: false` gives none;
 // - a clean environment: only what the caller passes (plus HOME, USER,
 //   LOGNAME, PATH, LANG defaults);
@@ -16,7 +20,10 @@
 // - stdin closed, stdout and stderr both kept (callers that need one ordered stream wrap with `sh -c 'exec "$0" 2>&1'`), lines to `onLine`, output
 //   capped to the last `maxOutput` bytes.
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { killProcessTree, processTree } from '../util/process-tree.js';
+import { launcherPath } from '../native/index.js';
+import type { CgroupTree } from '../cgroup/group.js';
 
 export interface RunUser {
   uid: number;
@@ -50,6 +57,8 @@ export interface RunAsOptions {
   maxOutput?: number;
   /** Refuse uid/gid 0 (partition code); default true when `user` is set. */
   refuseRoot?: boolean;
+  /** The partition's cgroup: the run is born in a sub-group of it and killed with it (when it exists and we are root). */
+  cgroup?: { tree: CgroupTree; group: string } | undefined;
 }
 
 export interface RunResult {
@@ -70,14 +79,53 @@ export const DEFAULT_MAX_OUTPUT = 64 * 1024;
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 /** After the main process exited, how long its output may still flow. */
 const DRAIN_MS = 2_000;
-export const SETPRIV = '/usr/bin/setpriv';
 
-/** The argv actually spawned: through setpriv when switching user (pure; tested). */
-export function commandLine(options: Pick<RunAsOptions, 'argv' | 'user' | 'initGroups'>, asRoot: boolean): string[] {
+/**
+ * The argv actually spawned: through slapos-launch when switching user or
+ * joining a cgroup (`procs`: the cgroup.procs files to join), as root only
+ * (pure; tested).
+ */
+export function commandLine(options: Pick<RunAsOptions, 'argv' | 'user' | 'initGroups'>, asRoot: boolean, procs: readonly string[] = [], launcher = launcherPath): string[] {
   if (options.argv.length === 0) throw new Error('runAs: empty argv');
-  if (!options.user || !asRoot) return [...options.argv];
+  if (!asRoot || (!options.user && procs.length === 0)) return [...options.argv];
   const u = options.user;
-  return [SETPRIV, `--reuid=${u.uid}`, `--regid=${u.gid}`, options.initGroups === false ? '--clear-groups' : '--init-groups', '--', ...options.argv];
+  return [
+    launcher,
+    ...procs.flatMap((file) => ['--cgroup', file]),
+    ...(u ? ['--uid', String(u.uid), '--gid', String(u.gid), ...(options.initGroups === false ? [] : ['--init-groups'])] : []),
+    '--',
+    ...options.argv,
+  ];
+}
+
+let runs = 0;
+
+/** A sub-group of the partition's cgroup for one run; undefined without one. */
+function runGroup(options: RunAsOptions, asRoot: boolean): { tree: CgroupTree; group: string; child: string } | undefined {
+  const c = options.cgroup;
+  if (!c || !asRoot) return undefined;
+  try {
+    if (!c.tree.exists(c.group)) return undefined;
+    const child = `run-${process.pid}-${++runs}`;
+    c.tree.createChild(c.group, child);
+    return { ...c, child };
+  } catch {
+    return undefined; // cgroups unusable: the process-tree fallback
+  }
+}
+
+/** Kills what is left of the run's sub-group and removes it; returns how many were killed. */
+async function endRunGroup(g: { tree: CgroupTree; group: string; child: string }): Promise<number> {
+  const { killed } = await g.tree.kill(g.group, g.child);
+  for (let i = 0; i < 50; i++) {
+    try {
+      g.tree.removeChild(g.group, g.child);
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // tasks still exiting
+    }
+  }
+  return killed;
 }
 
 /** The child's environment (pure; tested). */
@@ -109,7 +157,8 @@ export function runAs(options: RunAsOptions): Promise<RunResult> {
   if (options.user && (options.refuseRoot ?? true) && (options.user.uid === 0 || options.user.gid === 0)) {
     return Promise.reject(new Error(`refusing to run ${options.argv[0]} as root (user ${options.user.name})`));
   }
-  const argv = commandLine(options, asRoot);
+  const sub = runGroup(options, asRoot);
+  const argv = commandLine(options, asRoot, sub ? sub.tree.procsFiles(sub.group, sub.child) : []);
   const maxOutput = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -155,11 +204,15 @@ export function runAs(options: RunAsOptions): Promise<RunResult> {
       const kept = Buffer.byteLength(output) > maxOutput ? Buffer.from(output).subarray(-maxOutput).toString('utf8') : output;
       resolve({ ...report, output: kept, timedOut, duration: seconds(), killed });
     };
-    child.on('error', (error) => finish({ exitCode: null, signal: null, spawnError: error.message }));
-    child.on('exit', (exitCode, signal) => {
+    child.on('error', (error) => {
+      if (sub) void endRunGroup(sub);
+      finish({ exitCode: null, signal: null, spawnError: error.message });
+    });
+    child.on('exit', async (exitCode, signal) => {
       const pid = child.pid;
-      // Nothing of the tree outlives its main process.
-      if (pid !== undefined) killed += killProcessTree(pid).filter((p) => p !== pid).length;
+      // Nothing of the run outlives its main process.
+      if (sub) killed += await endRunGroup(sub);
+      else if (pid !== undefined) killed += killProcessTree(pid).filter((p) => p !== pid).length;
       let open = 2;
       const drained = () => {
         if (--open === 0) finish({ exitCode, signal });
@@ -174,9 +227,11 @@ export function runAs(options: RunAsOptions): Promise<RunResult> {
       const pid = child.pid;
       timers.push(setTimeout(() => {
         timedOut = true;
-        signalTree(pid, 'SIGTERM');
+        if (sub) sub.tree.signal(sub.group, constants.signals.SIGTERM, sub.child);
+        else signalTree(pid, 'SIGTERM');
         timers.push(setTimeout(() => {
-          killed += killProcessTree(pid).length;
+          if (sub) void sub.tree.kill(sub.group, sub.child).then((r) => { killed += r.killed; });
+          else killed += killProcessTree(pid).length;
         }, options.killGraceMs ?? 1_000));
       }, options.timeoutMs));
     }

@@ -1,6 +1,7 @@
 // supervisord program entries of a partition (slapgrid.md §4.5). Pure: names
 // of etc/run and etc/service entries in, the group file text out.
 import path from 'node:path';
+import { containedProgramLines } from '../supervisor/config.js';
 
 export interface ProgramSource {
   /** Partition id = group name. */
@@ -10,6 +11,9 @@ export interface ProgramSource {
   gid: number;
   /** From the passwd entry of uid. */
   user: { name: string; home: string };
+  /** slapos-launch, and the cgroup.procs files of the partition's group (empty without cgroups). */
+  launcher: string;
+  cgroupProcs: readonly string[];
   /** Entry names of etc/run and etc/service (any order). */
   run: readonly string[];
   service: readonly string[];
@@ -55,12 +59,13 @@ export function groupConfig(src: ProgramSource): string | undefined {
   const g = src.group;
   const sections = [`[group:${g}]\nprograms = ${programs.map((p) => `${g}_${p.id}`).join(',')}\n`];
   for (const p of programs) {
-    const log = sv(path.join(src.partitionDir, `.${g}_${p.id}.log`));
     sections.push(
       [
         `[program:${g}_${p.id}]`,
-        `directory = ${sv(src.partitionDir)}`,
-        `command = ${sv(p.command)}`,
+        ...containedProgramLines({
+          launcher: src.launcher, cgroupProcs: src.cgroupProcs, uid: src.uid, gid: src.gid, dir: src.partitionDir,
+          log: path.join(src.partitionDir, `.${g}_${p.id}.log`), logMaxBytes: 100 * 1024, logBackups: 1, command: p.command,
+        }),
         `process_name = ${sv(p.processName)}`,
         'autostart = false',
         'autorestart = false',
@@ -71,16 +76,7 @@ export function groupConfig(src: ProgramSource): string | undefined {
         'stopwaitsecs = 60',
         'stopasgroup = true',
         'killasgroup = true',
-        `user = ${src.uid}`,
-        `group = ${src.gid}`,
         'serverurl = AUTO',
-        'redirect_stderr = true',
-        `stdout_logfile = ${log}`,
-        `stderr_logfile = ${log}`,
-        'stdout_logfile_maxbytes = 100KB',
-        'stdout_logfile_backups = 1',
-        'stderr_logfile_maxbytes = 100KB',
-        'stderr_logfile_backups = 1',
         `environment = USER="${sv(src.user.name)}",LOGNAME="${sv(src.user.name)}",HOME="${sv(src.user.home)}"`,
         '',
       ].join('\n'),

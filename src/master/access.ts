@@ -6,8 +6,11 @@
 export type Identity =
   /** No client authentication configured (plain HTTP, or TLS without ca_file): part-1 behaviour. */
   | { kind: 'anyone' }
+  /** Plain HTTP on loopback, the peer's socket owned by uid 0 (the node, the operator): everything. */
+  | { kind: 'root' }
   | { kind: 'computer'; computer: string }
-  | { kind: 'partition'; computer: string; partition: string; fingerprint: string }
+  /** `fingerprint` null: known by the kernel (loopback peer uid owning the partition), no certificate to check. */
+  | { kind: 'partition'; computer: string; partition: string; fingerprint: string | null }
   | { kind: 'user'; user: string }
   /** Authentication is required and the client presented no valid certificate. */
   | { kind: 'nobody'; reason: string };
@@ -51,7 +54,7 @@ export function identityOf(subject: Subject | undefined, authorized: boolean, fi
 }
 
 export function allows(id: Identity, rule: Rule): boolean {
-  if (id.kind === 'anyone') return true;
+  if (id.kind === 'anyone' || id.kind === 'root') return true;
   if (id.kind === 'nobody') return false;
   switch (rule.kind) {
     case 'computer':
@@ -71,6 +74,7 @@ export function allows(id: Identity, rule: Rule): boolean {
 export function describe(id: Identity): string {
   switch (id.kind) {
     case 'anyone': return 'anyone';
+    case 'root': return 'root (local)';
     case 'nobody': return id.reason;
     case 'computer': return `computer ${id.computer}`;
     case 'partition': return `partition ${id.partition} of computer ${id.computer}`;

@@ -21,7 +21,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Identity } from './access.js';
 import { BlobStore, SHA512_HEX } from './cache-storage.js';
-import { loopbackPeerUid } from './peer-uid.js';
+import { loopbackPeerUid } from './peer.js';
 import type { Store } from './store.js';
 import { badRequest, MasterError, notFound } from './validate.js';
 
@@ -39,10 +39,12 @@ const MAX_ENTRY_BYTES = 64 * 1024;
 const KEY = /^[\w.:=+@,~-]{1,512}$/;
 
 function checkUpload(request: FastifyRequest, identity: Identity): void {
-  if (identity.kind === 'computer' || identity.kind === 'user') return;
-  if (identity.kind === 'anyone') {
-    const socket = request.raw.socket;
-    const uid = loopbackPeerUid(socket.remoteAddress, socket.remotePort, socket.localPort);
+  // Root on loopback without TLS is already known as 'root' (authorize.ts).
+  if (identity.kind === 'computer' || identity.kind === 'user' || identity.kind === 'root') return;
+  const plain = !(request.raw.socket as { encrypted?: boolean }).encrypted;
+  if (identity.kind === 'anyone' || (identity.kind === 'nobody' && plain)) {
+    // Without TLS the kernel says who is on the other end, if on loopback.
+    const uid = loopbackPeerUid(request.raw.socket);
     if (uid === 0) return;
     throw new MasterError(403, uid === undefined
       ? 'uploads to the cache need a client certificate the master trusts, or root on loopback'

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { MarshalError, XmlInputError } from '../slap/errors.js';
 import type { MasterSettings } from './node-ops.js';
-import { identityOfRequest, makeAuthorizer } from './authorize.js';
+import { identityOfRequest, makeAuthorizer, type LocalPeers } from './authorize.js';
 import { registerCache } from './cache-routes.js';
 import { BlobStore } from './cache-storage.js';
 import { issueCertificate, type CaFiles } from './certificates.js';
@@ -55,6 +55,8 @@ export interface MasterOptions extends MasterSettings {
   multimaster?: readonly MultimasterEntry[];
   /** The network cache (/shacache, /shadir); absent: not served. */
   cache?: { directory: string; quota: number; maxBlob: number; download: 'open' | 'authenticated' };
+  /** Plain HTTP on loopback: the node's instance_root and computer, to know partition users by uid (docs/master.md). */
+  localPeers?: LocalPeers;
 }
 
 /**
@@ -123,7 +125,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
       status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   const store = options.store;
-  const authorize = makeAuthorizer(store, Boolean(options.https?.ca));
+  const authorize = makeAuthorizer(store, Boolean(options.https?.ca), options.localPeers);
   const metrics = new MasterMetrics();
   const ca = options.issuingCa;
   const runId = options.runId ?? newRunId();
@@ -207,7 +209,7 @@ export async function openStore(databaseUri: string, logger?: Logger | false): P
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
 export async function startMaster(
-  config: ProxyConfig, computerId: string, logger: Logger | false, multimaster: readonly MultimasterEntry[] = [],
+  config: ProxyConfig, computerId: string, logger: Logger | false, multimaster: readonly MultimasterEntry[] = [], localPeers: LocalPeers = {},
 ): Promise<{ app: FastifyInstance; url: string }> {
   const tls = config.server_key_file && config.server_cert_file;
   if (!tls && !isLoopback(config.host) && !config.allow_insecure_bind) {
@@ -249,7 +251,7 @@ export async function startMaster(
     download: config.shacache_download ?? 'open',
   };
   const app = await buildMaster({
-    store, logger, defaultComputer: computerId, softwareProducts, multimaster, ...(cache ? { cache } : {}),
+    store, logger, defaultComputer: computerId, softwareProducts, multimaster, localPeers, ...(cache ? { cache } : {}),
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
   });
   await app.listen({ host: config.host, port: config.port });

@@ -60,6 +60,10 @@ export interface SlaposNative {
   listAt(dirfd: number): { name: string; type: SafeEntryType }[];
   /** Removes `rel` (or only its content) without following links nor crossing mounts; returns the mount points left. */
   removeTreeBeneath(base: string, rel: string, keepTop: boolean): string[];
+  /** pidfd_open(pid): a descriptor, or -1 when the process is gone. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal: false when the process has exited meanwhile. */
+  pidfdSignal(fd: number, signal: number): boolean;
   safeFsConstants: { O_PATH: number; O_DIRECTORY: number; O_NOFOLLOW: number; O_NONBLOCK: number; O_CLOEXEC: number; O_NOCTTY: number };
 }
 
@@ -69,6 +73,9 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /** Where the addon is expected; exported for error messages and tests. */
 export const addonPath = path.join(projectRoot, 'build', 'Release', 'slapos_native.node');
+
+/** The launcher every partition process starts through (native/launch.c). */
+export const launcherPath = path.join(projectRoot, 'build', 'Release', 'slapos-launch');
 
 let loaded: SlaposNative | undefined;
 

@@ -1,29 +1,37 @@
 // Finding promises and partitions on disk (effects; the decisions are in plan.ts).
-import { existsSync, readdirSync, statSync, lstatSync } from 'node:fs';
+import { existsSync, readdirSync, lstatSync } from 'node:fs';
 import path from 'node:path';
+import { listBeneath, statBeneath } from '../safe-fs/index.js';
 import { classifyPromises, type DirEntryInfo } from './plan.js';
 import type { PartitionRef, PromiseSpec } from './types.js';
 
-function listDir(dir: string): DirEntryInfo[] {
-  let names: string[];
+/**
+ * The entries of `rel` in the partition, through safe-fs: a link at etc/ or
+ * etc/promise is not entered, and root stats no link's target (that would
+ * tell the partition about root-only files). A link entry is taken as a
+ * promise (releases link their checks there); it runs as the partition user,
+ * who finds out whether the target exists and is executable.
+ */
+function listDir(partitionPath: string, rel: string): DirEntryInfo[] {
+  let entries;
   try {
-    names = readdirSync(dir);
+    entries = listBeneath(partitionPath, rel) ?? [];
   } catch {
     return [];
   }
-  return names.map((name) => {
-    const file = path.join(dir, name);
-    let isFile = false;
+  return entries.map(({ name, type }) => {
+    const file = path.join(partitionPath, rel, name);
+    if (type === 'symlink') return { name, path: file, isFile: true, executable: true };
     let executable = false;
-    try {
-      const st = statSync(file);
-      isFile = st.isFile();
-      // Executable by its owner or anyone: the partition user runs it (root's X_OK would say yes to any x bit).
-      executable = isFile && (st.mode & 0o111) !== 0;
-    } catch {
-      // dangling link: not a file
+    if (type === 'file') {
+      try {
+        // Executable by its owner or anyone: the partition user runs it (root's X_OK would say yes to any x bit).
+        executable = ((statBeneath(partitionPath, path.join(rel, name))?.mode ?? 0) & 0o111) !== 0;
+      } catch {
+        // replaced meanwhile
+      }
     }
-    return { name, path: file, isFile, executable };
+    return { name, path: file, isFile: type === 'file', executable };
   });
 }
 
@@ -35,7 +43,7 @@ export interface PartitionPromises {
 
 /** The promises of a partition: etc/plugin first, then etc/promise (slapgrid.md §6.1). */
 export function listPromises(partitionPath: string): PartitionPromises {
-  return classifyPromises(listDir(path.join(partitionPath, 'etc', 'plugin')), listDir(path.join(partitionPath, 'etc', 'promise')));
+  return classifyPromises(listDir(partitionPath, 'etc/plugin'), listDir(partitionPath, 'etc/promise'));
 }
 
 /** A partition's identity for the runner: its directory's owner runs its promises. */

@@ -3,6 +3,7 @@
 // its whole process tree is killed (slapgrid.md §6.2). The spawning itself is
 // the node's one executor (src/executor).
 import { runAs } from '../executor/index.js';
+import { partitionCgroup } from '../cgroup/group.js';
 import type { ExecutionReport } from './types.js';
 
 /** Output kept per run (the stored message keeps at most 5000 characters anyway). */
@@ -26,6 +27,8 @@ export interface ExecuteOptions {
   initGroups?: boolean | undefined;
   /** Each line of output, as it comes. */
   onLine?: (line: string) => void;
+  /** The partition whose cgroup the promise is born in (and killed with), and the cgroup parent. */
+  partition?: { id: string; cgroupParent?: string | undefined } | undefined;
 }
 
 /**
@@ -46,6 +49,7 @@ export async function executePromise(file: string, options: ExecuteOptions): Pro
     cwd: options.cwd,
     timeoutMs: options.timeoutMs,
     killGraceMs: TERM_GRACE_MS,
+    cgroup: options.partition ? partitionCgroup(options.partition.id, options.partition.cgroupParent) : undefined,
     maxOutput: OUTPUT_MAX_BYTES,
     ...(options.onLine ? { onLine: options.onLine } : {}),
   });

@@ -192,6 +192,8 @@ export function pluginBanged(mode: PromiseMode, allowBang: boolean, status: Stat
 
 export interface PluginRunOptions {
   python: string;
+  /** The cgroup parent ([slapformat] cgroup_parent; default slapos). */
+  cgroupParent?: string | undefined;
   env: Record<string, string>;
   timeout: number;
   log: Logger;
@@ -210,6 +212,7 @@ export async function launchPlugin(
   const report = await executePromise(options.python, {
     args: [PROMISE_LAUNCHER, JSON.stringify(request)],
     cwd: partition.path, uid: partition.uid, gid: partition.gid, env: options.env, initGroups: options.initGroups,
+    partition: { id: partition.id, cgroupParent: options.cgroupParent },
     timeoutMs: options.timeout * 1000 + LAUNCHER_START_ALLOWANCE_MS,
     onLine: (line) => {
       if (line.startsWith(prefix)) {

@@ -24,6 +24,8 @@ import type { PartitionPromisesResult, PartitionRef, PromiseMode, PromiseOutcome
 
 export interface RunPromisesOptions {
   mode: PromiseMode;
+  /** [slapformat] cgroup_parent: promises are born in the partition's cgroup (default slapos). */
+  cgroupParent?: string | undefined;
   /** Seconds per promise ([slapos] promise_timeout). */
   timeout: number;
   log: Logger;
@@ -83,6 +85,7 @@ async function runOne(
   log.info(`${label}: checking`);
   const report = await executePromise(promise.path, {
     cwd: partition.path, uid: partition.uid, gid: partition.gid, env, timeoutMs: options.timeout * 1000,
+    partition: { id: partition.id, cgroupParent: options.cgroupParent },
     onLine: (line) => log.info(`[${partition.id}/${promise.name}] ${line}`),
   });
   executionTime = report.duration;
@@ -129,6 +132,7 @@ async function runPlugin(
   const request = launcherRequest(partition, promise, dirs.log, mode, allowBang, options.timeout, options.plugin, newMarker());
   const { report, parsed } = await launchPlugin(partition, request, {
     python: python.python, env, timeout: options.timeout, log, initGroups: userByUid(partition.uid) !== undefined,
+    cgroupParent: options.cgroupParent,
   });
   if (report.spawnError !== undefined) log.error(`${label}: cannot start ${python.python}: ${report.spawnError}`);
   if (parsed.result === undefined && report.exitCode === 2 && report.output.includes(PROMISE_LAUNCHER)) {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../util/log.js';
 import { runAs } from '../executor/index.js';
+import type { CgroupTree } from '../cgroup/group.js';
 
 /** Debian's interpreter, not whatever `python3` is first on PATH (pyenv shims, venvs). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -77,6 +78,8 @@ export interface RunBuildoutOptions {
    * the buildout process.
    */
   timeout?: number | undefined;
+  /** The partition's cgroup (instance buildout): buildout is born in it. */
+  cgroup?: { tree: CgroupTree; group: string } | undefined;
   /** Added to the clean environment (the instance loop's SLAPGRID_INSTANCE_ROOT). */
   env?: Record<string, string> | undefined;
 }
@@ -100,6 +103,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     timeoutMs: options.timeout,
     killGraceMs: 10_000,
     maxOutput: OUTPUT_TAIL_BYTES,
+    cgroup: options.cgroup,
     onLine: (line) => options.log.debug(`[${options.label}] ${line}`),
   });
   const output = result.output;

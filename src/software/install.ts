@@ -142,13 +142,17 @@ export function isCompleted(softwareRoot: string, hash: string): boolean {
 /**
  * rm -rf without following links out of the tree nor crossing mounts
  * (safe-fs); making read-only directories writable when that is what stops
- * it (non-root runs).
+ * it, only for non-root runs (development: the tree is our own). Root never
+ * changes modes by path in a release (a link there would make it chmod any
+ * file); it needs no write permission to remove, so EPERM there is an
+ * immutable attribute or a mount, reported as it is.
  */
 export function removeTree(dir: string): void {
   try {
     removeBeneath(path.dirname(dir), path.basename(dir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' && (error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+    if (process.getuid?.() === 0) throw error;
     makeWritable(dir);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -165,9 +169,18 @@ function makeWritable(dir: string): void {
   }
 }
 
+/** base/rel exists, without following a link (safe-fs); a link in the way: no. */
+function hasFile(base: string, rel: string): boolean {
+  try {
+    return statBeneath(base, rel) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** software_root entries for --garbage-collect. */
 export function listSoftwareDirs(softwareRoot: string): { name: string; hasBuildoutCfg: boolean }[] {
   return readdirSync(softwareRoot, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => ({ name: entry.name, hasBuildoutCfg: existsSync(path.join(softwareRoot, entry.name, 'buildout.cfg')) }));
+    .map((entry) => ({ name: entry.name, hasBuildoutCfg: hasFile(softwareRoot, path.join(entry.name, 'buildout.cfg')) }));
 }

@@ -98,3 +98,49 @@ export function watchdogOptions(config: SlaposConfig): SupervisordConfigOptions 
   const { master_url, computer_id } = config.slapos;
   return master_url && computer_id ? { watchdogCommand: watchdogCommand(config.file) } : {};
 }
+
+/** What a contained supervisord program needs (docs/design.md, "Containment"). */
+export interface ContainedProgram {
+  /** slapos-launch (src/native launcherPath). */
+  launcher: string;
+  /** cgroup.procs files of the partition's group in every hierarchy; empty without cgroups. */
+  cgroupProcs: readonly string[];
+  uid: number;
+  gid: number;
+  /** The partition directory: the program's working directory, entered as the user. */
+  dir: string;
+  /** The program's log in the partition, opened and rotated by a logger that runs as the user. */
+  log: string;
+  /** Bytes before rotation, and rotated files kept. */
+  logMaxBytes: number;
+  logBackups: number;
+  command: string;
+}
+
+/**
+ * The supervisord lines of a partition program, contained: supervisord runs
+ * (as root) only slapos-launch, a root-owned binary, which joins the
+ * partition's cgroup, starts the program's logger as the partition user and
+ * drops to that user before exec. No option hands supervisord a path of the
+ * partition tree: no `directory` (the launcher enters it as the user), no
+ * log file there (`AUTO`: supervisord's own capture, which only receives
+ * the launcher's errors, lives in its childlogdir under instance_root/var/log,
+ * root's). `%` is doubled (supervisord expands %(...)s).
+ */
+export function containedProgramLines(p: ContainedProgram): string[] {
+  const argv = [
+    p.launcher,
+    ...p.cgroupProcs.flatMap((file) => ['--cgroup', file]),
+    '--uid', String(p.uid), '--gid', String(p.gid), '--init-groups',
+    '--chdir', p.dir,
+    '--log', p.log, '--log-max', String(p.logMaxBytes), '--log-backups', String(p.logBackups),
+    '--', p.command,
+  ];
+  return [
+    `command = ${argv.map(shellWord).join(' ').replaceAll('%', '%%')}`,
+    'redirect_stderr = true',
+    'stdout_logfile = AUTO',
+    'stdout_logfile_maxbytes = 1MB',
+    'stdout_logfile_backups = 1',
+  ];
+}

@@ -116,10 +116,13 @@ test('destruction decisions: retention first, then prerm started once, waited fo
   t.true(isPartitionConf('slappart1.conf', 'slappart1'));
   t.true(isPartitionConf('slappart1-prerm.conf', 'slappart1'));
   t.false(isPartitionConf('slappart10.conf', 'slappart1'));
-  const conf = prermConf({ id: 'slappart1', path: '/srv/slappart1', uid: 1001, user: 'slapuser1', home: '/srv/slappart1' }, ['backup']);
+  const conf = prermConf({
+    id: 'slappart1', path: '/srv/slappart1', uid: 1001, gid: 1002, user: 'slapuser1', home: '/srv/slappart1', launcher: '/l/slapos-launch', cgroupProcs: [],
+  }, ['backup']);
   t.regex(conf, /^\[group:slappart1-prerm\]\nprograms=slappart1-prerm_backup\n/);
-  t.regex(conf, /command=\/srv\/slappart1\/etc\/prerm\/backup\nprocess_name=backup\n/);
-  t.regex(conf, /user=1001\n/);
+  t.regex(conf, /command = \/l\/slapos-launch --uid 1001 --gid 1002 --init-groups --chdir \/srv\/slappart1 --log \/srv\/slappart1\/\.slappart1-prerm_backup\.log .* -- \/srv\/slappart1\/etc\/prerm\/backup\n/);
+  t.regex(conf, /stdout_logfile = AUTO\n/);
+  t.notRegex(conf, /^(user|directory|stderr_logfile) ?=/m);
 });
 
 test('disk: walk order stalest first, repquota parsing, mount point of a path', (t) => {

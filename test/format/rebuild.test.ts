@@ -7,13 +7,12 @@
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import type { PyRecord } from '../../src/slap/pyvalue.js';
 import { instanceXmlToDict } from '../../src/slap/instance-xml.js';
 import { isRoot, repoRoot, run } from '../helpers/system.js';
 import { formatCli } from '../helpers/format.js';
 import { diffStates, snapshotNode } from '../helpers/node-snapshot.js';
-import { cli, fetchInNetns, nodeEnv, stopSupervisord, type NodeEnv } from '../instance/env.js';
+import { cli, fetchInNetns, nodeEnv, startSupervisordInNetns, stopSupervisord, type NodeEnv } from '../instance/env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
@@ -41,10 +40,7 @@ async function answers(env: NodeEnv, url: string, title: string): Promise<boolea
 }
 
 function startSupervisord(env: NodeEnv): void {
-  const sv = spawnSync('ip', ['netns', 'exec', env.netns, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg], {
-    encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH },
-  });
-  if (sv.status !== 0) throw new Error(`slapos node supervisord failed: ${sv.stderr}`);
+  startSupervisordInNetns(env);
 }
 
 rootTest('stateless rebuild: state files deleted, format then instance bring back the same partitions, uids, addresses, routes, service and connection parameters', async (t) => {

@@ -20,10 +20,12 @@ export const tempDir = (t: ExecutionContext): string => systemTempDir(t, 'slapos
 
 export async function startTestMaster(
   t: ExecutionContext, defaultComputer = 'COMP-1234', bodyLimit?: number, openStore?: StoreFactory,
+  /** Plain HTTP: the node's instance_root, so that partition users are known by uid (docs/master.md). */
+  localPeers?: { instanceRoot: string; computer: string },
 ): Promise<TestMaster> {
   const dbFile = openStore ? '' : path.join(tempDir(t), 'proxy.db');
   const store = openStore ? await openStore(t) : new SqliteStore(dbFile);
-  const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}) });
+  const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}), ...(localPeers ? { localPeers } : {}) });
   t.teardown(() => app.close());
   const port = await listenOnLoopback(app);
   return { url: `http://127.0.0.1:${port}/`, dbFile, store };

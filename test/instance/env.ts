@@ -117,7 +117,7 @@ export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<
   // 2 = formatted, master unreachable (it is not in the namespace): reported below instead.
   if (formatted.status !== 0 && formatted.status !== 2) throw new Error(`format failed (${formatted.status}): ${formatted.stderr}`);
   const computerId = 'COMP-TEST';
-  const master = await startTestMaster(t, computerId);
+  const master = await startTestMaster(t, computerId, undefined, undefined, { instanceRoot, computer: computerId });
   const client = new SlapClient(master.url);
   t.teardown(() => client.close());
   await client.loadComputerConfigurationFromXML(JSON.parse(readFileSync(path.join(env.dir, 'slapos.json'), 'utf8')) as PyRecord);
@@ -128,12 +128,23 @@ export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<
     instance_min_free_space: '1M',
     software_min_free_space: '1M',
   })) setKey(env.cfg, key, value);
-  // supervisord in the namespace: the services it starts bind the partitions' addresses there.
-  const sv = spawnSync('ip', ['netns', 'exec', env.netns, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg], {
+  startSupervisordInNetns(env);
+  return { ...env, master, client, instanceRoot, softwareRoot, computerId };
+}
+
+/**
+ * `slapos node supervisord` in the namespace: the services it starts bind the
+ * partitions' addresses there. Only the network namespace is entered
+ * (nsenter, as a unit's NetworkNamespacePath would): `ip netns exec` would
+ * also give supervisord a fresh sysfs with an empty /sys/fs/cgroup, where
+ * slapos-launch cannot join the partition cgroup the node named (it then
+ * refuses to run the program, exit 127).
+ */
+export function startSupervisordInNetns(env: { netns: string; cfg: string }): void {
+  const sv = spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, '--', process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg], {
     encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH },
   });
   if (sv.status !== 0) throw new Error(`slapos node supervisord failed: ${sv.stderr}`);
-  return { ...env, master, client, instanceRoot, softwareRoot, computerId };
 }
 
 /** GET url from inside the namespace. */

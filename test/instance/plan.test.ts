@@ -105,15 +105,21 @@ test('buildout tail has the reference sections', (t) => {
   t.regex(tail, /^computer_id = COMP-1$/m);
 });
 
-test('supervisord entries: run and service, -on-watch, numeric user, logs in the partition, unsafe names refused', (t) => {
-  const src = { group: 'slappart0', partitionDir: '/srv/slappart0', uid: 1001, gid: 1002, user: { name: 'slapuser0', home: '/srv/slappart0' }, run: ['b', 'a', 'x\n[program:evil]'], service: ['a'] };
+test('supervisord entries: run and service, -on-watch, contained by slapos-launch (cgroup, user, logger), no partition path handed to supervisord, unsafe names refused', (t) => {
+  const src = {
+    group: 'slappart0', partitionDir: '/srv/slappart0', uid: 1001, gid: 1002, user: { name: 'slapuser0', home: '/srv/slappart0' }, run: ['b', 'a', 'x\n[program:evil]'], service: ['a'],
+    launcher: '/opt/slapos/slapos-launch', cgroupProcs: ['/sys/fs/cgroup/pids/slapos/slappart0/cgroup.procs'],
+  };
   t.deepEqual(partitionPrograms(src).map((p) => [p.id, p.processName, p.command]), [
     ['a', 'a-on-watch', '/srv/slappart0/etc/service/a'],
     ['b', 'b', '/srv/slappart0/etc/run/b'],
   ]);
   const text = groupConfig(src)!;
   t.regex(text, /^\[group:slappart0\]\nprograms = slappart0_a,slappart0_b$/m);
-  t.regex(text, /^\[program:slappart0_b\]\ndirectory = \/srv\/slappart0\ncommand = \/srv\/slappart0\/etc\/run\/b\nprocess_name = b\nautostart = false\nautorestart = false\nstartsecs = 0\nstartretries = 0\nexitcodes = 0\nstopsignal = TERM\nstopwaitsecs = 60\nstopasgroup = true\nkillasgroup = true\nuser = 1001\ngroup = 1002\nserverurl = AUTO\nredirect_stderr = true\nstdout_logfile = \/srv\/slappart0\/\.slappart0_b\.log$/m);
+  t.regex(text, /^\[program:slappart0_b\]\ncommand = \/opt\/slapos\/slapos-launch --cgroup \/sys\/fs\/cgroup\/pids\/slapos\/slappart0\/cgroup\.procs --uid 1001 --gid 1002 --init-groups --chdir \/srv\/slappart0 --log \/srv\/slappart0\/\.slappart0_b\.log --log-max 102400 --log-backups 1 -- \/srv\/slappart0\/etc\/run\/b\nredirect_stderr = true\nstdout_logfile = AUTO\n/m);
+  // supervisord (root) gets no path of the partition but in the launcher's arguments: no directory, user, log file there.
+  for (const line of text.split('\n').filter((l) => l.includes('/srv/slappart0') && !l.startsWith('command = ') && !l.startsWith('environment = '))) t.fail(`partition path handed to supervisord: ${line}`);
+  t.notRegex(text, /^(user|group|directory|stderr_logfile) =/m);
   t.regex(text, /^environment = USER="slapuser0",LOGNAME="slapuser0",HOME="\/srv\/slappart0"$/m);
   t.notRegex(text, /evil/);
   t.is(groupConfig({ ...src, run: [], service: [] }), undefined);

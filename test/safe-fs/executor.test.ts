@@ -17,10 +17,12 @@ const alive = (pid: number) => {
   }
 };
 
-test('commandLine: setpriv with init-groups or clear-groups, only as root', (t) => {
+test('commandLine: slapos-launch with cgroups, user, init-groups or none, only as root', (t) => {
   const user = { uid: 1001, gid: 1002, name: 'p', home: '/h' };
-  t.deepEqual(commandLine({ argv: ['a', 'b'], user, initGroups: true }, true), ['/usr/bin/setpriv', '--reuid=1001', '--regid=1002', '--init-groups', '--', 'a', 'b']);
-  t.deepEqual(commandLine({ argv: ['a'], user, initGroups: false }, true), ['/usr/bin/setpriv', '--reuid=1001', '--regid=1002', '--clear-groups', '--', 'a']);
+  const L = '/x/slapos-launch';
+  t.deepEqual(commandLine({ argv: ['a', 'b'], user, initGroups: true }, true, ['/c/cgroup.procs'], L), [L, '--cgroup', '/c/cgroup.procs', '--uid', '1001', '--gid', '1002', '--init-groups', '--', 'a', 'b']);
+  t.deepEqual(commandLine({ argv: ['a'], user, initGroups: false }, true, [], L), [L, '--uid', '1001', '--gid', '1002', '--', 'a']);
+  t.deepEqual(commandLine({ argv: ['a'] }, true, ['/c/cgroup.procs'], L), [L, '--cgroup', '/c/cgroup.procs', '--', 'a']);
   t.deepEqual(commandLine({ argv: ['a'], user }, false), ['a']);
   t.throws(() => commandLine({ argv: [] }, true));
   t.deepEqual(environment({ user, env: { X: '1' } }), { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/h', USER: 'p', LOGNAME: 'p', X: '1' });

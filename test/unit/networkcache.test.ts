@@ -3,7 +3,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { parseEntry } from '../../src/master/cache-routes.js';
-import { uidOfPeer } from '../../src/master/peer-uid.js';
+import { procNetEndpoint, uidInTable } from '../../src/master/peer.js';
 import { osTriple, parseOsRelease } from '../../src/networkcache/machine.js';
 import { MemberPolicy, RefusedMember } from '../../src/networkcache/member-policy.js';
 import { candidates, isCompatible, metadataString, type MachineInfo } from '../../src/networkcache/select.js';
@@ -122,6 +122,8 @@ test('the uid of a loopback peer comes from the kernel socket table', (t) => {
     '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0',
     '   1: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1001        0 2 1 0000000000000000 20 4 30 10 -1',
   ].join('\n');
-  t.is(uidOfPeer(table, 0xc350, 0x1f90), 1001);
-  t.is(uidOfPeer(table, 0xc351, 0x1f90), undefined);
+  // The client's row: its local end is the connection's remote end (port 50000), its remote end our 8080.
+  const row = (port: number) => uidInTable(table, procNetEndpoint('127.0.0.1', port).text, procNetEndpoint('127.0.0.1', 0x1f90).text);
+  t.is(row(0xc350), 1001);
+  t.is(row(0xc351), undefined);
 });

@@ -38,7 +38,10 @@ export function proxyCommand(): Command {
         const multimaster = parseMultimasterSections(config.raw);
         // fastify logs two INFO lines per request and its own "listening" line: shown with -v only (warnings always).
         const serverLog = ctx.log.child({}, { level: ctx.globals.verbose ? 'debug' : 'warn' });
-        started = await startMaster(config.slapproxy, computerId, serverLog, multimaster);
+        // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
+        started = await startMaster(config.slapproxy, computerId, serverLog, multimaster, {
+          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId,
+        });
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }

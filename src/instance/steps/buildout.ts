@@ -5,6 +5,7 @@ import path from 'node:path';
 import { readBeneath, statBeneath } from '../../safe-fs/index.js';
 import { buildoutCommand, runBuildout } from '../../software/buildout.js';
 import type { Step } from '../step.js';
+import { partitionCgroup } from '../../cgroup/group.js';
 import type { Logger } from '../../util/log.js';
 
 /**
@@ -59,6 +60,7 @@ export const buildoutStep: Step = {
       label: r.id,
       timeout: timeout === undefined ? undefined : timeout * 1000,
       env: instanceBuildoutEnv(r.settings.instanceRoot),
+      cgroup: partitionCgroup(r.id, r.settings.cgroupParent),
     });
   },
 };

@@ -1,31 +1,36 @@
 // The partition's processes under supervisord (slapgrid.md §4.5–4.6): etc/run
 // and etc/service become the group file; start = update + startProcessGroup;
 // stop = remove the group file + update (which stops and removes the group).
-import { readdirSync } from 'node:fs';
+import { listBeneath } from '../../safe-fs/index.js';
 import { groupConfig, unsafeProgramNames } from '../programs.js';
 import { removeGroupFile, startGroup, updateSupervisor, writeGroupFile } from '../../supervisor/groups.js';
 import type { PartitionRun, Step } from '../step.js';
 import { attachPartitionProcesses, moveIntoGroup } from '../../cgroup/attach.js';
 import { CgroupTree } from '../../cgroup/group.js';
 import { detectLayout } from '../../cgroup/layout.js';
+import { partitionCgroup } from '../../cgroup/group.js';
+import { launcherPath } from '../../native/index.js';
 
-function entries(dir: string): string[] | undefined {
+/** Names in etc/run or etc/service (through safe-fs: a link at etc/ or etc/run is not listed through). */
+function entries(partitionDir: string, rel: string): string[] | undefined {
   try {
-    return readdirSync(dir);
+    return listBeneath(partitionDir, rel)?.map((e) => e.name);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EXDEV') return undefined;
     throw error;
   }
 }
 
 /** Writes the group file from etc/run and etc/service; resolves to whether it changed. */
 export function writePrograms(r: PartitionRun): boolean {
-  const run = entries(r.files.etcRun);
-  const service = entries(r.files.etcService);
+  const run = entries(r.files.dir, 'etc/run');
+  const service = entries(r.files.dir, 'etc/service');
   if (run === undefined && service === undefined) r.log.warn(`No runners nor services found for partition ${r.id}`);
   const source = {
     group: r.id, partitionDir: r.files.dir, uid: r.user.uid, gid: r.user.gid,
     user: { name: r.user.name, home: r.user.home }, run: run ?? [], service: service ?? [],
+    launcher: launcherPath, cgroupProcs: partitionCgroup(r.id, r.settings.cgroupParent)?.tree.procsFiles(r.id) ?? [],
   };
   for (const name of unsafeProgramNames(source)) r.log.warn(`${r.id}: program name ${JSON.stringify(name)} is not allowed (letters, digits, _ . @ + -); ignored`);
   return writeGroupFile(r.supervisor.includeDir, r.id, groupConfig(source));
@@ -67,6 +72,14 @@ export const stopStep: Step = {
   always: true,
   async run(r) {
     if (removeGroupFile(r.supervisor.includeDir, r.id)) await updateSupervisor(r.supervisor.client, r.log);
+    // A stopped partition runs nothing: whatever left supervisord's process
+    // groups (setsid, double fork) is still in the partition's cgroup.
+    const cgroup = partitionCgroup(r.id, r.settings.cgroupParent);
+    if (cgroup) {
+      const { killed, left } = await cgroup.tree.kill(cgroup.group);
+      if (killed > 0) r.log.info(`${r.id}: killed ${killed} process(es) left in its cgroup after the stop`);
+      if (left.length > 0) r.log.warn(`${r.id}: process(es) ${left.join(', ')} still in its cgroup after SIGKILL`);
+    }
   },
 };
 

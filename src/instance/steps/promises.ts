@@ -14,7 +14,7 @@ export const promisesStep: Step = {
     const result = await runPartitionPromises(
       { id: r.id, path: r.files.dir, uid: r.user.uid, gid: r.user.gid },
       {
-        mode: 'test', timeout: r.settings.promiseTimeout, log: r.log, softwarePath: r.softwarePath ?? undefined,
+        mode: 'test', cgroupParent: r.settings.cgroupParent, timeout: r.settings.promiseTimeout, log: r.log, softwarePath: r.softwarePath ?? undefined,
         plugin: { masterUrl: r.settings.masterUrl, computerId: r.settings.computerId, certificateRepository: r.settings.certificateRepository },
       },
     );
