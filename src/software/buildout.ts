@@ -79,6 +79,8 @@ export interface RunBuildoutOptions {
   timeout?: number | undefined;
   /** Added to the clean environment (the instance loop's SLAPGRID_INSTANCE_ROOT). */
   env?: Record<string, string> | undefined;
+  /** Each output line, also (terminal progress). */
+  onLine?: ((line: string) => void) | undefined;
 }
 
 /**
@@ -100,7 +102,10 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     timeoutMs: options.timeout,
     killGraceMs: 10_000,
     maxOutput: OUTPUT_TAIL_BYTES,
-    onLine: (line) => options.log.debug(`[${options.label}] ${line}`),
+    onLine: (line) => {
+      options.log.debug(`[${options.label}] ${line}`);
+      options.onLine?.(line);
+    },
   });
   const output = result.output;
   if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {

@@ -101,3 +101,45 @@ export class ProgressLine {
     this.shown = false;
   }
 }
+
+/**
+ * A software build's progress: the release, its buildout part and last line,
+ * redrawn each second on a terminal (elapsed time moves), a line per part in
+ * a pipe.
+ */
+export class BuildProgress {
+  private state: BuildState | undefined;
+  private started = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: ProgressLine, private readonly now: () => number = Date.now) {}
+
+  start(release: string): void {
+    this.started = this.now();
+    this.state = { release, elapsedMs: 0 };
+    this.draw();
+    this.timer ??= setInterval(() => this.draw(), 1000).unref();
+  }
+
+  line(text: string): void {
+    if (!this.state) return;
+    const part = buildoutPart(text);
+    if (part !== undefined) this.state.part = part;
+    if (text.trim() !== '') this.state.lastLine = text;
+    this.draw();
+  }
+
+  end(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.state = undefined;
+    this.out.done();
+  }
+
+  private draw(): void {
+    if (!this.state) return;
+    this.state.elapsedMs = this.now() - this.started;
+    // In a pipe, a line per release and part: the last log line and time do not make a new one.
+    this.out.update(renderBuild(this.state, this.out.columns), `${this.state.release}\u0000${this.state.part ?? ''}`);
+  }
+}

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildoutPart, fit, formatElapsed, ProgressLine, progressMode, renderBuild, renderPass } from '../../src/util/progress.js';
+import { BuildProgress, buildoutPart, fit, formatElapsed, ProgressLine, progressMode, renderBuild, renderPass } from '../../src/util/progress.js';
 
 test('mode: a terminal rewrites a line, a pipe gets plain lines, --json none', (t) => {
   t.is(progressMode({ isTTY: true }, false, {}), 'tty');
@@ -50,4 +50,22 @@ test('writer: in place on a terminal, one line per change in a pipe, nothing whe
   const off = sink(true);
   new ProgressLine(off.stream, 'off').update('x', 'k');
   t.deepEqual(off.chunks, []);
+});
+
+test('a build: elapsed, part and last line; in a pipe one line per part, none per log line of the same part', (t) => {
+  const chunks: string[] = [];
+  let now = 1000;
+  const build = new BuildProgress(new ProgressLine({ write: (s: string) => chunks.push(s) }, 'plain'), () => now);
+  build.start('https://lab/sr.cfg');
+  now += 5000;
+  build.line('Installing eggs.');
+  now += 60_000;
+  build.line('Getting distribution for x.');
+  build.line('Installing template.');
+  build.end();
+  t.deepEqual(chunks, [
+    'building https://lab/sr.cfg 0s\n',
+    'building https://lab/sr.cfg 5s, part eggs: Installing eggs.\n',
+    'building https://lab/sr.cfg 1m05s, part template: Installing template.\n',
+  ]);
 });
