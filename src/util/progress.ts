@@ -143,3 +143,21 @@ export class BuildProgress {
     this.out.update(renderBuild(this.state, this.out.columns), `${this.state.release}\u0000${this.state.part ?? ''}`);
   }
 }
+
+/** An instance pass: partitions done out of total, the one in hand, elapsed time. */
+export class PassProgress {
+  private readonly started: number;
+
+  constructor(private readonly out: ProgressLine, private readonly now: () => number = Date.now) {
+    this.started = now();
+  }
+
+  update(done: number, total: number, current?: string): void {
+    const state: PassState = { done, total, elapsedMs: this.now() - this.started, ...(current ? { current } : {}) };
+    this.out.update(renderPass(state, this.out.columns), `${done}/${total}`);
+  }
+
+  end(): void {
+    this.out.done();
+  }
+}

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { BuildProgress, buildoutPart, fit, formatElapsed, ProgressLine, progressMode, renderBuild, renderPass } from '../../src/util/progress.js';
+import { BuildProgress, buildoutPart, PassProgress, fit, formatElapsed, ProgressLine, progressMode, renderBuild, renderPass } from '../../src/util/progress.js';
 
 test('mode: a terminal rewrites a line, a pipe gets plain lines, --json none', (t) => {
   t.is(progressMode({ isTTY: true }, false, {}), 'tty');
@@ -68,4 +68,17 @@ test('a build: elapsed, part and last line; in a pipe one line per part, none pe
     'building https://lab/sr.cfg 5s, part eggs: Installing eggs.\n',
     'building https://lab/sr.cfg 1m05s, part template: Installing template.\n',
   ]);
+});
+
+test('an instance pass: partitions done out of total, a line per count in a pipe', (t) => {
+  const chunks: string[] = [];
+  let now = 0;
+  const pass = new PassProgress(new ProgressLine({ write: (s: string) => chunks.push(s) }, 'plain'), () => now);
+  pass.update(0, 2, 'slappart0');
+  now = 3000;
+  pass.update(1, 2);
+  pass.update(1, 2, 'slappart1');
+  pass.update(2, 2);
+  pass.end();
+  t.deepEqual(chunks, ['partitions 0/2 done, slappart0 (0s)\n', 'partitions 1/2 done (3s)\n', 'partitions 2/2 done (3s)\n']);
 });
