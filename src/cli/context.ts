@@ -8,6 +8,7 @@ import type { SlaposConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
 import { UsageError } from '../util/exit-status.js';
+import { nextStepLine } from './hint.js';
 
 export interface GlobalOptions {
   cfg?: string;
@@ -25,6 +26,8 @@ export interface CommandContext {
   /** Exit 5 unless running as root or [slapos] root_check = false (as the reference). */
   requireRoot(): void;
   out(text: string): void;
+  /** The next step, one line, on a terminal only and never with --json (see hint.ts). */
+  hint(text: string, json: boolean): void;
 }
 
 export type CommandAction = (
@@ -57,6 +60,10 @@ export async function createContext(globals: GlobalOptions, stdout: NodeJS.Writa
     },
     out(text) {
       stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    },
+    hint(text, json) {
+      const line = nextStepLine(text, { json, stream: stdout as { isTTY?: boolean } });
+      if (line !== undefined) stdout.write(`${line}\n`);
     },
   };
   return ctx;

@@ -113,6 +113,8 @@ export interface ModeDecision {
   source: 'existing' | 'config' | 'default';
   /** Set when slapos.cfg asks for another mode than the node has: reported, not applied. */
   contradiction?: string;
+  /** The taps that show an existing node's mode (source 'existing'). */
+  evidence?: string[];
 }
 
 /**
@@ -155,10 +157,11 @@ export function decideTapMode(settings: FormatSettings, observed: Observed, main
     return {
       mode: existing,
       source: 'existing',
+      evidence,
       contradiction: `[slapformat] tap_mode = ${settings.tapMode} contradicts this node: its taps are ${existing === 'bridge' ? 'bridged' : 'routed'} (${evidence.slice(0, 3).join(', ')}${evidence.length > 3 ? ', …' : ''}); keeping ${existing} (changing the mode of a formatted node would cut its partitions off)`,
     };
   }
-  return { mode: existing, source: 'existing' };
+  return { mode: existing, source: 'existing', evidence: existing === 'bridge' ? bridged : routed };
 }
 
 export class ModeConflictError extends Error {

@@ -11,6 +11,7 @@ import {
 import type { Dict } from './computer-xml.js';
 import {
   decideTapMode, ModeConflictError, partitionRecord, resourceEntry, storedRange, storedTapIpv4, storedTapIpv6, storedTun, type StoredTapIpv4,
+  type ModeDecision,
 } from './adopt.js';
 import { NONLOCAL_BIND, type Observed } from './observe.js';
 import type { FormatSettings } from './settings.js';
@@ -141,6 +142,23 @@ function tunIpv4(amount: number, index: number): { address: number; prefixlen: n
   return { address: parse4('172.16.0.0') + index * 2 ** (32 - prefixlen) + 1, prefixlen };
 }
 
+/**
+ * Why bridge mode cannot go on, and what to do: a node whose taps are already
+ * bridged keeps bridge mode whatever tap_mode says (advising tap_mode = route
+ * to a file that says so would be no help), a new node follows tap_mode.
+ */
+export function bridgeRefusal(settings: FormatSettings, decision: ModeDecision, interfaceName: string, kind: string | undefined): string {
+  const it = `interface_name ${interfaceName} is ${kind ? `a ${kind}` : 'a plain device'}, not a bridge`;
+  if (decision.source === 'existing') {
+    const taps = decision.evidence ?? [];
+    const named = `${taps.slice(0, 3).join(', ')}${taps.length > 3 ? ', …' : ''}`;
+    return `this node's taps are bridged (${named} ${taps.length === 1 ? 'has' : 'have'} a master device), so format keeps bridge mode` +
+      `${settings.tapMode === 'route' ? ' although tap_mode = route' : ''}, but ${it}: ` +
+      `set interface_name to the bridge the taps are on, or release the taps from it (ip link set <tap> nomaster) to let format route them`;
+  }
+  return `tap_mode = bridge needs a bridge, and ${it}: set interface_name to a bridge, or tap_mode = route`;
+}
+
 export function resolveNetwork(settings: FormatSettings, observed: Observed): NetworkModel {
   const interfaceName = settings.interfaceName as string;
   const ipv6Interface = settings.ipv6Interface ?? interfaceName;
@@ -174,7 +192,7 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
   const mode = decision.mode;
   const notes: string[] = [...records.flatMap((r) => (r.note ? [r.note] : [])), ...(decision.contradiction ? [decision.contradiction] : [])];
   if (settings.createTap && mode === 'bridge' && main.kind !== 'bridge') {
-    throw new FormatError(`tap_mode = bridge needs interface_name ${interfaceName} to be a bridge (it is ${main.kind ?? 'a plain device'}); use tap_mode = route`);
+    throw new FormatError(bridgeRefusal(settings, decision, interfaceName, main.kind));
   }
   const globals = observed.addresses
     .filter((a) => a.index === v6link.index && a.family === AF_INET6 && isGlobal6(a.value as bigint) && !a.dadfailed)

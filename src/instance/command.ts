@@ -11,6 +11,7 @@ import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { processInstances, UnknownPartitionError } from './loop.js';
 import { connectInstanceMaster, type InstanceMasterLink } from './master-link.js';
 import { instanceSettings } from './settings.js';
+import { PassProgress, ProgressLine, progressMode } from '../util/progress.js';
 
 export interface InstanceCommandOptions {
   now?: boolean;
@@ -54,6 +55,7 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     const { exitCode, summary } = await processInstances({
       settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log, supervisor: ensureSupervisor,
       managers: createManagers(config, log),
+      progress: new PassProgress(new ProgressLine(process.stderr, progressMode(process.stderr, Boolean(options.json)))),
     });
     // Every pass leaves supervisord with this configuration's watchdog (the
     // reference launches supervisord at each run), also when no partition

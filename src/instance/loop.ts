@@ -14,6 +14,8 @@ import type { Managers } from '../managers/index.js';
 import { runManagers } from './managers-hook.js';
 
 export interface InstanceLoopOptions {
+  /** Terminal progress of the pass: partitions done out of total, and the one in hand. */
+  progress?: { update(done: number, total: number, current?: string): void; end(): void };
   settings: InstanceSettings;
   link: InstanceMasterLink;
   supervisor(): Promise<{ client: SupervisorClient; includeDir: string }>;
@@ -145,14 +147,18 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
   const unknown = unknownPartitions(onlyCp, partitions.map((p) => p.id));
   if (unknown) throw new UnknownPartitionError(unknown);
   const selected = onlyCp ? new Set(onlyCp) : undefined;
+  const total = selected ? partitions.filter((p) => selected.has(p.id)).length : partitions.length;
+  let done = 0;
   try {
     for (const partition of partitions) {
       if (selected && !selected.has(partition.id)) {
         summary.filtered.push(partition.id);
         continue;
       }
+      options.progress?.update(done, total, partition.id);
       const outcome = await processPartition(ctx, partition, () => fullPartition(partition.id), selected !== undefined);
       record(summary, partition, outcome);
+      options.progress?.update(++done, total);
       if (options.managers && partition.requestedState !== 'destroyed' && ['processed', 'failed', 'up-to-date'].includes(outcome.kind)) {
         await runManagers(options.managers, options.settings.instanceRoot, partition.id, () => fullPartition(partition.id), options.log);
       }
@@ -160,6 +166,8 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
   } catch (error) {
     if (isMasterDown(error)) return offline(options, error);
     throw error;
+  } finally {
+    options.progress?.end();
   }
   summary.ms = Math.round(performance.now() - started);
   for (const line of summaryLines(summary)) options.log.info(line);

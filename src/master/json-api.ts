@@ -157,7 +157,7 @@ export function registerJsonApi(app: FastifyInstance, store: Store, settings: no
       run: async (i) => {
         const url = checkUrl(i.software_release_uri);
         const computer = checkId('computer_guid', i.computer_guid);
-        const title = await store.transaction((tx) => node.supply(tx, url, computer, i.state ?? 'available'));
+        const title = await store.transaction((tx) => node.supply(tx, settings, url, computer, i.state ?? 'available'));
         return { type: 'success' as const, title };
       },
     }),

@@ -189,7 +189,12 @@ export async function registerPartition(tx: Tx, computer: string, partition: str
   return partitionObject(row, await tx.listNetwork(computer, partition));
 }
 
-export async function supply(tx: Tx, url: string, computer: string, state: string): Promise<string> {
+export async function supply(tx: Tx, settings: MasterSettings, url: string, computer: string, state: string): Promise<string> {
+  // A typo in the computer id would queue a release no node ever fetches: refused
+  // (the configured computer_id is known before its node's first format, as in computerInformation).
+  if (!(await tx.getComputer(computer)) && computer !== settings.defaultComputer) {
+    throw notFound(`unknown computer ${computer}: no node has registered it (run slapos node format on it first, or check the id)`);
+  }
   await tx.upsertSoftware(url, computer, state);
   await checkServable(tx, computer);
   return `Supplied '${url}' to be ${state}`;

@@ -149,7 +149,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     const url = checkUrl(f.url);
     const computer = checkId('computer_id', f.computer_id);
     const state = checkChoice('state', f.state, ['available', 'destroyed'] as const);
-    return sendText(reply, await tx((t) => node.supply(t, url, computer, state)));
+    return sendText(reply, await tx((t) => node.supply(t, settings, url, computer, state)));
   });
 
   for (const [path, state] of [['buildingSoftwareRelease', 'building'], ['availableSoftwareRelease', 'available'], ['softwareReleaseError', 'error']] as const) {

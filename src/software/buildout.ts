@@ -82,6 +82,8 @@ export interface RunBuildoutOptions {
   cgroup?: { tree: CgroupTree; group: string } | undefined;
   /** Added to the clean environment (the instance loop's SLAPGRID_INSTANCE_ROOT). */
   env?: Record<string, string> | undefined;
+  /** Each output line, also (terminal progress). */
+  onLine?: ((line: string) => void) | undefined;
 }
 
 /**
@@ -104,7 +106,10 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     killGraceMs: 10_000,
     maxOutput: OUTPUT_TAIL_BYTES,
     cgroup: options.cgroup,
-    onLine: (line) => options.log.debug(`[${options.label}] ${line}`),
+    onLine: (line) => {
+      options.log.debug(`[${options.label}] ${line}`);
+      options.onLine?.(line);
+    },
   });
   const output = result.output;
   if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {

@@ -8,6 +8,7 @@ import { randomStartDelay, withPidFile } from '../util/loop-start.js';
 import { writeSupervisordConfiguration } from '../supervisor/daemon.js';
 import { watchdogOptions } from '../supervisor/config.js';
 import { buildoutCommand } from './buildout.js';
+import { BuildProgress, ProgressLine, progressMode } from '../util/progress.js';
 import { softwareUser } from './install.js';
 import { processSoftwareReleases } from './loop.js';
 import { connectSoftwareMaster, type SoftwareMasterLink } from './master-link.js';
@@ -48,6 +49,8 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
     // As the reference: the supervisord configuration exists once software runs (not launched here).
     writeSupervisordConfiguration(slapos.instance_root, watchdogOptions(config));
     const link: SoftwareMasterLink = (deps.link ?? connectSoftwareMaster)(config, log);
+    // Progress on stderr, beside the log: stdout stays the command's output.
+    const progress = new BuildProgress(new ProgressLine(process.stderr, progressMode(process.stderr, Boolean(options.json))));
     const { exitCode, summary } = await processSoftwareReleases(link, {
       softwareRoot: slapos.software_root,
       instanceRoot: slapos.instance_root,
@@ -60,6 +63,7 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
       onlySr: parseOnlySr(options.onlySr),
       garbageCollect: Boolean(options.garbageCollect),
       buildoutDebug: Boolean(options.buildoutDebug),
+      progress,
       log,
       cache,
     });

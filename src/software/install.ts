@@ -74,6 +74,8 @@ export interface InstallOptions {
   debug?: boolean;
   log: Logger;
   label: string;
+  /** Each buildout output line (terminal progress). */
+  onLine?: ((line: string) => void) | undefined;
   /** Appended buildout assignments ([networkcache] options, networkcache.md §6). */
   extraArgs?: readonly string[];
 }
@@ -123,6 +125,7 @@ export async function installSoftware(options: InstallOptions): Promise<void> {
     home: sp,
     log: options.log,
     label: options.label,
+    onLine: options.onLine,
   });
 }
 

@@ -15,6 +15,8 @@ import { buildoutCacheArgs } from '../networkcache/settings.js';
 import { CacheForcedError, installFromCache, uploadAfterBuild } from './cache-step.js';
 
 export interface SoftwareLoopOptions {
+  /** Terminal progress of each build: started, each buildout line, ended. */
+  progress?: { start(url: string): void; line(line: string): void; end(): void };
   softwareRoot: string;
   /** Checked to exist, as the reference (supervisord's files live there). */
   instanceRoot: string;
@@ -131,6 +133,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
   log.info(`installing software release ${sr.url} in ${sr.path}`);
   try {
     await link.building(sr.url);
+    options.progress?.start(sr.url);
     const cacheStep = options.cache
       ? { cache: options.cache, url: sr.url, softwarePath: sr.path, user: options.user, minFreeSpace: options.minFreeSpace, log }
       : undefined;
@@ -148,7 +151,9 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
       log,
       label: sr.hash,
       extraArgs: options.cache ? buildoutCacheArgs(options.cache) : [],
+      onLine: options.progress ? (line) => options.progress?.line(line) : undefined,
     });
+    options.progress?.end();
     if (!fromCache && cacheStep) {
       await uploadAfterBuild({ ...cacheStep, ...(options.uploadRetryDelayMs !== undefined ? { retryDelayMs: options.uploadRetryDelayMs } : {}) });
     }
@@ -157,6 +162,7 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
     log.info(`software release ${sr.url} installed`);
     return undefined;
   } catch (error) {
+    options.progress?.end();
     const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError || error instanceof CacheForcedError ? error.message : String((error as Error).stack ?? error);
     log.error(`software release ${sr.url} (${sr.hash}) failed: ${message}`);
     await reportError(link, log, sr.url, message);

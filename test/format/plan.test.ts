@@ -57,10 +57,19 @@ test('route mode: taps get an address, a gateway route and a range route', (t) =
 });
 
 test('refusals name the thing: bridge mode on a non-bridge, no IPv6, surplus partitions with data', (t) => {
-  t.throws(() => makePlan(settings('tap_mode = bridge\n'), observed('veth'), 1), { instanceOf: FormatError, message: /needs interface_name br0 to be a bridge/ });
+  t.throws(() => makePlan(settings('tap_mode = bridge\n'), observed('veth'), 1), { instanceOf: FormatError, message: /tap_mode = bridge needs a bridge, and interface_name br0 is a veth, not a bridge: set interface_name to a bridge, or tap_mode = route$/ });
   t.throws(() => makePlan(settings(), observed('bridge', { addresses: [] }), 1), { instanceOf: FormatError, message: /br0 has no global IPv6/ });
   const shrink = observed('bridge', { surplus: [2, 3], dirEntries: new Map([['/srv/i/slappart2', ['.slapos-resource']], ['/srv/i/slappart3', ['.slapos-resource', 'srv']]]) });
   t.throws(() => makePlan(settings(), shrink, 1), { instanceOf: FormatError, message: /slappart3 still hold data/ });
+});
+
+test('bridged taps on a non-bridge interface_name: the real reason, not the advice the file already follows', (t) => {
+  const base = observed('veth');
+  const links = [...base.links, { index: 3, name: 'slaptap0', kind: 'tun', master: 4, up: true, lowerUp: true }, { index: 4, name: 'br9', kind: 'bridge', up: true, lowerUp: true }];
+  const error = t.throws(() => makePlan(settings('tap_mode = route\n'), { ...base, links } as Observed, 1), { instanceOf: FormatError });
+  t.regex(String(error?.message), /this node's taps are bridged \(slaptap0 has a master device\), so format keeps bridge mode although tap_mode = route, but interface_name br0 is a veth, not a bridge/);
+  t.regex(String(error?.message), /set interface_name to the bridge the taps are on, or release the taps/);
+  t.notRegex(String(error?.message), /use tap_mode = route|or tap_mode = route/, 'no advice to write what the file says');
 });
 
 test('cgroup limits: configured ones are written, removed ones reset to unlimited on existing groups, new groups start unlimited', (t) => {

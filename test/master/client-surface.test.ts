@@ -196,3 +196,14 @@ test('software_product_list parsing as the reference: "<reference> <url>" per li
   t.throws(() => parseSoftwareProductList('a b c'), { message: /line 1/ });
   t.throws(() => parseSoftwareProductList('onlyone'), { message: /line 1/ });
 });
+
+test('supply to a computer no node registered: 404 naming it, nothing stored; the configured computer_id and a registered one are accepted', async (t) => {
+  const { client, store } = await master(t);
+  const error = await t.throwsAsync(client.supplySupply(SR, 'COMP-TYPO'));
+  t.true(error instanceof SlapNotFoundError, String(error));
+  t.regex(String(error?.message), /unknown computer COMP-TYPO/);
+  t.deepEqual(await store.transaction((tx) => tx.listSoftware('COMP-TYPO')), []);
+  t.is(await client.supplySupply(SR, 'COMP-A'), `Supplied '${SR}' to be available`, 'the default computer, before its first format');
+  await client.loadComputerConfigurationFromXML(computer('COMP-B', 1));
+  t.is(await client.supplySupply(SR, 'COMP-B'), `Supplied '${SR}' to be available`);
+});

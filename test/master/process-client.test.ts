@@ -53,6 +53,10 @@ test('two master processes: products from slapos.cfg, a release forwarded to the
   const unknown = await execa('node', [BIN, 'request', 'p1', 'product.nope'], { env, reject: false });
   t.is(unknown.exitCode, 1);
   t.regex(unknown.stderr, /No Software Release corresponding to this Software Product has been found/);
+  const typo = await execa('node', [BIN, 'supply', SR, 'COMP-TYPO'], { env, reject: false });
+  t.is(typo.exitCode, 1, 'supply to a computer that does not exist fails');
+  t.regex(typo.stderr, /unknown computer COMP-TYPO/);
+  t.false(typo.stdout.includes('next:'), 'no hint outside a terminal');
 });
 
 test('a [multimaster/…] section without software_release_list stops the start, naming the section', async (t) => {

@@ -24,6 +24,9 @@ async function setup(t: ExecutionContext) {
   const init = await execa('node', [BIN, 'proxy', 'init-ca', '--dir', ssl, '--computer', 'COMP-1', '--computer', 'COMP-2', '--user', 'admin'], { reject: false });
   t.is(init.exitCode, 0, init.stderr);
   t.regex(init.stdout, /ca_key_file = /);
+  // The node's and the client's settings, each with the https:// master_url it must now use.
+  t.regex(init.stdout, /# a node \(slapos\.cfg\): master_url becomes https:\/\/[^\n]*\n\[slapos\]\nmaster_url = https:\/\/localhost:<port>\nkey_file = [^\n]*computer-COMP-1\.key\n/);
+  t.regex(init.stdout, /# a client \(slapos-client\.cfg[^\n]*\n\[slapos\]\nmaster_url = https:\/\/localhost:<port>\nkey_file = [^\n]*user-admin\.key\ncert_file = [^\n]*user-admin\.crt\nmaster_ca_file = [^\n]*ca\.crt/);
   const file = (name: string) => readFileSync(path.join(ssl, name));
   const store = new SqliteStore(path.join(dir, 'proxy.db'));
   const app = await buildMaster({

@@ -67,7 +67,7 @@ test('the answer bound is never below the real answer, whatever the stored text'
       reference: `p${i}`, tap: { name: `tap${i}` }, address_list: [{ addr: `10.0.0.${i}`, netmask: '255.255.255.0' }, { addr: `fd00::${i}`, netmask: 'ffff::' }],
     })),
   }));
-  await store.transaction((tx) => node.supply(tx, `/sr/é&<${'x'.repeat(50)}`, 'C', 'available'));
+  await store.transaction((tx) => node.supply(tx, settings, `/sr/é&<${'x'.repeat(50)}`, 'C', 'available'));
   const request = (title: string, shared: boolean, parameters: Record<string, string>) => store.transaction((tx) => inst.requestInstance(tx, settings, {
     softwareRelease: '/sr/é&<', softwareType: 'default', title, parameters, filter: {}, state: null, shared,
   }));

@@ -164,6 +164,9 @@ export function clientCommands(): Command[] {
     const url = await resolveProduct(ctx, given);
     const answer = await withClient(ctx, (c) => c.supplySupply(url, node, state));
     show(ctx, { url, computer_id: node, state, answer }, Boolean(options.json), answer);
+    ctx.hint(state === 'available'
+      ? `the node ${node} installs it at its next software pass (slapos node software); then slapos request <title> ${url}`
+      : `the node ${node} removes it at its next software pass (slapos node software)`, Boolean(options.json));
   });
 
   return [

@@ -43,6 +43,8 @@ export function formatCommand(): Command {
     ctx.requireRoot();
     // Loaded here so that other commands do not load format's modules, and format loads only its own.
     const { runFormat } = await import('../../format/run.js');
-    return runFormat(config, options, ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
+    const status = await runFormat(config, options, ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
+    if (status === 0 && !options.dryRun) ctx.hint('supply a software release to this node: slapos supply <url> <computer_id>, then slapos node software', Boolean(options.json));
+    return status;
   });
 }

@@ -146,13 +146,20 @@ function initCaCommand(): Command {
       throw new CliError(error instanceof Error ? error.message : String(error));
     }
     const computer = ((options.computer as string[] | undefined) ?? [])[0] ?? '<id>';
+    const user = ((options.user as string[] | undefined) ?? [])[0] ?? '<name>';
+    const host = ((options.serverName as string[] | undefined) ?? [])[0] ?? 'localhost';
+    const https = `master_url = https://${host.includes(':') ? `[${host}]` : host}:<port>`;
     ctx.out([
       ...created.map((f) => `created ${f}`),
-      '', '# master (slapos.cfg of `slapos proxy start`)', '[slapproxy]',
+      '', '# master (slapos.cfg of `slapos proxy start`): it then serves HTTPS only', '[slapproxy]',
       `server_key_file = ${path.join(dir, 'server.key')}`, `server_cert_file = ${path.join(dir, 'server.crt')}`,
       `ca_file = ${ca.certFile}`, `ca_key_file = ${ca.keyFile}`,
-      '', '# a node (slapos.cfg)', '[slapos]', `key_file = ${path.join(dir, `computer-${computer}.key`)}`,
+      '', '# a node (slapos.cfg): master_url becomes https://, with the name the server certificate holds', '[slapos]', https,
+      `key_file = ${path.join(dir, `computer-${computer}.key`)}`,
       `cert_file = ${path.join(dir, `computer-${computer}.crt`)}`, `master_ca_file = ${ca.certFile}`,
+      '', '# a client (slapos-client.cfg, for slapos supply/request/list): the same https:// master_url', '[slapos]', https,
+      `key_file = ${path.join(dir, `user-${user}.key`)}`,
+      `cert_file = ${path.join(dir, `user-${user}.crt`)}`, `master_ca_file = ${ca.certFile}`,
     ].join('\n'));
     return 0;
   });

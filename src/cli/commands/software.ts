@@ -22,6 +22,8 @@ export function softwareCommand(): Command {
     const config = await applySlapgridOptions(ctx.config(), options, 'software');
     ctx.requireRoot();
     const { runSoftwareCommand } = await import('../../software/command.js'); // each command loads only its own code
-    return runSoftwareCommand({ config, log: ctx.log, out: ctx.out }, options as SoftwareCommandOptions);
+    const status = await runSoftwareCommand({ config, log: ctx.log, out: ctx.out }, options as SoftwareCommandOptions);
+    if (status === 0) ctx.hint('request an instance of an installed release: slapos request <title> <url>, then slapos node instance', Boolean(options.json));
+    return status;
   });
 }
