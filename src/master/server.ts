@@ -150,7 +150,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
       blobs: new BlobStore(options.cache), download: options.cache.download, identify: (request) => identityOfRequest(request, authenticate),
     });
   }
-  registerWebView(app, store, authorize, Boolean(options.https?.ca));
+  registerWebView(app, store, authorize, Boolean(options.https?.ca), options.localPeers);
   registerPromiseResults(app, store, authorize);
   // The plain tables of before the web view: no script, for text browsers and scripts.
   app.get('/status', async (request, reply) => {

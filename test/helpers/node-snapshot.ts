@@ -80,7 +80,7 @@ function files(node: Pick<ReferenceNode, 'dir' | 'placeholders'>): Json[] {
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
       const file = path.join(dir, name);
-      if (dir === node.dir && name.startsWith('proxy.db')) continue; // the master's database, not node state
+      if (dir === node.dir && (name.startsWith('proxy.db') || name === 'shacache')) continue; // the master's database and network cache store, not node state
       const st = lstatSync(file);
       const entry: Record<string, Json> = {
         group: group.get(st.gid) ?? String(st.gid),

@@ -31,10 +31,15 @@ export interface RecordingMaster {
 export const SR = '/opt/sr/trivial/software.cfg';
 export const COMPUTER = 'COMP-1234';
 
-/** A real master with `partitions` partitions, the first one allocated (title "inst"). */
-export async function startRecordingMaster(t: ExecutionContext, partitions = 1): Promise<RecordingMaster> {
+/**
+ * A real master with `partitions` partitions, the first one allocated (title
+ * "inst"). With `instanceRoot`, a local partition user (the owner of a
+ * directory there) is known to it by uid, as `slapos proxy start` does for its
+ * node (docs/master.md): a promise that bangs as that user is then allowed.
+ */
+export async function startRecordingMaster(t: ExecutionContext, partitions = 1, instanceRoot?: string): Promise<RecordingMaster> {
   const store = new SqliteStore(path.join(tempDir(t, 'slapos-promise-master-'), 'proxy.db'));
-  const app = await buildMaster({ store, defaultComputer: COMPUTER });
+  const app = await buildMaster({ store, defaultComputer: COMPUTER, ...(instanceRoot ? { localPeers: { instanceRoot, computer: COMPUTER } } : {}) });
   const requests: RecordedRequest[] = [];
   app.addHook('preHandler', async (request) => {
     requests.push({ path: request.url.split('?')[0] ?? '', body: (request.body ?? {}) as Record<string, unknown> });

@@ -164,8 +164,8 @@ rootTest('test mode: plugins run with the release\'s Python, the reference\'s st
 });
 
 rootTest('anomaly mode: a failing plugin bangs once through the master, periodicity from the plugin, then recovers', async (t) => {
-  const master = await startRecordingMaster(t);
   const p = createPartition(t);
+  const master = await startRecordingMaster(t, 1, p.instanceRoot);
   const dir = pluginDir(p);
   writePlugin(dir, 'rrec-failing.py', 'rrecpromise.failing', { frequency: '0.05' });
   writePlugin(dir, 'rrec-failing-too.py', 'rrecpromise.failing', { frequency: '0.05' });

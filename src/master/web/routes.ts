@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Authorize } from '../authorize.js';
+import type { Authorize, LocalPeers } from '../authorize.js';
 import type { Store } from '../store.js';
 import { isRange, RANGES, RESOURCE_NAMES, RAW_DAYS, HOURLY_DAYS, DAILY_DAYS, type Range, type SeriesResource } from '../usage-series.js';
 import { badRequest } from '../validate.js';
@@ -39,8 +39,8 @@ const VIEW_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; conne
 
 const DEFAULT_RESOURCES = ['cpu', 'memory', 'disk', 'network_in', 'network_out'];
 
-export function registerWebView(app: FastifyInstance, store: Store, authorize: Authorize, authenticate: boolean): void {
-  const viewerOf = makeViewerOf(authorize, authenticate);
+export function registerWebView(app: FastifyInstance, store: Store, authorize: Authorize, authenticate: boolean, local: LocalPeers = {}): void {
+  const viewerOf = makeViewerOf(authorize, authenticate, local);
   const assets = loadAssets();
   const index = readFileSync(path.join(WEB_DIR, 'index.html'));
 

@@ -5,7 +5,7 @@
 // no secret: parameter values stay masked.
 import type { FastifyRequest } from 'fastify';
 import { describe } from '../access.js';
-import { identityOfRequest, type Authorize } from '../authorize.js';
+import { identityOfRequest, type Authorize, type LocalPeers } from '../authorize.js';
 import { MasterError } from '../validate.js';
 
 export interface Viewer {
@@ -20,9 +20,10 @@ export interface Viewer {
 
 export type ViewerOf = (request: FastifyRequest) => Promise<Viewer>;
 
-export function makeViewerOf(authorize: Authorize, authenticate: boolean): ViewerOf {
+export function makeViewerOf(authorize: Authorize, authenticate: boolean, local: LocalPeers = {}): ViewerOf {
   return async (request) => {
-    const identity = identityOfRequest(request, authenticate);
+    // Without TLS, a local partition user is known by its uid (docs/master.md).
+    const identity = identityOfRequest(request, authenticate, local);
     switch (identity.kind) {
       case 'anyone':
         return { secrets: false, who: 'anonymous' };
