@@ -8,6 +8,7 @@
 // gauge (memory, CPU load) reads as the mean and a counter (network, io) as
 // the sum, whatever the resolution. Planning here is pure; the store runs it.
 import { readXmlTree, type XmlElement } from '../slap/xml-tree.js';
+import type { SeriesBucketRow } from './store.js';
 
 export const RAW = 0;
 export const HOUR = 3600;
@@ -123,15 +124,8 @@ export const RANGES: Record<Range, { seconds: number; resolution: Resolution }> 
 };
 export const isRange = (r: string): r is Range => Object.hasOwn(RANGES, r);
 
-/** One stored bucket of one partition. */
-export interface SeriesBucket {
-  computer_reference: string;
-  partition_reference: string;
-  bucket: number;
-  total: number;
-  samples: number;
-  maximum: number;
-}
+/** One stored bucket of one partition (a usage_series row). */
+export type SeriesBucket = SeriesBucketRow;
 
 /** A bucket's value: the mean for a gauge, the sum for a counter. */
 export const bucketValue = (resource: SeriesResource, b: SeriesBucket) =>

@@ -25,15 +25,19 @@ export interface CacheUser {
   name: string;
 }
 
-export interface DownloadRequest {
+/** One release and the node's cache settings: what a download and an upload both start from. */
+export interface CacheJob {
   settings: CacheSettings;
   url: string;
   hash: string;
   softwareRoot: string;
-  /** Who unpacks (the software user); undefined: ourselves (not root). */
+  /** Who unpacks or packs (the software user); undefined: ourselves (not root). */
   user: CacheUser | undefined;
   log: Logger;
   machine?: MachineInfo;
+}
+
+export interface DownloadRequest extends CacheJob {
   /** Extraction time limit (ms). */
   timeoutMs?: number;
 }

@@ -13,20 +13,13 @@ import { runAs } from '../executor/index.js';
 import { openBeneath, statBeneath, unlinkBeneath } from '../safe-fs/index.js';
 import type { Logger } from '../util/log.js';
 import { blobExists, putEntry, uploadBlob } from './client.js';
-import type { CacheUser } from './download.js';
+import type { CacheJob, CacheUser } from './download.js';
 import { machineInfo } from './machine.js';
 import { metadataString, type MachineInfo } from './select.js';
 import { matchPrefix, type CacheSettings } from './settings.js';
 import { keyMatchesList, parseCertificateList, signMetadata } from './signature.js';
 
-export interface UploadRequest {
-  settings: CacheSettings;
-  url: string;
-  hash: string;
-  softwareRoot: string;
-  user: CacheUser | undefined;
-  log: Logger;
-  machine?: MachineInfo;
+export interface UploadRequest extends CacheJob {
   /** Between failed tries (the reference sleeps 1800 s); default 30 s. */
   retryDelayMs?: number;
 }
