@@ -36,7 +36,7 @@ rootTest('slapos node promise checks started partitions only, exit 2 on failure;
 
   const failing = await slapos(['node', 'promise', '--cfg', cfg, '--json']);
   t.is(failing.exitCode, 2, failing.stderr);
-  t.regex(failing.stderr, /partition slappart0: Promise 'check' failed with output: not ok yet/);
+  t.regex(failing.stderr, /slappart0: promises failed code=PROMISE_FAILED error=Promise 'check' failed with output: not ok yet/);
   const summary = JSON.parse(failing.stdout);
   t.deepEqual(summary.ignored, [{ id: 'slappart1', why: 'not started' }]);
   t.false(existsSync(path.join(stopped.dir, '.slapgrid')), 'a stopped partition is not checked');
