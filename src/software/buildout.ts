@@ -104,7 +104,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     killGraceMs: 10_000,
     maxOutput: OUTPUT_TAIL_BYTES,
     cgroup: options.cgroup,
-    onLine: (line) => options.log.debug(`[${options.label}] ${line}`),
+    onLine: (line) => options.log.debug({ label: options.label }, line),
   });
   const output = result.output;
   if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {
