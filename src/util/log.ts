@@ -21,7 +21,8 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INF
  * checked by test/unit/log-fields.test.ts); docs/design.md ("Logs") lists them.
  * Fields of child loggers (`log.child({ partition })`): in every JSON line of
  * --log-file, so the lines of one partition, release, step or loop can be
- * selected; not repeated on human lines, whose messages already name them.
+ * selected; on human lines a partition or release the message does not name leads it
+ * (`slappart3: destroyed`, `https://…/software.cfg: installed`), `loop` and `step` never show.
  */
 export const CONTEXT_FIELDS = ['loop', 'partition', 'software_release', 'step'] as const;
 export type LogContext = Partial<Record<(typeof CONTEXT_FIELDS)[number], string>>;
@@ -36,10 +37,14 @@ export function humanLine(record: Record<string, unknown>): string {
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const err = record.err as { message?: string } | undefined;
   let msg = typeof record.msg === 'string' ? record.msg : '';
-  // A partition given as a field (not named by the message) leads the line, as messages used to say it.
+  // A partition (or, for the software loop, a release URL) given as a field and not named by the
+  // message leads the line, as messages used to say it; `loop` stays off (the loop's own lines name it).
   const partition = record.partition;
+  const release = record.software_release;
   // (Not inside a partition runner's step, whose lines read without it, as the reference's.)
-  if (typeof partition === 'string' && partition !== '' && record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
+  if (typeof partition === 'string' && partition !== '') {
+    if (record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
+  } else if (typeof release === 'string' && release !== '' && !msg.includes(release)) msg = `${release}: ${msg}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
   const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
   const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');
