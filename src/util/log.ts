@@ -32,6 +32,11 @@ const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', 
 /** Formats one pino JSON record as a human line. Exported for tests. */
 export function humanLine(record: Record<string, unknown>): string {
   const level = LEVEL_NAMES[Number(record.level)] ?? String(record.level);
+  return `${level.padEnd(5)} ${humanMessage(record)}\n`;
+}
+
+/** The message of a human line, its fields after it (also a partition's instance.log line). */
+export function humanMessage(record: Record<string, unknown>): string {
   const extras = Object.entries(record)
     .filter(([key]) => !SKIP.has(key))
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
@@ -46,9 +51,9 @@ export function humanLine(record: Record<string, unknown>): string {
     if (record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
   } else if (typeof release === 'string' && release !== '' && !msg.includes(release)) msg = `${release}: ${msg}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
-  const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
-  const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');
-  return `${level.padEnd(5)} ${message}\n`;
+  const said = [msg, ...extras].join(' ');
+  const cause = err?.message && !said.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
+  return [msg, ...extras, cause].filter((x) => x !== '').join(' ');
 }
 
 function humanStream(out: NodeJS.WritableStream): Writable {
