@@ -50,6 +50,8 @@ export function humanMessage(record: Record<string, unknown>): string {
   if (typeof partition === 'string' && partition !== '') {
     if (record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
   } else if (typeof release === 'string' && release !== '' && !msg.includes(release)) msg = `${release}: ${msg}`;
+  // The daemon's lines about one loop ("loop run started", { loop }) name it: "loop instance: run started".
+  else if (typeof record.loop === 'string' && msg.startsWith('loop ')) msg = `loop ${record.loop}: ${msg.slice(5)}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
   const said = [msg, ...extras].join(' ');
   const cause = err?.message && !said.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
