@@ -27,7 +27,8 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INF
 export const CONTEXT_FIELDS = ['loop', 'partition', 'software_release', 'step'] as const;
 export type LogContext = Partial<Record<(typeof CONTEXT_FIELDS)[number], string>>;
 
-const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', ...CONTEXT_FIELDS]);
+// `computer`: bound on the root logger once the configuration is read (src/cli/context.ts), one per node: JSON only.
+const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', 'computer', ...CONTEXT_FIELDS]);
 
 /** Formats one pino JSON record as a human line. Exported for tests. */
 export function humanLine(record: Record<string, unknown>): string {
