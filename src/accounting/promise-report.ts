@@ -45,7 +45,7 @@ export async function sendPromiseResults(
         break;
       }
       result.errors.push(`${partition}: ${(error as Error).message}`);
-      log.warn(`${partition}: promise results not sent: ${(error as Error).message}`);
+      log.warn({ code: 'PROMISE_REPORT_FAILED', partition, err: error }, 'promise results not sent');
     }
   }
   return result;
