@@ -87,11 +87,11 @@ export async function applyPools(settings: ManagerSettings, partitions: readonly
   // Taken back first: a resource removed from the pool (or from a removed partition).
   for (const [id, device] of Object.entries(current.blockDevice)) {
     if (next.blockDevice[id] !== device) {
-      try { ownDevice(device, 0); } catch (error) { log.warn(`pool: ${device} (was ${id}'s): ${(error as Error).message}`); }
+      try { ownDevice(device, 0); } catch (error) { log.warn({ code: 'POOL_RELEASE_FAILED', device, was: id, err: error }, 'pool: device not taken back'); }
     }
   }
   for (const [id, address] of Object.entries(current.ipv4)) {
-    if (next.ipv4[id] !== address && target) await setAddress(target, address, false).catch((error: Error) => log.warn(`pool: ${address} (was ${id}'s): ${error.message}`));
+    if (next.ipv4[id] !== address && target) await setAddress(target, address, false).catch((error: Error) => log.warn({ code: 'POOL_RELEASE_FAILED', address, was: id, err: error }, 'pool: address not taken back'));
   }
   for (const p of partitions) {
     const device = next.blockDevice[p.id];
@@ -101,7 +101,7 @@ export async function applyPools(settings: ManagerSettings, partitions: readonly
   }
   writePools(root, next);
   if (settings.blockDevices.length > 0 || settings.routableIpv4.length > 0) {
-    log.info(`pools: ${Object.keys(next.blockDevice).length} block devices and ${Object.keys(next.ipv4).length} routable IPv4 given to partitions`);
+    log.info({ block_devices: Object.keys(next.blockDevice).length, routable_ipv4: Object.keys(next.ipv4).length }, 'pools: given to partitions');
   }
   if (settings.routableIpv4.length > 0 && !target) log.warn('partition_routable_ipv4_list needs interface_name: no address given');
   return next;
@@ -117,13 +117,13 @@ export async function releasePools(settings: ManagerSettings, id: string, log: L
   if (!device && !address) return;
   const { ownDevice } = await import('./index.js');
   if (device) {
-    try { ownDevice(device, 0); } catch (error) { log.warn(`${id}: pool: ${device}: ${(error as Error).message}`); }
+    try { ownDevice(device, 0); } catch (error) { log.warn({ code: 'POOL_RELEASE_FAILED', partition: id, device, err: error }, 'pool: device not taken back'); }
     delete pools.blockDevice[id];
   }
   if (address) {
-    if (target) await setAddress(target, address, false).catch((error: Error) => log.warn(`${id}: pool: ${address}: ${error.message}`));
+    if (target) await setAddress(target, address, false).catch((error: Error) => log.warn({ code: 'POOL_RELEASE_FAILED', partition: id, address, err: error }, 'pool: address not taken back'));
     delete pools.ipv4[id];
   }
   writePools(root, pools);
-  log.info(`${id}: pool: ${[device, address].filter(Boolean).join(' and ')} back in the pool`);
+  log.info({ partition: id, ...(device ? { device } : {}), ...(address ? { address } : {}) }, 'pool: back in the pool');
 }
