@@ -60,9 +60,9 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
   const cacheUrl = settings.downloadCacheUrl as string;
   const dirUrl = settings.downloadDirUrl as string;
   const trusted = parseCertificateList(settings.certificateList, (index, error) =>
-    log.info(`signature-certificate-list: certificate ${index + 1} ignored: ${error.message}`));
+    log.info({ certificate: index + 1, err: error }, 'signature-certificate-list: certificate ignored'));
   if (trusted.length === 0) return fail('no trusted certificate (signature-certificate-list): nothing in the cache can be trusted');
-  log.info(`downloading ${request.url} binary from network cache ${redact(dirUrl)}`);
+  log.info({ software_release: request.url, cache: redact(dirUrl) }, 'downloading the binary from the network cache');
   let entries;
   try {
     entries = await listEntries(dirUrl, request.hash);
@@ -89,7 +89,7 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
         continue;
       }
       chmodSync(file, 0o644);
-      log.info(`extracting archive of cached software release (${bytes} bytes) as ${request.user?.name ?? 'this user'}`);
+      log.info({ bytes, user: request.user?.name ?? 'this user' }, 'extracting archive of cached software release');
       const result = await runAs({
         argv: [process.execPath, EXTRACT_WORKER, file, request.softwareRoot, request.hash, String(settings.limits.maxBytes), String(settings.limits.maxMembers)],
         user: request.user ? { ...request.user, home: request.softwareRoot } : undefined,

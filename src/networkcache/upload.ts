@@ -123,7 +123,7 @@ export async function uploadRelease(request: UploadRequest): Promise<UploadOutco
     const dirTls = { ca: settings.tls['shadir-ca-file'], cert: settings.tls['shadir-cert-file'], key: settings.tls['shadir-key-file'] };
     let last = '';
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      log.info(`uploading ${request.url} binary into network cache (try ${attempt + 1} of 3)`);
+      log.info({ software_release: request.url, attempt: attempt + 1, of: 3 }, 'uploading the binary into the network cache');
       try {
         if (!(await blobExists(settings.uploadCacheUrl as string, archive.sha512, cacheTls))) {
           await uploadBlob(settings.uploadCacheUrl as string, path.join(tmp, 'release.tar.gz'), archive.bytes, archive.sha512, cacheTls);
@@ -132,7 +132,7 @@ export async function uploadRelease(request: UploadRequest): Promise<UploadOutco
         return { uploaded: true, sha512: archive.sha512, bytes: archive.bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
       } catch (error) {
         last = (error as Error).message;
-        log.warn(`failed to upload to the network cache: ${last}`);
+        log.warn({ code: 'CACHE_UPLOAD_FAILED', error: last }, 'failed to upload to the network cache');
         if (attempt < 2) await new Promise((resolve) => setTimeout(resolve, request.retryDelayMs ?? 30_000));
       }
     }
