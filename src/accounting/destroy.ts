@@ -143,11 +143,11 @@ async function observe(target: DestroyTarget, ctx: DestroyContext, client: Super
 export async function killPartitionProcesses(id: string, uid: number, tree: CgroupTree | undefined, log: Logger): Promise<void> {
   if (tree?.exists(id)) {
     const { killed, left } = await tree.kill(id);
-    if (killed > 0) log.info(`${id}: killed ${killed} process(es) left in its cgroup`);
+    if (killed > 0) log.info({ partition: id, killed }, 'killed process(es) left in its cgroup');
     if (left.length > 0) throw new Error(`process(es) ${left.join(', ')} still in the cgroup after SIGKILL`);
   }
   const sweep = await killUid(uid);
-  if (sweep.killed > 0) log.warn(`${id}: killed ${sweep.killed} process(es) of uid ${uid} outside its cgroup`);
+  if (sweep.killed > 0) log.warn({ code: 'PROCESSES_OUTSIDE_CGROUP', partition: id, killed: sweep.killed, uid }, 'killed process(es) of its uid outside its cgroup');
   if (sweep.left.length > 0) throw new Error(`process(es) ${sweep.left.join(', ')} of uid ${uid} still alive after SIGKILL`);
 }
 

@@ -54,7 +54,7 @@ export async function runReportScripts(
   for (const name of names) {
     const left = deadline - Date.now();
     if (left <= 0) {
-      log.warn(`${partition.id}: report scripts out of time (report_script_timeout ${timeoutMs / 1000} s per partition and pass); etc/report/${name} left for the next pass`);
+      log.warn({ code: 'REPORT_SCRIPT_TIMEOUT', partition: partition.id, script: `etc/report/${name}`, report_script_timeout: timeoutMs / 1000 }, 'report scripts out of time (report_script_timeout per partition and pass); script left for the next pass');
       failed.push(name);
       continue;
     }

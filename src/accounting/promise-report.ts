@@ -45,7 +45,7 @@ export async function sendPromiseResults(
         break;
       }
       result.errors.push(`${partition}: ${(error as Error).message}`);
-      log.warn({ partition, code: 'PROMISE_RESULTS_NOT_SENT', error: (error as Error).message }, 'promise results not sent');
+      log.warn({ code: 'PROMISE_REPORT_FAILED', partition, err: error }, 'promise results not sent');
     }
   }
   return result;

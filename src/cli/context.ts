@@ -48,6 +48,8 @@ export async function createContext(globals: GlobalOptions, stdout: NodeJS.Writa
     config() {
       if (!config) {
         config = loadConfig(file);
+        // Every later line (and child logger) says which computer it is about: --log-file JSON filters by it.
+        if (config.slapos.computer_id) log.setBindings({ computer: config.slapos.computer_id });
         for (const warning of configWarnings(config)) log.warn(warning);
       }
       return config;
@@ -87,7 +89,7 @@ export function defineAction(command: Command, fn: CommandAction): Command {
 export async function reportError(log: Logger, error: unknown): Promise<number> {
   const { ConfigError } = await import('../config/load.js');
   if (error instanceof ConfigError) {
-    log.error({ err: error }, `configuration error in ${error.file}: ${error.message}`);
+    log.error({ code: 'CONFIG_INVALID', path: error.file, err: error }, 'configuration error');
     return Exit.FAILURE;
   }
   if (error instanceof CliError) {

@@ -64,9 +64,9 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     await ensureSupervisor();
     if (options.json) deps.out(JSON.stringify({ exitCode, ...summary }, null, 2));
     log.info(
-      `instance: ${summary.processed.length} processed, ${summary.upToDate.length} up to date, ` +
-        `${summary.failed.length} failed, ${summary.free.length} free, ${summary.missing.length} missing` +
-        `${summary.offline ? ' (offline)' : ''} in ${summary.ms} ms`,
+      { processed: summary.processed.length, up_to_date: summary.upToDate.length, failed: summary.failed.length, free: summary.free.length,
+        missing: summary.missing.length, ...(summary.offline ? { offline: true } : {}), duration_ms: summary.ms },
+      'instance:',
     );
     return exitCode;
     } catch (error) {

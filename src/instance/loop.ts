@@ -98,13 +98,13 @@ export function exitStatus(summary: InstanceSummary): number {
 async function offline(options: InstanceLoopOptions, cause: unknown): Promise<{ exitCode: number; summary: InstanceSummary }> {
   const { log } = options;
   const summary = { ...emptySummary(), offline: true };
-  log.warn(`master unreachable (${(cause as Error).message}); starting every known process (offline mode)`);
+  log.warn({ code: 'MASTER_UNREACHABLE', err: cause }, 'master unreachable; starting every known process (offline mode)');
   try {
     const { client } = await options.supervisor();
     await client.startAllProcesses(false);
     return { exitCode: Exit.OFFLINE_SUCCESS, summary };
   } catch (error) {
-    log.error(`offline mode: could not start the processes: ${(error as Error).message}`);
+    log.error({ code: 'OFFLINE_START_FAILED', err: error }, 'offline mode: could not start the processes');
     return { exitCode: Exit.FAILURE, summary };
   }
 }
@@ -124,7 +124,7 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
     if (isMasterDown(error)) return offline(options, error);
     throw error;
   }
-  options.log.debug(`master answered in ${(performance.now() - started).toFixed(0)} ms`);
+  options.log.debug({ duration_ms: Math.round(performance.now() - started) }, 'master answered');
   // An answer identical to the last one is not decoded again (digest.ts).
   const cacheFile = path.join(options.settings.instanceRoot, 'var', 'instance-partitions.json');
   let partitions = readDigestCache(cacheFile, fetched.hash);
@@ -133,7 +133,7 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
     try {
       writeDigestCache(cacheFile, fetched.hash, partitions);
     } catch (error) {
-      options.log.debug(`cannot write ${cacheFile}: ${(error as Error).message}`);
+      options.log.debug({ path: cacheFile, err: error }, 'cannot write the digest cache');
     }
   }
   const byId = () => new Map(fetched.decode().map((p) => [p.partitionId, p]));

@@ -46,10 +46,10 @@ export async function runManagers(managers: Managers, instanceRoot: string, id: 
       try {
         appendBeneath(dir, '.slapgrid/log/instance.log', text, { mode: 0o640 });
       } catch (error) {
-        partitionLog.debug(`${id}: instance.log not written: ${(error as Error).message}`);
+        partitionLog.debug({ err: error }, 'instance.log not written');
       }
     }
   } catch (error) {
-    partitionLog.error({ err: error }, `${id}: managers: ${(error as Error).message}`);
+    partitionLog.error({ code: 'MANAGERS_FAILED', err: error }, 'managers failed');
   }
 }

@@ -3,7 +3,7 @@
 // the reference's format; the same lines also go to the node's log.
 import { closeSync, constants, fchownSync, fstatSync, writeSync } from 'node:fs';
 import { pino } from 'pino';
-import type { Logger } from '../util/log.js';
+import { humanMessage, type Logger } from '../util/log.js';
 import { INSTANCE_LOG_MAX_BYTES, type PartitionFiles } from '../partition/files.js';
 import { openBeneath, relativeTo, renameBeneath, UnsafePathError } from '../safe-fs/index.js';
 
@@ -53,7 +53,7 @@ export function partitionLog(parent: Logger, files: PartitionFiles, partitionId:
       const level = LEVELS[record.level] ?? 'info';
       const msg = record.msg ?? '';
       try {
-        writeSync(fd, `[${record.time}] ${level.toUpperCase().padEnd(8)} ${msg}\n`);
+        writeSync(fd, `[${record.time}] ${level.toUpperCase().padEnd(8)} ${humanMessage(record)}\n`);
       } catch {
         // a full disk must not stop the run; the node's log still has the line
       }

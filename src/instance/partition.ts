@@ -59,10 +59,10 @@ export function periodicity(ctx: RunContext, softwarePath: string | null): numbe
     const text = (readTextBeneath(softwarePath, 'periodicity', { maxBytes: 64 }) ?? '').trim();
     if (text === '') throw new Error('absent');
     if (/^-?\d+$/.test(text)) value = Number(text);
-    else ctx.log.error(`${file}: not an integer (${JSON.stringify(text.slice(0, 40))}); using maximum_periodicity`);
+    else ctx.log.error({ code: 'PERIODICITY_INVALID', path: file, value: text.slice(0, 40) }, 'periodicity not an integer; using maximum_periodicity');
   } catch (error) {
     // no file: the default; a link or FIFO planted by the software user: logged, the default
-    if (error instanceof UnsafePathError) ctx.log.error(`${error.message}; using maximum_periodicity`);
+    if (error instanceof UnsafePathError) ctx.log.error({ code: 'PERIODICITY_UNSAFE', err: error }, 'periodicity file refused; using maximum_periodicity');
   }
   ctx.cache.periodicity.set(softwarePath, value);
   return value;
@@ -83,7 +83,7 @@ function cleanFree(ctx: RunContext, files: PartitionFiles, id: string): void {
   removeBeneath(files.dir, relativeTo(files.dir, files.slapgrid));
   removeFile(files.timestamp);
   const left = (listBeneath(files.dir, '') ?? []).map((e) => e.name).filter((name) => name !== '.slapos-resource');
-  if (left.length > 0) ctx.log.warn(`free partition ${id} still holds: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
+  if (left.length > 0) ctx.log.warn({ code: 'FREE_PARTITION_NOT_EMPTY', partition: id, left: left.slice(0, 10), count: left.length }, 'free partition still holds files');
 }
 
 async function reportError(ctx: RunContext, id: string, message: string): Promise<void> {
@@ -91,7 +91,7 @@ async function reportError(ctx: RunContext, id: string, message: string): Promis
     await ctx.link.error(id, message);
   } catch (error) {
     if (isMasterDown(error)) throw error;
-    ctx.log.warn(`could not report the error of ${id} to the master: ${(error as Error).message}`);
+    ctx.log.warn({ code: 'MASTER_REPORT_FAILED', partition: id, err: error }, 'could not report the error to the master');
   }
 }
 
@@ -114,7 +114,7 @@ async function checkAnomaly(ctx: RunContext, id: string, files: PartitionFiles, 
   );
   if (result.outcomes.length === 0) return { kind: 'up-to-date' };
   if (result.error) {
-    ctx.log.error(`${id}: ${result.error.split('\n')[0]}`);
+    ctx.log.error({ code: 'PROMISE_FAILED', partition: id, error: result.error.split('\n')[0] }, 'promises failed');
     if (!state.anomaly) {
       await reportError(ctx, id, result.error);
       writePartitionState(files, { ...state, anomaly: true });
@@ -148,7 +148,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
   try {
     removeFile(files.transaction);
   } catch (error) {
-    ctx.log.warn(`${id}: could not remove ${files.transaction}: ${(error as Error).message}`);
+    ctx.log.warn({ code: 'TRANSACTION_REMOVE_FAILED', partition: id, path: files.transaction, err: error }, 'could not remove the transaction file');
   }
   const softwarePath = url ? path.join(ctx.settings.softwareRoot, urlHash(url)) : null;
   const state = readPartitionState(files);
@@ -161,7 +161,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     return digest.requestedState === 'started' ? checkAnomaly(ctx, id, files, state, softwarePath) : { kind: 'up-to-date' };
   }
   if (decision.action === 'backoff') {
-    ctx.log.info(`${id}: failed ${decision.failures} time(s), next try after ${new Date(decision.retryAt).toISOString()} (--all or --only-cp ${id} to retry now)`);
+    ctx.log.info({ partition: id, failures: decision.failures, retry_at: new Date(decision.retryAt).toISOString() }, 'failed before, waiting (--all or --only-cp to retry now)');
     return { kind: 'backoff', retryAt: decision.retryAt, failures: decision.failures, error: decision.lastError };
   }
   if (decision.removeTimestamp) removeFile(files.timestamp);
@@ -174,11 +174,11 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     // partitionLog adds `partition` itself: its parent carries the release only.
     plog = partitionLog(url ? loopCtx.log.child({ software_release: url }) : loopCtx.log, files, id, user.gid);
     const log = plog.log;
-    log.info(`Processing Computer Partition ${id}.`);
-    log.info(`  Software URL: ${url ?? '(none)'}`);
-    log.info(`  Software path: ${softwarePath ?? '(none)'}`);
-    log.info(`  Instance path: ${files.dir}`);
-    log.info(`  Instance status: ${partition.requestedState} (${decision.reason})`);
+    log.info({ partition: id }, 'Processing Computer Partition');
+    log.info({ url: url ?? '(none)' }, '  Software URL');
+    log.info({ path: softwarePath ?? '(none)' }, '  Software path');
+    log.info({ path: files.dir }, '  Instance path');
+    log.info({ state: partition.requestedState, reason: decision.reason }, '  Instance status');
     removeFile(files.errorLog);
     const steps = stepsFor(id, partition.requestedState, ctx.forceStop);
     await runSteps({
@@ -187,14 +187,14 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     }, steps);
     if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);
     writePartitionState(files, { lastSuccess: ctx.now(), anomaly: false });
-    log.info(`Finished processing ${id}.`);
+    log.info({ partition: id }, 'Finished processing');
     return { kind: 'processed', reason: decision.reason };
   } catch (error) {
     if (isMasterDown(error)) throw error;
     const message = error instanceof Error ? error.message : String(error);
     const promise = error instanceof PromiseError;
     const log = plog?.log ?? ctx.log;
-    log.error({ err: error }, `${id}: ${message.split('\n')[0]}`);
+    log.error({ code: 'PARTITION_FAILED', partition: id, error: message.split('\n')[0], err: error }, 'processing failed');
     if (error instanceof Error && !(error instanceof BuildoutFailedError) && error.stack) log.debug(error.stack);
     let retryAt: number | undefined;
     try {
@@ -203,7 +203,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
       if (ctx.settings.backoff.baseSeconds > 0) retryAt = backoff.retryAt;
       if (statBeneath(files.dir, relativeTo(files.dir, files.slapgrid))?.isDirectory()) writePartitionState(files, { ...state, backoff });
     } catch (stateError) {
-      log.warn(`could not record the failure of ${id}: ${(stateError as Error).message}`);
+      log.warn({ code: 'FAILURE_NOT_RECORDED', partition: id, err: stateError }, 'could not record the failure');
     }
     await reportError(ctx, id, message);
     return { kind: 'failed', error: message, promise, retryAt };

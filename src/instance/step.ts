@@ -42,10 +42,10 @@ export async function runSteps(run: PartitionRun, steps: readonly Step[]): Promi
     const started = performance.now();
     try {
       await step.run({ ...run, log: run.log.child({ step: step.name }) });
-      run.log.debug({ step: step.name }, `step ${step.name}: ${(performance.now() - started).toFixed(1)} ms`);
+      run.log.debug({ step: step.name, duration_ms: Number((performance.now() - started).toFixed(1)) }, 'step done');
     } catch (error) {
       if (!failure) failure = { error };
-      else run.log.warn({ step: step.name, err: error }, `step ${step.name} failed too: ${(error as Error).message}`);
+      else run.log.warn({ code: 'STEP_FAILED_TOO', step: step.name, err: error }, 'step failed too');
     }
   }
   if (failure) throw failure.error;

@@ -15,7 +15,7 @@ export function createManagers(config: SlaposConfig, log: Logger): Managers | un
     try {
       cpuset = new Cpuset(detectLayout(), config.slapformat.cgroup_parent);
     } catch (error) {
-      log.warn({ code: 'CPUSET_NO_CGROUPS', error: (error as Error).message }, 'CPUSet Manager cannot format computer because cgroups do not exist');
+      log.warn({ code: 'CGROUPS_UNUSABLE', err: error }, 'CPUSet Manager cannot format computer because cgroups do not exist');
     }
   }
   return new Managers(settings, { log, cpuset });

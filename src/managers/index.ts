@@ -187,7 +187,7 @@ export class Managers {
     if (dropped.length > 0) cpuset.release(p.id, dropped);
     if (plan.value.waiting.length > 0) record('cpuset', `no free CPU for pids ${plan.value.waiting.join(' ')}; retried on the next pass`);
     state.cpuset = { cpus, pids: pins.map(([pid]) => pid), waiting: plan.value.waiting };
-    if (pins.length > 0) p.log.info({ partition: p.id, pins: pins.map(([pid, cpu]) => ({ pid, cpu })) }, 'cpuset: processes pinned');
+    if (pins.length > 0) p.log.info({ partition: p.id, pins: pins.map(([pid, cpu]) => `${pid}@${cpu}`) }, 'cpuset: pids pinned (pid@cpu)');
   }
 
   private async devpermPass(p: ManagedPartition, state: PartitionManagerState, others: PartitionManagerState[], record: (m: string, r: string) => void): Promise<void> {
@@ -208,12 +208,12 @@ export class Managers {
     for (const device of wanted) {
       if (statSync(device).uid !== p.user.uid) {
         ownDevice(device, p.user.uid);
-        p.log.warn({ partition: p.id, device, user: p.user.name }, 'devperm: Transfer ownership of the device to the partition user');
+        p.log.warn({ code: 'DEVICE_OWNERSHIP_TRANSFERRED', partition: p.id, device, user: p.user.name }, 'devperm: Transfer ownership');
       }
     }
     for (const device of held.filter((d) => !wanted.includes(d))) {
       ownDevice(device, 0);
-      p.log.info({ partition: p.id, device }, 'devperm: device given back to root');
+      p.log.info({ partition: p.id, device }, 'devperm: given back to root');
     }
     if (wanted.length > 0) state.devperm = { devices: wanted };
     else delete state.devperm;
@@ -238,7 +238,7 @@ export class Managers {
     if (!plan.ok) return record('portredir', plan.reason);
     if (JSON.stringify(plan.value) !== JSON.stringify(held) || !state.portredir) {
       await this.nft.apply(redirectScript(p.id, plan.value, held));
-      p.log.info({ partition: p.id, redirects: plan.value.map((r) => `${r.protocol}/${r.srcPort} -> ${r.destAddress}:${r.destPort}`) }, 'portredir: rules applied');
+      p.log.info({ partition: p.id, redirects: plan.value.map((r) => `${r.protocol}/${r.srcPort}->${r.destAddress}:${r.destPort}`) }, 'portredir: rules applied');
     }
     state.portredir = { redirects: plan.value };
   }
@@ -255,7 +255,7 @@ export class Managers {
     if (!plan.ok) return record('whitelistfirewall', plan.reason);
     if (JSON.stringify(plan.value) !== JSON.stringify(state.whitelistfirewall?.addresses)) {
       await this.nft.apply(whitelistScript(p.id, p.user.uid, plan.value));
-      p.log.info({ partition: p.id, addresses: plan.value.length }, 'whitelistfirewall: updated rules for partition (outbound IPv4 limited to the listed addresses)');
+      p.log.info({ partition: p.id, addresses: plan.value.length }, 'Updated rules for partition (outbound IPv4 limited)');
     }
     state.whitelistfirewall = { addresses: plan.value };
   }
@@ -293,7 +293,7 @@ export class Managers {
       try {
         ownDevice(device, 0);
       } catch (error) {
-        log.warn({ partition: id, device, code: 'DEVPERM_RELEASE_FAILED', error: (error as Error).message }, 'devperm: device not given back');
+        log.warn({ code: 'DEVICE_RELEASE_FAILED', partition: id, device, err: error }, 'devperm: device not given back');
       }
     }
     const scripts: string[] = [];

@@ -87,11 +87,11 @@ export async function applyPools(settings: ManagerSettings, partitions: readonly
   // Taken back first: a resource removed from the pool (or from a removed partition).
   for (const [id, device] of Object.entries(current.blockDevice)) {
     if (next.blockDevice[id] !== device) {
-      try { ownDevice(device, 0); } catch (error) { log.warn({ partition: id, device, code: 'POOL_DEVICE_RELEASE_FAILED', error: (error as Error).message }, 'pool: device not given back'); }
+      try { ownDevice(device, 0); } catch (error) { log.warn({ code: 'POOL_RELEASE_FAILED', device, was: id, err: error }, 'pool: device not taken back'); }
     }
   }
   for (const [id, address] of Object.entries(current.ipv4)) {
-    if (next.ipv4[id] !== address && target) await setAddress(target, address, false).catch((error: Error) => log.warn({ partition: id, address, code: 'POOL_ADDRESS_RELEASE_FAILED', error: error.message }, 'pool: address not removed'));
+    if (next.ipv4[id] !== address && target) await setAddress(target, address, false).catch((error: Error) => log.warn({ code: 'POOL_RELEASE_FAILED', address, was: id, err: error }, 'pool: address not taken back'));
   }
   for (const p of partitions) {
     const device = next.blockDevice[p.id];
@@ -117,11 +117,11 @@ export async function releasePools(settings: ManagerSettings, id: string, log: L
   if (!device && !address) return;
   const { ownDevice } = await import('./index.js');
   if (device) {
-    try { ownDevice(device, 0); } catch (error) { log.warn({ partition: id, device, code: 'POOL_DEVICE_RELEASE_FAILED', error: (error as Error).message }, 'pool: device not given back'); }
+    try { ownDevice(device, 0); } catch (error) { log.warn({ code: 'POOL_RELEASE_FAILED', partition: id, device, err: error }, 'pool: device not taken back'); }
     delete pools.blockDevice[id];
   }
   if (address) {
-    if (target) await setAddress(target, address, false).catch((error: Error) => log.warn({ partition: id, address, code: 'POOL_ADDRESS_RELEASE_FAILED', error: error.message }, 'pool: address not removed'));
+    if (target) await setAddress(target, address, false).catch((error: Error) => log.warn({ code: 'POOL_RELEASE_FAILED', partition: id, address, err: error }, 'pool: address not taken back'));
     delete pools.ipv4[id];
   }
   writePools(root, pools);

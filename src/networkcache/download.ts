@@ -64,7 +64,7 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
   const cacheUrl = settings.downloadCacheUrl as string;
   const dirUrl = settings.downloadDirUrl as string;
   const trusted = parseCertificateList(settings.certificateList, (index, error) =>
-    log.info({ certificate: index + 1, error: error.message }, 'signature-certificate-list: certificate ignored'));
+    log.info({ certificate: index + 1, err: error }, 'signature-certificate-list: certificate ignored'));
   if (trusted.length === 0) return fail('no trusted certificate (signature-certificate-list): nothing in the cache can be trusted');
   log.info({ software_release: request.url, cache: redact(dirUrl) }, 'downloading the binary from the network cache');
   let entries;

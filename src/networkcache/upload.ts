@@ -116,7 +116,7 @@ export async function uploadRelease(request: UploadRequest): Promise<UploadOutco
     const dirTls = { ca: settings.tls['shadir-ca-file'], cert: settings.tls['shadir-cert-file'], key: settings.tls['shadir-key-file'] };
     let last = '';
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      log.info({ software_release: request.url, attempt: attempt + 1, attempts: 3 }, 'uploading the binary into the network cache');
+      log.info({ software_release: request.url, attempt: attempt + 1, of: 3 }, 'uploading the binary into the network cache');
       try {
         if (!(await blobExists(settings.uploadCacheUrl as string, archive.sha512, cacheTls))) {
           await uploadBlob(settings.uploadCacheUrl as string, path.join(tmp, 'release.tar.gz'), archive.bytes, archive.sha512, cacheTls);

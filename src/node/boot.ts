@@ -113,11 +113,11 @@ export async function waitForGlobalIpv6(iface: string, deps: BootDeps): Promise<
     const { links, addresses } = await read();
     const state = ipv6Readiness(iface, links, addresses);
     if (state === 'ready') {
-      deps.log.info(`interface ${iface} has a global IPv6 address`);
+      deps.log.info({ interface: iface }, 'the interface has a global IPv6 address');
       return;
     }
     if (state !== last) {
-      deps.log.info(state === 'no-interface' ? `waiting for interface ${iface} to appear` : `waiting for a global IPv6 address on ${iface}`);
+      deps.log.info({ interface: iface }, state === 'no-interface' ? 'waiting for the interface to appear' : 'waiting for a global IPv6 address');
       last = state;
     }
     if (Date.now() - started >= ipv6TimeoutMs) {
@@ -175,18 +175,18 @@ export async function runBoot(deps: BootDeps): Promise<number> {
     try {
       status = await format();
     } catch (error) {
-      log.error(`format failed: ${(error as Error).message}`);
+      log.error({ code: 'FORMAT_FAILED', err: error }, 'format failed');
       status = (error as { exitCode?: number }).exitCode ?? Exit.FAILURE;
     }
     const next = afterFormat(status);
     if (next === 'bang') break;
     if (next === 'give-up') return status;
     if (next === 'retry') {
-      log.warn(`format attempt ${attempt} failed (exit ${status}); retrying in ${timings.retryDelayMs / 1000} s`);
+      log.warn({ code: 'FORMAT_RETRY', attempt, status, retry_in_s: timings.retryDelayMs / 1000 }, 'format attempt failed; retrying');
       await wait();
       continue;
     }
-    log.warn(`the master did not take the computer report; waiting until ${slapos.master_url} answers`);
+    log.warn({ code: 'MASTER_UNREACHABLE', master_url: slapos.master_url }, 'the master did not take the computer report; waiting until it answers');
     do await wait();
     while (!(await masterAnswers()));
     log.info('the master answers again: formatting once more to report the computer');
@@ -203,10 +203,10 @@ export async function runBoot(deps: BootDeps): Promise<number> {
   for (;;) {
     try {
       await bang('Reboot');
-      log.info(`bang sent to ${slapos.master_url} (message "Reboot")`);
+      log.info({ master_url: slapos.master_url, message: 'Reboot' }, 'bang sent');
       break;
     } catch (error) {
-      log.warn(`bang failed: ${(error as Error).message}; retrying in ${timings.retryDelayMs / 1000} s`);
+      log.warn({ code: 'BANG_FAILED', err: error, retry_in_s: timings.retryDelayMs / 1000 }, 'bang failed; retrying');
       await wait();
     }
   }
@@ -216,12 +216,12 @@ export async function runBoot(deps: BootDeps): Promise<number> {
   if (managers) {
     try {
       const count = await managers.boot();
-      log.info(`managers: nftables rules of ${count} partitions applied again`);
+      log.info({ partitions: count }, 'managers: nftables rules applied again');
     } catch (error) {
-      log.error(`managers: rules not applied again: ${(error as Error).message}`);
+      log.error({ code: 'MANAGERS_BOOT_FAILED', err: error }, 'managers: rules not applied again');
     }
   }
   const removed = clearTimestamps(slapos.instance_root, config.slapformat.partition_base_name);
-  log.info(`boot done: ${removed} partition timestamps cleared, every partition will be processed again`);
+  log.info({ timestamps_cleared: removed }, 'boot done: partition timestamps cleared, every partition will be processed again');
   return Exit.SUCCESS;
 }

@@ -68,7 +68,7 @@ export async function runNodePromises(options: NodePromiseOptions): Promise<Node
         mode: 'test', timeout: options.timeout, log, plugin: options.plugin, softwareRoot: options.softwareRoot,
       });
       summary.checked.push(result);
-      if (result.error) log.error({ partition: id }, `partition ${id}: ${result.error}`);
+      if (result.error) log.error({ code: 'PROMISE_FAILED', partition: id, error: result.error }, 'promises failed');
     } catch (error) {
       summary.errors.push({ id, error: (error as Error).message });
       log.error({ partition: id, err: error }, (error as Error).message);

@@ -218,7 +218,7 @@ export async function launchPlugin(
       if (line.startsWith(prefix)) {
         if (line.length <= MARKED_LINE_MAX_CHARS) ours.set(line.slice(prefix.length).split(' ', 1)[0] ?? '', line);
       }
-      else options.log.info(`[${partition.id}/${request.name}] ${line}`);
+      else options.log.info({ partition: partition.id, promise: request.name }, line);
     },
   });
   return { report, parsed: parseLauncherOutput([...ours.values()].join('\n'), request.marker) };

@@ -68,25 +68,24 @@ async function runOne(
 ): Promise<PromiseOutcome> {
   const now = options.now ?? Date.now;
   const { mode, log } = options;
-  const label = `partition ${partition.id}, promise ${promise.name}`;
   const mtime = mtimeSeconds(promise.path);
   const cached = readCache(dirs, promise.title);
   const cache = cacheApplies(cached, promise, mtime) ? cached : undefined;
   if (!isDue(mode, cache, now() / 1000)) {
     // Not due: the last result stands, and counts if it failed (the reference's rule).
     const status = readStatus(dirs, promise.title);
-    log.debug(`${label}: not due before ${new Date((cache?.next_run_after ?? 0) * 1000).toISOString()}`);
+    log.debug({ promise: promise.name, next_run: new Date((cache?.next_run_after ?? 0) * 1000).toISOString() }, 'promise not due');
     return { promise, ran: false, failed: status?.result.failed ?? false, status };
   }
   const start = now();
   const transaction = transactionId(start, randomInt(0, 1000) / 1000);
   let verdict: { failed: boolean; message: string };
   let executionTime = 0;
-  log.info(`${label}: checking`);
+  log.info({ promise: promise.name }, 'checking promise');
   const report = await executePromise(promise.path, {
     cwd: partition.path, uid: partition.uid, gid: partition.gid, env, timeoutMs: options.timeout * 1000,
     partition: { id: partition.id, cgroupParent: options.cgroupParent },
-    onLine: (line) => log.info(`[${partition.id}/${promise.name}] ${line}`),
+    onLine: (line) => log.info({ promise: promise.name }, line),
   });
   executionTime = report.duration;
   verdict = runVerdict(report, options.timeout);
@@ -96,8 +95,8 @@ async function runOne(
   const status = statusFile(promise, mode, failed, verdict.message, executionTime, now());
   writeStatus(dirs, status, partition);
   writeCache(dirs, promise.title, newCache(promise, mtime ?? 0, start / 1000, options.periodicity ?? DEFAULT_PERIODICITY_MINUTES), partition);
-  if (verdict.failed) log.error(`${label} failed${failed ? '' : ' (tolerated: not failing in a row yet)'}: ${verdict.message}`);
-  else log.info(`${label}: kept`);
+  if (verdict.failed) log.error({ code: failed ? 'PROMISE_FAILED' : 'PROMISE_FAILED_TOLERATED', promise: promise.name, result: verdict.message }, failed ? 'promise failed' : 'promise failed (tolerated: not failing in a row yet)');
+  else log.info({ promise: promise.name }, 'promise kept');
   return { promise, ran: true, failed, status };
 }
 
@@ -113,31 +112,30 @@ async function runPlugin(
 ): Promise<{ outcome: PromiseOutcome; banged: boolean }> {
   const now = options.now ?? Date.now;
   const { mode, log } = options;
-  const label = `partition ${partition.id}, promise ${promise.name}`;
   const cached = readCache(dirs, promise.title);
   const cache = cached && existsSync(cached.module_file) ? cached : undefined;
   const plan = planPlugin(mode, cache, now() / 1000);
   if (plan.action === 'disabled') {
-    log.debug(`${label}: ${mode} disabled by the promise`);
+    log.debug({ promise: promise.name, mode }, 'disabled by the promise');
     return { outcome: { promise, ran: false, failed: false, status: undefined }, banged: false };
   }
   if (plan.action === 'not-due') {
     const status = readStatus(dirs, promise.title);
-    if (status?.result.failed) log.error(`${label}: ${status.result.message}`);
+    if (status?.result.failed) log.error({ code: 'PROMISE_FAILED', promise: promise.name, result: status.result.message }, 'promise failed (last result, not due)');
     return { outcome: { promise, ran: false, failed: status?.result.failed ?? false, status }, banged: false };
   }
   appendLog(dirs, promise.title, '', partition);
   const previous = readStatus(dirs, promise.title);
-  log.info(`${label}: checking (${python.python})`);
+  log.info({ promise: promise.name, python: python.python }, 'checking promise');
   const request = launcherRequest(partition, promise, dirs.log, mode, allowBang, options.timeout, options.plugin, newMarker());
   const { report, parsed } = await launchPlugin(partition, request, {
     python: python.python, env, timeout: options.timeout, log, initGroups: userByUid(partition.uid) !== undefined,
     cgroupParent: options.cgroupParent,
   });
-  if (report.spawnError !== undefined) log.error(`${label}: cannot start ${python.python}: ${report.spawnError}`);
+  if (report.spawnError !== undefined) log.error({ code: 'PROMISE_SPAWN_FAILED', promise: promise.name, python: python.python, error: report.spawnError }, 'cannot start the promise interpreter');
   if (parsed.result === undefined && report.exitCode === 2 && report.output.includes(PROMISE_LAUNCHER)) {
     // Python's "can't open file": the node's checkout must be readable by partition users.
-    log.error(`${label}: the partition user cannot read ${PROMISE_LAUNCHER}; make the node's lib/ readable by all`);
+    log.error({ code: 'PROMISE_LAUNCHER_UNREADABLE', promise: promise.name, path: PROMISE_LAUNCHER }, "the partition user cannot read the promise launcher; make the node's lib/ readable by all");
   }
   if (parsed.cache) writeCache(dirs, promise.title, parsed.cache, partition);
   // The promise did not get to open its log (import error): no log file, as the reference.
@@ -145,8 +143,9 @@ async function runPlugin(
   const status = pluginStatus(promise, mode, report, parsed, options.timeout, previous, now());
   if (status) writeStatus(dirs, status, partition);
   const failed = status?.result.failed ?? false;
-  if (failed) log.error(`${label} failed: ${status?.result.message ?? ''}`);
-  else log.info(`${label}: ${status ? 'kept' : `no ${mode} result (disabled by the promise)`}`);
+  if (failed) log.error({ code: 'PROMISE_FAILED', promise: promise.name, result: status?.result.message ?? '' }, 'promise failed');
+  else if (status) log.info({ promise: promise.name }, 'promise kept');
+  else log.info({ promise: promise.name, mode }, 'no result (disabled by the promise)');
   return { outcome: { promise, ran: true, failed, status }, banged: pluginBanged(mode, allowBang, status, report, parsed) };
 }
 
@@ -155,7 +154,7 @@ function resolvePython(partition: PartitionRef, options: RunPromisesOptions): Pl
   const release = options.softwarePath
     ?? (options.softwareRoot !== undefined ? softwarePathOfPartition(partition.path, options.softwareRoot) : undefined);
   const python = pluginPython(release);
-  if (python.source === 'fallback') options.log.warn(`partition ${partition.id}: plugin promises run with ${python.python}: ${python.why ?? ''}`);
+  if (python.source === 'fallback') options.log.warn({ code: 'PROMISE_PYTHON_FALLBACK', partition: partition.id, python: python.python, why: python.why ?? '' }, 'plugin promises run with a fallback interpreter');
   return python;
 }
 
@@ -174,7 +173,7 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
     throw new PromiseRunnerError(`partition ${partition.id}: ${partition.path} is owned by root; promises never run as root`);
   }
   const { promises, bad } = listPromises(partition.path);
-  for (const file of bad) log.warn(`Bad promise file at ${file}: not an executable regular file (skipped)`);
+  for (const file of bad) log.warn({ code: 'PROMISE_FILE_BAD', path: file }, 'bad promise file: not an executable regular file (skipped)');
   const result: PartitionPromisesResult = {
     partition: partition.id, mode: options.mode, outcomes: [], failed: [], skipped: 0, error: undefined, bang: undefined, badFiles: bad,
   };
@@ -205,15 +204,15 @@ export async function runPartitionPromises(partition: PartitionRef, options: Run
       result.bang = { promise: promise.name, message };
       try {
         await options.bang(message);
-        log.warn(`partition ${partition.id}: bang sent (${message})`);
+        log.warn({ code: 'BANG_SENT', message }, 'bang sent');
       } catch (error) {
         result.bang.error = (error as Error).message;
-        log.error(`partition ${partition.id}: bang failed (${message}): ${result.bang.error}`);
+        log.error({ code: 'BANG_FAILED', message, error: result.bang.error }, 'bang failed');
       }
     }
   }
   // Per partition, so that two partitions' lines do not read as one message repeated.
-  if (result.skipped > 0) log.info(`${partition.id}: ${result.skipped} ${result.skipped === 1 ? 'promise' : 'promises'} didn't need to be checked (not due yet; last result kept).`);
+  if (result.skipped > 0) log.info({ skipped: result.skipped }, "promises didn't need to be checked (not due yet; last result kept)");
   result.error = promiseErrorMessage(result.failed);
   return result;
 }

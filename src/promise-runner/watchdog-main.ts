@@ -17,7 +17,7 @@ export async function watchdogMain(argv: string[] = process.argv.slice(2)): Prom
     await runWatchdog(process.stdin, process.stdout, { instanceRoot: instance_root, bang: partitionBanger(config), log });
     return 0;
   } catch (error) {
-    log.error(`watchdog: ${(error as Error).message}`);
+    log.error({ code: 'WATCHDOG_FAILED', err: error }, 'watchdog failed');
     return 1;
   }
 }

@@ -109,11 +109,11 @@ export async function handleEvent(event: ListenerEvent, options: WatchdogOptions
   const timestamp = safeGroup ? readOptional(dir, '.timestamp') : undefined;
   const decision = decideBang(event, safeGroup ? readOptional(dir, BANG_TIMESTAMP_FILE) : undefined, timestamp);
   if (!decision.bang) {
-    options.log.debug(`watchdog: no bang: ${decision.reason}`);
+    options.log.debug({ reason: decision.reason }, 'watchdog: no bang');
     return decision;
   }
   await options.bang(decision.partition, decision.message);
-  options.log.info(`watchdog: banged partition ${decision.partition}: ${decision.message}`);
+  options.log.info({ partition: decision.partition, message: decision.message }, 'watchdog: banged');
   writeOwnedAtomic(bangPath, (timestamp ?? '0').trim(), { uid: 0, gid: 0 }, 0o644, dir);
   return decision;
 }
@@ -132,7 +132,7 @@ export async function runWatchdog(input: NodeJS.ReadableStream, output: NodeJS.W
       try {
         await handleEvent(event, options);
       } catch (error) {
-        options.log.error(`watchdog: ${event.payload.processname ?? '?'} of ${event.payload.groupname ?? '?'}: ${(error as Error).message}`);
+        options.log.error({ code: 'WATCHDOG_EVENT_FAILED', process: event.payload.processname ?? '?', group: event.payload.groupname ?? '?', err: error }, 'watchdog: event failed');
       }
       output.write(RESULT_OK);
       output.write(READY);

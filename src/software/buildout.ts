@@ -107,7 +107,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     maxOutput: OUTPUT_TAIL_BYTES,
     cgroup: options.cgroup,
     onLine: (line) => {
-      options.log.debug(`[${options.label}] ${line}`);
+      options.log.debug({ label: options.label }, line);
       options.onLine?.(line);
     },
   });

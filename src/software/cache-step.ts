@@ -31,7 +31,7 @@ export async function installFromCache(step: CacheStep): Promise<boolean> {
   const root = path.dirname(step.softwarePath);
   const hash = path.basename(step.softwarePath);
   const forced = matchPrefix(url, cache.forceList);
-  if (forced !== undefined) log.debug(`binary cache forced for ${url} because of match ${forced}`);
+  if (forced !== undefined) log.debug({ match: forced }, 'binary cache forced');
   let exists: boolean;
   try {
     exists = statBeneath(root, hash) !== undefined;
@@ -42,11 +42,11 @@ export async function installFromCache(step: CacheStep): Promise<boolean> {
     checkFreeSpace(step.softwarePath, step.minFreeSpace);
     const outcome = await downloadRelease({ settings: cache, url, hash, softwareRoot: root, user: step.user, log });
     if (outcome.ok) {
-      log.info(`software release ${url} installed from the binary cache in ${outcome.seconds.toFixed(1)} s ` +
-        `(${outcome.bytes} bytes downloaded, ${outcome.members} members, sha512 ${outcome.sha512.slice(0, 16)}…): buildout not run`);
+      log.info({ seconds: Number(outcome.seconds.toFixed(1)), bytes: outcome.bytes, members: outcome.members, sha512: outcome.sha512.slice(0, 16) },
+        'installed from the binary cache: buildout not run');
       return true;
     }
-    log.info(`binary cache not used for ${url} (${outcome.reason}, after ${outcome.seconds.toFixed(1)} s)${forced === undefined ? ': building it' : ''}`);
+    log.info({ reason: outcome.reason, seconds: Number(outcome.seconds.toFixed(1)) }, forced === undefined ? 'binary cache not used: building it' : 'binary cache not used');
     if (forced !== undefined) throw new CacheForcedError(`Binary cache forced for ${url}, but failed to download, will retry again (${outcome.reason})`);
     return false;
   }
@@ -62,9 +62,9 @@ export async function uploadAfterBuild(step: CacheStep & { retryDelayMs?: number
       settings: step.cache, url: step.url, hash: path.basename(step.softwarePath), softwareRoot: path.dirname(step.softwarePath),
       user: step.user, log, ...(step.retryDelayMs !== undefined ? { retryDelayMs: step.retryDelayMs } : {}),
     });
-    if (outcome.uploaded) log.info(`software release ${step.url} uploaded to the binary cache in ${outcome.seconds.toFixed(1)} s (${outcome.bytes} bytes, sha512 ${outcome.sha512.slice(0, 16)}…)`);
-    else log.info(`software release ${step.url} not uploaded to the binary cache: ${outcome.reason}`);
+    if (outcome.uploaded) log.info({ seconds: Number(outcome.seconds.toFixed(1)), bytes: outcome.bytes, sha512: outcome.sha512.slice(0, 16) }, 'uploaded to the binary cache');
+    else log.info({ reason: outcome.reason }, 'not uploaded to the binary cache');
   } catch (error) {
-    log.warn(`software release ${step.url}: upload to the binary cache failed: ${(error as Error).message}`);
+    log.warn({ code: 'CACHE_UPLOAD_FAILED', err: error }, 'upload to the binary cache failed');
   }
 }

@@ -70,8 +70,9 @@ export async function runSoftwareCommand(deps: SoftwareCommandDeps, options: Sof
     if (options.json) deps.out(JSON.stringify(summary, null, 2));
     const failed = summary.failed.map((f) => f.url).join(', ');
     log.info(
-      `software: ${summary.installed.length} installed, ${summary.upToDate.length} up to date, ` +
-        `${summary.destroyed.length} destroyed, ${summary.failed.length} failed${failed ? ` (${failed})` : ''}`,
+      { installed: summary.installed.length, up_to_date: summary.upToDate.length, destroyed: summary.destroyed.length,
+        failed: summary.failed.length, ...(failed ? { failed_releases: failed } : {}) },
+      'software:',
     );
     return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;
   });

@@ -87,11 +87,11 @@ export async function processSoftwareReleases(
         summary.filtered.push(result);
         break;
       case 'ignored':
-        log.warn(`software release ${step.url}: unknown requested state ${JSON.stringify(step.requestedState)}, ignored`);
+        log.warn({ code: 'SOFTWARE_STATE_UNKNOWN', software_release: step.url, state: step.requestedState }, 'unknown requested state, ignored');
         summary.ignored.push({ ...result, requestedState: step.requestedState });
         break;
       case 'up-to-date':
-        log.debug(`software release ${step.url} (${step.hash}) is already installed`);
+        log.debug({ software_release: step.url, hash: step.hash }, 'already installed');
         summary.upToDate.push(result);
         break;
       case 'install': {
@@ -111,7 +111,7 @@ export async function processSoftwareReleases(
   if (options.garbageCollect) {
     for (const name of planGarbage(listSoftwareDirs(options.softwareRoot), steps)) {
       const dir = path.join(options.softwareRoot, name);
-      log.info(`garbage collection: removing unused software ${dir}`);
+      log.info({ path: dir }, 'garbage collection: removing unused software');
       removeTree(dir);
       summary.garbageCollected.push(dir);
     }
@@ -124,13 +124,13 @@ async function reportError(link: SoftwareMasterLink, log: Logger, url: string, m
     await link.error(url, message);
   } catch (error) {
     // As the reference: a failure to report the failure is logged, not fatal.
-    log.error(`software release ${url}: could not report the error to the master: ${(error as Error).message}`);
+    log.error({ code: 'MASTER_REPORT_FAILED', err: error }, 'could not report the error to the master');
   }
 }
 
 async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptions, sr: SoftwareResult): Promise<string | undefined> {
   const log = options.log.child({ software_release: sr.url });
-  log.info(`installing software release ${sr.url} in ${sr.path}`);
+  log.info({ path: sr.path }, 'installing');
   try {
     await link.building(sr.url);
     options.progress?.start(sr.url);
@@ -159,12 +159,12 @@ async function applyInstall(link: SoftwareMasterLink, options: SoftwareLoopOptio
     }
     await link.available(sr.url);
     markCompleted(sr.path);
-    log.info(`software release ${sr.url} installed`);
+    log.info('installed');
     return undefined;
   } catch (error) {
     options.progress?.end();
     const message = error instanceof BuildoutFailedError || error instanceof UnreadableReleaseError || error instanceof CacheForcedError ? error.message : String((error as Error).stack ?? error);
-    log.error(`software release ${sr.url} (${sr.hash}) failed: ${message}`);
+    log.error({ code: 'SOFTWARE_FAILED', hash: sr.hash, error: message }, 'failed');
     await reportError(link, log, sr.url, message);
     return message;
   }
@@ -174,7 +174,7 @@ async function applyDestroy(link: SoftwareMasterLink, options: SoftwareLoopOptio
   const log = options.log.child({ software_release: sr.url });
   try {
     if (existsSync(sr.path)) {
-      log.info(`removing software release ${sr.url} from ${sr.path}`);
+      log.info({ path: sr.path }, 'removing');
       removeTree(sr.path);
     }
     await link.destroyed(sr.url);

@@ -117,7 +117,7 @@ function nestedTree(base: string, rel: string, log: Logger, visited: Set<string>
     const body = text(base, rel);
     slapos = body === undefined ? undefined : sectionValues(parseIni(body, cfgFile), 'slapos');
   } catch (error) {
-    log.debug(`${cfgFile} ignored: ${(error as Error).message}`);
+    log.debug({ path: cfgFile, err: error }, 'configuration ignored');
     return [];
   }
   if (!slapos) return [];
@@ -163,11 +163,11 @@ export function pruneSharedParts(options: PruneOptions): PruneResult {
   const root = options.sharedPartList.map((l) => l.trim()).filter(Boolean).at(-1);
   if (root === undefined) throw new Error('No shared_part_list options in slapos config');
   const { log } = options;
-  log.warn(`Pruning shared directories at ${root}`);
+  log.warn({ code: 'PRUNE_STARTED', path: root }, 'Pruning shared directories');
   const candidates = sharedCandidates(root);
   const texts = softwareUsageTexts(options.softwareRoot);
   for (const dir of options.additionalSoftwareDirectories) {
-    if (listBeneath(dir, '') === undefined) log.warn(`Additional software directory does not exist: ${dir}`);
+    if (listBeneath(dir, '') === undefined) log.warn({ code: 'PRUNE_DIR_MISSING', path: dir }, 'Additional software directory does not exist');
     else texts.push(...softwareUsageTexts(dir));
   }
   texts.push(...nestedUsageTexts(options.instanceRoot, log));
@@ -175,7 +175,7 @@ export function pruneSharedParts(options: PruneOptions): PruneResult {
   for (const part of unusedParts(candidates, texts)) {
     const full = path.join(root, part.rel);
     if (!options.dryRun) removeBeneath(root, part.rel);
-    log.warn(`Unused shared parts at ${full}${options.dryRun ? '' : ' ... removed'}`);
+    log.warn({ code: 'PRUNE_UNUSED', path: full }, options.dryRun ? 'Unused shared parts' : 'Unused shared parts ... removed');
     removed.push(full);
   }
   return { root, removed, dryRun: options.dryRun };

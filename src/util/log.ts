@@ -21,29 +21,42 @@ const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INF
  * checked by test/unit/log-fields.test.ts); docs/design.md ("Logs") lists them.
  * Fields of child loggers (`log.child({ partition })`): in every JSON line of
  * --log-file, so the lines of one partition, release, step or loop can be
- * selected; not repeated on human lines, whose messages already name them.
+ * selected; on human lines a partition or release the message does not name leads it
+ * (`slappart3: destroyed`, `https://…/software.cfg: installed`), `loop` and `step` never show.
  */
 export const CONTEXT_FIELDS = ['loop', 'partition', 'software_release', 'step'] as const;
 export type LogContext = Partial<Record<(typeof CONTEXT_FIELDS)[number], string>>;
 
-const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', ...CONTEXT_FIELDS]);
+// `computer`: bound on the root logger once the configuration is read (src/cli/context.ts), one per node: JSON only.
+const SKIP = new Set<string>(['level', 'time', 'msg', 'pid', 'hostname', 'err', 'computer', ...CONTEXT_FIELDS]);
 
 /** Formats one pino JSON record as a human line. Exported for tests. */
 export function humanLine(record: Record<string, unknown>): string {
   const level = LEVEL_NAMES[Number(record.level)] ?? String(record.level);
+  return `${level.padEnd(5)} ${humanMessage(record)}\n`;
+}
+
+/** The message of a human line, its fields after it (also a partition's instance.log line). */
+export function humanMessage(record: Record<string, unknown>): string {
   const extras = Object.entries(record)
     .filter(([key]) => !SKIP.has(key))
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
   const err = record.err as { message?: string } | undefined;
   let msg = typeof record.msg === 'string' ? record.msg : '';
-  // A partition given as a field (not named by the message) leads the line, as messages used to say it.
+  // A partition (or, for the software loop, a release URL) given as a field and not named by the
+  // message leads the line, as messages used to say it; `loop` stays off (the loop's own lines name it).
   const partition = record.partition;
+  const release = record.software_release;
   // (Not inside a partition runner's step, whose lines read without it, as the reference's.)
-  if (typeof partition === 'string' && partition !== '' && record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
+  if (typeof partition === 'string' && partition !== '') {
+    if (record.step === undefined && !msg.includes(partition)) msg = `${partition}: ${msg}`;
+  } else if (typeof release === 'string' && release !== '' && !msg.includes(release)) msg = `${release}: ${msg}`;
+  // The daemon's lines about one loop ("loop run started", { loop }) name it: "loop instance: run started".
+  else if (typeof record.loop === 'string' && msg.startsWith('loop ')) msg = `loop ${record.loop}: ${msg.slice(5)}`;
   // An error logged with its typed fields ({ err }) whose message the text already says is not said twice.
-  const cause = err?.message && !msg.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
-  const message = [msg, ...extras, cause].filter((x) => x !== '').join(' ');
-  return `${level.padEnd(5)} ${message}\n`;
+  const said = [msg, ...extras].join(' ');
+  const cause = err?.message && !said.includes(err.message.split('\n')[0] ?? '') ? `(${err.message})` : '';
+  return [msg, ...extras, cause].filter((x) => x !== '').join(' ');
 }
 
 function humanStream(out: NodeJS.WritableStream): Writable {

@@ -20,7 +20,7 @@ function fakeRun(t: Parameters<typeof tempDir>[0], answer: (titles: string[]) =>
   const run = {
     id: 'slappart0', files,
     link: { related: async (_id: string, titles: string[]) => { posted.push(titles); await answer(titles); } },
-    log: { warn: (m: string) => warnings.push(m), info: () => undefined, debug: () => undefined, error: () => undefined },
+    log: { warn: (fields: unknown, m?: string) => warnings.push(typeof fields === 'string' ? fields : `${m} ${JSON.stringify(fields)}`), info: () => undefined, debug: () => undefined, error: () => undefined },
   } as unknown as PartitionRun;
   return { run, files, posted, warnings, root };
 }
@@ -40,7 +40,7 @@ test('a master answering 404 is a warning; another error fails the step', async 
   const notFound = fakeRun(t, async () => { throw new SlapNotFoundError('updateComputerPartitionRelatedInstanceList', 404, ''); });
   writeFileSync(notFound.files.transaction, 'child0\n');
   await relatedInstancesStep.run(notFound.run);
-  t.regex(notFound.warnings.join('\n'), /NotFoundError: updateComputerPartitionRelatedInstanceList\. Cannot send requested instance list to master/);
+  t.regex(notFound.warnings.join('\n'), /NotFoundError: Cannot send requested instance list to master.*"endpoint":"updateComputerPartitionRelatedInstanceList"/);
   const refused = fakeRun(t, async () => { throw new SlapHttpError('updateComputerPartitionRelatedInstanceList', 400, 'invalid'); });
   writeFileSync(refused.files.transaction, 'child0\n');
   await t.throwsAsync(relatedInstancesStep.run(refused.run), { message: /HTTP 400/ });

@@ -2,7 +2,7 @@
 // (spawned asynchronously: the master answers from this process).
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isRoot, repoRoot } from '../helpers/system.js';
 import { COMPUTER, createPartition, startRecordingMaster, writeScript } from './helpers.js';
@@ -32,14 +32,22 @@ rootTest('slapos node promise checks started partitions only, exit 2 on failure;
   writeScript(path.join(started.dir, 'etc', 'promise', 'check'), 'test -e "$PWD/ok" || { echo "not ok yet"; exit 1; }');
   writeScript(path.join(stopped.dir, 'etc', 'promise', 'check'), 'exit 1');
   const cfg = path.join(path.dirname(root), 'slapos.cfg');
-  writeFileSync(cfg, `[slapos]\ninstance_root = ${root}\npidfile_instance = ${path.dirname(root)}/cp.pid\npromise_timeout = 5\n`);
+  writeFileSync(cfg, `[slapos]\ninstance_root = ${root}\npidfile_instance = ${path.dirname(root)}/cp.pid\npromise_timeout = 5\ncomputer_id = ${COMPUTER}\n`);
+  const logFile = path.join(path.dirname(root), 'node.jsonl');
 
-  const failing = await slapos(['node', 'promise', '--cfg', cfg, '--json']);
+  const failing = await slapos(['--log-file', logFile, 'node', 'promise', '--cfg', cfg, '--json']);
   t.is(failing.exitCode, 2, failing.stderr);
-  t.regex(failing.stderr, /partition slappart0: Promise 'check' failed with output: not ok yet/);
+  t.regex(failing.stderr, /slappart0: promises failed code=PROMISE_FAILED error=Promise 'check' failed with output: not ok yet/);
   const summary = JSON.parse(failing.stdout);
   t.deepEqual(summary.ignored, [{ id: 'slappart1', why: 'not started' }]);
   t.false(existsSync(path.join(stopped.dir, '.slapgrid')), 'a stopped partition is not checked');
+  // docs/operations.md's filter (jq 'select(.computer == C and .partition == P)'), on the real --log-file.
+  const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.true(lines.every((l) => l.computer === COMPUTER), 'every line names the computer');
+  const mine = lines.filter((l) => l.computer === COMPUTER && l.partition === 'slappart0');
+  t.true(mine.some((l) => l.msg === 'checking promise' && l.promise === 'check'));
+  t.true(mine.some((l) => l.code === 'PROMISE_FAILED'));
+  t.false(lines.some((l) => l.partition === 'slappart1'), 'nothing about the stopped partition');
 
   const status = await slapos(['node', 'status', '--json', '--cfg', cfg]);
   t.is(status.exitCode, 0, status.stderr);

@@ -56,7 +56,7 @@ test('node prune removes unused parts only, reads nested SlapOS trees, --dry-run
   rmSync(path.join(dir, 'sr.pid'));
   const real = await prune();
   t.is(real.exitCode, 0, real.stderr);
-  t.regex(real.stderr, /Unused shared parts at .*lib\/unused1 \.\.\. removed/);
+  t.regex(real.stderr, /Unused shared parts \.\.\. removed code=PRUNE_UNUSED path=.*lib\/unused1/);
   t.deepEqual(readdirSync(path.join(shared, 'lib')).sort(), ['nested1']);
   t.true(existsSync(path.join(shared, 'gcc/used1')) && existsSync(path.join(shared, 'zlib/bysig')) && existsSync(path.join(shared, '.hidden/zzz')));
   t.false(existsSync(path.join(dir, 'sr.pid')), 'the pid file is released');

@@ -66,10 +66,10 @@ test('a configuration error exits 1 with one message naming file and key', (t) =
   writeFileSync(cfg, '[slapos]\ncomputer_id = C\nroot_check = maybe\n');
   const result = slapos(['node', 'config', '--cfg', cfg]);
   t.is(result.status, 1);
-  t.is(result.stderr, `ERROR configuration error in ${cfg}: [slapos] root_check: must be true or false, got "maybe"\n`);
+  t.is(result.stderr, `ERROR configuration error code=CONFIG_INVALID path=${cfg} ([slapos] root_check: must be true or false, got "maybe")\n`);
   const viaEnv = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: path.join(dir, 'missing.cfg') });
   t.is(viaEnv.status, 1);
-  t.regex(viaEnv.stderr, /missing\.cfg: cannot read configuration: no such file/);
+  t.regex(viaEnv.stderr, /missing\.cfg \(cannot read configuration: no such file/);
 });
 
 test('slapos node config prints the effective values, and JSON for machines', (t) => {
@@ -103,7 +103,7 @@ test('client commands name the variable they read ($SLAPOS_CLIENT_CONFIGURATION)
   const home = tempDir(t);
   const result = slapos(['list'], { HOME: home });
   t.is(result.status, 1);
-  t.regex(result.stderr, new RegExp(`${home}/\\.slapos/slapos-client\\.cfg: cannot read configuration: no such file \\(give one with --cfg or \\$SLAPOS_CLIENT_CONFIGURATION\\)`));
+  t.regex(result.stderr, new RegExp(`${home}/\\.slapos/slapos-client\\.cfg \\(cannot read configuration: no such file \\(give one with --cfg or \\$SLAPOS_CLIENT_CONFIGURATION\\)`));
   const node = slapos(['node', 'config'], { SLAPOS_CONFIGURATION: `${home}/none.cfg` });
   t.regex(node.stderr, /give one with --cfg or \$SLAPOS_CONFIGURATION\)/);
 });

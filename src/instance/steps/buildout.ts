@@ -18,13 +18,13 @@ export function instanceBuildoutCommand(softwarePath: string | null | undefined,
   const sp = softwarePath;
   try {
     const st = sp ? statBeneath(sp, 'bin/buildout') : undefined;
-    if (sp && st && !st.isFile()) log.warn(`${path.join(sp, 'bin', 'buildout')} is not a regular file (a link, FIFO or directory); using the node's buildout`);
+    if (sp && st && !st.isFile()) log.warn({ code: 'BUILDOUT_UNSAFE', path: path.join(sp, 'bin', 'buildout') }, "not a regular file (a link, FIFO or directory); using the node's buildout");
     if (sp && st?.isFile()) {
       const firstLine = () => (readBeneath(sp, 'bin/buildout', { maxBytes: 1024 * 1024 }) ?? Buffer.alloc(0)).toString('utf8').split('\n')[0] ?? '';
       return buildoutCommand(path.join(sp, 'bin', 'buildout'), firstLine);
     }
   } catch (error) {
-    log.warn(`${(error as Error).message}; using the node's buildout`);
+    log.warn({ code: 'BUILDOUT_UNSAFE', err: error }, "using the node's buildout");
   }
   return buildoutCommand(configured);
 }
@@ -48,7 +48,7 @@ export const buildoutStep: Step = {
   async run(r) {
     const command = instanceBuildoutCommand(r.softwarePath, r.settings.buildout, r.log);
     const timeout = r.settings.partitionTimeout;
-    r.log.info(`Running buildout in ${r.files.dir}${timeout ? ` (partition_timeout ${timeout} s)` : ''}`);
+    r.log.info({ path: r.files.dir, ...(timeout ? { partition_timeout: timeout } : {}) }, 'Running buildout');
     await runBuildout({
       command,
       args: [...(r.settings.buildoutDebug ? ['-D'] : []), '-U', '-c', r.files.buildoutCfg],

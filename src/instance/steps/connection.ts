@@ -11,12 +11,12 @@ export const connectionStep: Step = {
   async run(r) {
     const text = readTextNoFollow(r.files.connection);
     if (text === undefined) {
-      r.log.debug(`no ${r.files.connection}: no connection parameters to publish`);
+      r.log.debug({ path: r.files.connection }, 'no connection parameters to publish');
       return;
     }
     const { own, slaves } = parseConnectionFile(text, r.files.connection);
     if (!sameParameters(r.partition.connectionParameters, own)) {
-      r.log.info(`Publishing connection parameters of ${r.id}: ${Object.keys(own).join(', ') || '(none)'}`);
+      r.log.info({ partition: r.id, keys: Object.keys(own) }, 'Publishing connection parameters');
       await r.link.connection(r.id, own);
     }
     for (const [reference, params] of Object.entries(slaves)) {
@@ -24,7 +24,7 @@ export const connectionStep: Step = {
         await r.link.connection(r.id, params, reference);
       } catch (error) {
         // A slave destroyed meanwhile is not this partition's failure.
-        if (error instanceof SlapNotFoundError) r.log.warn(`slave ${reference} of ${r.id} is unknown to the master; its parameters are not published`);
+        if (error instanceof SlapNotFoundError) r.log.warn({ code: 'SLAVE_UNKNOWN', partition: r.id, slave: reference }, 'slave unknown to the master; its parameters are not published');
         else throw error;
       }
     }

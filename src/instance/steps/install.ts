@@ -55,7 +55,7 @@ async function readResource(r: PartitionRun): Promise<PartitionResource | undefi
     const list = Array.isArray(stateMemo.value?.partition_list) ? (stateMemo.value.partition_list as unknown[]) : [];
     return list.find((p) => typeof p === 'object' && p !== null && (p as { reference?: unknown }).reference === r.id) as PartitionResource | undefined;
   } catch (error) {
-    r.log.warn(`format's state ${state.xml}: ${(error as Error).message}; addresses come from the master only`);
+    r.log.warn({ code: 'FORMAT_STATE_UNREADABLE', path: state.xml, err: error }, "format's state unreadable; addresses come from the master only");
     return undefined;
   }
 }

@@ -26,13 +26,13 @@ function entries(partitionDir: string, rel: string): string[] | undefined {
 export function writePrograms(r: PartitionRun): boolean {
   const run = entries(r.files.dir, 'etc/run');
   const service = entries(r.files.dir, 'etc/service');
-  if (run === undefined && service === undefined) r.log.warn(`No runners nor services found for partition ${r.id}`);
+  if (run === undefined && service === undefined) r.log.warn({ code: 'NO_PROCESSES', partition: r.id }, 'No runners nor services found for partition');
   const source = {
     group: r.id, partitionDir: r.files.dir, uid: r.user.uid, gid: r.user.gid,
     user: { name: r.user.name, home: r.user.home }, run: run ?? [], service: service ?? [],
     launcher: launcherPath, cgroupProcs: partitionCgroup(r.id, r.settings.cgroupParent)?.tree.procsFiles(r.id) ?? [],
   };
-  for (const name of unsafeProgramNames(source)) r.log.warn(`${r.id}: program name ${JSON.stringify(name)} is not allowed (letters, digits, _ . @ + -); ignored`);
+  for (const name of unsafeProgramNames(source)) r.log.warn({ code: 'PROGRAM_NAME_REFUSED', partition: r.id, program: name }, 'program name not allowed (letters, digits, _ . @ + -); ignored');
   return writeGroupFile(r.supervisor.includeDir, r.id, groupConfig(source));
 }
 
@@ -58,7 +58,7 @@ async function attachToCgroup(r: PartitionRun): Promise<void> {
     tree = new CgroupTree(detectLayout(), r.settings.cgroupParent);
     if (!tree.exists(r.id)) return;
   } catch (error) {
-    r.log.debug(`${r.id}: no cgroup (${(error as Error).message})`);
+    r.log.debug({ partition: r.id, err: error }, 'no cgroup');
     return;
   }
   const warn = (m: string) => r.log.warn(m);
@@ -77,8 +77,8 @@ export const stopStep: Step = {
     const cgroup = partitionCgroup(r.id, r.settings.cgroupParent);
     if (cgroup) {
       const { killed, left } = await cgroup.tree.kill(cgroup.group);
-      if (killed > 0) r.log.info(`${r.id}: killed ${killed} process(es) left in its cgroup after the stop`);
-      if (left.length > 0) r.log.warn(`${r.id}: process(es) ${left.join(', ')} still in its cgroup after SIGKILL`);
+      if (killed > 0) r.log.info({ partition: r.id, killed }, 'killed process(es) left in its cgroup after the stop');
+      if (left.length > 0) r.log.warn({ code: 'CGROUP_NOT_EMPTY', partition: r.id, pids: left }, 'process(es) still in its cgroup after SIGKILL');
     }
   },
 };

@@ -26,8 +26,8 @@ export const relatedInstancesStep: Step = {
     } catch (error) {
       if (!(error instanceof SlapHttpError && error.status === 404)) throw error;
       r.log.warn(
-        `NotFoundError: ${error.endpoint}. Cannot send requested instance list to master. ` +
-          'Please check if this feature is implemented on SlapOS Master.',
+        { code: 'MASTER_NOT_IMPLEMENTED', endpoint: error.endpoint },
+        'NotFoundError: Cannot send requested instance list to master. Please check if this feature is implemented on SlapOS Master.',
       );
     }
   },

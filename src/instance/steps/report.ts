@@ -15,7 +15,7 @@ export const reportStoppedStep: Step = {
     try {
       await r.link.stopped(r.id);
     } catch (error) {
-      r.log.warn(`could not report ${r.id} stopped: ${(error as Error).message}`);
+      r.log.warn({ code: 'MASTER_REPORT_FAILED', partition: r.id, err: error }, 'could not report stopped');
     }
   },
 };

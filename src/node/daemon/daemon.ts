@@ -49,13 +49,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     watcher = new NodeWatcher({ instanceRoot, softwareRoot: config.slapos.software_root }, (event: FileEvent) => {
       if (!event.repeat) {
         metrics.events.inc({ kind: event.kind });
-        log.info(`${event.kind}: ${event.path}`);
+        log.info({ kind: event.kind, path: event.path }, 'file event');
       }
       const loop = EVENT_LOOP[event.kind];
       if (known.has(loop)) scheduler.trigger(loop, 'event');
     }, log);
     watcher.start();
-    log.info(`watching ${instanceRoot}${config.slapos.software_root ? ` and ${config.slapos.software_root}` : ''} (${watcher.watchCount} directories)`);
+    log.info({ instance_root: instanceRoot, ...(config.slapos.software_root ? { software_root: config.slapos.software_root } : {}), directories: watcher.watchCount }, 'watching');
   }
 
   let server: Awaited<ReturnType<typeof serveMetrics>> | undefined;
@@ -68,7 +68,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       watcher?.close();
       throw new Error(`[daemon] metrics_port: cannot listen on ${config.daemon.metrics_host}:${config.daemon.metrics_port}: ${(error as Error).message}`);
     }
-    log.info(`metrics at http://${config.daemon.metrics_host}:${server.port}/metrics`);
+    log.info({ url: `http://${config.daemon.metrics_host}:${server.port}/metrics` }, 'metrics');
   }
 
   return {
@@ -81,7 +81,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       const timer = new AbortController();
       const stopped = scheduler.stop().then(() => true);
       const late = sleep(grace, false, { signal: timer.signal }).catch(() => false);
-      if (!(await Promise.race([stopped, late]))) log.warn(`loops still running after ${grace / 1000} s: exiting anyway`);
+      if (!(await Promise.race([stopped, late]))) log.warn({ code: 'STOP_TIMEOUT', grace_s: grace / 1000 }, 'loops still running after the grace period: exiting anyway');
       timer.abort(); // or the pending timer keeps the process alive for the whole grace period
       await server?.close();
     },
@@ -96,7 +96,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  options.log.info(`${signal}: stopping (waiting for running loops)`);
+  options.log.info({ signal }, 'stopping (waiting for running loops)');
   await daemon.stop();
   options.log.info('slapos node daemon stopped');
   return 0;

@@ -59,7 +59,7 @@ function reloader(ctx: LoopContext): () => SlaposConfig {
     try {
       last = loadConfig(ctx.configFile);
     } catch (error) {
-      ctx.log.error(`${(error as Error).message}; using the configuration read before`);
+      ctx.log.error({ code: 'CONFIG_RELOAD_FAILED', err: error }, 'configuration not reloaded; using the one read before');
     }
     return last;
   };

@@ -85,7 +85,7 @@ export class Scheduler {
     for (const loop of this.loops.values()) {
       if (!loop.schedule) continue;
       this.crons.push(new Cron(loop.schedule, { name: `slapos-${loop.name}` }, () => this.trigger(loop.name, 'schedule')));
-      this.options.log.info(`loop ${loop.name}: schedule "${loop.schedule}"`);
+      this.options.log.info({ loop: loop.name, schedule: loop.schedule }, 'loop scheduled');
     }
   }
 
@@ -116,8 +116,8 @@ export class Scheduler {
     if (decision === 'start') this.launch(loop, reason);
     else if (decision === 'skip') {
       this.options.metrics.loopSkipped.inc({ loop: loop.name });
-      this.options.log.debug(`loop ${loop.name}: still running, scheduled run skipped`);
-    } else this.options.log.debug(`loop ${loop.name}: still running, one more run queued (${reason})`);
+      this.options.log.debug({ loop: loop.name }, 'loop still running, scheduled run skipped');
+    } else this.options.log.debug({ loop: loop.name, reason }, 'loop still running, one more run queued');
   }
 
   private launch(loop: LoopSpec, reason: RunReason): void {
@@ -130,12 +130,12 @@ export class Scheduler {
     for (let current = reason; ;) {
       metrics.loopRunning.set({ loop: loop.name }, 1);
       const started = performance.now();
-      log.info(`loop ${loop.name}: run started (${current})`);
+      log.info({ loop: loop.name, reason: current }, 'loop run started');
       let status: number;
       try {
         status = await loop.run({ reason: current, signal: this.abort.signal });
       } catch (error) {
-        log.error(`loop ${loop.name}: ${(error as Error).message}`);
+        log.error({ code: 'LOOP_FAILED', loop: loop.name, err: error }, 'loop failed');
         status = 1;
       }
       const seconds = (performance.now() - started) / 1000;

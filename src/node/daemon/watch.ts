@@ -58,7 +58,7 @@ class AreaWatcher {
         this.rootWatch = watch(this.root, { persistent: false }, () => this.sync());
         this.rootWatch.on('error', () => this.dropRoot());
       } catch (error) {
-        this.log.warn(`cannot watch ${this.root}: ${(error as Error).message}`);
+        this.log.warn({ code: 'WATCH_FAILED', path: this.root, err: error }, 'cannot watch');
         return;
       }
     }
