@@ -41,7 +41,7 @@ test('tap mode: a new node follows tap_mode, else the kind of interface_name', (
 
 test('tap mode: routed taps (an address, a route or a recorded tap IPv6) keep a node routed even on a bridge; a contradicting tap_mode is reported', (t) => {
   const withRoute = observed([tap(0), tap(1)], { routes: [{ family: AF_INET6, table: TABLE_MAIN, type: 'UNICAST', dst: 1n, dstLen: 128, oif: 11 }] } as Partial<Observed>);
-  t.deepEqual(decideTapMode(settings(), withRoute, br0, []), { mode: 'route', source: 'existing' });
+  t.deepEqual(decideTapMode(settings(), withRoute, br0, []), { mode: 'route', source: 'existing', evidence: ['tap1'] });
   const withAddress = observed([tap(0)], { addresses: [{ index: 10, family: AF_INET6, value: 5n, prefixlen: 80, tentative: true, dadfailed: false, noprefixroute: true }] } as Partial<Observed>);
   const decided = decideTapMode(settings('tap_mode = bridge\n'), withAddress, br0, []);
   t.is(decided.mode, 'route');

@@ -62,5 +62,5 @@ rootTest('plain HTTP on loopback: root everything, a partition user its own part
   t.is(await statusAs(b, partition('slappart0')), 403);
   t.is(await statusAs(stranger, partition('slappart0')), 403, 'another local user: nothing');
   t.is(await statusAs(stranger, `${url}metrics`), 403);
-  t.is(await statusAs(a, url), 403, 'the status page lists every partition: root only');
+  t.is(await statusAs(a, `${url}status`), 403, 'the status page lists every partition: root only');
 });

@@ -71,7 +71,8 @@ export function serviceCommand(): Command {
       return row === undefined ? undefined : c.traverse(text(row.relative_url));
     });
     if (doc === undefined) {
-      ctx.log.warn({ code: 'INSTANCE_UNKNOWN', instance: title }, 'Instance does not exist.');
+      // The reference's words, name included (scripts match them); the name is a field too.
+      ctx.log.warn({ code: 'INSTANCE_UNKNOWN', instance: title }, 'Instance %s does not exist.', title);
       return Exit.OFFLINE_OR_PROMISE;
     }
     // Insertion order, as the reference's json.dumps(info, indent=2).
@@ -116,7 +117,7 @@ export function computerCommand(): Command {
       return row === undefined ? undefined : c.traverse(text(row.relative_url));
     });
     if (doc === undefined) {
-      ctx.log.warn({ code: 'COMPUTER_UNKNOWN', computer_reference: reference }, 'Computer does not exist.');
+      ctx.log.warn({ code: 'COMPUTER_UNKNOWN', computer_reference: reference }, 'Computer %s does not exist.', reference);
       return Exit.OFFLINE_OR_PROMISE;
     }
     if (options.json) ctx.out(JSON.stringify({ reference: text(doc.reference), title: text(doc.title) }, null, 2));
