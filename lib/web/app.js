@@ -74,6 +74,35 @@ function table(head, rows, attrs) {
 
 // ---- fleet ----
 
+function bytes(n) {
+  if (n === null || n === undefined) return '?';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+const percent = (part, whole) => (whole ? `${Math.round((part / whole) * 100)} %` : '?');
+
+/** The node's hardware status as its collect saw it (sent with its usage by `slapos node report`). */
+function hardwareSection(hw) {
+  if (!hw) return h('p', { class: 'muted hardware' }, 'No hardware status reported (the node sends it with its usage, after `slapos node collect`).');
+  const m = hw.memory;
+  const uptime = hw.uptime_seconds >= 86400 ? `${Math.floor(hw.uptime_seconds / 86400)} days` : `${Math.round(hw.uptime_seconds / 3600)} h`;
+  const temperature = hw.temperature && hw.temperature.main_celsius !== null ? ` · ${hw.temperature.main_celsius} °C` : '';
+  return h('div', { class: 'hardware' },
+    h('p', {}, `Host ${hw.hostname}, Linux ${hw.kernel}, up ${uptime}; read `, when(Date.parse(hw.generated_at) / 1000), '.'),
+    table(['', 'Status'], [
+      ['CPU', `${hw.cpu.cores} core(s)${hw.cpu.model ? `, ${hw.cpu.model}` : ''}; load ${hw.cpu.load_average.map((l) => l.toFixed(2)).join(' ')}${temperature}`],
+      ['Memory', `${bytes(m.used_bytes)} used of ${bytes(m.total_bytes)} (${percent(m.used_bytes, m.total_bytes)}), ${bytes(m.available_bytes)} available` +
+        (m.swap_total_bytes ? `; swap ${bytes(m.swap_used_bytes)} of ${bytes(m.swap_total_bytes)}` : '')],
+      ['Partitions', `${hw.partitions.active} of ${hw.partitions.count} running processes`],
+    ], { class: 'hw' }),
+    hw.disks.length === 0 ? h('p', { class: 'muted' }, 'No disk reported.')
+      : table(['Mount', 'Filesystem', 'Type', 'Used', 'Size', 'Use'], hw.disks.map((d) => [
+        h('code', {}, d.mount), d.filesystem, d.type, bytes(d.used_bytes), bytes(d.size_bytes), percent(d.used_bytes, d.size_bytes),
+      ]), { class: 'numbers disks' }));
+}
+
 function computerCard(c) {
   const busyShare = c.partitions_free + c.partitions_busy ? c.partitions_busy / (c.partitions_free + c.partitions_busy) : 0;
   const software = c.software.length === 0 ? h('p', { class: 'muted' }, 'No software release supplied.')
@@ -99,7 +128,7 @@ function computerCard(c) {
       link('usage', { view: 'usage', scope: `computer:${c.computer}` })),
     h('div', { class: 'bar', role: 'img', 'aria-label': `${Math.round(busyShare * 100)} % of partitions busy` },
       h('span', { class: 'fill', style: undefined, 'data-share': String(Math.round(busyShare * 100)) })),
-    h('h3', {}, 'Partitions'), partitions, h('h3', {}, 'Software releases'), software);
+    h('h3', {}, 'Partitions'), partitions, h('h3', {}, 'Software releases'), software, h('h3', {}, 'Hardware'), hardwareSection(c.hardware));
 }
 
 async function fleetView() {

@@ -15,8 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Systeminformation } from 'systeminformation';
 import { writeBeneath } from '../safe-fs/index.js';
+import { HARDWARE_SCHEMA } from '../slap/hardware-report.js';
 
-export const HARDWARE_SCHEMA = 'slapos-node/hardware-status/1';
+// One schema name for the file and for what `node report` sends of it (src/slap/hardware-report.ts).
+export { HARDWARE_SCHEMA };
 
 export interface PartitionTotals {
   count: number;

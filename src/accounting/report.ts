@@ -23,6 +23,7 @@ import type { AccountingSettings } from './settings.js';
 import { storePath, UsageStore } from './store.js';
 import { validateJournal } from './tioxml.js';
 import { sendPromiseResults } from './promise-report.js';
+import { sendHardwareStatus, type HardwareReportOutcome } from './hardware-report.js';
 
 /** A period is aggregated this long after its end, so a collect run that started before the end has stored its samples. */
 export const PERIOD_GRACE_SECONDS = 120;
@@ -58,6 +59,8 @@ export interface ReportSummary {
   destroyFailures: Array<{ partition: string; error: string }>;
   /** Partitions whose promise results the master took (0 with a master that does not take them). */
   promisesSent: number;
+  /** The hardware status collect last wrote: sent, none written yet, not taken by the master (not ours), or failed (logged). */
+  hardware: HardwareReportOutcome | null;
 }
 
 /** Aggregates every finished period holding pending samples into the outbox. */
@@ -115,7 +118,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   const now = () => Math.floor((options.now ?? (() => Date.now() / 1000))());
   const summary: ReportSummary = {
     scriptFailures: [], ingested: { partitionFiles: 0, computerFiles: 0, invalid: [] }, periodsQueued: 0, sent: 0, pending: 0,
-    rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [], promisesSent: 0,
+    rejected: 0, masterError: null, destroyed: [], locked: [], waiting: [], destroyFailures: [], promisesSent: 0, hardware: null,
   };
   const local = await discoverPartitions(settings, (m) => log.warn(m));
   const byId = new Map(local.map((p) => [p.id, p]));
@@ -158,6 +161,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
       const allocated = new Set(computer.partitions.filter((p) => p.softwareRelease).map((p) => p.partitionId));
       const promises = await sendPromiseResults(client, settings.computerId, settings.instanceRoot, settings.naming.partitionBaseName, allocated, log, now());
       summary.promisesSent = promises.sent;
+      summary.hardware = promises.unsupported ? 'unsupported' : await sendHardwareStatus(client, settings.computerId, settings.hardwareStatusFile, log);
     }
     const counts = store.outboxCounts();
     summary.pending = counts.pending;
@@ -173,7 +177,7 @@ export async function runReport(options: ReportOptions): Promise<{ exitCode: num
   const failed = summary.scriptFailures.length > 0 || summary.destroyFailures.length > 0 || summary.masterError !== null;
   log.info({ sent: summary.sent, pending: summary.pending, destroyed: summary.destroyed.length,
     ...(summary.locked.length ? { locked: summary.locked.length } : {}), ...(summary.waiting.length ? { waiting_prerm: summary.waiting.length } : {}),
-    ...(summary.promisesSent ? { promise_results_sent: summary.promisesSent } : {}) }, 'report');
+    ...(summary.promisesSent ? { promise_results_sent: summary.promisesSent } : {}), ...(summary.hardware === 'sent' ? { hardware_status_sent: true } : {}) }, 'report');
   if (summary.sent === 0 && summary.pending === 0 && summary.masterError === null) {
     // A newcomer's first run: nothing is wrong, the first period is not over yet.
     log.info({ report_period: settings.collect.report_period }, 'usage goes out once a report period ([collect] report_period, in seconds) has ended and `slapos node collect` sampled it');

@@ -107,6 +107,11 @@ const MIGRATIONS: string[] = [
     digest TEXT PRIMARY KEY, created_by TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
   `,
+  // (issue 27) each computer's last hardware status (POST /reportHardwareStatus, src/slap/hardware-report.ts), as JSON.
+  `
+  CREATE TABLE computer_hardware (
+    computer_reference TEXT PRIMARY KEY, document TEXT NOT NULL, reported_at DOUBLE PRECISION NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

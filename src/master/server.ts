@@ -30,6 +30,7 @@ import type { Store } from './store.js';
 import { MasterError } from './validate.js';
 import { registerWebView } from './web/routes.js';
 import { registerPromiseResults } from './promise-results.js';
+import { registerHardwareStatus } from './hardware-status.js';
 
 /** Flask's 404 page, byte for byte (clients only look at the status). */
 export const NOT_FOUND_PAGE =
@@ -152,6 +153,7 @@ export async function buildMaster(options: MasterOptions): Promise<FastifyInstan
   }
   registerWebView(app, store, authorize, Boolean(options.https?.ca), options.localPeers);
   registerPromiseResults(app, store, authorize);
+  registerHardwareStatus(app, store, authorize);
   // The plain tables of before the web view: no script, for text browsers and scripts.
   app.get('/status', async (request, reply) => {
     await authorize(request, { kind: 'user' });

@@ -6,7 +6,7 @@
 // both accept. Kysely was the alternative; see docs/master.md "One store".
 import { createHash } from 'node:crypto';
 import type {
-  CertificateRow, ComputerRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SeriesWriteRow, ShadirRow, SlaveRow, SoftwareRow, Tx, UsageRow,
+  CertificateRow, ComputerRow, HardwareRow, NetworkRow, PartitionCount, PartitionPatch, PartitionRow, PromiseRow, RelatedRow, SeriesBucketRow, SeriesWriteRow, ShadirRow, SlaveRow, SoftwareRow, Tx, UsageRow,
 } from './store.js';
 import { SERIES_RESOURCES } from './usage-series.js';
 
@@ -344,6 +344,17 @@ export class SqlTx implements Tx {
     return computer === undefined
       ? this.all<PromiseRow>(`SELECT ${columns} FROM promise_result ORDER BY computer_reference, partition_reference, name`)
       : this.all<PromiseRow>(`SELECT ${columns} FROM promise_result WHERE computer_reference = ? ORDER BY partition_reference, name`, computer);
+  }
+
+  async putHardware(row: HardwareRow) {
+    await this.run(
+      'INSERT INTO computer_hardware (computer_reference, document, reported_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (computer_reference) DO UPDATE SET document = excluded.document, reported_at = excluded.reported_at',
+      row.computer_reference, row.document, row.reported_at,
+    );
+  }
+  listHardware() {
+    return this.all<HardwareRow>('SELECT computer_reference, document, reported_at FROM computer_hardware ORDER BY computer_reference');
   }
 
   // count(*) is a bigint, which pg returns as a string: cast in SQL.

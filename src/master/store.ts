@@ -124,6 +124,13 @@ export interface PromiseRow {
   failing_since: number | null;
 }
 
+/** A computer's last hardware status (the JSON of src/slap/hardware-report.ts), as its node reported it. */
+export interface HardwareRow {
+  computer_reference: string;
+  document: string;
+  reported_at: number;
+}
+
 export interface PartitionCount {
   slap_state: SlapState;
   requested_state: string;
@@ -212,6 +219,11 @@ export interface Tx {
   replacePromises(computer: string, partition: string, rows: PromiseRow[]): Promise<void>;
   /** Promise results of one computer or of all. */
   listPromises(computer?: string): Promise<PromiseRow[]>;
+
+  /** Replaces a computer's hardware status. */
+  putHardware(row: HardwareRow): Promise<void>;
+  /** The last hardware status of every computer that sent one. */
+  listHardware(): Promise<HardwareRow[]>;
 
   /** Counts for /metrics (numbers on both engines). */
   countComputers(): Promise<number>;

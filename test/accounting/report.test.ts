@@ -92,6 +92,10 @@ rootTest('report: samples and instance reports reach the master once; master dow
   const reported = await cli(['node', 'report', '--now', '--json']);
   t.is(reported.code, 0, reported.stderr);
   t.is((JSON.parse(reported.stdout) as { sent: number }).sent, 1);
+  // The hardware status collect wrote went with the usage (our master takes it; docs/master.md).
+  t.is((JSON.parse(reported.stdout) as { hardware: string }).hardware, 'sent');
+  const [hardware] = await master.store.read((tx) => tx.listHardware());
+  t.like(JSON.parse(hardware?.document ?? '{}'), { schema: 'slapos-node/hardware-status/1', partitions: { count: 2 } });
   const status = await cli(['node', 'status', '--json']);
   t.is((JSON.parse(status.stdout) as { hardware: { partitions: { count: number } } }).hardware.partitions.count, 2);
   const store = new UsageStore(storePath(node.instanceRoot));

@@ -20,6 +20,18 @@ export function computer(id: string, partitions: number): PyRecord {
   };
 }
 
+/** A hardware-status document as `slapos node collect` writes it (src/accounting/hardware.ts), with `changes`. */
+export function hardwareDocument(changes: Record<string, unknown>): Record<string, unknown> {
+  return {
+    schema: 'slapos-node/hardware-status/1', generated_at: new Date().toISOString(), computer_id: 'COMP-1234', hostname: 'node', kernel: '6.1.0-test',
+    uptime_seconds: 3600, cpu: { model: 'Test CPU', vendor: null, cores: 2, physical_cores: 2, speed_ghz: null, load_average: [0.5, 0.25, 0.1] },
+    memory: { total_bytes: 8 * 2 ** 30, available_bytes: 6 * 2 ** 30, used_bytes: 2 * 2 ** 30, swap_total_bytes: 0, swap_used_bytes: 0 },
+    disks: [{ filesystem: '/dev/vda1', type: 'ext4', mount: '/', size_bytes: 100 * 2 ** 30, used_bytes: 40 * 2 ** 30, available_bytes: 60 * 2 ** 30 }],
+    network: [], temperature: null, partitions: { count: 1, active: 0, cpu_seconds: 0, memory_bytes: 0, pids: 0, disk_bytes: 0, net_in_bytes: 0, net_out_bytes: 0 },
+    errors: {}, ...changes,
+  };
+}
+
 /** Registers the semantics tests, titled with `prefix`, on masters whose store `openStore` makes (SQLite by default). */
 export function defineSemantics(prefix: string, openStore?: StoreFactory): void {
   async function setup(t: ExecutionContext, partitions: number) {
@@ -169,6 +181,23 @@ export function defineSemantics(prefix: string, openStore?: StoreFactory): void 
     // child-b is destroyed by its node and freed: what only it listed is collected.
     t.is(await client.destroyedComputerPartition('COMP-1234', b.partitionId ?? ''), 'OK');
     t.is(await state(a.partitionId), 'destroyed');
+  });
+
+  test(`${prefix}a computer's hardware status is stored, replaced and served in /api/fleet; a bad one is refused whole`, async (t) => {
+    const { master, client } = await setup(t, 1);
+    const send = (document: unknown) => client.call('POST', 'reportHardwareStatus', { computer_id: 'COMP-1234', hardware_status: JSON.stringify(document) });
+    await send(hardwareDocument({ hostname: 'node-a' }));
+    await send(hardwareDocument({ hostname: 'node-b', extra: 'dropped' }));
+    const fleet = await (await fetch(`${master.url}api/fleet`)).json() as { computers: Array<{ hardware: Record<string, unknown> | null }> };
+    const hardware = fleet.computers[0]?.hardware;
+    t.like(hardware, { hostname: 'node-b', cpu: { cores: 2 }, disks: [{ mount: '/', size_bytes: 100 * 2 ** 30 }] }, 'the last report replaced the first');
+    t.is(typeof hardware?.reported_at, 'number');
+    t.false('extra' in (hardware ?? {}), 'only the known fields are kept');
+    await t.throwsAsync(send({ ...hardwareDocument({ hostname: 'node-c' }), memory: { total_bytes: -1 } }), { message: /HTTP 400.*memory/ });
+    await t.throwsAsync(send({ schema: 'other/1' }), { message: /HTTP 400.*schema/ });
+    await t.throwsAsync(client.call('POST', 'reportHardwareStatus', { computer_id: 'COMP-NONE', hardware_status: JSON.stringify(hardwareDocument({})) }), { message: /HTTP 404/ });
+    const rows = await master.store.read((tx) => tx.listHardware());
+    t.deepEqual(rows.map((r) => [r.computer_reference, (JSON.parse(r.document) as { hostname: string }).hostname]), [['COMP-1234', 'node-b']], 'refused reports stored nothing');
   });
 
   test(`${prefix}format drops unlisted partitions and keeps allocations`, async (t) => {

@@ -3,6 +3,7 @@
 // transaction, then cut to what the viewer may see (viewer.ts) and masked:
 // parameter values are secrets unless the viewer may and does ask for them.
 import { instanceXmlToDict } from '../../slap/instance-xml.js';
+import { hardwareReport, type HardwareReport } from '../../slap/hardware-report.js';
 import { isRecord } from '../../slap/pyvalue.js';
 import { slaveList } from '../render.js';
 import type { PartitionRow, PromiseRow, Tx } from '../store.js';
@@ -69,8 +70,21 @@ export interface ComputerView {
   partitions_busy: number;
   partitions: PartitionView[];
   software: SoftwareView[];
-  /** The computer's own series at the last report (memory, disk: sums of its partitions; hardware totals are not reported yet). */
   health: { ok: number; failing: number; unknown: number };
+  /**
+   * The node's last hardware status (CPU, memory, disks as its collect saw them) and when the master received it;
+   * null before the first report, from a node that does not send it, or for a partition's viewer (it sees its partition only).
+   */
+  hardware: (HardwareReport & { reported_at: number }) | null;
+}
+
+/** A stored document, re-checked on the way out (a row written by hand or by an older version shows as none). */
+function hardwareView(document: string, reportedAt: number): ComputerView['hardware'] {
+  try {
+    return { ...hardwareReport(JSON.parse(document)), reported_at: reportedAt };
+  } catch {
+    return null;
+  }
 }
 
 function health(p: PartitionRow, promises: PromiseView[]): PartitionView['health'] {
@@ -89,6 +103,7 @@ const canSee = (viewer: Viewer, computer: string, partition?: string) =>
 
 export async function gatherFleet(tx: Tx, viewer: Viewer): Promise<ComputerView[]> {
   const usage = new Map((await tx.latestUsage()).map((u) => [u.computer_reference, u.received_at]));
+  const hardware = new Map(viewer.partition === undefined ? (await tx.listHardware()).map((h) => [h.computer_reference, h]) : []);
   const out: ComputerView[] = [];
   for (const c of await tx.listComputers()) {
     if (!canSee(viewer, c.reference)) continue;
@@ -96,7 +111,8 @@ export async function gatherFleet(tx: Tx, viewer: Viewer): Promise<ComputerView[
     for (const r of await tx.listPromises(c.reference)) promises.set(r.partition_reference, [...(promises.get(r.partition_reference) ?? []), ...promiseViews([r])]);
     const rows = await tx.listPartitions(c.reference);
     const software = viewer.partition === undefined ? await tx.listSoftware(c.reference) : [];
-    const times = [usage.get(c.reference) ?? null, ...rows.map((p) => p.reported_at), ...software.map((s) => s.reported_at),
+    const hw = hardware.get(c.reference);
+    const times = [usage.get(c.reference) ?? null, hw?.reported_at ?? null, ...rows.map((p) => p.reported_at), ...software.map((s) => s.reported_at),
       ...[...promises.values()].flat().map((p) => p.checked_at)].filter((x): x is number => typeof x === 'number');
     const partitions = rows.filter((p) => canSee(viewer, c.reference, p.reference)).map((p): PartitionView => {
       // A freed partition's old results belong to the instance that left.
@@ -115,6 +131,7 @@ export async function gatherFleet(tx: Tx, viewer: Viewer): Promise<ComputerView[
       partitions,
       software: software.map((s) => ({ url: s.url, requested_state: s.requested_state, reported_state: s.reported_state, reported_at: s.reported_at, error_log: s.error_log })),
       health: { ok: count('ok'), failing: count('failing'), unknown: count('unknown') },
+      hardware: hw ? hardwareView(hw.document, hw.reported_at) : null,
     });
   }
   return out;
