@@ -91,7 +91,7 @@ function hardwareSection(hw) {
   const temperature = hw.temperature && hw.temperature.main_celsius !== null ? ` · ${hw.temperature.main_celsius} °C` : '';
   return h('div', { class: 'hardware' },
     h('p', {}, `Host ${hw.hostname}, Linux ${hw.kernel}, up ${uptime}; read `, when(Date.parse(hw.generated_at) / 1000), '.'),
-    table(['', 'Status'], [
+    table(['', 'As the node saw it'], [
       ['CPU', `${hw.cpu.cores} core(s)${hw.cpu.model ? `, ${hw.cpu.model}` : ''}; load ${hw.cpu.load_average.map((l) => l.toFixed(2)).join(' ')}${temperature}`],
       ['Memory', `${bytes(m.used_bytes)} used of ${bytes(m.total_bytes)} (${percent(m.used_bytes, m.total_bytes)}), ${bytes(m.available_bytes)} available` +
         (m.swap_total_bytes ? `; swap ${bytes(m.swap_used_bytes)} of ${bytes(m.swap_total_bytes)}` : '')],

@@ -16,7 +16,7 @@ import { HOUR, isSeriesResource, seriesWrites, type UsagePoint } from '../../src
 import { CHROMIUM, startChromium, type Page } from '../helpers/chromium.js';
 import { startTestMaster } from '../helpers/master.js';
 import { repoRoot } from '../helpers/paths.js';
-import { computer } from '../helpers/semantics-suite.js';
+import { computer, hardwareDocument } from '../helpers/semantics-suite.js';
 
 const SR = 'https://lab.example/software/shop/software.cfg';
 const BROKEN = 'https://lab.example/software/broken/software.cfg';
@@ -65,6 +65,7 @@ function usage(index: number, at: number, period: number): PeriodUsage {
   for (let i = 0; i < PARTITIONS; i += 1) {
     await client.call('POST', 'reportPromiseResults', { computer_id: 'COMP-1', computer_partition_id: `slappart${i}`, promise_list: JSON.stringify(promises(i)) });
   }
+  await client.call('POST', 'reportHardwareStatus', { computer_id: 'COMP-1', hardware_status: JSON.stringify(hardwareDocument({ computer_id: 'COMP-1', hostname: 'node-1' })) });
   // The last hour as a node reports it: one journal per 5-minute period, over HTTP.
   const now = Math.floor(Date.now() / 1000);
   const recent = Math.floor(now / 300) * 300 - 12 * 300;
@@ -104,6 +105,8 @@ function usage(index: number, at: number, period: number): PeriodUsage {
   t.is(await fleet.evaluate<string>('[...document.querySelectorAll("pre.log")].map((e) => e.textContent).join("|")').then((s) => s.includes('Error: <download failed>')), true, 'error log as text');
   t.regex(fleetText, /✔ available/);
   t.regex(fleetText, /Last contact: \d+ (s|min) ago/);
+  t.regex(fleetText, /Host node-1, Linux 6\.1\.0-test[\s\S]*Memory\s+2\.0 GiB used of 8\.0 GiB \(25 %\)/, 'the hardware status of COMP-1');
+  t.regex(fleetText, /No hardware status reported/, 'COMP-2 sent none');
   await shot(fleet, 'fleet-wide');
 
   // Instances: the tree, masked secrets, promise results.
