@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger, type StreamEntry, type Level } from 'pino';
+import { writeAboveProgress } from './progress.js';
 
 export type { Logger } from 'pino';
 
@@ -64,11 +65,14 @@ function humanStream(out: NodeJS.WritableStream): Writable {
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line === '') continue;
+        // On a terminal showing a progress line, the log line goes above it (never on it).
+        let text: string;
         try {
-          out.write(humanLine(JSON.parse(line) as Record<string, unknown>));
+          text = humanLine(JSON.parse(line) as Record<string, unknown>);
         } catch {
-          out.write(`${line}\n`);
+          text = `${line}\n`;
         }
+        writeAboveProgress(out, text);
       }
       done();
     },

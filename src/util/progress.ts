@@ -68,13 +68,30 @@ export interface ProgressStream {
   write(text: string): unknown;
 }
 
+const CLEAR_LINE = '\r\u001b[K';
+
+/** The progress line shown on each terminal stream now (one at a time per stream). */
+const shownOn = new Map<ProgressStream, ProgressLine>();
+
+/**
+ * Writes `text` (whole lines) to `stream`; if a progress line is shown on that
+ * terminal, it is cleared first and drawn again below, in the same write, so a
+ * log line never shares the progress line. The logger's terminal stream writes
+ * through this (src/util/log.ts).
+ */
+export function writeAboveProgress(stream: ProgressStream, text: string): void {
+  const line = shownOn.get(stream);
+  if (line) line.writeAbove(text);
+  else stream.write(text);
+}
+
 /**
  * Writes rendered lines: on a terminal, rewrites one line (the last one is
  * cleared by done()); in a pipe, writes a line when its `key` (the part, the
  * count) changes, not at every tick.
  */
 export class ProgressLine {
-  private shown = false;
+  private shown: string | undefined;
   private lastKey: string | undefined;
 
   constructor(private readonly stream: ProgressStream, private readonly mode: ProgressMode) {}
@@ -86,8 +103,9 @@ export class ProgressLine {
   update(text: string, key: string): void {
     if (this.mode === 'off') return;
     if (this.mode === 'tty') {
-      this.stream.write(`\r\u001b[K${text}`);
-      this.shown = true;
+      this.stream.write(`${CLEAR_LINE}${text}`);
+      this.shown = text;
+      shownOn.set(this.stream, this);
       return;
     }
     if (key === this.lastKey) return;
@@ -95,10 +113,20 @@ export class ProgressLine {
     this.stream.write(`${text}\n`);
   }
 
+  /** Lines written while this progress line is shown: above it (cleared, the text, the progress line again). */
+  writeAbove(text: string): void {
+    if (this.shown === undefined) {
+      this.stream.write(text);
+      return;
+    }
+    this.stream.write(`${CLEAR_LINE}${text.endsWith('\n') ? text : `${text}\n`}${this.shown}`);
+  }
+
   /** Clears the terminal line, so that what follows starts on a clean line. */
   done(): void {
-    if (this.mode === 'tty' && this.shown) this.stream.write('\r\u001b[K');
-    this.shown = false;
+    if (this.mode === 'tty' && this.shown !== undefined) this.stream.write(CLEAR_LINE);
+    this.shown = undefined;
+    if (shownOn.get(this.stream) === this) shownOn.delete(this.stream);
   }
 }
 

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { BuildProgress, buildoutPart, PassProgress, fit, formatElapsed, ProgressLine, progressMode, renderBuild, renderPass } from '../../src/util/progress.js';
+import { createLogger } from '../../src/util/log.js';
 
 test('mode: a terminal rewrites a line, a pipe gets plain lines, --json none', (t) => {
   t.is(progressMode({ isTTY: true }, false, {}), 'tty');
@@ -81,4 +82,62 @@ test('an instance pass: partitions done out of total, a line per count in a pipe
   pass.update(2, 2);
   pass.end();
   t.deepEqual(chunks, ['partitions 0/2 done, slappart0 (0s)\n', 'partitions 1/2 done (3s)\n', 'partitions 2/2 done (3s)\n']);
+});
+
+/** A fake terminal: applies what is written (\r, ESC[K, \n, text) to a screen of lines. */
+function fakeTerminal() {
+  const screen: string[] = [''];
+  let column = 0;
+  const raw: string[] = [];
+  return {
+    isTTY: true, columns: 80, raw, screen,
+    write(text: string) {
+      raw.push(text);
+      for (let i = 0; i < text.length; i += 1) {
+        const row = screen.length - 1;
+        if (text.startsWith('\u001b[K', i)) { screen[row] = (screen[row] as string).slice(0, column); i += 2; }
+        else if (text[i] === '\r') column = 0;
+        else if (text[i] === '\n') { screen.push(''); column = 0; }
+        else { const line = screen[row] as string; screen[row] = line.slice(0, column) + text[i] + line.slice(column + 1); column += 1; }
+      }
+      return true;
+    },
+  };
+}
+
+test('on a terminal, a log line written while a progress line is shown goes above it: cleared first, redrawn after', async (t) => {
+  const tty = fakeTerminal();
+  const log = createLogger({ stderr: tty as unknown as NodeJS.WritableStream });
+  let now = 0;
+  const pass = new PassProgress(new ProgressLine(tty, 'tty'), () => now);
+  now = 2000;
+  pass.update(1, 3, 'slappart1');
+  log.info({ partition: 'slappart1' }, 'processed');
+  log.warn({ code: 'X' }, 'a warning line long enough to have left bits of the progress line behind it if it were not cleared');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(tty.screen, [
+    'INFO  slappart1: processed',
+    'WARN  a warning line long enough to have left bits of the progress line behind it if it were not cleared code=X',
+    'partitions 1/3 done, slappart1 (2s)',
+  ]);
+  pass.update(2, 3);
+  pass.end();
+  log.info('after the pass');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(tty.screen.slice(2), ['INFO  after the pass', ''], 'once ended, the progress line is gone and lines are plain');
+  // One write per log line while the progress line shows: never a frame with the log line glued to the progress text.
+  t.true(tty.raw.some((w) => w.startsWith('\r\u001b[KINFO  slappart1: processed\n') && w.endsWith('partitions 1/3 done, slappart1 (2s)')));
+});
+
+test('in a pipe, log lines and progress lines simply alternate', async (t) => {
+  const out: string[] = [];
+  const pipe = { isTTY: false, write: (s: string) => out.push(s) };
+  const log = createLogger({ stderr: pipe as unknown as NodeJS.WritableStream });
+  const pass = new PassProgress(new ProgressLine(pipe, 'plain'), () => 0);
+  pass.update(0, 2);
+  log.info('x');
+  pass.update(1, 2);
+  pass.end();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(out, ['partitions 0/2 done (0s)\n', 'INFO  x\n', 'partitions 1/2 done (0s)\n']);
 });
