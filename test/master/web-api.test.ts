@@ -3,30 +3,12 @@
 // masked for anonymous callers always, for others unless asked. Bad queries
 // are 400 with the reason.
 import test from 'ava';
-import { periodJournal } from '../../src/accounting/aggregate.js';
-import { SlapClient } from '../../src/slap/client.js';
 import { gatherFleet, gatherInstances, gatherUsage, MASK, parseScope } from '../../src/master/web/fleet-data.js';
-import { startTestMaster } from '../helpers/master.js';
-import { computer } from '../helpers/semantics-suite.js';
+import { fillSmallFleet, webMaster } from '../helpers/web-fleet.js';
 
-const SR = '/opt/sr/trivial/software.cfg';
-
-async function setup(t: Parameters<typeof startTestMaster>[0]) {
-  const master = await startTestMaster(t, 'COMP-1');
-  const client = new SlapClient(master.url);
-  t.teardown(() => client.close());
-  await client.loadComputerConfigurationFromXML(computer('COMP-1', 3));
-  await client.loadComputerConfigurationFromXML(computer('COMP-2', 1));
-  await client.supplySupply(SR, 'COMP-1');
-  await client.requestComputerPartition(SR, 'a', { parameters: { 'db-password': 'hunter2', name: 'shop' } });
-  await client.requestComputerPartition(SR, 'b', { parameters: { name: 'blog' } });
-  await client.setComputerPartitionConnectionXml('COMP-1', 'slappart0', { url: 'https://user:pw@[fd00::1]/', port: '8080' });
-  const start = Math.floor(Date.now() / 1000 / 300) * 300 - 600;
-  const usage = (partition: string, mib: number) => ({
-    partition, samples: 1, cpuSeconds: 30, ioReadBytes: 0, ioWriteBytes: 0, netInBytes: 0, netOutBytes: 0, netInPackets: 0, netOutPackets: 0,
-    memoryMeanBytes: mib * 1024 * 1024, memoryPeakBytes: null, pidsMean: null, diskMeanBytes: null,
-  });
-  await client.useComputer('COMP-1', periodJournal('COMP-1', start, start + 300, [usage('slappart0', 100), usage('slappart1', 50)]) as string);
+async function setup(t: Parameters<typeof webMaster>[0]) {
+  const { master, client } = await webMaster(t);
+  await fillSmallFleet({ user: client, computer: () => client });
   return { master, client };
 }
 
@@ -40,6 +22,8 @@ test('a partition sees its own partition; a computer its computer; a user everyt
   const own = await read((tx) => gatherFleet(tx, part));
   t.deepEqual(own.map((c) => [c.computer, c.partitions.map((p) => p.partition), c.software.length]), [['COMP-1', ['slappart1'], 0]]);
   t.deepEqual((await read((tx) => gatherFleet(tx, comp))).map((c) => c.computer), ['COMP-2']);
+  t.deepEqual((await read((tx) => gatherFleet(tx, user))).map((c) => c.hardware?.hostname ?? null), ['node-1', null], 'the hardware status of the computer that sent one');
+  t.is(own[0]?.hardware, null, 'a partition sees its partition only, not its host');
   t.deepEqual((await read((tx) => gatherInstances(tx, part, false))).map((i) => i.title), ['b']);
   const now = Date.now() / 1000;
   const fleetMemory = await read((tx) => gatherUsage(tx, user, { kind: 'fleet' }, 'service_module/memory_used', 'hour', now));

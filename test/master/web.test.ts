@@ -5,19 +5,11 @@ import test from 'ava';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { request } from 'undici';
-import { SlapClient } from '../../src/slap/client.js';
-import { startTestMaster, tempDir } from '../helpers/master.js';
-import { computer } from '../helpers/semantics-suite.js';
+import { tempDir } from '../helpers/master.js';
+import { WEB_SR, webMaster } from '../helpers/web-fleet.js';
 
-const SR = '/opt/sr/trivial/software.cfg';
-
-async function setup(t: Parameters<typeof startTestMaster>[0]) {
-  const master = await startTestMaster(t, 'COMP-1');
-  const client = new SlapClient(master.url);
-  t.teardown(() => client.close());
-  await client.loadComputerConfigurationFromXML(computer('COMP-1', 3));
-  return { master, client };
-}
+const SR = WEB_SR;
+const setup = webMaster;
 
 const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
   const res = await request(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
