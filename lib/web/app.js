@@ -190,8 +190,10 @@ function plot(series, container) {
   const width = Math.max(260, container.clientWidth || 600);
   const opts = {
     width, height: 220, legend: { show: true },
-    scales: { x: { time: true, range: [series.from, series.to] } },
-    axes: [{}, { label: series.unit, size: 60 }],
+    // From 0 (usage is never negative); a flat series (one point, all zeros) still gets a readable axis.
+    scales: { x: { time: true, range: [series.from, series.to] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    // Tick labels keep small values readable (uPlot's default shows 0.0002 as "0").
+    axes: [{}, { label: series.unit, size: 60, values: (u, splits) => splits.map((v) => (v === 0 ? '0' : Math.abs(v) < 0.01 ? v.toExponential(1).replace('.0e', 'e') : String(Number(v.toPrecision(3))))) }],
     series: [{}, { label: `${series.label} (${series.unit}${series.kind === 'counter' ? ' per bucket' : ', mean'})`, stroke: '#2a6fb0', fill: 'rgba(42,111,176,0.12)', width: 1.5 }],
   };
   const u = new uPlot(opts, [series.times, series.values], container);

@@ -3,12 +3,20 @@
 // supervisord, the release's promise), then `slapos node collect` and
 // `slapos node report` send its hardware status and promise results to our
 // master; headless Chromium then shows that computer, its partitions, the
-// release's state, the hardware status and the instance's promise results.
+// release's state, the hardware status and the instance's promise results,
+// and the usage page the partition's period. Usage goes out only once a report
+// period has ended (5 minutes and a grace of 2): that one report is the node's
+// own runReport with its clock moved past the period's end, not a wait.
 // Screenshots go to test-artifacts/web-view-node/ (or $SLAPOS_TEST_ARTIFACTS), never committed.
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { accountingSettings } from '../../src/accounting/settings.js';
+import { PERIOD_GRACE_SECONDS, runReport } from '../../src/accounting/report.js';
+import { loadConfig } from '../../src/config/load.js';
+import { SlapClient } from '../../src/slap/client.js';
+import { log } from '../accounting/helpers.js';
 import { CHROMIUM, startChromium, type Page } from '../helpers/chromium.js';
 import { isRoot, repoRoot } from '../helpers/system.js';
 import { cli, instancePass, nodeEnv } from '../instance/env.js';
@@ -35,6 +43,14 @@ const skipped = !isRoot ? 'needs root' : !CHROMIUM ? 'chromium not installed, ap
   const reported = await cli(cfg, ['node', 'report', '--now', '--json']);
   t.is(reported.status, 0, reported.stderr.slice(-3000));
   t.like(JSON.parse(reported.stdout), { promisesSent: 1, hardware: 'sent' });
+  // A second sample, then the period as the node reports it once it has ended.
+  t.is((await cli(cfg, ['node', 'collect'])).status, 0);
+  const settings = accountingSettings(loadConfig(cfg));
+  const later = () => Date.now() / 1000 + settings.collect.report_period + PERIOD_GRACE_SECONDS + 1;
+  const reporter = new SlapClient(master.url);
+  t.teardown(() => reporter.close());
+  const period = await runReport({ settings, client: reporter, log, now: later });
+  t.true(period.summary.sent >= 1, JSON.stringify(period.summary));
 
   // What the JSON API holds, as the node reported it.
   const fleet = await (await fetch(`${master.url}api/fleet`)).json() as { computers: Array<{
@@ -79,6 +95,14 @@ const skipped = !isRoot ? 'needs root' : !CHROMIUM ? 'chromium not installed, ap
   t.regex(instances, /greeting/);
   t.notRegex(instances, /failing since/);
   await shot(page, 'instances');
+
+  await page.goto(`${master.url}?view=usage&scope=partition:${computerId}/${partition}&range=day`);
+  await ready(page, 'usage');
+  t.is(await page.evaluate<number>('document.querySelectorAll(".plot canvas").length'), 5);
+  t.deepEqual(await page.evaluate<string[]>('[...document.querySelectorAll(".usage table.numbers tbody tr td:first-child")].map((e) => e.textContent)').then((cells) => cells.slice(0, 1).length), 1, 'the partition\'s row beside the plot');
+  const memory = await (await fetch(`${master.url}api/usage?scope=partition:${computerId}/${partition}&resource=memory&range=day`)).json() as { series: Array<{ values: number[] }> };
+  t.true((memory.series[0]?.values.length ?? 0) >= 1 && (memory.series[0]?.values[0] ?? 0) > 0, `the instance's memory, as collect measured it: ${JSON.stringify(memory.series[0]?.values)}`);
+  await shot(page, 'usage-partition-day');
   t.deepEqual(page.errors, [], 'no script error, no CSP violation');
   t.log(`screenshots in ${artifacts}`);
 });
