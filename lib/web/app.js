@@ -84,7 +84,8 @@ function bytes(n) {
 const percent = (part, whole) => (whole ? `${Math.round((part / whole) * 100)} %` : '?');
 
 /** The node's hardware status as its collect saw it (sent with its usage by `slapos node report`). */
-function hardwareSection(hw) {
+function hardwareSection(hw, viewer) {
+  if (!hw && /^partition /.test(viewer || '')) return h('p', { class: 'muted hardware' }, 'A partition sees its own partition only, not its host\'s hardware status.');
   if (!hw) return h('p', { class: 'muted hardware' }, 'No hardware status reported (the node sends it with its usage, after `slapos node collect`).');
   const m = hw.memory;
   const uptime = hw.uptime_seconds >= 86400 ? `${Math.floor(hw.uptime_seconds / 86400)} days` : `${Math.round(hw.uptime_seconds / 3600)} h`;
@@ -103,7 +104,7 @@ function hardwareSection(hw) {
       ]), { class: 'numbers disks' }));
 }
 
-function computerCard(c) {
+function computerCard(c, viewer) {
   const busyShare = c.partitions_free + c.partitions_busy ? c.partitions_busy / (c.partitions_free + c.partitions_busy) : 0;
   const software = c.software.length === 0 ? h('p', { class: 'muted' }, 'No software release supplied.')
     : table(['Software release', 'Requested', 'Reported', 'Since'], c.software.map((s) => [
@@ -128,7 +129,7 @@ function computerCard(c) {
       link('usage', { view: 'usage', scope: `computer:${c.computer}` })),
     h('div', { class: 'bar', role: 'img', 'aria-label': `${Math.round(busyShare * 100)} % of partitions busy` },
       h('span', { class: 'fill', style: undefined, 'data-share': String(Math.round(busyShare * 100)) })),
-    h('h3', {}, 'Partitions'), partitions, h('h3', {}, 'Software releases'), software, h('h3', {}, 'Hardware'), hardwareSection(c.hardware));
+    h('h3', {}, 'Partitions'), partitions, h('h3', {}, 'Software releases'), software, h('h3', {}, 'Hardware'), hardwareSection(c.hardware, viewer));
 }
 
 async function fleetView() {
@@ -140,7 +141,7 @@ async function fleetView() {
     failing.length ? state('failing') : state('ok'), failing.length ? ` ${failing.length} failing: ${failing.map((p) => p.title).join(', ')}` : ' nothing failing');
   const out = [h('h2', { class: 'page' }, 'Fleet'), summary];
   if (data.computers.length === 0) out.push(h('p', {}, 'No computer registered yet: run `slapos node format` on a node.'));
-  out.push(...data.computers.map(computerCard));
+  out.push(...data.computers.map((c) => computerCard(c, data.viewer)));
   return out;
 }
 
