@@ -125,6 +125,8 @@ export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<
     master_url: master.url,
     pidfile_software: path.join(env.dir, 'sr.pid'),
     pidfile_instance: path.join(env.dir, 'cp.pid'),
+    // Not the default /opt/slapos/slapgrid-ur.pid: two test files reporting at once would refuse each other.
+    pidfile_report: path.join(env.dir, 'ur.pid'),
     instance_min_free_space: '1M',
     software_min_free_space: '1M',
   })) setKey(env.cfg, key, value);
