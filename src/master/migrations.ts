@@ -107,6 +107,10 @@ const MIGRATIONS: string[] = [
     digest TEXT PRIMARY KEY, created_by TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL);
   `,
+  // (issue 24) the master's own settings: local_software_release_root (release-root.ts), as the reference's config table.
+  `
+  CREATE TABLE master_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -18,16 +18,18 @@ export function proxyCommand(): Command {
     )
     .option('--host <host>', 'address to listen on ([slapproxy] host)')
     .option('--port <port>', 'port to listen on ([slapproxy] port)')
-    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)');
+    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)')
+    .option('--local-software-release-root <dir>', 'where local software release paths live ([slapproxy] local_software_release_root, ' +
+      'default /); when it differs from the last run\'s, the stored paths under the old root are rebased under this one (the database is backed up first)');
   proxy.addCommand(
     defineAction(start, async (ctx, _args, options) => {
       const { overrideKeys } = await import('../../config/override.js');
       const given: Record<string, string> = {};
-      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri']] as const) {
-        if (options[option] !== undefined) given[key] = String(options[option]);
+      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri'], ['localSoftwareReleaseRoot', 'local_software_release_root']] as const) {
+        if (options[option] !== undefined) given[key] = key === 'local_software_release_root' ? path.resolve(String(options[option])) : String(options[option]);
       }
       // No `computer` bound on the master's lines: its request lines name the computer each request is about.
-      const config = overrideKeys(ctx.config({ bindComputer: false }), 'slapproxy', given, (key) => `--${key.replace('_', '-')}`);
+      const config = overrideKeys(ctx.config({ bindComputer: false }), 'slapproxy', given, (key) => `--${key.replaceAll('_', '-')}`);
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
