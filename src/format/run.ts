@@ -148,6 +148,7 @@ function useDefinition(observed: Awaited<ReturnType<typeof observe>>, definition
     }),
   };
   delete observed.storedMarshalled;
+  observed.storedFromDefinition = true;
 }
 
 /**
