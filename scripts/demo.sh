@@ -9,6 +9,9 @@
 #   4. two instance requests, `slapos node instance`,
 #   5. the services answering on their partitions' addresses, and their
 #      connection parameters as the master has them (`slapos info`).
+# Every node and master command writes its JSON log lines to one file
+# (--log-file; $SLAPOS_DEMO_LOG, default $DIR/slapos.jsonl): the end shows jq
+# filters on it by partition and by computer (docs/operations.md, "Logs").
 # --keep leaves it all running (and prints how to look and how to clean up);
 # otherwise everything is removed at the end, also on failure: namespace,
 # users and groups named slapdemo*, directories, supervisord, master.
@@ -22,6 +25,8 @@ PREFIX=slapdemo
 DIR=${SLAPOS_DEMO_DIR:-/srv/slapos-demo}
 PORT=5000
 CFG=$DIR/slapos.cfg
+# Outside $DIR, the log outlives the clean-up.
+LOG=${SLAPOS_DEMO_LOG:-$DIR/slapos.jsonl}
 KEEP=false
 case "${1:-}" in
   --keep) KEEP=true ;;
@@ -32,7 +37,7 @@ esac
 
 [ "$(id -u)" = 0 ] || { echo "demo: run as root" >&2; exit 5; }
 NODE=$(command -v node)
-SLAPOS=("$NODE" "$REPO/bin/slapos.js")
+SLAPOS=("$NODE" "$REPO/bin/slapos.js" --log-file "$LOG")
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -168,6 +173,17 @@ for title in hello-one hello-two; do
     in_ns "$NODE" -e "fetch(process.argv[1]).then(r=>r.text()).then(t=>console.log(t.trim()),e=>{console.log('FAILED',e.cause?.message??e.message);process.exitCode=1})" "$url"
   done
 done
+
+say "their log lines (--log-file $LOG), by partition and by computer"
+if command -v jq >/dev/null; then
+  partition=$(jq -r 'select(.msg == "request" and .partition != null) | .partition' "$LOG" | head -n 1 || true)
+  echo "jq -c 'select(.partition == \"$partition\") | {time, msg, code}' $LOG | head -n 5"
+  jq -c --arg p "$partition" 'select(.partition == $p) | {time, msg, code}' "$LOG" | head -n 5 || true
+  echo "jq -r 'select(.computer == \"COMP-DEMO\" and .msg == \"request\") | \"\(.route) \(.status)\"' $LOG | sort | uniq -c"
+  jq -r 'select(.computer == "COMP-DEMO" and .msg == "request") | "\(.route) \(.status)"' "$LOG" | sort | uniq -c
+else
+  echo "(jq is not installed: apt-get install jq, then see docs/operations.md, \"Logs\")"
+fi
 
 if $KEEP; then
   say "left running (--keep)"

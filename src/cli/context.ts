@@ -22,7 +22,12 @@ export interface CommandContext {
   log: Logger;
   /** The configuration file in use (--cfg, $SLAPOS_CONFIGURATION, or the default). */
   configFile: string;
-  config(): SlaposConfig;
+  /**
+   * The configuration, read once. Its [slapos] computer_id is then bound on every later line
+   * (`computer`), unless `bindComputer: false`: the master serves many computers, and each of
+   * its request lines names the one it is about.
+   */
+  config(options?: { bindComputer?: boolean }): SlaposConfig;
   /** Exit 5 unless running as root or [slapos] root_check = false (as the reference). */
   requireRoot(): void;
   out(text: string): void;
@@ -45,11 +50,12 @@ export async function createContext(globals: GlobalOptions, stdout: NodeJS.Writa
     globals,
     log,
     configFile: file,
-    config() {
+    config(options = {}) {
       if (!config) {
         config = loadConfig(file);
         // Every later line (and child logger) says which computer it is about: --log-file JSON filters by it.
-        if (config.slapos.computer_id) log.setBindings({ computer: config.slapos.computer_id });
+        // (pino appends bindings: a line that also passes `computer` would carry the key twice.)
+        if (config.slapos.computer_id && options.bindComputer !== false) log.setBindings({ computer: config.slapos.computer_id });
         for (const warning of configWarnings(config)) log.warn(warning);
       }
       return config;

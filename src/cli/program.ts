@@ -74,6 +74,8 @@ export function buildProgram(): Command {
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
   const inherit = (command: Command) => {
     for (const sub of command.commands) {
+      // A command's own --help says what it does: its summary when it has no longer description.
+      if (sub.description() === '' && sub.summary() !== '') sub.description(sub.summary());
       if (sub.commands.length === 0) {
         sub.option('--cfg <file>', 'configuration file').option('-v, --verbose', 'show debug messages')
           .option('-q, --quiet', 'show only warnings and errors').option('--log-file <file>', 'also write JSON log lines to this file');

@@ -133,6 +133,8 @@ export const slapproxySection = z.object({
   ca_key_file: opt(absolutePath),
   /** reference: lines "<product reference> <software release URL>" (src/master/software-product.ts). */
   software_product_list: z.string().prefault(''),
+  /** reference: where local software release paths live; when it changes, the stored paths under the old root move (src/master/release-root.ts). */
+  local_software_release_root: opt(absolutePath),
   /** ours: the network cache's blobs (default: shacache/ beside an SQLite database; needed with PostgreSQL). */
   shacache_directory: opt(absolutePath),
   /** ours: total bytes of cached blobs (507 beyond), largest single blob (413 beyond). */

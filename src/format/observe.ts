@@ -44,6 +44,8 @@ export interface Observed {
   masterRecords?: Map<string, Dict>;
   /** Stored computer dict (computer_xml), if any. */
   stored?: Dict;
+  /** `-i`: `stored` comes from a definition file: the operator's word, the only record (not the kernel's, .slapos-resource, the master's). */
+  storedFromDefinition?: boolean;
   /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
   storedMarshalled?: Marshalled;
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */

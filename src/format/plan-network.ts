@@ -179,8 +179,10 @@ export function resolveNetwork(settings: FormatSettings, observed: Observed): Ne
     const tapLink = tapAddress === undefined ? undefined : link(observed, String((entry.tap as Dict | undefined)?.name ?? ''));
     return !tapLink || hasAddressAnyLen(observed, tapLink.index, AF_INET6, tapAddress as bigint);
   };
+  const only = observed.storedFromDefinition === true;
   const records = refs.map((ref, i) =>
-    partitionRecord(ref, storedPartition(observed, ref), resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live, observed.masterRecords?.get(ref)));
+    partitionRecord(ref, storedPartition(observed, ref), only ? undefined : resourceEntry(observed.files.get(resourcePath(settings, i)), ref), live,
+      only ? undefined : observed.masterRecords?.get(ref)));
   const entries = records.map((r) => r.entry);
   let decision;
   try {

@@ -16,6 +16,10 @@ import { describe, printable } from './steps.js';
 export interface RunFormatOptions extends FormatOptions {
   /** Where the user database lives; only tests change it. */
   userDb?: UserDbLocation;
+  /** `-i`: a definition file's text (definition-file.ts): the partitions' addresses and ranges, as stored values. */
+  definition?: { file: string; text: string };
+  /** `-o`: receives the definition file of the formatted computer (not on a dry run nor a failure). */
+  writeDefinition?: (text: string) => void;
 }
 
 /**
@@ -32,6 +36,15 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const delay = Math.floor(Math.random() * settings.randomDelay * 1000);
     log.info({ delay_s: Math.round(delay / 1000) }, 'waiting before formatting (random_delay; use --now to skip)');
     await sleep(delay);
+  }
+  // A definition file is checked whole before anything is observed or changed.
+  let definition: Dict | undefined;
+  if (options.definition) {
+    const { definitionAsStored, definitionProblems, parseDefinition, DefinitionError } = await import('./definition-file.js');
+    const parsed = parseDefinition(options.definition.text, options.definition.file, settings.partitionAmount);
+    const problems = definitionProblems(parsed, settings);
+    if (problems.length > 0) throw new DefinitionError(options.definition.file, `not this node's layout: ${problems.join('; ')}`);
+    definition = definitionAsStored(parsed);
   }
   const userDb = options.userDb ?? SYSTEM_USER_DB;
   const today = Math.floor(Date.now() / 86_400_000);
@@ -59,6 +72,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
   async function formatOnce(): Promise<number> {
     const started = Date.now();
     const observed = await observe(settings, rtnl, userDb);
+    if (definition) useDefinition(observed, definition);
     const recordless = settings.alterNetwork ? recordlessPartitions(settings, observed) : [];
     if (recordless.length > 0) observed.masterRecords = await masterRecords(config, settings.computerId, recordless, log);
     const observedAt = Date.now();
@@ -86,6 +100,7 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     // An empty plan (a re-run on a formatted node) does not even load the apply code.
     const { applyPlan } = plan.steps.length > 0 ? await import('./apply.js') : { applyPlan: async (): Promise<Record<string, number>> => ({}) };
     const timing = await applyPlan(plan, { settings, observed, ...(rtnl ? { rtnl } : {}), userDb, log, today });
+    if (options.writeDefinition) options.writeDefinition((await import('./definition-file.js')).definitionText(plan.computer));
     const rounded = Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)]));
     log.debug({ observe: observedAt - started, plan: plannedAt - observedAt, apply: rounded }, 'time spent (ms)');
     const summary = { steps: plan.steps.length, partitions: settings.partitionAmount, removed: plan.removed, repaired: [...observed.userDbRepairs, ...userCheck.missing], ms: Date.now() - started };
@@ -118,6 +133,22 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     if (refusal) throw new FormatError(refusal);
     if ('error' in master) log.warn({ code: 'MASTER_UNREACHABLE', partitions: surplus, master_error: master.error }, 'removing partitions without asking the master (--allow-offline-shrink)');
   }
+}
+
+/** The definition's addresses and ranges in place of the state file's (the rest of each stored partition kept). */
+function useDefinition(observed: Awaited<ReturnType<typeof observe>>, definition: Dict): void {
+  const stored = observed.stored ?? {};
+  const before = new Map((Array.isArray(stored.partition_list) ? (stored.partition_list as Dict[]) : []).map((p) => [String(p.reference), p]));
+  const given = definition.partition_list as Dict[];
+  observed.stored = {
+    ...stored, ...definition,
+    partition_list: given.map((p) => {
+      const kept = before.get(String(p.reference)) ?? {};
+      return { ...kept, ...p, tap: { ...((kept.tap ?? {}) as Dict), ...(p.tap as Dict) }, user: { ...((kept.user ?? {}) as Dict), ...(p.user as Dict) } };
+    }),
+  };
+  delete observed.storedMarshalled;
+  observed.storedFromDefinition = true;
 }
 
 /**

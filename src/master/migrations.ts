@@ -112,6 +112,10 @@ const MIGRATIONS: string[] = [
   CREATE TABLE computer_hardware (
     computer_reference TEXT PRIMARY KEY, document TEXT NOT NULL, reported_at DOUBLE PRECISION NOT NULL);
   `,
+  // (issue 24) the master's own settings: local_software_release_root (release-root.ts), as the reference's config table.
+  `
+  CREATE TABLE master_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,7 +3,7 @@
 // bind policy (loopback only without TLS unless allow_insecure_bind).
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -23,6 +23,7 @@ import { parseSoftwareProductList, registerSoftwareProducts } from './software-p
 import { MasterMetrics, registerMetrics } from './metrics.js';
 import { isPostgresUri, PgStore } from './pg-store.js';
 import { registerRoutes } from './routes.js';
+import { applyReleaseRoot, DEFAULT_ROOT } from './release-root.js';
 import { describeImport } from './slapproxy-import.js';
 import { SqliteStore } from './sqlite-store.js';
 import { gatherStatus, renderStatusPage } from './status-page.js';
@@ -187,6 +188,8 @@ export interface ProxyConfig {
   shacache_quota?: number | undefined;
   shacache_max_blob?: number | undefined;
   shacache_download?: 'open' | 'authenticated' | undefined;
+  /** Where local software release paths live (release-root.ts); default /. */
+  local_software_release_root?: string | undefined;
 }
 
 /** Where the cache's blobs go: configured, else next to an SQLite database; PostgreSQL needs it configured. */
@@ -207,6 +210,23 @@ export async function openStore(databaseUri: string, logger?: Logger | false): P
     else process.stderr.write(`${describeImport(store.imported)}\n`);
   }
   return store;
+}
+
+/** Records the local software release root; when it moved, rebases the stored local-path URLs (release-root.ts). */
+async function applyRoot(store: Store, root: string, logger: Logger | false): Promise<void> {
+  const isFile = (file: string) => {
+    try {
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const backup = store instanceof SqliteStore ? () => store.backup() : undefined;
+  const update = await applyReleaseRoot(store, root, isFile, backup);
+  if (update.change === 'same' || !logger) return;
+  const fields = { code: 'RELEASE_ROOT_CHANGED', from: update.from, to: update.to, change: update.change, rebased: update.rebased.size, backup: update.backup };
+  if (update.change === 'rebase') logger.warn(fields, 'local software release root changed: software URLs under the old root rebased');
+  else logger.info(fields, 'local software release root changed: nothing to rebase (one root is inside the other)');
 }
 
 /** Opens the store, builds and starts listening; returns the app and its URL. */
@@ -245,6 +265,12 @@ export async function startMaster(
     }
   }
   const store = await openStore(config.database_uri, logger);
+  try {
+    await applyRoot(store, config.local_software_release_root ?? DEFAULT_ROOT, logger);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const cacheDir = cacheDirectory(config);
   const cache = cacheDir === undefined ? undefined : {
     directory: cacheDir,

@@ -282,9 +282,16 @@ function convert(file: string, now: Date): SlapproxyImportReport | undefined {
         }
         carried[`${base}${v}`] = legacyCount;
       }
+      // The release root the reference last ran with (release-root.ts): the next start rebases from it.
+      let rootCarried = 0;
+      if (has('config')) {
+        rootCarried = db.prepare(`INSERT INTO master_setting (name, value) SELECT name, value FROM legacy.config${v} ` +
+          "WHERE name = 'local_software_release_root' AND value IS NOT NULL").run().changes;
+        if (rootCarried > 0) carried[`config${v}`] = rootCarried;
+      }
       for (const base of ['config', 'forwarded_partition_request']) {
         if (has(base)) {
-          const n = count(db, `legacy.${base}${v}`);
+          const n = count(db, `legacy.${base}${v}`) - (base === 'config' ? rootCarried : 0);
           if (n > 0) notCarried[`${base}${v}`] = n;
         }
       }

@@ -117,6 +117,25 @@ export class SqlTx implements Tx {
     return this.all<ComputerRow>('SELECT reference, address, netmask FROM computer ORDER BY reference');
   }
 
+  async listSoftwareUrls() {
+    const rows = await this.all<{ url: string }>(
+      'SELECT url FROM software UNION SELECT software_release AS url FROM computer_partition WHERE software_release IS NOT NULL');
+    return rows.map((r) => r.url);
+  }
+  async renameSoftwareUrl(from: string, to: string) {
+    const computers = await this.all<{ computer_reference: string }>(
+      'SELECT computer_reference FROM software WHERE url = ? UNION SELECT computer_reference FROM computer_partition WHERE software_release = ?', from, from);
+    for (const { computer_reference: computer } of computers) this.touched.add(computer);
+    await this.run('UPDATE software SET url = ? WHERE url = ?', to, from);
+    await this.run('UPDATE computer_partition SET software_release = ? WHERE software_release = ?', to, from);
+  }
+  async getSetting(name: string) {
+    return (await this.get<{ value: string }>('SELECT value FROM master_setting WHERE name = ?', name))?.value;
+  }
+  async setSetting(name: string, value: string) {
+    await this.run('INSERT INTO master_setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value', name, value);
+  }
+
   listSoftware(computer: string) {
     return this.all<SoftwareRow>(`SELECT ${SOFTWARE} FROM software WHERE computer_reference = ? ORDER BY ${this.order}`, computer);
   }

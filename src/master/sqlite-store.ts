@@ -3,7 +3,7 @@
 // in-process queue so that exactly one transaction runs at a time: two requests
 // can never pick the same free partition (the reference had no transaction).
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
 import { openSqlite, secureDatabaseFiles, StatementCache } from '../util/sqlite.js';
@@ -57,8 +57,11 @@ export class SqliteStore implements Store {
   /** Set when this open converted a reference slapproxy database (slapproxy-import.ts). */
   readonly imported: SlapproxyImportReport | undefined;
 
+  private readonly file: string | undefined;
+
   constructor(file: string, warn: (message: string) => void = emitWarning) {
     const onDisk = file !== ':memory:' && file !== '';
+    this.file = onDisk ? path.resolve(file) : undefined;
     if (onDisk) {
       mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
       secureDatabaseFiles(file, warn, true);
@@ -70,6 +73,16 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.engine = new SqliteEngine(this.db);
     if (onDisk) secureDatabaseFiles(file, warn, false);
+  }
+
+  /** A consistent copy of the database beside it (<file>-backup-<time>.db, 0600: it holds keys); returns its path. */
+  backup(): string {
+    if (!this.file) throw new Error('an in-memory database has no backup');
+    const target = `${this.file}-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.db`;
+    // VACUUM INTO fills an empty file: created first, private.
+    closeSync(openSync(target, 'wx', 0o600));
+    this.db.prepare('VACUUM INTO ?').run(target);
+    return target;
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {

@@ -156,6 +156,13 @@ export interface Tx {
   upsertSoftware(url: string, computer: string, requestedState: string): Promise<void>;
   reportSoftware(url: string, computer: string, state: string, errorLog: string | null, at: number): Promise<boolean>;
   deleteSoftware(url: string, computer: string): Promise<boolean>;
+  /** Every software URL the master holds (software rows and partitions' software_release), once each. */
+  listSoftwareUrls(): Promise<string[]>;
+  /** Renames a software URL everywhere it is held (local_software_release_root, release-root.ts). */
+  renameSoftwareUrl(from: string, to: string): Promise<void>;
+  /** The master's own settings (release-root.ts): one value per name. */
+  getSetting(name: string): Promise<string | undefined>;
+  setSetting(name: string, value: string): Promise<void>;
 
   /** Partitions of a computer, in format order. */
   listPartitions(computer: string): Promise<PartitionRow[]>;

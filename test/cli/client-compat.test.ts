@@ -25,7 +25,8 @@ async function setup(t: ExecutionContext, extra = '') {
 
 test('service list and info print what the reference prints; an unknown title exits 2', async (t) => {
   const { client, slapos } = await setup(t);
-  t.is((await slapos('service', 'list')).stdout, '{}');
+  // The reference's empty case (slapos/cli/list.py), not an empty JSON object.
+  t.is((await slapos('service', 'list')).stdout, 'No existing service.');
   await client.requestComputerPartition(SR, 'inst0', { parameters: { foo: 'bar', unicode: 'é' } });
   await client.requestComputerPartition(SR, 'inst1', { softwareType: 'other', state: 'stopped' });
   await client.requestComputerPartition(SR, 'shared0', { shared: true, parameters: { foo: 'sharedfoo' } });

@@ -1,6 +1,7 @@
 // Starts a real master on loopback (port 0) over a fresh SQLite file; stopped by t.teardown.
 import type { ExecutionContext } from 'ava';
 import path from 'node:path';
+import { pino } from 'pino';
 import { buildMaster } from '../../src/master/server.js';
 import { SqliteStore } from '../../src/master/sqlite-store.js';
 import type { Store } from '../../src/master/store.js';
@@ -22,10 +23,13 @@ export async function startTestMaster(
   t: ExecutionContext, defaultComputer = 'COMP-1234', bodyLimit?: number, openStore?: StoreFactory,
   /** Plain HTTP: the node's instance_root, so that partition users are known by uid (docs/master.md). */
   localPeers?: { instanceRoot: string; computer: string },
+  /** The master's JSON log lines (one per request, as `proxy start --log-file` writes them). */
+  logFile?: string,
 ): Promise<TestMaster> {
   const dbFile = openStore ? '' : path.join(tempDir(t), 'proxy.db');
   const store = openStore ? await openStore(t) : new SqliteStore(dbFile);
-  const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}), ...(localPeers ? { localPeers } : {}) });
+  const logger = logFile ? pino({ level: 'debug', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: logFile, sync: true })) : undefined;
+  const app = await buildMaster({ store, defaultComputer, ...(bodyLimit ? { bodyLimit } : {}), ...(localPeers ? { localPeers } : {}), ...(logger ? { logger } : {}) });
   t.teardown(() => app.close());
   const port = await listenOnLoopback(app);
   return { url: `http://127.0.0.1:${port}/`, dbFile, store };

@@ -21,8 +21,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function startProxy(t: ExecutionContext, cfg: string): ResultPromise {
-  const child = execa('node', [BIN, 'proxy', 'start', '--cfg', cfg], { reject: false, all: true });
+export function startProxy(t: ExecutionContext, cfg: string, extra: readonly string[] = []): ResultPromise {
+  const child = execa('node', [BIN, 'proxy', 'start', '--cfg', cfg, ...extra], { reject: false, all: true });
   t.teardown(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     await child;

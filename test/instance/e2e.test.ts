@@ -6,21 +6,25 @@ import { chownSync, existsSync, lstatSync, readFileSync, rmSync, statSync, write
 import path from 'node:path';
 import { instanceXmlToDict } from '../../src/slap/instance-xml.js';
 import { SupervisorClient } from '../../src/supervisor/client.js';
-import { isRoot, repoRoot } from '../helpers/system.js';
+import { isRoot, repoRoot, tempDir } from '../helpers/system.js';
 import { cli, fetchInNetns, instancePass, nodeEnv, releaseByHand, setKey } from './env.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
 
 rootTest('request → software → instance: services answer as partition users; skip, change, failure with backoff, stop/start, offline', async (t) => {
-  const env = await nodeEnv(t, 3);
+  // --log-file of the node's passes and the master's lines: filtered below as docs/operations.md's jq filters do.
+  const logs = tempDir(t);
+  const masterLog = path.join(logs, 'master.jsonl');
+  const nodeLog = path.join(logs, 'node.jsonl');
+  const env = await nodeEnv(t, 3, { masterLog });
   const { client, computerId, cfg } = env;
   // A release whose instance profile is broken: built by hand, so `node software` finds it complete.
   const broken = releaseByHand(env, 'broken', '[buildout]\nparts = nope\n[nope]\nrecipe = no.such.recipe\n');
 
   await client.supplySupply(EXAMPLE, computerId);
   await client.supplySupply(broken, computerId);
-  const sw = await cli(cfg, ['node', 'software', '--now']);
+  const sw = await cli(cfg, ['node', 'software', '--now', '--log-file', nodeLog]);
   t.is(sw.status, 0, sw.stderr);
 
   const inst0 = await client.requestComputerPartition(EXAMPLE, 'inst0', { parameters: { foo: 'bar' } }).catch(() => undefined);
@@ -32,7 +36,7 @@ rootTest('request → software → instance: services answer as partition users;
   const run = (...args: string[]) => instancePass(cfg, ...args);
 
   // First pass: both hello-http instances deployed, the broken one fails without stopping them.
-  const first = await run();
+  const first = await run('--log-file', nodeLog);
   t.is(first.status, 1, first.stderr);
   t.deepEqual(first.summary?.processed.sort(), [ids.inst0, ids.inst1].sort(), first.stderr.slice(-3000));
   t.deepEqual(first.summary?.failed.map((f) => f.id), [ids.bad]);
@@ -80,6 +84,17 @@ rootTest('request → software → instance: services answer as partition users;
     t.false(promise.result.failed);
     t.is(statSync(result).uid, statSync(dir).uid);
   }
+  // jq 'select(.computer == C and .partition == P)' on the node's and the master's --log-file lines.
+  const jsonLines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const nodeLines = jsonLines(nodeLog);
+  t.true(nodeLines.every((l) => l.computer === computerId), 'every node line names the computer');
+  t.true(nodeLines.some((l) => l.software_release === EXAMPLE), 'the software pass names its release');
+  const inst0Lines = nodeLines.filter((l) => l.computer === computerId && l.partition === ids.inst0);
+  t.true(inst0Lines.length > 0 && !inst0Lines.some((l) => l.partition === ids.inst1));
+  t.true(nodeLines.some((l) => l.partition === ids.bad && typeof l.code === 'string'), 'the failure has its code');
+  const requests = jsonLines(masterLog).filter((l) => l.msg === 'request');
+  t.true(requests.some((l) => l.computer === computerId && l.route === '/getFullComputerInformation'));
+  t.true(requests.some((l) => l.computer === computerId && l.partition === ids.inst0), 'a request about inst0\'s partition');
   const badRow = await env.master.store.transaction((tx) => tx.getPartition(computerId, ids.bad));
   t.is(badRow?.reported_state, 'error');
   t.regex(badRow?.error_log ?? '', /no\.such\.recipe/);

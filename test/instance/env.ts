@@ -107,7 +107,7 @@ export async function stopSupervisord(instanceRoot: string): Promise<void> {
   }
 }
 
-export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<NodeEnv> {
+export async function nodeEnv(t: ExecutionContext, partitions: number, options: { masterLog?: string } = {}): Promise<NodeEnv> {
   const env = formatEnv(t, { kind: 'bridge' }, { partition_amount: String(partitions) });
   const instanceRoot = path.join(env.dir, 'inst');
   const softwareRoot = path.join(env.dir, 'soft');
@@ -117,7 +117,7 @@ export async function nodeEnv(t: ExecutionContext, partitions: number): Promise<
   // 2 = formatted, master unreachable (it is not in the namespace): reported below instead.
   if (formatted.status !== 0 && formatted.status !== 2) throw new Error(`format failed (${formatted.status}): ${formatted.stderr}`);
   const computerId = 'COMP-TEST';
-  const master = await startTestMaster(t, computerId, undefined, undefined, { instanceRoot, computer: computerId });
+  const master = await startTestMaster(t, computerId, undefined, undefined, { instanceRoot, computer: computerId }, options.masterLog);
   const client = new SlapClient(master.url);
   t.teardown(() => client.close());
   await client.loadComputerConfigurationFromXML(JSON.parse(readFileSync(path.join(env.dir, 'slapos.json'), 'utf8')) as PyRecord);

@@ -145,14 +145,15 @@ test("node software and instance take the reference's slapgrid options, checked 
   t.regex(both.stderr, /give --only or --only-sr, not both/);
 });
 
-test("node format takes the reference's spellings; definition files are refused with a reason", (t) => {
+test("node format takes the reference's spellings, definition files included", (t) => {
   const help = slapos(['node', 'format', '--help']).stdout;
   for (const flag of ['--alter_user', '--alter_network', '--computer_json', '--computer_xml', '-i, --input_definition_file', '-o, --output_definition_file', '-c, --console']) {
     t.true(help.includes(flag), `format --help lists ${flag}`);
   }
-  const refused = slapos(['node', 'format', '-o', '/tmp/def.cfg', '--cfg', '/nonexistent']);
-  t.is(refused.status, 1);
-  t.regex(refused.stderr, /definition files .* are not supported/);
+  // Checked once the configuration is read: a missing one is the error here.
+  const missing = slapos(['node', 'format', '-o', '/tmp/def.cfg', '--cfg', '/nonexistent']);
+  t.is(missing.status, 1);
+  t.regex(missing.stderr, /cannot read configuration/);
   const disagree = slapos(['node', 'format', '--alter_user', 'false', '--alter-user', 'true', '--cfg', '/nonexistent']);
   t.is(disagree.status, 1);
   t.regex(disagree.stderr, /--alter_user and --alter-user disagree/);

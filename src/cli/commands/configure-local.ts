@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { defineAction } from '../context.js';
 import { CliError, Exit } from '../exit.js';
+import { checkInterfaceName, checkIpv4Network } from './option-checks.js';
 
 /** The reference's computer id for a local node. */
 export const LOCAL_COMPUTER_ID = 'local_computer';
@@ -77,9 +78,8 @@ export function checkLocalPlan(plan: LocalPlan): void {
   }
   if (!Number.isInteger(plan.listenPort) || plan.listenPort < 1 || plan.listenPort > 65535) throw new CliError(`--daemon-listen-port: not a port: ${String(plan.listenPort)}`);
   if (isIP(plan.listenIp) === 0) throw new CliError(`--daemon-listen-ip: not an IP address: ${plan.listenIp}`);
-  const [net, bits] = plan.ipv4LocalNetwork.split('/');
-  if (isIP(net ?? '') !== 4 || !/^\d{1,2}$/.test(bits ?? '') || Number(bits) > 32) throw new CliError(`--ipv4-local-network: not an IPv4 network: ${plan.ipv4LocalNetwork}`);
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(plan.interfaceName)) throw new CliError(`--interface-name: not an interface name: ${plan.interfaceName}`);
+  checkIpv4Network('--ipv4-local-network', plan.ipv4LocalNetwork);
+  checkInterfaceName('--interface-name', plan.interfaceName);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(plan.user)) throw new CliError(`--user: not a user name: ${plan.user}`);
   for (const [option, dir] of [['--slapos-configuration-directory', plan.configurationDirectory], ['--slapos-buildout-directory', plan.buildoutDirectory],
     ['--slapos-instance-root', plan.instanceRoot], ['--slapos-software-root', plan.softwareRoot]] as const) {

@@ -3,12 +3,13 @@
 // `service`, `computer` and `console` read, with the user's certificate and
 // key copied beside it (as the reference's configure client does).
 import { Command } from 'commander';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 import { configureLocalCommand } from './configure-local.js';
+import { checkUrlOptions, readPairOptions } from './option-checks.js';
 
 export function configureCommand(): Command {
   const configure = new Command('configure').summary('write a client configuration, or set up a single machine from scratch');
@@ -25,27 +26,20 @@ export function configureCommand(): Command {
   configure.addCommand(defineAction(client, (ctx, _args, options) => {
     const dir = path.resolve(String(options.slaposConfigurationDirectory));
     const cfg = path.join(dir, 'slapos-client.cfg');
-    for (const key of ['masterUrl', 'masterRestUrl'] as const) {
-      if (options[key] === undefined) continue;
-      try {
-        new URL(String(options[key]));
-      } catch {
-        throw new CliError(`--${key === 'masterUrl' ? 'master-url' : 'master-rest-url'}: not a URL: ${String(options[key])}`);
-      }
-    }
-    if (Boolean(options.certFile) !== Boolean(options.keyFile)) throw new CliError('give --cert-file and --key-file together');
-    for (const file of [options.certFile, options.keyFile]) if (file !== undefined && !existsSync(String(file))) throw new CliError(`${String(file)}: no such file`);
+    checkUrlOptions(options, { masterUrl: '--master-url', masterRestUrl: '--master-rest-url' });
+    const pair = readPairOptions('--cert-file', options.certFile, '--key-file', options.keyFile);
     if (existsSync(cfg) && !options.force) throw new CliError(`${cfg} already exists (add --force to overwrite it)`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const lines = ['[slapos]', `master_url = ${String(options.masterUrl)}`];
     if (options.masterRestUrl !== undefined) lines.push(`master_rest_url = ${String(options.masterRestUrl)}`);
     lines.push('', '[slapconsole]');
-    if (options.certFile !== undefined && options.keyFile !== undefined) {
+    if (pair) {
       const cert = path.join(dir, 'certificate');
       const key = path.join(dir, 'key');
-      copyFileSync(String(options.certFile), cert);
-      copyFileSync(String(options.keyFile), key);
+      writeFileSync(key, pair.key, { mode: 0o600 });
       chmodSync(key, 0o600);
+      writeFileSync(cert, pair.certificate, { mode: 0o644 });
+      // [slapconsole] for the console, [slapos] for the other client commands (as the reference's file).
       lines.push(`cert_file = ${cert}`, `key_file = ${key}`);
       lines.splice(2, 0, `cert_file = ${cert}`, `key_file = ${key}`);
     }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
 
@@ -27,8 +28,10 @@ export function formatCommand(): Command {
     .option('--alter_user <bool>', 'same as --alter-user (the reference\'s spelling)')
     .option('--alter_network <bool>', 'same as --alter-network (the reference\'s spelling)')
     .option('--dry_run', 'same as --dry-run (the reference\'s spelling)')
-    .option('-i, --input_definition_file <file>', 'the reference\'s partition definition file: not supported, refused')
-    .option('-o, --output_definition_file <file>', 'the reference\'s definition output file: not supported, refused')
+    .option('-i, --input_definition_file <file>', 'the reference\'s definition file ([computer], [partition_<i>]: address, ipv6_range, user, ' +
+      'network_interface, pathname): the partitions\' addresses and ranges are taken from it; its names must be this node\'s ' +
+      '([slapformat] input_definition_file)')
+    .option('-o, --output_definition_file <file>', 'write the formatted computer as a definition file ([slapformat] output_definition_file)')
     .option('-c, --console', 'obsolete, ignored (as the reference)');
   return defineAction(command, async (ctx, _args, options) => {
     for (const [theirs, ours] of Object.entries(REFERENCE_SPELLINGS)) {
@@ -36,14 +39,27 @@ export function formatCommand(): Command {
       if (options[ours] !== undefined && options[ours] !== options[theirs]) throw new CliError(`--${theirs} and --${ours.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} disagree`);
       options[ours] = options[theirs];
     }
-    if (options.input_definition_file !== undefined || options.output_definition_file !== undefined) {
-      throw new CliError('definition files (-i/--input_definition_file, -o/--output_definition_file) are not supported: set [slapformat] partition_amount and the other keys in slapos.cfg');
-    }
     const config = ctx.config();
     ctx.requireRoot();
+    const input = (options.input_definition_file as string | undefined) ?? config.slapformat.input_definition_file;
+    const output = (options.output_definition_file as string | undefined) ?? config.slapformat.output_definition_file;
+    let definition: { file: string; text: string } | undefined;
+    if (input !== undefined) {
+      try {
+        definition = { file: input, text: readFileSync(input, 'utf8') };
+      } catch (error) {
+        throw new CliError(`--input_definition_file: cannot read ${input}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+    }
+    // Written once the node is formatted (the reference writes it before, from a computer not yet formatted).
+    const writeDefinition = output === undefined ? undefined : (text: string) => {
+      writeFileSync(output, text, { mode: 0o644 });
+      ctx.log.info({ path: output }, 'definition file written');
+    };
     // Loaded here so that other commands do not load format's modules, and format loads only its own.
     const { runFormat } = await import('../../format/run.js');
-    const status = await runFormat(config, options, ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
+    const status = await runFormat(config, { ...options, ...(definition ? { definition } : {}), ...(writeDefinition ? { writeDefinition } : {}) },
+      ctx.log.child({ loop: 'format' }), (text) => ctx.out(text));
     if (status === 0 && !options.dryRun) ctx.hint('supply a software release to this node: slapos supply <url> <computer_id>, then slapos node software', Boolean(options.json));
     return status;
   });

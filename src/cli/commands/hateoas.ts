@@ -46,37 +46,72 @@ async function parameters(xml: unknown, unwrapJson: boolean): Promise<unknown> {
 
 const text = (value: unknown) => (typeof value === 'string' ? value : value === null || value === undefined ? '' : String(value));
 
+type Row = Record<string, unknown>;
+
+/**
+ * One HATEOAS collection as the reference's client reads it: `list` searches
+ * it, `info` finds one member by its key and traverses to its document.
+ * `service` and `computer` differ only by these values.
+ */
+interface Collection {
+  /** The collection's search query (hateoas-client.ts). */
+  query: 'INSTANCE_TREES' | 'COMPUTE_NODES';
+  /** What `info` looks a member up by. */
+  key: 'title' | 'reference';
+  listSelect: string[];
+  printList(rows: Row[], options: Record<string, unknown>): string;
+  /** The reference's warning when `info` finds nothing (exit 2): its words (`%s`: the name), the name as a field too. */
+  unknown: { field: string; words: string };
+  printInfo(doc: Row, options: Record<string, unknown>): Promise<string> | string;
+}
+
+function addListInfo(group: Command, collection: Collection, list: Command, info: Command): Command {
+  group.addCommand(defineAction(list, async (ctx, _args, options) => {
+    const client = await import('../../slap/hateoas-client.js');
+    const rows = await withHateoas(ctx, (c) => c.search(client[collection.query], collection.listSelect));
+    ctx.out(collection.printList(rows, options));
+  }));
+  group.addCommand(defineAction(info, async (ctx, args, options) => {
+    const name = args[0] ?? '';
+    const client = await import('../../slap/hateoas-client.js');
+    const doc = await withHateoas(ctx, async (c) => {
+      const rows = await c.search(`${client[collection.query]} AND ${client.exactly(collection.key, name)}`, [collection.key, 'relative_url']);
+      const row = rows.find((r) => r[collection.key] === name);
+      return row === undefined ? undefined : c.traverse(text(row.relative_url));
+    });
+    if (doc === undefined) {
+      const { field, words } = collection.unknown;
+      ctx.log.warn({ code: collection.key === 'title' ? 'INSTANCE_UNKNOWN' : 'COMPUTER_UNKNOWN', [field]: name }, words, name);
+      return Exit.OFFLINE_OR_PROMISE;
+    }
+    ctx.out(await collection.printInfo(doc, options));
+    return Exit.SUCCESS;
+  }));
+  return group;
+}
+
 export function serviceCommand(): Command {
   const service = new Command('service').summary('list the instances of the master and show one (its HATEOAS interface)');
   const list = new Command('list')
     .summary('the requested instance trees: {"title": "software release URL"} as JSON')
     .description('Reads the instance trees from the master\'s HATEOAS interface ([slapos] master_rest_url of the client ' +
-      'configuration, default <master_url>/hateoas) and prints them as a JSON object, title → software release URL.');
+      'configuration, default <master_url>/hateoas) and prints them as a JSON object, title → software release URL; ' +
+      '"No existing service." when there is none (as the reference).');
   const info = new Command('info')
     .summary("an instance's software, type, state, parameters and connection parameters, as JSON")
     .argument('<reference>', 'instance title')
     .option('--news', 'include the raw news (the master has none: status stays "unsupported")')
     .description('Prints software-url, software-type, shared, requested-state, instance-parameters, connection-parameters ' +
       'and status as JSON, as the reference. Exit status 2 when no instance has that title.');
-  service.addCommand(defineAction(list, async (ctx) => {
-    const { INSTANCE_TREES } = await import('../../slap/hateoas-client.js');
-    const rows = await withHateoas(ctx, (c) => c.search(INSTANCE_TREES, ['title', 'url_string']));
-    ctx.out(sortedJson(Object.fromEntries(rows.map((row) => [text(row.title), text(row.url_string)]))));
-  }));
-  service.addCommand(defineAction(info, async (ctx, args) => {
-    const title = args[0] ?? '';
-    const { exactly, INSTANCE_TREES } = await import('../../slap/hateoas-client.js');
-    const doc = await withHateoas(ctx, async (c) => {
-      const row = (await c.search(`${INSTANCE_TREES} AND ${exactly('title', title)}`, ['title', 'relative_url'])).find((r) => r.title === title);
-      return row === undefined ? undefined : c.traverse(text(row.relative_url));
-    });
-    if (doc === undefined) {
-      // The reference's words, name included (scripts match them); the name is a field too.
-      ctx.log.warn({ code: 'INSTANCE_UNKNOWN', instance: title }, 'Instance %s does not exist.', title);
-      return Exit.OFFLINE_OR_PROMISE;
-    }
+  return addListInfo(service, {
+    query: 'INSTANCE_TREES',
+    key: 'title',
+    listSelect: ['title', 'url_string'],
+    // The reference's empty case is its own line, not an empty object (slapos/cli/list.py).
+    printList: (rows) => rows.length === 0 ? 'No existing service.' : sortedJson(Object.fromEntries(rows.map((row) => [text(row.title), text(row.url_string)]))),
+    unknown: { field: 'instance', words: 'Instance %s does not exist.' },
     // Insertion order, as the reference's json.dumps(info, indent=2).
-    ctx.out(pythonJson({
+    printInfo: async (doc) => pythonJson({
       'software-url': doc.url_string ?? null,
       'software-type': doc.source_reference ?? null,
       shared: Boolean(doc.root_slave),
@@ -84,46 +119,35 @@ export function serviceCommand(): Command {
       'instance-parameters': await parameters(doc.text_content, false),
       'connection-parameters': await parameters(doc.connection_parameter_list, true),
       status: 'unsupported',
-    }));
-    return Exit.SUCCESS;
-  }));
-  return service;
+    }),
+  }, list, info);
 }
 
 export function computerCommand(): Command {
   const computer = new Command('computer').summary('list the computers of the master, show one, get a registration token');
   const list = new Command('list')
     .summary('the computers the master knows: "<reference> <title>" per line')
+    .description('Reads the computers from the master\'s HATEOAS interface and prints "List of Computers:" then ' +
+      '"<reference> <title>" per computer, or "No existing computer." (as the reference).')
     .option('--json', 'print JSON: [{reference, title}]');
   const info = new Command('info')
     .summary("a computer's reference and title")
     .argument('<reference>', 'computer reference')
     .option('--json', 'print JSON')
     .description('Exit status 2 when the master has no computer with that reference (as the reference).');
-  computer.addCommand(defineAction(list, async (ctx, _args, options) => {
-    const { COMPUTE_NODES } = await import('../../slap/hateoas-client.js');
-    const rows = await withHateoas(ctx, (c) => c.search(COMPUTE_NODES, ['title', 'reference']));
-    if (options.json) {
-      ctx.out(JSON.stringify(rows.map((r) => ({ reference: text(r.reference), title: text(r.title) })), null, 2));
-      return;
-    }
-    ctx.out(rows.length === 0 ? 'No existing computer.' : ['List of Computers:', ...rows.map((r) => `${text(r.reference)} ${text(r.title)}`)].join('\n'));
-  }));
-  computer.addCommand(defineAction(info, async (ctx, args, options) => {
-    const reference = args[0] ?? '';
-    const { exactly, COMPUTE_NODES } = await import('../../slap/hateoas-client.js');
-    const doc = await withHateoas(ctx, async (c) => {
-      const row = (await c.search(`${COMPUTE_NODES} AND ${exactly('reference', reference)}`, ['reference', 'relative_url'])).find((r) => r.reference === reference);
-      return row === undefined ? undefined : c.traverse(text(row.relative_url));
-    });
-    if (doc === undefined) {
-      ctx.log.warn({ code: 'COMPUTER_UNKNOWN', computer_reference: reference }, 'Computer %s does not exist.', reference);
-      return Exit.OFFLINE_OR_PROMISE;
-    }
-    if (options.json) ctx.out(JSON.stringify({ reference: text(doc.reference), title: text(doc.title) }, null, 2));
-    else ctx.out(`Computer Reference: ${text(doc.reference)}\nComputer Title    : ${text(doc.title)}`);
-    return Exit.SUCCESS;
-  }));
+  addListInfo(computer, {
+    query: 'COMPUTE_NODES',
+    key: 'reference',
+    listSelect: ['title', 'reference'],
+    printList: (rows, options) => {
+      if (options.json) return JSON.stringify(rows.map((r) => ({ reference: text(r.reference), title: text(r.title) })), null, 2);
+      return rows.length === 0 ? 'No existing computer.' : ['List of Computers:', ...rows.map((r) => `${text(r.reference)} ${text(r.title)}`)].join('\n');
+    },
+    unknown: { field: 'computer_reference', words: 'Computer %s does not exist.' },
+    printInfo: (doc, options) => options.json
+      ? JSON.stringify({ reference: text(doc.reference), title: text(doc.title) }, null, 2)
+      : `Computer Reference: ${text(doc.reference)}\nComputer Title    : ${text(doc.title)}`,
+  }, list, info);
   computer.addCommand(computerTokenCommand());
   return computer;
 }

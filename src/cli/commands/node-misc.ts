@@ -94,9 +94,11 @@ export function supervisordCommand(): Command {
 export function supervisorctlCommand(): Command {
   const command = new Command('supervisorctl')
     .summary("run supervisorctl against the node's supervisord")
+    .description("Runs supervisorctl ARGS against the node's supervisord (started first unless [slapos] " +
+      'forbid_supervisord_automatic_launch), e.g. `slapos node supervisorctl status`. supervisorctl\'s own help: ' +
+      '`slapos node supervisorctl help [action]`. Exit status: supervisorctl\'s.')
     .argument('[args...]', 'supervisorctl arguments')
-    .allowUnknownOption()
-    .helpOption(false);
+    .allowUnknownOption();
   return defineAction(command, (ctx, args) => runSupervisorctl(ctx, args));
 }
 

@@ -18,15 +18,18 @@ export function proxyCommand(): Command {
     )
     .option('--host <host>', 'address to listen on ([slapproxy] host)')
     .option('--port <port>', 'port to listen on ([slapproxy] port)')
-    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)');
+    .option('-u, --database-uri <uri>', 'SQLite file or postgresql:// URI ([slapproxy] database_uri)')
+    .option('--local-software-release-root <dir>', 'where local software release paths live ([slapproxy] local_software_release_root, ' +
+      'default /); when it differs from the last run\'s, the stored paths under the old root are rebased under this one (the database is backed up first)');
   proxy.addCommand(
     defineAction(start, async (ctx, _args, options) => {
       const { overrideKeys } = await import('../../config/override.js');
       const given: Record<string, string> = {};
-      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri']] as const) {
-        if (options[option] !== undefined) given[key] = String(options[option]);
+      for (const [option, key] of [['host', 'host'], ['port', 'port'], ['databaseUri', 'database_uri'], ['localSoftwareReleaseRoot', 'local_software_release_root']] as const) {
+        if (options[option] !== undefined) given[key] = key === 'local_software_release_root' ? path.resolve(String(options[option])) : String(options[option]);
       }
-      const config = overrideKeys(ctx.config(), 'slapproxy', given, (key) => `--${key.replace('_', '-')}`);
+      // No `computer` bound on the master's lines: its request lines name the computer each request is about.
+      const config = overrideKeys(ctx.config({ bindComputer: false }), 'slapproxy', given, (key) => `--${key.replaceAll('_', '-')}`);
       const computerId = config.slapproxy.computer_id ?? config.slapos.computer_id;
       if (!computerId) throw new CliError(`${ctx.configFile}: set [slapproxy] computer_id or [slapos] computer_id`);
       const { startMaster } = await import('../../master/server.js');
@@ -36,8 +39,10 @@ export function proxyCommand(): Command {
       let started;
       try {
         const multimaster = parseMultimasterSections(config.raw);
-        // fastify logs two INFO lines per request and its own "listening" line: shown with -v only (warnings always).
-        const serverLog = ctx.log.child({}, { level: ctx.globals.verbose ? 'debug' : 'warn' });
+        // One INFO line per request (src/master/server.ts): always in --log-file, on stderr with -v only
+        // (a fleet polls twice a minute per computer); warnings always. Its own logger, as pino's levels are per logger.
+        const { createLogger } = await import('../../util/log.js');
+        const serverLog = createLogger({ verbose: ctx.globals.verbose, quiet: !ctx.globals.verbose, logFile: ctx.globals.logFile });
         // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
         started = await startMaster(config.slapproxy, computerId, serverLog, multimaster, {
           instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId,

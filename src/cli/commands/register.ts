@@ -9,6 +9,7 @@ import path from 'node:path';
 import { defineAction, type CommandContext } from '../context.js';
 import { CliError, Exit } from '../exit.js';
 import { clientSettings } from './client.js';
+import { checkInterfaceName, checkIpv4Network, checkUrlOptions, readOptionFile } from './option-checks.js';
 
 interface Posted { status: number; text: string }
 
@@ -162,23 +163,11 @@ export function nodeRegisterCommand(): Command {
     if (!Number.isInteger(partitionNumber) || partitionNumber < 0) throw new CliError(`--partition-number: not a count: ${String(options.partitionNumber)}`);
     const { COMPUTER_NAME } = await import('../../master/computer-token.js');
     if (!COMPUTER_NAME.test(name)) throw new CliError(`node name must match ${COMPUTER_NAME.source}: ${JSON.stringify(name)}`);
-    for (const key of ['masterUrl', 'masterUrlWeb'] as const) {
-      if (options[key] === undefined) continue;
-      try {
-        new URL(String(options[key]));
-      } catch {
-        throw new CliError(`--${key === 'masterUrl' ? 'master-url' : 'master-url-web'}: not a URL: ${String(options[key])}`);
-      }
-    }
+    checkUrlOptions(options, { masterUrl: '--master-url', masterUrlWeb: '--master-url-web' });
+    checkInterfaceName('--interface-name', String(options.interfaceName));
+    checkIpv4Network('--ipv4-local-network', String(options.ipv4LocalNetwork));
     const caFile = options.masterCaFile === undefined ? undefined : path.resolve(String(options.masterCaFile));
-    let ca: Buffer | undefined;
-    if (caFile) {
-      try {
-        ca = readFileSync(caFile);
-      } catch (error) {
-        throw new CliError(`--master-ca-file: cannot read ${caFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-      }
-    }
+    const ca = caFile === undefined ? undefined : readOptionFile('--master-ca-file', caFile);
     let token = typeof options.token === 'string' ? options.token.trim() : '';
     if (!token) {
       if (!process.stdin.isTTY) throw new CliError('give --token (no terminal to ask it on)');
