@@ -3,7 +3,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { killPoint } from '../util/kill-point.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
 import { SupervisorClient, SupervisorFault } from './client.js';
 import { supervisordConfig, supervisordPaths, type SupervisordConfigOptions, type SupervisordPaths } from './config.js';
@@ -104,6 +103,7 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     await sleep(200 * attempt); // shutting down: let it finish before starting a new one
   }
   log.info({ config: paths.config }, 'starting supervisord');
+  const { execa } = await import('../vendor/execa.js'); // only to start it: a pass that finds it running does not load execa
   const result = await execa(options.binary ?? SUPERVISORD, ['-c', paths.config], {
     env: {}, extendEnv: false, reject: false, all: true, stdin: 'ignore', cwd: instanceRoot, timeout: 30_000,
   });
@@ -138,6 +138,7 @@ async function ensureWatchdog(client: SupervisorClient, log: Logger): Promise<vo
 export async function runSupervisordForeground(instanceRoot: string, options: EnsureOptions): Promise<number> {
   const paths = writeSupervisordConfiguration(instanceRoot, options);
   if ((await probeSupervisord(paths.socket)) === 'running') throw new Error(`supervisord is already running on ${paths.socket}`);
+  const { execa } = await import('../vendor/execa.js');
   const result = await execa(options.binary ?? SUPERVISORD, ['-n', '-c', paths.config], {
     env: {}, extendEnv: false, reject: false, stdio: 'inherit', cwd: instanceRoot,
   });
