@@ -134,6 +134,8 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
     const changed = await run();
     console.log(`changed pass: ${n} partitions, exit ${changed.code}, ${changed.summary.processed.length} processed, ${changed.summary.failed.length} failed: ` +
       `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
+    const failed = changed.summary.failed as Array<{ id: string; error: string }>;
+    if (failed.length > 0) console.log(`  first failure: ${failed[0]!.id}: ${failed[0]!.error.split('\n')[0]}`);
     console.log(`  mean ms per step: ${stepTimes(lines)}`);
     // Our own overhead (issue 29, goal < 50 ms per partition): the pass per partition less the stub buildout's process.
     const buildouts = records(lines, 'step done').filter((r) => r.step === 'buildout').map((r) => Number(r.duration_ms));
