@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config/load.js';
 import { runInstanceCommand } from '../src/instance/command.js';
 import { SlapClient } from '../src/slap/client.js';
 import { urlHash } from '../src/software/plan.js';
-import { createLogger } from '../src/util/log.js';
+import { pino, type Logger } from 'pino';
 import { stopSupervisord } from '../test/instance/env.js';
 import { compare, header, nodeNoop } from './lib.js';
 
@@ -51,23 +51,32 @@ function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdo
   });
 }
 
-/** Debug lines kept in memory: per-step durations. */
-function collectingLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
+/** Debug records kept in memory as JSON lines (per-step durations are fields: `{ step, duration_ms }`). */
+function collectingLogger(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
-  const stderr = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { log: createLogger({ verbose: true, stderr }), lines };
+  const stream = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+  return { log: pino({ level: 'debug', base: undefined }, stream), lines };
+}
+
+function records(lines: string[], msg: string): Array<Record<string, unknown>> {
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === msg);
 }
 
 function stepTimes(lines: string[]): string {
   const total = new Map<string, number[]>();
-  for (const line of lines) {
-    const m = /step ([\w-]+): ([\d.]+) ms/.exec(line);
-    if (m) total.set(m[1]!, [...(total.get(m[1]!) ?? []), Number(m[2])]);
-  }
+  for (const r of records(lines, 'step done')) total.set(String(r.step), [...(total.get(String(r.step)) ?? []), Number(r.duration_ms)]);
   return [...total].map(([name, v]) => `${name} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)}`).join(', ');
 }
 
-export async function main(args: string[]): Promise<void> {
+/** What `extra` gets: the bench's node, with its partitions processed and up to date (bench/node-scale.ts). */
+export interface InstanceBenchEnv {
+  cfg: string;
+  dir: string;
+  inst: string;
+  n: number;
+}
+
+export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Promise<void>): Promise<void> {
   if (args.includes('--real')) return (await import('./instance-real.js')).realMain(args.filter((a) => a !== '--real'));
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
   const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 300);
@@ -125,11 +134,20 @@ export async function main(args: string[]): Promise<void> {
     const changed = await run();
     console.log(`changed pass: ${n} partitions, exit ${changed.code}, ${changed.summary.processed.length} processed, ${changed.summary.failed.length} failed: ` +
       `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
+    const failed = changed.summary.failed as Array<{ id: string; error: string }>;
+    if (failed.length > 0) console.log(`  first failure: ${failed[0]!.id}: ${failed[0]!.error.split('\n')[0]}`);
     console.log(`  mean ms per step: ${stepTimes(lines)}`);
+    // Our own overhead (issue 29, goal < 50 ms per partition): the pass per partition less the stub buildout's process.
+    const buildouts = records(lines, 'step done').filter((r) => r.step === 'buildout').map((r) => Number(r.duration_ms));
+    const buildoutMean = buildouts.length ? buildouts.reduce((a, b) => a + b, 0) / buildouts.length : 0;
+    const own = changed.wall / n - buildoutMean;
+    console.log(`  own overhead per partition (pass less the buildout step): ${own.toFixed(1)} ms (goal < 50 ms: ${own < 50 ? 'met' : `missed by ${(own - 50).toFixed(1)} ms`})`);
+    const updates = records(lines, 'supervisord updated').length;
+    console.log(`  supervisord updates in the pass: ${updates} (batched: one per up to 50 changed partitions)`);
     for (let k = 0; k < 3; k++) {
       lines.length = 0;
       const noop = await run();
-      console.log(`  ${lines.find((l) => l.includes('master answered'))}`);
+      console.log(`  master answered in ${records(lines, 'master answered')[0]?.duration_ms} ms`);
       console.log(`no-op pass (in process): ${noop.summary.upToDate.length} up to date, exit ${noop.code}: loop ${noop.summary.ms} ms, command ${noop.wall.toFixed(0)} ms`);
     }
     for (let k = 0; k < 3; k++) {
@@ -159,6 +177,7 @@ export async function main(args: string[]): Promise<void> {
       console.log(`no-op pass (CLI) peak RSS ${rss.toFixed(1)} MiB (goal < 80 MiB: ${rss < 80 ? 'met' : `missed by ${(rss - 80).toFixed(1)} MiB`}), exit ${timed.status}` +
         `${modules > 0 ? `, ~${modules} CommonJS files loaded (NODE_DEBUG=module; ES modules are not listed)` : ''}`);
     }
+    if (extra) await extra({ cfg, dir, inst, n });
     const c = compare(nodeNoop, { label: `no-op node instance, ${n} partitions`, argv: [process.execPath, cli, 'node', 'instance', '--now', '-q', '--cfg', cfg] }, 7);
     const target = n <= 10 ? 250 : n <= 100 ? 350 : 500;
     console.log(`no-op pass (CLI) ${c.ms.toFixed(0)} ms wall, node -e 0 ${c.baselineMs.toFixed(0)} ms, ratio ${c.ratio.toFixed(2)}× (median of ${c.runs} pairs); ` +

@@ -41,7 +41,7 @@ export async function runReportCommand(loopDeps: AccountingDeps, options: { now?
     try {
       const { createManagers } = await import('../managers/create.js');
       const { exitCode, summary } = await runReport({
-        settings, client, log: deps.log, watchdog: watchdogOptions(deps.config), managers: createManagers(deps.config, deps.log),
+        settings, client, log: deps.log, watchdog: watchdogOptions(deps.config), managers: await createManagers(deps.config, deps.log),
       });
       if (options.json) deps.out(JSON.stringify(summary, null, 2));
       return exitCode === 0 ? Exit.SUCCESS : Exit.FAILURE;

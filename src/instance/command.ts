@@ -54,7 +54,7 @@ export async function runInstanceCommand(deps: InstanceCommandDeps, options: Ins
     const { createManagers } = await import('../managers/create.js');
     const { exitCode, summary } = await processInstances({
       settings, link, develop, forceStop: Boolean(options.forceStop), onlyCp: options.onlyCp, log, supervisor: ensureSupervisor,
-      managers: createManagers(config, log),
+      managers: await createManagers(config, log),
       progress: new PassProgress(new ProgressLine(process.stderr, progressMode(process.stderr, Boolean(options.json)))),
     });
     // Every pass leaves supervisord with this configuration's watchdog (the

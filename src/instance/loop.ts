@@ -12,6 +12,14 @@ import { processPartition, type Outcome, type RunContext } from './partition.js'
 import type { InstanceSettings } from './settings.js';
 import type { Managers } from '../managers/index.js';
 import { runManagers } from './managers-hook.js';
+import { runBatched } from './batch.js';
+import { updateSupervisor } from '../supervisor/groups.js';
+
+/**
+ * Partitions per supervisord update at most: bounds how long a partition's
+ * services wait after its buildout, and the partition logs open meanwhile.
+ */
+export const SUPERVISOR_BATCH = 50;
 
 export interface InstanceLoopOptions {
   /** Terminal progress of the pass: partitions done out of total, and the one in hand. */
@@ -24,6 +32,8 @@ export interface InstanceLoopOptions {
   onlyCp: string | undefined;
   log: Logger;
   now?: () => number;
+  /** Partitions per batched supervisord update (default SUPERVISOR_BATCH; 1 = one update per partition). */
+  batchSize?: number;
   /** manager_list / [firewall] / pools (docs/managers.md); undefined when none is configured. */
   managers?: Managers | undefined;
 }
@@ -149,20 +159,28 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
   const selected = onlyCp ? new Set(onlyCp) : undefined;
   const total = selected ? partitions.filter((p) => selected.has(p.id)).length : partitions.length;
   let done = 0;
+  // Partitions whose group file changed wait at their supervisord update while the next
+  // ones run up to theirs: one update applies them all (batch.ts).
+  const flush = async () => {
+    const { client } = await options.supervisor();
+    const t = performance.now();
+    await updateSupervisor(client, options.log);
+    options.log.debug({ duration_ms: Math.round(performance.now() - t) }, 'supervisord updated');
+  };
   try {
-    for (const partition of partitions) {
+    await runBatched(partitions, async (partition, barrier) => {
       if (selected && !selected.has(partition.id)) {
         summary.filtered.push(partition.id);
-        continue;
+        return;
       }
       options.progress?.update(done, total, partition.id);
-      const outcome = await processPartition(ctx, partition, () => fullPartition(partition.id), selected !== undefined);
+      const outcome = await processPartition({ ...ctx, supervisorUpdate: () => barrier() }, partition, () => fullPartition(partition.id), selected !== undefined);
       record(summary, partition, outcome);
       options.progress?.update(++done, total);
       if (options.managers && partition.requestedState !== 'destroyed' && ['processed', 'failed', 'up-to-date'].includes(outcome.kind)) {
         await runManagers(options.managers, options.settings.instanceRoot, partition.id, () => fullPartition(partition.id), options.log);
       }
-    }
+    }, flush, options.batchSize ?? SUPERVISOR_BATCH);
   } catch (error) {
     if (isMasterDown(error)) return offline(options, error);
     throw error;

@@ -15,6 +15,7 @@ import { listBeneath, readTextBeneath, relativeTo, removeBeneath, statBeneath, U
 import { urlHash } from '../software/plan.js';
 import { BuildoutFailedError } from '../software/buildout.js';
 import type { SupervisorClient } from '../supervisor/client.js';
+import { updateSupervisor } from '../supervisor/groups.js';
 import type { Logger } from '../util/log.js';
 import { parsePasswd, type User } from '../users/user.js';
 import type { PartitionDigest } from './digest.js';
@@ -35,6 +36,8 @@ export interface RunContext {
   forceStop: boolean;
   log: Logger;
   now(): number;
+  /** Applies the changed group files; the loop batches it across partitions (batch.ts). Default: one update now. */
+  supervisorUpdate?: (log: Logger) => Promise<void>;
   /** Cached per run: <software>/periodicity values and /etc/passwd. */
   cache: { periodicity: Map<string, number>; passwd?: User[] };
 }
@@ -181,8 +184,10 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     log.info({ state: partition.requestedState, reason: decision.reason }, '  Instance status');
     removeFile(files.errorLog);
     const steps = stepsFor(id, partition.requestedState, ctx.forceStop);
+    const supervisor = await ctx.supervisor();
+    const update = ctx.supervisorUpdate ?? ((l: Logger) => updateSupervisor(supervisor.client, l));
     await runSteps({
-      id, partition, files, settings: ctx.settings, link: ctx.link, supervisor: await ctx.supervisor(),
+      id, partition, files, settings: ctx.settings, link: ctx.link, supervisor: { ...supervisor, update },
       user, softwarePath, forceStop: ctx.forceStop, log,
     }, steps);
     if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);

@@ -19,7 +19,8 @@ export interface PartitionRun {
   files: PartitionFiles;
   settings: InstanceSettings;
   link: InstanceMasterLink;
-  supervisor: { client: SupervisorClient; includeDir: string };
+  /** `update` applies the group files changed so far (batched with other partitions' by the loop: batch.ts). */
+  supervisor: { client: SupervisorClient; includeDir: string; update(log: Logger): Promise<void> };
   user: User;
   /** <software_root>/<md5(url)>, or null without a release. */
   softwarePath: string | null;

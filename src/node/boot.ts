@@ -212,7 +212,7 @@ export async function runBoot(deps: BootDeps): Promise<number> {
   }
   // The kernel forgot every nftables rule: the managers' and [firewall]'s come back before any partition runs (docs/managers.md).
   const { createManagers } = await import('../managers/create.js');
-  const managers = createManagers(config, log);
+  const managers = await createManagers(config, log);
   if (managers) {
     try {
       const count = await managers.boot();

@@ -79,15 +79,22 @@ export interface ConfigChanges {
   removed: string[];
 }
 
+/** reloadConfig's timeout at least (see there). */
+export const RELOAD_TIMEOUT_MS = 300_000;
+
 export class SupervisorClient {
   constructor(
     readonly socketPath: string,
     private readonly timeout = 30_000,
   ) {}
 
-  private async call<T>(method: string, ...params: XmlRpcValue[]): Promise<T> {
+  private call<T>(method: string, ...params: XmlRpcValue[]): Promise<T> {
+    return this.callWithin<T>(this.timeout, method, ...params);
+  }
+
+  private async callWithin<T>(timeout: number, method: string, ...params: XmlRpcValue[]): Promise<T> {
     try {
-      return (await xmlRpcCall({ socketPath: this.socketPath, timeout: this.timeout }, `supervisor.${method}`, params)) as T;
+      return (await xmlRpcCall({ socketPath: this.socketPath, timeout }, `supervisor.${method}`, params)) as T;
     } catch (error) {
       if (error instanceof XmlRpcFault) throw new SupervisorFault(method, error.faultCode, error.faultString);
       throw error;
@@ -102,9 +109,13 @@ export class SupervisorClient {
     return this.call('getPID');
   }
 
-  /** Rereads the configuration files; nothing is started or stopped. */
+  /**
+   * Rereads the configuration files; nothing is started or stopped. It reads
+   * every group file: with 1,000 partitions on a loaded host it took more than
+   * 30 s (issue 29), hence its own, longer timeout.
+   */
   async reloadConfig(): Promise<ConfigChanges> {
-    const [[added = [], changed = [], removed = []] = []] = await this.call<string[][][]>('reloadConfig');
+    const [[added = [], changed = [], removed = []] = []] = await this.callWithin<string[][][]>(Math.max(this.timeout, RELOAD_TIMEOUT_MS), 'reloadConfig');
     return { added, changed, removed };
   }
 

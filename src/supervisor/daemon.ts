@@ -1,9 +1,9 @@
 // The node's supervisord: write its configuration, start it unless one is
 // already answering on the socket, wait until it answers (slapgrid.md §7.1–7.2).
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { killPoint } from '../util/kill-point.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from '../vendor/execa.js';
 import type { Logger } from '../util/log.js';
 import { SupervisorClient, SupervisorFault } from './client.js';
 import { supervisordConfig, supervisordPaths, type SupervisordConfigOptions, type SupervisordPaths } from './config.js';
@@ -97,13 +97,14 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     const state = await probeSupervisord(paths.socket);
     if (state === 'running') {
       log.info('Supervisord already running.');
-      if (options.watchdogCommand) await ensureWatchdog(new SupervisorClient(paths.socket), log);
+      if (options.watchdogCommand) await ensureWatchdog(new SupervisorClient(paths.socket), paths, log);
       return { started: false, paths };
     }
     if (state === 'absent') break;
     await sleep(200 * attempt); // shutting down: let it finish before starting a new one
   }
   log.info({ config: paths.config }, 'starting supervisord');
+  const { execa } = await import('../vendor/execa.js'); // only to start it: a pass that finds it running does not load execa
   const result = await execa(options.binary ?? SUPERVISORD, ['-c', paths.config], {
     env: {}, extendEnv: false, reject: false, all: true, stdin: 'ignore', cwd: instanceRoot, timeout: 30_000,
   });
@@ -118,26 +119,44 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
 /**
  * A running supervisord gets the watchdog of the configuration just written
  * when it has none, a dead one, or another command line (§7.2).
+ * reloadConfig makes supervisord re-read every group file (1,000 at 1,000
+ * partitions, in every pass): it is skipped when the watchdog runs and this
+ * same supervisord already applied this same supervisord.conf (a marker in
+ * the root-only run directory: supervisord's pid and the file's hash).
  */
-async function ensureWatchdog(client: SupervisorClient, log: Logger): Promise<void> {
+async function ensureWatchdog(client: SupervisorClient, paths: SupervisordPaths, log: Logger): Promise<void> {
   let running = false;
   try {
     running = ['RUNNING', 'STARTING'].includes((await client.getProcessInfo('watchdog')).statename);
   } catch (error) {
     if (!(error instanceof SupervisorFault)) throw error; // BAD_NAME: no watchdog yet
   }
+  const marker = path.join(paths.runDir, 'watchdog.applied');
+  const applied = `${await client.getPID()} ${createHash('sha256').update(readFileSync(paths.config)).digest('hex')}\n`;
+  if (running && readMarker(marker) === applied) return;
   const changes = await client.reloadConfig();
-  if (running && !changes.changed.includes('watchdog')) return;
-  log.info('(re)starting the watchdog event listener');
-  await client.stopProcessGroup('watchdog').catch(() => []);
-  await client.removeProcessGroup('watchdog').catch(() => false);
-  await client.addProcessGroup('watchdog');
+  if (!running || changes.changed.includes('watchdog')) {
+    log.info('(re)starting the watchdog event listener');
+    await client.stopProcessGroup('watchdog').catch(() => []);
+    await client.removeProcessGroup('watchdog').catch(() => false);
+    await client.addProcessGroup('watchdog');
+  }
+  writeFileSync(marker, applied, { mode: 0o600 });
+}
+
+function readMarker(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** `slapos node supervisord -n`: the daemon in the foreground, until it exits. */
 export async function runSupervisordForeground(instanceRoot: string, options: EnsureOptions): Promise<number> {
   const paths = writeSupervisordConfiguration(instanceRoot, options);
   if ((await probeSupervisord(paths.socket)) === 'running') throw new Error(`supervisord is already running on ${paths.socket}`);
+  const { execa } = await import('../vendor/execa.js');
   const result = await execa(options.binary ?? SUPERVISORD, ['-n', '-c', paths.config], {
     env: {}, extendEnv: false, reject: false, stdio: 'inherit', cwd: instanceRoot,
   });

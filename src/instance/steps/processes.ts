@@ -3,7 +3,7 @@
 // stop = remove the group file + update (which stops and removes the group).
 import { listBeneath } from '../../safe-fs/index.js';
 import { groupConfig, unsafeProgramNames } from '../programs.js';
-import { removeGroupFile, startGroup, updateSupervisor, writeGroupFile } from '../../supervisor/groups.js';
+import { removeGroupFile, startGroup, writeGroupFile } from '../../supervisor/groups.js';
 import type { PartitionRun, Step } from '../step.js';
 import { attachPartitionProcesses, moveIntoGroup } from '../../cgroup/attach.js';
 import { CgroupTree } from '../../cgroup/group.js';
@@ -39,7 +39,7 @@ export function writePrograms(r: PartitionRun): boolean {
 export const startStep: Step = {
   name: 'start',
   async run(r) {
-    if (writePrograms(r)) await updateSupervisor(r.supervisor.client, r.log);
+    if (writePrograms(r)) await r.supervisor.update(r.log);
     await startGroup(r.supervisor.client, r.id, r.log);
     await attachToCgroup(r);
   },
@@ -71,7 +71,7 @@ export const stopStep: Step = {
   name: 'stop',
   always: true,
   async run(r) {
-    if (removeGroupFile(r.supervisor.includeDir, r.id)) await updateSupervisor(r.supervisor.client, r.log);
+    if (removeGroupFile(r.supervisor.includeDir, r.id)) await r.supervisor.update(r.log);
     // A stopped partition runs nothing: whatever left supervisord's process
     // groups (setsid, double fork) is still in the partition's cgroup.
     const cgroup = partitionCgroup(r.id, r.settings.cgroupParent);

@@ -1,0 +1,142 @@
+// `npm run bench -- node-scale [--partitions 1000] [--rounds 3] [--idle-seconds 20] [--skip format,instance,collect]`,
+// as root (issue 29: one node, 1,000 partitions). Each figure with the load
+// and, where the goal is a start-up-sized time, its ratio to `node -e 0` in
+// the same run:
+// - format, cold and no-op re-run, in a namespace it creates and removes,
+//   users with the test prefix (removed after): node's own wall time inside
+//   the namespace, CPU, and `node -e 0` run the same way in the same namespace;
+// - then, on N plain partition directories owned by nobody with a master in a
+//   child process (bench/instance.ts: a first pass with a stub buildout, no-op
+//   passes, peak RSS), `node status`, `node report` and the daemon's own CPU
+//   while idle (schedules off), on that node;
+// - collect on N partitions (bench/collect.ts).
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatCli, formatEnv, removeTestCgroups, removeTestUsers, setPartitionAmount, type FormatEnv } from '../test/helpers/format.js';
+import { cli, fakeContext, header, loadLine, median, parseArgs } from './lib.js';
+import type { InstanceBenchEnv } from './instance.js';
+
+const TIMEFORMAT = ['/usr/bin/env', 'TIMEFORMAT=cpu %3U %3S real %3R'];
+
+interface Timed { wall: number; cpu: number; status: number | null }
+
+function parseTime(stderr: string): { wall: number; cpu: number } {
+  const m = /cpu ([\d.]+) ([\d.]+) real ([\d.]+)/.exec(stderr);
+  return m ? { wall: Number(m[3]) * 1000, cpu: (Number(m[1]) + Number(m[2])) * 1000 } : { wall: Number.NaN, cpu: Number.NaN };
+}
+
+/** `slapos node format` in the namespace, timed by bash inside it (namespace entry excluded). */
+async function formatTimed(env: FormatEnv): Promise<Timed> {
+  const r = await formatCli(env, [], {}, [...TIMEFORMAT, 'bash', '-c', 'time "$@"', 'bash']);
+  return { ...parseTime(r.stderr), status: r.status };
+}
+
+/** `node -e 0` entered the same way, in the same namespace (the issue's `ip netns exec … node -e 0`). */
+async function nodeNoopInNamespace(env: FormatEnv): Promise<Timed> {
+  // formatCli appends node, bin/slapos.js and format's arguments: "$1" is node, the rest is ignored.
+  const r = await formatCli(env, [], {}, [...TIMEFORMAT, 'bash', '-c', 'time "$1" -e 0', 'bash']);
+  return { ...parseTime(r.stderr), status: r.status };
+}
+
+const verdict = (value: number, goal: number, unit = 'ms') =>
+  value < goal ? `met (goal < ${goal} ${unit})` : `missed by ${(value - goal).toFixed(unit === 'ms' ? 0 : 1)} ${unit} (goal < ${goal} ${unit})`;
+
+async function formatSection(n: number, rounds: number): Promise<void> {
+  console.log(`\n## format, ${n} partitions (bridge with a veth port, taps, IPv6 and IPv4 per partition; master unreachable: exit 2 expected) — ${loadLine()}`);
+  const a = fakeContext();
+  const env = formatEnv(a.t, { kind: 'bridge' }, { partition_amount: String(n), ipv4_local_network: '10.9.0.0/16' });
+  try {
+    const cold = await formatTimed(env);
+    console.log(`format cold: ${(cold.wall / 1000).toFixed(2)} s wall (node's own), ${(cold.cpu / 1000).toFixed(2)} s CPU, exit ${cold.status}: ${verdict(cold.wall / 1000, 10, 's')}`);
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    const base: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const b = await nodeNoopInNamespace(env);
+      const r = await formatTimed(env);
+      walls.push(r.wall);
+      cpus.push(r.cpu);
+      base.push(b.wall);
+      ratios.push(r.wall / b.wall);
+    }
+    const med = median(walls);
+    console.log(`format no-op re-run: ${med.toFixed(0)} ms wall, ${median(cpus).toFixed(0)} ms CPU; node -e 0 in the namespace ${median(base).toFixed(0)} ms; ` +
+      `ratio ${median(ratios).toFixed(2)}× (median of ${rounds} pairs): ${verdict(med, 600)}; ${n <= 100 ? `ratio goal ≤ 4×: ${median(ratios) <= 4 ? 'met' : 'missed'}` : ''}`);
+  } finally {
+    setPartitionAmount(env, 0); // format's own shrink removes users, taps, directories and cgroups
+    await formatCli(env, []);
+    removeTestUsers(env.prefix);
+    removeTestCgroups(env.cgroupParent);
+    await a.cleanup();
+  }
+}
+
+function slaposSync(args: string[], cfg: string): { ms: number; status: number | null; stdout: string; stderr: string } {
+  const started = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, cli, ...args, '--cfg', cfg], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  return { ms: performance.now() - started, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const rss = (stderr: string) => (Number(/maxrss (\d+)/.exec(stderr)?.[1] ?? Number.NaN) / 1024).toFixed(1);
+
+function cpuTicks(pid: number): { self: number; children: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // after "comm": state is field 3 → utime 14, stime 15, cutime 16, cstime 17 (1-based) → index 11..14
+  return { self: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
+}
+
+async function onTheNode(env: InstanceBenchEnv, idleSeconds: number): Promise<void> {
+  console.log(`\n## on the node of ${env.n} processed partitions — ${loadLine()}`);
+  for (const args of [['node', 'status'], ['node', 'status', '--json']]) {
+    const r = slaposSync(args, env.cfg);
+    console.log(`slapos ${args.join(' ')}: ${r.ms.toFixed(0)} ms wall, peak RSS ${rss(r.stderr)} MiB, exit ${r.status}, ${r.stdout.split('\n').length} lines`);
+  }
+  const report = slaposSync(['node', 'report', '--now'], env.cfg);
+  console.log(`slapos node report --now: ${report.ms.toFixed(0)} ms wall, peak RSS ${rss(report.stderr)} MiB, exit ${report.status}`);
+  // The daemon with every schedule off and its metrics on a free port: what it costs while nothing is due.
+  const cfg = path.join(env.dir, 'daemon.cfg');
+  writeFileSync(cfg, `${readFileSync(env.cfg, 'utf8')}\n[daemon]\nsoftware_schedule =\ninstance_schedule =\nreport_schedule =\ncollect_schedule =\n` +
+    `metrics_host = 127.0.0.1\nmetrics_port = ${30000 + (process.pid % 20000)}\n`);
+  const daemon = spawn(process.execPath, [cli, 'node', 'daemon', '-q', '--cfg', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  daemon.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    await sleep(3000);
+    if (daemon.exitCode !== null) throw new Error(`the daemon exited (${daemon.exitCode}): ${stderr.slice(0, 500)}`);
+    const before = cpuTicks(daemon.pid!);
+    const t0 = performance.now();
+    await sleep(idleSeconds * 1000);
+    const after = cpuTicks(daemon.pid!);
+    const seconds = (performance.now() - t0) / 1000;
+    const hz = 100; // USER_HZ
+    const self = (after.self - before.self) / hz;
+    const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+    console.log(`node daemon, schedules off, ${seconds.toFixed(0)} s idle: ${(self * 1000).toFixed(0)} ms CPU (${((self / seconds) * 100).toFixed(2)} % of a core), ` +
+      `children ${((after.children - before.children) / hz * 1000).toFixed(0)} ms, RSS ${(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024).toFixed(1)} MiB`);
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => (daemon.exitCode !== null ? resolve(undefined) : daemon.once('exit', resolve)));
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run the node-scale benchmark as root');
+  const { opts } = parseArgs(args);
+  const n = Number(opts.get('partitions') ?? 1000);
+  const rounds = Number(opts.get('rounds') ?? 3);
+  const idleSeconds = Number(opts.get('idle-seconds') ?? 20);
+  const skip = new Set((opts.get('skip') ?? '').split(',').filter(Boolean));
+  header(`slapos node at scale: ${n} partitions`);
+  if (!skip.has('format')) await formatSection(n, rounds);
+  if (!skip.has('instance')) {
+    console.log(`\n## node instance, ${n} partitions (bench/instance.ts) — ${loadLine()}`);
+    await (await import('./instance.js')).main([String(n)], (env) => onTheNode(env, idleSeconds));
+  }
+  if (!skip.has('collect')) {
+    console.log(`\n## node collect, ${n} partitions (bench/collect.ts; goal < 2 s) — ${loadLine()}`);
+    await (await import('./collect.js')).main(['--sizes', String(n), '--rounds', String(rounds)]);
+  }
+}
