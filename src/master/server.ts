@@ -30,6 +30,7 @@ import type { Store } from './store.js';
 import { MasterError } from './validate.js';
 import { registerWebView } from './web/routes.js';
 import { registerPromiseResults } from './promise-results.js';
+import { closeUnixListener, listenOnUnixSocket } from './unix-listener.js';
 
 /** Flask's 404 page, byte for byte (clients only look at the status). */
 export const NOT_FOUND_PAGE =
@@ -185,6 +186,8 @@ export interface ProxyConfig {
   shacache_quota?: number | undefined;
   shacache_max_blob?: number | undefined;
   shacache_download?: 'open' | 'authenticated' | undefined;
+  /** ours: also serve plain HTTP on this unix socket, callers known by SO_PEERCRED (unix-listener.ts). */
+  unix_socket?: string | undefined;
 }
 
 /** Where the cache's blobs go: configured, else next to an SQLite database; PostgreSQL needs it configured. */
@@ -254,7 +257,22 @@ export async function startMaster(
     store, logger, defaultComputer: computerId, softwareProducts, multimaster, localPeers, ...(cache ? { cache } : {}),
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
   });
+  let unix: import('node:http').Server | undefined;
+  if (config.unix_socket) {
+    const socket = config.unix_socket;
+    app.addHook('onClose', async () => {
+      if (unix) await closeUnixListener(unix, socket);
+    });
+  }
   await app.listen({ host: config.host, port: config.port });
+  if (config.unix_socket) {
+    try {
+      unix = await listenOnUnixSocket(app, config.unix_socket, localPeers);
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -39,14 +39,17 @@ export function proxyCommand(): Command {
         // fastify logs two INFO lines per request and its own "listening" line: shown with -v only (warnings always).
         const serverLog = ctx.log.child({}, { level: ctx.globals.verbose ? 'debug' : 'warn' });
         // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
+        // On the unix socket ([slapproxy] unix_socket), by its SO_PEERCRED (the native addon).
+        const peerCredentials = config.slapproxy.unix_socket
+          ? (await import('../../native/index.js')).native().peerCredentials : undefined;
         started = await startMaster(config.slapproxy, computerId, serverLog, multimaster, {
-          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId,
+          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId, peerCredentials,
         });
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }
       const { app, url } = started;
-      ctx.log.info({ url, database: config.slapproxy.database_uri, computer_id: computerId }, 'master listening');
+      ctx.log.info({ url, unix_socket: config.slapproxy.unix_socket, database: config.slapproxy.database_uri, computer_id: computerId }, 'master listening');
       // Close on the first signal: in-flight transactions finish, the database is closed.
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
