@@ -18,6 +18,8 @@ import { SupervisorClient } from '../../src/supervisor/client.js';
 import { ensureSupervisord } from '../../src/supervisor/daemon.js';
 import { startGroup, updateSupervisor, writeGroupFile } from '../../src/supervisor/groups.js';
 import { killPartitionProcesses } from '../../src/accounting/destroy.js';
+import { runReportScripts } from '../../src/accounting/ingest.js';
+import { executePromise } from '../../src/promise-runner/execute.js';
 import { removeBeneath } from '../../src/safe-fs/index.js';
 import { createUser, isRoot, tempDir, testName, type TestUser } from '../helpers/system.js';
 import { stopSupervisordAtTeardown } from '../supervisor/helpers.js';
@@ -207,6 +209,42 @@ rootTest('executor: a setsid double fork from a script is killed when the script
   t.deepEqual(tree.processes(id), []);
   const [groupDir] = tree.directories(id);
   t.deepEqual(spawnSync('find', [groupDir as string, '-mindepth', '1', '-type', 'd'], { encoding: 'utf8' }).stdout, '', 'run sub-groups removed');
+});
+
+rootTest('a promise and a report script that double-fork out of their session die with their run (cgroup kill), at exit and at the timeout', async (t) => {
+  const user = createUser(t);
+  const id = 'slappart4';
+  const { dir } = partitionDir(t, user, id);
+  const tree = partitionGroup(t, id);
+  const escapeLine = (file: string) =>
+    `setsid sh -c 'trap "" TERM HUP; (sh -c "trap \\"\\" TERM HUP; echo \\$\\$ > ${file}; exec sleep 1000" &)' </dev/null >/dev/null 2>&1`;
+  for (const sub of ['promise', 'report']) {
+    mkdirSync(path.join(dir, 'etc', sub));
+    chownSync(path.join(dir, 'etc', sub), user.uid, user.gid);
+  }
+  // A promise (the node's executePromise, born in the partition's cgroup) that succeeds and leaves a daemon behind.
+  const fromPromise = path.join(dir, 'promise.pid');
+  const promise = path.join(dir, 'etc', 'promise', 'escape');
+  script(promise, `${escapeLine(fromPromise)}\nwhile [ ! -s ${fromPromise} ]; do sleep 0.01; done\necho ok`, user);
+  const checked = await executePromise(promise, {
+    cwd: dir, uid: user.uid, gid: user.gid, env: { HOME: dir, USER: user.name, PATH: '/usr/bin:/bin' }, timeoutMs: 10_000,
+    partition: { id, cgroupParent: tree.parent },
+  });
+  t.is(checked.exitCode, 0, checked.output);
+  const first = Number(readFileSync(fromPromise, 'utf8'));
+  await sleep(50);
+  t.false(alive(first), 'the promise\'s escaped daemon is killed with its run');
+  // A report script (the report loop's runReportScripts) that hangs ignoring SIGTERM and leaves a daemon behind.
+  const fromReport = path.join(dir, 'report.pid');
+  script(path.join(dir, 'etc', 'report', 'escape'), `trap "" TERM\n${escapeLine(fromReport)}\nsleep 1000`, user);
+  const started = Date.now();
+  const failed = await runReportScripts({ id, path: dir, user: { ...user, home: dir } }, 1_500, log, tree.parent);
+  t.deepEqual(failed, ['escape']);
+  t.true(Date.now() - started < 10_000, 'bounded by report_script_timeout (+ the kill grace)');
+  const second = Number(readFileSync(fromReport, 'utf8'));
+  await sleep(50);
+  t.false(alive(second), 'the report script\'s escaped daemon is killed at the timeout');
+  t.deepEqual(tree.processes(id), [], 'nothing left in the partition\'s cgroup');
 });
 
 rootTest('destruction: the cgroup is emptied and a process of the user outside it is found by the uid sweep', async (t) => {
