@@ -143,7 +143,10 @@ export class CgroupTree {
   /** Kills every task of the group and its sub-groups (cgroup.kill, or a signal loop on v1) until empty. */
   async kill(name: string, child?: string, timeoutMs?: number): Promise<KillResult> {
     const [dir] = this.subDirectories(name, child);
-    return dir === undefined ? { killed: 0, left: [] } : killGroup(dir, timeoutMs);
+    if (dir === undefined) return { killed: 0, left: [] };
+    const freezer = this.layout.kind === 'hybrid' ? this.layout.mounts.get('freezer') : undefined;
+    const freezerDir = freezer === undefined ? undefined : path.join(freezer, this.relative(name), ...(child === undefined ? [] : [child]));
+    return killGroup(dir, timeoutMs, freezerDir);
   }
 
   /** Removes the parent group (when it has no groups left). Returns true if anything was removed. */

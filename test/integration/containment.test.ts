@@ -262,6 +262,34 @@ rootTest('destruction: the cgroup is emptied and a process of the user outside i
   t.deepEqual(tree.processes(id), []);
 });
 
+const v1Freezer = (() => {
+  try {
+    const layout = detectLayout();
+    return layout.kind === 'hybrid' ? layout.mounts.get('freezer') : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+const freezerTest = isRoot && v1Freezer ? test.serial : test.skip;
+
+freezerTest(`cgroup v1 freezer: a group forking as fast as it can is frozen, killed and thawed until empty${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart5';
+  const tree = partitionGroup(t, id);
+  const freezerDir = path.join(v1Freezer as string, tree.parent, id);
+  t.true(existsSync(path.join(freezerDir, 'freezer.state')), 'partition groups are made in the freezer hierarchy too');
+  // Every process forks a short-lived child in a loop, and ignores SIGTERM: a moving target for pid-by-pid kills.
+  const bomb = spawn(launcherPath, [...tree.procsFiles(id).flatMap((f) => ['--cgroup', f]), '--uid', String(user.uid), '--gid', String(user.gid), '--',
+    '/bin/sh', '-c', 'trap "" TERM; for i in 1 2 3 4; do (trap "" TERM; while :; do sleep 0.001 & wait; done) & done; wait'], { stdio: 'ignore' });
+  t.teardown(() => { bomb.kill('SIGKILL'); });
+  await waitFor('the forking tasks', () => (tree.processes(id).length >= 5 ? true : undefined));
+  const { left, killed } = await tree.kill(id);
+  t.deepEqual(left, []);
+  t.true(killed >= 5, `${killed} tasks signalled`);
+  t.deepEqual(tree.processes(id), []);
+  t.is(readFileSync(path.join(freezerDir, 'freezer.state'), 'utf8').trim(), 'THAWED', 'never left frozen');
+});
+
 rootTest('slapos-launch refuses root and fails closed when it cannot join its cgroup', (t) => {
   const asRoot = spawnSync(launcherPath, ['--uid', '0', '--gid', '0', '--', 'true'], { encoding: 'utf8' });
   t.is(asRoot.status, 127);
