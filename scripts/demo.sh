@@ -37,7 +37,9 @@ SLAPOS=("$NODE" "$REPO/bin/slapos.js")
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # Runs a command in the namespace, with a /sys of the namespace (tap ownership)
-# but the host's /sys/fs/cgroup (which `ip netns exec` would hide).
+# but the host's /sys/fs/cgroup (which `ip netns exec` would hide): the one way
+# into a namespace, the tests' too (inNetnsCommand in test/helpers/format.ts,
+# supervisord included).
 in_ns() {
   local hold
   hold=$(mktemp -d /tmp/slapdemo-cg.XXXXXX)
