@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { identityOfUid, rememberIdentity, type LocalPeers } from './authorize.js';
 import type { Identity } from './access.js';
+import { DEFAULT_TIMEOUTS } from './limits.js';
 
 /** The descriptor of an accepted unix socket (Node's Pipe handle; there is no public accessor). */
 function socketFd(socket: Socket): number | undefined {
@@ -43,9 +44,13 @@ export async function listenOnUnixSocket(app: FastifyInstance, file: string, loc
   }
   if (existing && !existing.isSocket()) throw new Error(`unix_socket: ${file} exists and is not a socket (nothing was changed)`);
   if (existing) unlinkSync(file);
-  const server = createServer((request, response) => {
-    app.routing(request, response);
-  });
+  // The TCP listener's limits (limits.ts): any local user can connect here.
+  const t = DEFAULT_TIMEOUTS;
+  const server = createServer({ headersTimeout: t.headers, requestTimeout: t.request, keepAliveTimeout: t.keepAlive, connectionsCheckingInterval: t.checkInterval },
+    (request, response) => {
+      app.routing(request, response);
+    });
+  server.timeout = t.idle;
   server.on('connection', (socket: Socket) => rememberIdentity(socket, unixPeerIdentity(socket, local)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
