@@ -290,6 +290,32 @@ freezerTest(`cgroup v1 freezer: a group forking as fast as it can is frozen, kil
   t.is(readFileSync(path.join(freezerDir, 'freezer.state'), 'utf8').trim(), 'THAWED', 'never left frozen');
 });
 
+freezerTest(`destruction is not reported while a process of the user cannot be killed (one frozen in another freezer group); it is once the process is gone${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart6';
+  const tree = partitionGroup(t, id);
+  // A process of the partition's user outside its cgroup, frozen in a group of the test's own: SIGKILL stays pending.
+  const jail = path.join(v1Freezer as string, testName('slapos-test-'));
+  mkdirSync(jail);
+  const stuck = spawn('/bin/sh', ['-c', 'exec sleep 1000'], { uid: user.uid, gid: user.gid, stdio: 'ignore', detached: true });
+  t.teardown(async () => {
+    writeFileSync(path.join(jail, 'freezer.state'), 'THAWED');
+    stuck.kill('SIGKILL');
+    await sleep(100);
+    spawnSync('rmdir', [jail]);
+  });
+  writeFileSync(path.join(jail, 'cgroup.procs'), String(stuck.pid));
+  writeFileSync(path.join(jail, 'freezer.state'), 'FROZEN');
+  await waitFor('the frozen process', () => (readFileSync(path.join(jail, 'freezer.state'), 'utf8').trim() === 'FROZEN' ? true : undefined));
+  await t.throwsAsync(killPartitionProcesses(id, user.uid, tree, log), { message: new RegExp(`process\\(es\\) ${stuck.pid} of uid ${user.uid} still alive after SIGKILL`) },
+    'the destruction step fails: the partition is not reported destroyed, its slot not offered again');
+  t.true(alive(stuck.pid as number));
+  writeFileSync(path.join(jail, 'freezer.state'), 'THAWED'); // the pending SIGKILL is delivered
+  await waitFor('the process gone', () => (alive(stuck.pid as number) ? undefined : true));
+  await killPartitionProcesses(id, user.uid, tree, log);
+  t.pass('reported destroyed on the next pass, no process of the user being left');
+});
+
 rootTest('slapos-launch refuses root and fails closed when it cannot join its cgroup', (t) => {
   const asRoot = spawnSync(launcherPath, ['--uid', '0', '--gid', '0', '--', 'true'], { encoding: 'utf8' });
   t.is(asRoot.status, 127);
