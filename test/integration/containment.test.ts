@@ -290,6 +290,23 @@ freezerTest(`cgroup v1 freezer: a group forking as fast as it can is frozen, kil
   t.is(readFileSync(path.join(freezerDir, 'freezer.state'), 'utf8').trim(), 'THAWED', 'never left frozen');
 });
 
+freezerTest(`a group made before the freezer hierarchy was used keeps working: joined, killed by signal rounds${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart7';
+  const tree = partitionGroup(t, id);
+  const freezerDir = path.join(v1Freezer as string, tree.parent, id);
+  spawnSync('rmdir', [freezerDir]); // as an older node made it
+  t.false(existsSync(freezerDir));
+  t.true(tree.exists(id));
+  t.false(tree.procsFiles(id).some((f) => f.startsWith(v1Freezer as string)), 'not asked to join a freezer group that is not there');
+  const inside = spawn(launcherPath, [...tree.procsFiles(id).flatMap((f) => ['--cgroup', f]), '--uid', String(user.uid), '--gid', String(user.gid), '--', 'sleep', '1000'], { stdio: 'ignore' });
+  t.teardown(() => { inside.kill('SIGKILL'); });
+  await waitFor('the launched sleep in the cgroup', () => (tree.processes(id).includes(inside.pid as number) ? true : undefined));
+  t.deepEqual((await tree.kill(id)).left, []);
+  await sleep(50);
+  t.false(alive(inside.pid as number));
+});
+
 freezerTest(`destruction is not reported while a process of the user cannot be killed (one frozen in another freezer group); it is once the process is gone${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
   const user = createUser(t);
   const id = 'slappart6';
