@@ -13,7 +13,11 @@
 #   --enable     enable boot, supervisord and the timers (default when systemd runs and root is /)
 #   --no-enable  never enable anything
 #   --daemon     enable slapos-node-daemon.service instead of the four timers
-#   --proxy      also enable the master (slapos-proxy.service)
+#   --proxy      also enable the master (slapos-proxy.service), with TLS: a CA and
+#                the master's, the node's (computer_id of the configuration) and an
+#                admin user's certificates in /etc/opt/slapos/ssl, the configuration's
+#                keys set (slapos proxy init-ca --configure; kept when it already
+#                has server_key_file) and root's ~/.slapos/slapos-client.cfg
 #   --no-deps    skip apt, npm ci and the builds (they must have been done)
 #   --uninstall  disable and remove the units and the wrapper; keeps
 #                /etc/opt/slapos, /opt/slapos, the software and instance roots
@@ -23,6 +27,7 @@ ROOT=/
 ENABLE=auto
 DEPS=1
 UNINSTALL=0
+PROXY=0
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,10 +36,10 @@ while [ $# -gt 0 ]; do
     --enable) ENABLE=yes; shift ;;
     --no-enable) ENABLE=no; shift ;;
     --daemon) EXTRA+=(--daemon); shift ;;
-    --proxy) EXTRA+=(--proxy); shift ;;
+    --proxy) EXTRA+=(--proxy); PROXY=1; shift ;;
     --no-deps) DEPS=0; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -77,6 +82,13 @@ mkdir -p "$R/etc/opt/slapos"
 if [ ! -e "$R$CFG" ]; then
   install -m 0640 "$PROJECT/slapos.cfg.example" "$R$CFG"
   echo "installed $R$CFG from slapos.cfg.example: set computer_id, master_url and [slapformat] before enabling"
+fi
+
+# The master with TLS (client certificates; the node writes each partition's
+# certificate and key for its instance): idempotent, an already configured
+# file is left as it is.
+if [ "$PROXY" = 1 ]; then
+  slapos proxy init-ca --dir "$R/etc/opt/slapos/ssl" --configure "$R$CFG" --client-configuration "$R/root/.slapos/slapos-client.cfg"
 fi
 
 if [ "$ENABLE" = auto ]; then

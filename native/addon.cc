@@ -9,6 +9,7 @@ void InitCgroups(Napi::Env env, Napi::Object exports);
 void InitPasswd(Napi::Env env, Napi::Object exports);
 void InitSafeFs(Napi::Env env, Napi::Object exports);
 void InitPidfd(Napi::Env env, Napi::Object exports);
+void InitPeerCred(Napi::Env env, Napi::Object exports);
 }  // namespace slapos
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -17,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   slapos::InitPasswd(env, exports);
   slapos::InitSafeFs(env, exports);
   slapos::InitPidfd(env, exports);
+  slapos::InitPeerCred(env, exports);
   return exports;
 }
 

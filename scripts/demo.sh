@@ -3,7 +3,9 @@
 # `bash scripts/install-deps.sh`. Everything happens inside a network
 # namespace made for the demo (a bridge with fd00:5a:: IPv6 and 10.77.0.0/24
 # IPv4; no traffic leaves it):
-#   1. our master (SQLite) on the namespace's loopback,
+#   1. our master (SQLite) on the namespace's loopback, with TLS as install.sh
+#      --proxy sets it up (client certificates; the node writes each
+#      partition's certificate for its instance),
 #   2. `slapos node format` of a node with 3 partitions,
 #   3. supply of the example release (examples/hello-http) and its build,
 #   4. two instance requests, `slapos node instance`,
@@ -42,7 +44,9 @@ SLAPOS=("$NODE" "$REPO/bin/slapos.js" --log-file "$LOG")
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # Runs a command in the namespace, with a /sys of the namespace (tap ownership)
-# but the host's /sys/fs/cgroup (which `ip netns exec` would hide).
+# but the host's /sys/fs/cgroup (which `ip netns exec` would hide): the one way
+# into a namespace, the tests' too (inNetnsCommand in test/helpers/format.ts,
+# supervisord included).
 in_ns() {
   local hold
   hold=$(mktemp -d /tmp/slapdemo-cg.XXXXXX)
@@ -135,12 +139,15 @@ database_uri = $DIR/proxy.db
 computer_id = COMP-DEMO
 EOF
 mkdir -p "$DIR/certs"
+# TLS by default, as install.sh --proxy: CA, the master's, the node's and admin's certificates.
+"${SLAPOS[@]}" proxy init-ca --dir "$DIR/ssl" --configure "$CFG" --client-configuration "$DIR/client.cfg"
+CLIENT=$DIR/client.cfg
 
-say "master on 127.0.0.1:$PORT inside $NS"
+say "master on https://127.0.0.1:$PORT inside $NS"
 # The shell records its own pid, then becomes the master: the pid file names the master itself.
 in_ns sh -c 'echo $$ > "$0"; exec "$@"' "$DIR/master.pid" "${SLAPOS[@]}" proxy start --cfg "$CFG" >"$DIR/master.log" 2>&1 &
-for _ in $(seq 100); do
-  in_ns "$NODE" -e "fetch('http://127.0.0.1:$PORT/getComputerInformation?computer_id=COMP-DEMO').then(()=>process.exit(0),()=>process.exit(1))" 2>/dev/null && break
+for _ in $(seq 50); do
+  in_ns "${SLAPOS[@]}" list --cfg "$CLIENT" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
@@ -149,23 +156,26 @@ in_ns "${SLAPOS[@]}" node format --now --cfg "$CFG"
 
 say "slapos supply + slapos node software (examples/hello-http)"
 RELEASE=$REPO/examples/hello-http/software.cfg
-in_ns "${SLAPOS[@]}" supply "$RELEASE" COMP-DEMO --cfg "$CFG"
+in_ns "${SLAPOS[@]}" supply "$RELEASE" COMP-DEMO --cfg "$CLIENT"
 in_ns "${SLAPOS[@]}" node software --now --cfg "$CFG"
 
 say "slapos request: two instances"
-in_ns "${SLAPOS[@]}" request hello-one "$RELEASE" --cfg "$CFG" || true
-in_ns "${SLAPOS[@]}" request hello-two "$RELEASE" --cfg "$CFG" || true
+in_ns "${SLAPOS[@]}" request hello-one "$RELEASE" --cfg "$CLIENT" || true
+in_ns "${SLAPOS[@]}" request hello-two "$RELEASE" --cfg "$CLIENT" || true
 
 say "slapos node instance (first pass deploys, second is a no-op)"
 in_ns "${SLAPOS[@]}" node instance --now --cfg "$CFG"
 in_ns "${SLAPOS[@]}" node instance --now --cfg "$CFG"
+
+say "each instance's certificate, written by the node for its partition user"
+ls -l "$DIR/certs"
 
 say "slapos node status"
 "${SLAPOS[@]}" node status --cfg "$CFG"
 
 say "the services, on their partitions' addresses"
 for title in hello-one hello-two; do
-  info=$(in_ns "${SLAPOS[@]}" info "$title" --json --cfg "$CFG")
+  info=$(in_ns "${SLAPOS[@]}" info "$title" --json --cfg "$CLIENT")
   echo "slapos info $title:"
   echo "$info" | "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const i=JSON.parse(s);console.log(JSON.stringify(i.connectionParameters??i.connection_parameters??i,null,2))})'
   for url in $(echo "$info" | "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const i=JSON.parse(s);const c=i.connectionParameters??i.connection_parameters??{};console.log([c.url,c["url-ipv4"]].filter(Boolean).join(" "))})'); do
@@ -189,6 +199,6 @@ if $KEEP; then
   say "left running (--keep)"
   echo "look:    ip netns exec $NS ${SLAPOS[*]} node status --cfg $CFG"
   echo "usage:   ip netns exec $NS ${SLAPOS[*]} node collect --json --cfg $CFG   # cgroup counters per partition (found under ip netns exec too)"
-  echo "request: ip netns exec $NS ${SLAPOS[*]} request TITLE $RELEASE --cfg $CFG"
+  echo "request: ip netns exec $NS ${SLAPOS[*]} request TITLE $RELEASE --cfg $CLIENT"
   echo "clean:   $0 --clean"
 fi

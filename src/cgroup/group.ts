@@ -30,6 +30,24 @@ export class CgroupTree {
     return groupDirectories(this.layout, this.relative(name));
   }
 
+  /** The group's v1 freezer directory, when that hierarchy is mounted. */
+  private freezerDirectory(name: string): string | undefined {
+    const mount = this.layout.kind === 'hybrid' ? this.layout.mounts.get('freezer') : undefined;
+    return mount === undefined ? undefined : path.join(mount, this.relative(name));
+  }
+
+  /**
+   * The directories a process joins: all, but the freezer one only where it
+   * exists — a group made before the freezer hierarchy was used keeps
+   * working (killed by signal rounds) until format makes it there too.
+   */
+  private joinable(name: string): string[] {
+    const dirs = this.directories(name);
+    const freezer = this.freezerDirectory(name);
+    if (freezer === undefined || !dirs.includes(freezer)) return dirs;
+    return native().cgroupReadValues([path.join(freezer, 'cgroup.procs')])[0] === null ? dirs.filter((d) => d !== freezer) : dirs;
+  }
+
   /** Creates the parent and the group where missing. Returns true if anything was created. */
   create(name: string): boolean {
     const addon = native();
@@ -51,8 +69,11 @@ export class CgroupTree {
     addon.cgroupWrite(path.join(this.layout.root, this.parent, 'cgroup.subtree_control'), value);
   }
 
+  /** The group is there in every hierarchy (the freezer one optional, see joinable). */
   exists(name: string): boolean {
-    return native().cgroupReadValues(this.directories(name).map((dir) => path.join(dir, 'cgroup.procs'))).every((v) => v !== null);
+    const freezer = this.freezerDirectory(name);
+    const required = this.directories(name).filter((dir) => dir !== freezer);
+    return native().cgroupReadValues(required.map((dir) => path.join(dir, 'cgroup.procs'))).every((v) => v !== null);
   }
 
   /** Applies limits (undefined keys untouched, null = unlimited). */
@@ -65,7 +86,7 @@ export class CgroupTree {
   addProcess(name: string, pid: number): void {
     if (!Number.isInteger(pid) || pid <= 0) throw new Error(`invalid pid ${pid}`);
     const addon = native();
-    for (const dir of this.directories(name)) addon.cgroupWrite(path.join(dir, 'cgroup.procs'), String(pid));
+    for (const dir of this.joinable(name)) addon.cgroupWrite(path.join(dir, 'cgroup.procs'), String(pid));
   }
 
   /**
@@ -112,7 +133,7 @@ export class CgroupTree {
    * subtree_control stays empty, so its own tasks and its sub-groups' may mix).
    */
   subDirectories(name: string, child?: string): string[] {
-    const dirs = this.directories(name);
+    const dirs = this.joinable(name);
     if (child === undefined) return dirs;
     if (!GROUP_NAME.test(child)) throw new Error(`invalid cgroup name ${JSON.stringify(child)}`);
     return dirs.map((dir) => path.join(dir, child));
@@ -143,7 +164,10 @@ export class CgroupTree {
   /** Kills every task of the group and its sub-groups (cgroup.kill, or a signal loop on v1) until empty. */
   async kill(name: string, child?: string, timeoutMs?: number): Promise<KillResult> {
     const [dir] = this.subDirectories(name, child);
-    return dir === undefined ? { killed: 0, left: [] } : killGroup(dir, timeoutMs);
+    if (dir === undefined) return { killed: 0, left: [] };
+    const freezer = this.freezerDirectory(name);
+    const freezerDir = freezer === undefined ? undefined : path.join(freezer, ...(child === undefined ? [] : [child]));
+    return killGroup(dir, timeoutMs, freezerDir);
   }
 
   /** Removes the parent group (when it has no groups left). Returns true if anything was removed. */

@@ -8,8 +8,11 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/index.js';
 
-/** The v1 controllers partition groups are made in (hybrid layout). */
-export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'] as const;
+/**
+ * The v1 controllers partition groups are made in (hybrid layout). freezer
+ * limits nothing: it lets a kill freeze the group first (kill.ts).
+ */
+export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio', 'freezer'] as const;
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 export type CgroupLayout =

@@ -4,14 +4,14 @@
 // every key listed here.
 import { z } from '../vendor/zod.js';
 import {
-  absolutePath, anyPath, baseName, bool, bytes, cidr4, int, lines, nonEmpty, oneOf, url, words,
+  absolutePath, anyPath, baseName, bool, bytes, cidr4, int, lines, masterUrl, nonEmpty, oneOf, url, words,
 } from './types.js';
 
 const opt = <T extends z.ZodType>(schema: T) => schema.optional();
 
 export const slaposSection = z.object({
   computer_id: opt(nonEmpty),
-  master_url: opt(url),
+  master_url: opt(masterUrl),
   /** reference client: the HATEOAS root (`service`/`computer` commands); default <master_url>/hateoas here. */
   master_rest_url: opt(url),
   key_file: opt(absolutePath),
@@ -142,6 +142,8 @@ export const slapproxySection = z.object({
   shacache_max_blob: opt(bytes),
   /** ours: who may download from the cache: open (default) or authenticated (a trusted client certificate). */
   shacache_download: z.enum(['open', 'authenticated']).prefault('open'),
+  /** ours: also listen on this unix socket (plain HTTP, callers known by SO_PEERCRED); clients use master_url = unix:<path>. */
+  unix_socket: opt(absolutePath),
 });
 
 /**

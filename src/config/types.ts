@@ -111,6 +111,21 @@ export const url = z.string().transform((value, ctx) => {
   }
 });
 
+/** master_url: an http(s) URL, or the master's unix socket as unix:/path (or http+unix://%2F…/; src/slap/master-url.ts). */
+export const masterUrl = z.string().transform((value, ctx) => {
+  const text = value.trim();
+  try {
+    const parsed = new URL(text);
+    if (!['http:', 'https:', 'http+unix:', 'unix:'].includes(parsed.protocol)) throw new Error('protocol');
+    if (parsed.protocol === 'http+unix:' && !decodeURIComponent(parsed.hostname).startsWith('/')) throw new Error('socket');
+    if (parsed.protocol === 'unix:' && !/^\/./.test(parsed.pathname)) throw new Error('socket');
+    return text;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `must be an http:// or https:// URL, or unix:/path/to/master.sock, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+});
+
 export const cidr4 = z.string().transform((value, ctx) => {
   const text = value.trim();
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);

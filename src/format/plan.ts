@@ -133,7 +133,9 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   }
 
   if (settings.certificateRepositoryPath && !observed.paths.get(settings.certificateRepositoryPath)) {
-    steps.push({ kind: 'mkdir', path: settings.certificateRepositoryPath, mode: 0o700 });
+    // 0711, not the reference's 0700: a partition user opens its own <id>.crt/.key by name (the key-file of its
+    // buildout's [slap-connection]) and can list nothing.
+    steps.push({ kind: 'mkdir', path: settings.certificateRepositoryPath, mode: 0o711 });
   }
 
   const computer = computerDict(settings, observed, net, partitions);

@@ -19,6 +19,25 @@ const cache = new WeakMap<object, Identity>();
 export interface LocalPeers {
   instanceRoot?: string | undefined;
   computer?: string | undefined;
+  /**
+   * SO_PEERCRED of a connected unix socket, for the unix-socket listener
+   * (unix-listener.ts); given by the caller (the native addon is below the
+   * master's layer).
+   */
+  peerCredentials?: ((fd: number) => { uid: number }) | undefined;
+}
+
+/** Root, the partition a uid owns, or nobody: one table for loopback TCP and unix-socket callers. */
+export function identityOfUid(uid: number, local: LocalPeers): Identity {
+  if (uid === 0) return { kind: 'root' };
+  const partition = local.instanceRoot && local.computer ? partitionOwnedBy(local.instanceRoot, uid) : undefined;
+  if (partition && local.computer) return { kind: 'partition', computer: local.computer, partition, fingerprint: null };
+  return { kind: 'nobody', reason: `local uid ${uid} is neither root nor a partition's user` };
+}
+
+/** The identity of a connection known before its first request (the unix listener's peer credentials). */
+export function rememberIdentity(socket: object, identity: Identity): void {
+  cache.set(socket, identity);
 }
 
 /** The identity of a plain-HTTP caller from its loopback socket's uid; anyone off loopback (allow_insecure_bind). */
@@ -26,10 +45,7 @@ export function localIdentity(socket: Parameters<typeof loopbackPeerUid>[0], loc
   if (!socket.remoteAddress || !/^(::1|(::ffff:)?127\.)/.test(socket.remoteAddress)) return { kind: 'anyone' };
   const uid = loopbackPeerUid(socket, procNet);
   if (uid === undefined) return { kind: 'nobody', reason: 'the local caller\'s uid could not be read' };
-  if (uid === 0) return { kind: 'root' };
-  const partition = local.instanceRoot && local.computer ? partitionOwnedBy(local.instanceRoot, uid) : undefined;
-  if (partition && local.computer) return { kind: 'partition', computer: local.computer, partition, fingerprint: null };
-  return { kind: 'nobody', reason: `local uid ${uid} is neither root nor a partition's user` };
+  return identityOfUid(uid, local);
 }
 
 /** The caller's identity; `authenticate` false means no client authentication is configured (then the kernel's, on loopback). */

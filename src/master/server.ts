@@ -32,6 +32,7 @@ import { MasterError } from './validate.js';
 import { registerWebView } from './web/routes.js';
 import { registerPromiseResults } from './promise-results.js';
 import { registerHardwareStatus } from './hardware-status.js';
+import { closeUnixListener, listenOnUnixSocket } from './unix-listener.js';
 
 /** Flask's 404 page, byte for byte (clients only look at the status). */
 export const NOT_FOUND_PAGE =
@@ -190,6 +191,8 @@ export interface ProxyConfig {
   shacache_download?: 'open' | 'authenticated' | undefined;
   /** Where local software release paths live (release-root.ts); default /. */
   local_software_release_root?: string | undefined;
+  /** ours: also serve plain HTTP on this unix socket, callers known by SO_PEERCRED (unix-listener.ts). */
+  unix_socket?: string | undefined;
 }
 
 /** Where the cache's blobs go: configured, else next to an SQLite database; PostgreSQL needs it configured. */
@@ -282,7 +285,22 @@ export async function startMaster(
     store, logger, defaultComputer: computerId, softwareProducts, multimaster, localPeers, ...(cache ? { cache } : {}),
     ...(https ? { https } : {}), ...(issuingCa ? { issuingCa } : {}),
   });
+  let unix: import('node:http').Server | undefined;
+  if (config.unix_socket) {
+    const socket = config.unix_socket;
+    app.addHook('onClose', async () => {
+      if (unix) await closeUnixListener(unix, socket);
+    });
+  }
   await app.listen({ host: config.host, port: config.port });
+  if (config.unix_socket) {
+    try {
+      unix = await listenOnUnixSocket(app, config.unix_socket, localPeers);
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -64,6 +64,8 @@ export interface SlaposNative {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal: false when the process has exited meanwhile. */
   pidfdSignal(fd: number, signal: number): boolean;
+  /** getsockopt(SO_PEERCRED) of a connected unix socket: the connecting process's pid, uid, gid. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   safeFsConstants: { O_PATH: number; O_DIRECTORY: number; O_NOFOLLOW: number; O_NONBLOCK: number; O_CLOEXEC: number; O_NOCTTY: number };
 }
 

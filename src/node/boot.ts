@@ -13,6 +13,7 @@ import { requireKeys } from '../config/load.js';
 import { runFormat } from '../format/run.js';
 import { AF_INET6, Rtnl, type AddressState, type LinkState } from '../network/netlink.js';
 import { tlsFromFiles } from '../slap/client.js';
+import { masterEndpoint } from '../slap/master-url.js';
 import { slapClientFromConfig } from '../slap/connect.js';
 import { Exit } from '../util/exit-status.js';
 import type { Logger } from '../util/log.js';
@@ -92,9 +93,11 @@ async function readNetworkNetlink(): Promise<{ links: LinkState[]; addresses: Ad
 async function probeMaster(config: SlaposConfig): Promise<boolean> {
   const slapos = requireKeys(config, 'slapos', ['master_url']);
   const tls = tlsFromFiles(slapos);
-  const dispatcher = new Agent({ connect: { ...(tls ?? {}) }, headersTimeout: 10_000, bodyTimeout: 10_000, connectTimeout: 10_000 });
+  const endpoint = masterEndpoint(slapos.master_url);
+  const connect = { ...(tls ?? {}), ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}) };
+  const dispatcher = new Agent({ connect, headersTimeout: 10_000, bodyTimeout: 10_000, connectTimeout: 10_000 });
   try {
-    const res = await request(slapos.master_url, { dispatcher });
+    const res = await request(endpoint.base, { dispatcher });
     await res.body.dump();
     return true;
   } catch {

@@ -3,6 +3,7 @@
 // values, marshalled fields. Errors carry the endpoint and HTTP status.
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from '../vendor/undici.js';
+import { masterEndpoint } from './master-url.js';
 import { dumps } from './marshal-encode.js';
 import { loads } from './marshal-decode.js';
 import { isRecord, PyTuple, type PyRecord, type PyValue } from './pyvalue.js';
@@ -69,11 +70,17 @@ export class SlapClient {
   private readonly timeoutMs: number;
   private readonly userAgent: string;
 
+  /** Where requests go: masterUrl itself, or http://localhost/… through the master's unix socket (master-url.ts). */
+  private readonly base: string;
+
   constructor(masterUrl: string, options: SlapClientOptions = {}) {
     this.masterUrl = masterUrl.endsWith('/') ? masterUrl : `${masterUrl}/`;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.userAgent = options.userAgent ?? 'slapos-node (slapos.core/1.24.0 compatible)';
-    this.dispatcher = new Agent({ connect: { ...(options.tls ?? {}) }, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    const endpoint = masterEndpoint(masterUrl);
+    this.base = endpoint.base;
+    const connect = { ...(options.tls ?? {}), ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}) };
+    this.dispatcher = new Agent({ connect, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
   }
 
   async close(): Promise<void> {
@@ -87,7 +94,7 @@ export class SlapClient {
     const query = method === 'GET' && [...params].length > 0 ? `?${params.toString()}` : '';
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(`${this.masterUrl}${endpoint}${query}`, {
+      res = await request(`${this.base}${endpoint}${query}`, {
         method,
         dispatcher: this.dispatcher,
         headers: {
@@ -112,7 +119,7 @@ export class SlapClient {
   async jsonRpc(method: string, body: Record<string, unknown> = {}): Promise<unknown> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(`${this.masterUrl}${method}`, {
+      res = await request(`${this.base}${method}`, {
         method: 'POST', dispatcher: this.dispatcher, body: JSON.stringify(body),
         headers: { accept: 'application/json', 'content-type': 'application/json', 'user-agent': this.userAgent },
       });

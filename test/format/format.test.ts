@@ -46,7 +46,7 @@ function assertFormatted(t: ExecutionContext, env: FormatEnv, amount: number, mo
   t.is(statSync(path.join(dir, 'soft')).uid, soft.uid);
   t.is(statSync(path.join(dir, 'soft')).mode & 0o7777, 0o755);
   t.is(statSync(path.join(dir, 'inst')).mode & 0o7777, 0o755);
-  t.is(statSync(path.join(dir, 'certs')).mode & 0o7777, 0o700);
+  t.is(statSync(path.join(dir, 'certs')).mode & 0o7777, 0o711, 'partition users reach their own certificate files, list nothing');
   for (let i = 0; i < amount; i++) {
     const name = `${prefix}u${i}`;
     const u = user(name);

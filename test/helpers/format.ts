@@ -141,19 +141,27 @@ export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<strin
   return nodeCli(env, ['node', 'format', '--cfg', env.cfg, '--now', ...args], extraEnv, wrapper);
 }
 
-/** Any CLI command in the namespace, the same way as formatCli. */
-export function nodeCli(env: Pick<FormatEnv, 'netns'>, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
+/**
+ * The one way a node command enters a test namespace, as scripts/demo.sh's
+ * in_ns does: nsenter --net, then a private mount namespace with a sysfs of
+ * the namespace on /sys (tap ownership, /sys/class/net) and the host's
+ * /sys/fs/cgroup bound back on it (`ip netns exec` would leave it empty, and
+ * slapos-launch could not join the partition's cgroup). `hold` is a
+ * temporary directory to rmdir once the command has started or ended.
+ */
+export function inNetnsCommand(netns: string, argv: string[]): { command: string; args: string[]; hold: string } {
   const hold = mkdtempSync('/tmp/sltcg-');
   recordCreated('dir', hold);
   const script =
     'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && ' +
     'exec "$@"';
-  const child = spawn(
-    'nsenter',
-    [`--net=/run/netns/${env.netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold,
-      ...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args],
-    { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return { command: 'nsenter', args: [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold, ...argv], hold };
+}
+
+/** Any CLI command in the namespace, the same way as formatCli. */
+export function nodeCli(env: Pick<FormatEnv, 'netns'>, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
+  const { command, args: argv, hold } = inNetnsCommand(env.netns, [...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args]);
+  const child = spawn(command, argv, { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -10,7 +10,7 @@ import type { ExecutionContext } from 'ava';
 import type { PyRecord } from '../../src/slap/pyvalue.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { urlHash } from '../../src/software/plan.js';
-import { formatCli, formatEnv, type FormatEnv } from '../helpers/format.js';
+import { formatCli, formatEnv, inNetnsCommand, type FormatEnv } from '../helpers/format.js';
 import { startTestMaster, type TestMaster } from '../helpers/master.js';
 import { repoRoot } from '../helpers/system.js';
 
@@ -136,16 +136,16 @@ export async function nodeEnv(t: ExecutionContext, partitions: number, options: 
 
 /**
  * `slapos node supervisord` in the namespace: the services it starts bind the
- * partitions' addresses there. Only the network namespace is entered
- * (nsenter, as a unit's NetworkNamespacePath would): `ip netns exec` would
- * also give supervisord a fresh sysfs with an empty /sys/fs/cgroup, where
- * slapos-launch cannot join the partition cgroup the node named (it then
- * refuses to run the program, exit 127).
+ * partitions' addresses there. Entered as every node command of the tests and
+ * of scripts/demo.sh is (inNetnsCommand: nsenter --net, the namespace's sysfs,
+ * the host's /sys/fs/cgroup): `ip netns exec` would give supervisord an empty
+ * /sys/fs/cgroup, where slapos-launch cannot join the partition cgroup the
+ * node named (it then refuses to run the program, exit 127).
  */
 export function startSupervisordInNetns(env: { netns: string; cfg: string }): void {
-  const sv = spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, '--', process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg], {
-    encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH },
-  });
+  const { command, args, hold } = inNetnsCommand(env.netns, [process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), 'node', 'supervisord', '--cfg', env.cfg]);
+  const sv = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH } });
+  spawnSync('rmdir', [hold]);
   if (sv.status !== 0) throw new Error(`slapos node supervisord failed: ${sv.stderr}`);
 }
 

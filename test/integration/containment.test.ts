@@ -18,6 +18,8 @@ import { SupervisorClient } from '../../src/supervisor/client.js';
 import { ensureSupervisord } from '../../src/supervisor/daemon.js';
 import { startGroup, updateSupervisor, writeGroupFile } from '../../src/supervisor/groups.js';
 import { killPartitionProcesses } from '../../src/accounting/destroy.js';
+import { runReportScripts } from '../../src/accounting/ingest.js';
+import { executePromise } from '../../src/promise-runner/execute.js';
 import { removeBeneath } from '../../src/safe-fs/index.js';
 import { createUser, isRoot, tempDir, testName, type TestUser } from '../helpers/system.js';
 import { stopSupervisordAtTeardown } from '../supervisor/helpers.js';
@@ -209,6 +211,42 @@ rootTest('executor: a setsid double fork from a script is killed when the script
   t.deepEqual(spawnSync('find', [groupDir as string, '-mindepth', '1', '-type', 'd'], { encoding: 'utf8' }).stdout, '', 'run sub-groups removed');
 });
 
+rootTest('a promise and a report script that double-fork out of their session die with their run (cgroup kill), at exit and at the timeout', async (t) => {
+  const user = createUser(t);
+  const id = 'slappart4';
+  const { dir } = partitionDir(t, user, id);
+  const tree = partitionGroup(t, id);
+  const escapeLine = (file: string) =>
+    `setsid sh -c 'trap "" TERM HUP; (sh -c "trap \\"\\" TERM HUP; echo \\$\\$ > ${file}; exec sleep 1000" &)' </dev/null >/dev/null 2>&1`;
+  for (const sub of ['promise', 'report']) {
+    mkdirSync(path.join(dir, 'etc', sub));
+    chownSync(path.join(dir, 'etc', sub), user.uid, user.gid);
+  }
+  // A promise (the node's executePromise, born in the partition's cgroup) that succeeds and leaves a daemon behind.
+  const fromPromise = path.join(dir, 'promise.pid');
+  const promise = path.join(dir, 'etc', 'promise', 'escape');
+  script(promise, `${escapeLine(fromPromise)}\nwhile [ ! -s ${fromPromise} ]; do sleep 0.01; done\necho ok`, user);
+  const checked = await executePromise(promise, {
+    cwd: dir, uid: user.uid, gid: user.gid, env: { HOME: dir, USER: user.name, PATH: '/usr/bin:/bin' }, timeoutMs: 10_000,
+    partition: { id, cgroupParent: tree.parent },
+  });
+  t.is(checked.exitCode, 0, checked.output);
+  const first = Number(readFileSync(fromPromise, 'utf8'));
+  await sleep(50);
+  t.false(alive(first), 'the promise\'s escaped daemon is killed with its run');
+  // A report script (the report loop's runReportScripts) that hangs ignoring SIGTERM and leaves a daemon behind.
+  const fromReport = path.join(dir, 'report.pid');
+  script(path.join(dir, 'etc', 'report', 'escape'), `trap "" TERM\n${escapeLine(fromReport)}\nsleep 1000`, user);
+  const started = Date.now();
+  const failed = await runReportScripts({ id, path: dir, user: { ...user, home: dir } }, 1_500, log, tree.parent);
+  t.deepEqual(failed, ['escape']);
+  t.true(Date.now() - started < 10_000, 'bounded by report_script_timeout (+ the kill grace)');
+  const second = Number(readFileSync(fromReport, 'utf8'));
+  await sleep(50);
+  t.false(alive(second), 'the report script\'s escaped daemon is killed at the timeout');
+  t.deepEqual(tree.processes(id), [], 'nothing left in the partition\'s cgroup');
+});
+
 rootTest('destruction: the cgroup is emptied and a process of the user outside it is found by the uid sweep', async (t) => {
   const user = createUser(t);
   const id = 'slappart3';
@@ -222,6 +260,77 @@ rootTest('destruction: the cgroup is emptied and a process of the user outside i
   t.false(alive(inside.pid as number));
   t.false(alive(outside.pid as number));
   t.deepEqual(tree.processes(id), []);
+});
+
+const v1Freezer = (() => {
+  try {
+    const layout = detectLayout();
+    return layout.kind === 'hybrid' ? layout.mounts.get('freezer') : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+const freezerTest = isRoot && v1Freezer ? test.serial : test.skip;
+
+freezerTest(`cgroup v1 freezer: a group forking as fast as it can is frozen, killed and thawed until empty${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart5';
+  const tree = partitionGroup(t, id);
+  const freezerDir = path.join(v1Freezer as string, tree.parent, id);
+  t.true(existsSync(path.join(freezerDir, 'freezer.state')), 'partition groups are made in the freezer hierarchy too');
+  // Every process forks a short-lived child in a loop, and ignores SIGTERM: a moving target for pid-by-pid kills.
+  const bomb = spawn(launcherPath, [...tree.procsFiles(id).flatMap((f) => ['--cgroup', f]), '--uid', String(user.uid), '--gid', String(user.gid), '--',
+    '/bin/sh', '-c', 'trap "" TERM; for i in 1 2 3 4; do (trap "" TERM; while :; do sleep 0.001 & wait; done) & done; wait'], { stdio: 'ignore' });
+  t.teardown(() => { bomb.kill('SIGKILL'); });
+  await waitFor('the forking tasks', () => (tree.processes(id).length >= 5 ? true : undefined));
+  const { left, killed } = await tree.kill(id);
+  t.deepEqual(left, []);
+  t.true(killed >= 5, `${killed} tasks signalled`);
+  t.deepEqual(tree.processes(id), []);
+  t.is(readFileSync(path.join(freezerDir, 'freezer.state'), 'utf8').trim(), 'THAWED', 'never left frozen');
+});
+
+freezerTest(`a group made before the freezer hierarchy was used keeps working: joined, killed by signal rounds${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart7';
+  const tree = partitionGroup(t, id);
+  const freezerDir = path.join(v1Freezer as string, tree.parent, id);
+  spawnSync('rmdir', [freezerDir]); // as an older node made it
+  t.false(existsSync(freezerDir));
+  t.true(tree.exists(id));
+  t.false(tree.procsFiles(id).some((f) => f.startsWith(v1Freezer as string)), 'not asked to join a freezer group that is not there');
+  const inside = spawn(launcherPath, [...tree.procsFiles(id).flatMap((f) => ['--cgroup', f]), '--uid', String(user.uid), '--gid', String(user.gid), '--', 'sleep', '1000'], { stdio: 'ignore' });
+  t.teardown(() => { inside.kill('SIGKILL'); });
+  await waitFor('the launched sleep in the cgroup', () => (tree.processes(id).includes(inside.pid as number) ? true : undefined));
+  t.deepEqual((await tree.kill(id)).left, []);
+  await sleep(50);
+  t.false(alive(inside.pid as number));
+});
+
+freezerTest(`destruction is not reported while a process of the user cannot be killed (one frozen in another freezer group); it is once the process is gone${v1Freezer ? '' : ' [skipped: no v1 freezer hierarchy on this machine]'}`, async (t) => {
+  const user = createUser(t);
+  const id = 'slappart6';
+  const tree = partitionGroup(t, id);
+  // A process of the partition's user outside its cgroup, frozen in a group of the test's own: SIGKILL stays pending.
+  const jail = path.join(v1Freezer as string, testName('slapos-test-'));
+  mkdirSync(jail);
+  const stuck = spawn('/bin/sh', ['-c', 'exec sleep 1000'], { uid: user.uid, gid: user.gid, stdio: 'ignore', detached: true });
+  t.teardown(async () => {
+    writeFileSync(path.join(jail, 'freezer.state'), 'THAWED');
+    stuck.kill('SIGKILL');
+    await sleep(100);
+    spawnSync('rmdir', [jail]);
+  });
+  writeFileSync(path.join(jail, 'cgroup.procs'), String(stuck.pid));
+  writeFileSync(path.join(jail, 'freezer.state'), 'FROZEN');
+  await waitFor('the frozen process', () => (readFileSync(path.join(jail, 'freezer.state'), 'utf8').trim() === 'FROZEN' ? true : undefined));
+  await t.throwsAsync(killPartitionProcesses(id, user.uid, tree, log), { message: new RegExp(`process\\(es\\) ${stuck.pid} of uid ${user.uid} still alive after SIGKILL`) },
+    'the destruction step fails: the partition is not reported destroyed, its slot not offered again');
+  t.true(alive(stuck.pid as number));
+  writeFileSync(path.join(jail, 'freezer.state'), 'THAWED'); // the pending SIGKILL is delivered
+  await waitFor('the process gone', () => (alive(stuck.pid as number) ? undefined : true));
+  await killPartitionProcesses(id, user.uid, tree, log);
+  t.pass('reported destroyed on the next pass, no process of the user being left');
 });
 
 rootTest('slapos-launch refuses root and fails closed when it cannot join its cgroup', (t) => {

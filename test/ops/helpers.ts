@@ -2,11 +2,10 @@
 // test namespace (with the host's cgroups visible, as test/helpers/format.ts),
 // a strict Prometheus text checker.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../src/util/log.js';
-import { recordCreated } from '../helpers/registry.js';
+import { inNetnsCommand } from '../helpers/format.js';
 import { repoRoot } from '../helpers/system.js';
 
 export function memoryLogger(verbose = false): { log: Logger; lines: string[] } {
@@ -27,12 +26,8 @@ export interface Run {
 
 /** `slapos <args>` in network namespace `netns`, asynchronously. */
 export function cliInNetns(netns: string, args: string[]): Run {
-  const hold = mkdtempSync('/tmp/sltcg-');
-  recordCreated('dir', hold);
-  const script =
-    'mount --rbind /sys/fs/cgroup "$0" && mount -t sysfs sysfs /sys && mount --rbind "$0" /sys/fs/cgroup && umount -l "$0" && exec "$@"';
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold,
-    process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { command, args: argv, hold } = inNetnsCommand(netns, [process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args]);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   return { child, done: collect(child, () => spawnSync('rmdir', [hold])) };
 }
 

@@ -2,6 +2,7 @@ import test from 'ava';
 import { v1MountsFromMountinfo, groupDirectories, type CgroupLayout } from '../../src/cgroup/layout.js';
 import { keyedValues, parseBlkioV1, parseIoStatV2, usageFromContents, usageSources } from '../../src/cgroup/counters.js';
 import { CgroupControllerMissing, planLimitWrites } from '../../src/cgroup/limits.js';
+import { freezeKill, killMethod, type FreezerIo } from '../../src/cgroup/kill.js';
 
 // Lines from this project's CI machines (hybrid) plus a co-mounted cpu,cpuacct as on older Debian.
 const MOUNTINFO = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -83,4 +84,76 @@ test('counter files parse on both layouts', (t) => {
   t.deepEqual(usageFromContents(v1, ['2500000\n', '4096\n', '8192\n', '', '1\n']), {
     cpuUsec: 2500, memoryBytes: 4096, memoryPeakBytes: 8192, ioReadBytes: 0, ioWriteBytes: 0, pids: 1,
   });
+});
+
+test('kill method: cgroup.kill on v2, the freezer on v1 where the group has one, else signal rounds', (t) => {
+  t.is(killMethod(true, false), 'cgroup.kill');
+  t.is(killMethod(true, true), 'cgroup.kill');
+  t.is(killMethod(false, true), 'freezer');
+  t.is(killMethod(false, false), 'signals');
+});
+
+/** A v1 group as freezeKill sees it: tasks that fork while thawed, die when thawed after SIGKILL. */
+function fakeGroup(options: { forksPerRound: number; freezingRounds?: number }) {
+  const steps: string[] = [];
+  let tasks = [101, 102];
+  let frozen = false;
+  let next = 200;
+  let clock = 0;
+  let pendingKill = new Set<number>();
+  let stillFreezing = options.freezingRounds ?? 0;
+  const io: FreezerIo = {
+    pids: () => {
+      // Living thawed tasks keep forking (the attack); frozen ones cannot.
+      if (!frozen && tasks.length > 0) for (let i = 0; i < options.forksPerRound; i++) tasks.push(next++);
+      return [...tasks];
+    },
+    freeze: () => { steps.push('freeze'); frozen = true; },
+    thaw: () => {
+      steps.push('thaw');
+      frozen = false;
+      tasks = tasks.filter((p) => !pendingKill.has(p)); // SIGKILL delivered on thaw
+      pendingKill = new Set();
+    },
+    state: () => {
+      if (stillFreezing > 0) { stillFreezing -= 1; return 'FREEZING'; }
+      return frozen ? 'FROZEN' : 'THAWED';
+    },
+    signalAll: () => {
+      steps.push(frozen ? 'signal (frozen)' : 'signal (THAWED!)');
+      for (const p of tasks) pendingKill.add(p);
+      return tasks.length;
+    },
+    sleep: async (ms) => { clock += ms; },
+    now: () => clock,
+  };
+  return { io, steps, left: () => tasks };
+}
+
+test('freezer kill: freeze, wait for FROZEN, signal every task, thaw; a group forking between reads is emptied in one round', async (t) => {
+  const group = fakeGroup({ forksPerRound: 3, freezingRounds: 2 });
+  const result = await freezeKill(group.io, 5_000);
+  t.deepEqual(result.left, []);
+  t.deepEqual(group.steps, ['freeze', 'signal (frozen)', 'thaw'], 'signals only while frozen, thawed after');
+  t.deepEqual(group.left(), []);
+  t.is(result.killed, 5, 'the two tasks and the three forked before the freeze');
+});
+
+test('freezer kill: never left frozen, also when signalling throws; a stuck FREEZING is waited for a bounded time', async (t) => {
+  const group = fakeGroup({ forksPerRound: 0, freezingRounds: 1_000_000 });
+  const result = await freezeKill(group.io, 60_000);
+  t.deepEqual(result.left, [], 'signalled after FREEZE_WAIT_MS even though never FROZEN');
+  t.deepEqual(group.steps, ['freeze', 'signal (frozen)', 'thaw']);
+  const failing = fakeGroup({ forksPerRound: 0 });
+  failing.io.signalAll = () => { throw new Error('pidfd failed'); };
+  await t.throwsAsync(freezeKill(failing.io, 5_000), { message: 'pidfd failed' });
+  t.deepEqual(failing.steps, ['freeze', 'thaw']);
+});
+
+test('freezer kill: gives up at the deadline with the tasks left', async (t) => {
+  const group = fakeGroup({ forksPerRound: 0 });
+  group.io.signalAll = () => 0; // tasks that never die (uninterruptible)
+  const result = await freezeKill(group.io, 100);
+  t.deepEqual(result.left, [101, 102]);
+  t.is(group.steps.filter((s) => s === 'freeze').length, group.steps.filter((s) => s === 'thaw').length);
 });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 // The master's code (fastify, SQLite, pg) is loaded inside the actions, so
 // that node commands do not pay for it at start-up.
@@ -44,14 +44,17 @@ export function proxyCommand(): Command {
         const { createLogger } = await import('../../util/log.js');
         const serverLog = createLogger({ verbose: ctx.globals.verbose, quiet: !ctx.globals.verbose, logFile: ctx.globals.logFile });
         // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
+        // On the unix socket ([slapproxy] unix_socket), by its SO_PEERCRED (the native addon).
+        const peerCredentials = config.slapproxy.unix_socket
+          ? (await import('../../native/index.js')).native().peerCredentials : undefined;
         started = await startMaster(config.slapproxy, computerId, serverLog, multimaster, {
-          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId,
+          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId, peerCredentials,
         });
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
       }
       const { app, url } = started;
-      ctx.log.info({ url, database: config.slapproxy.database_uri, computer_id: computerId }, 'master listening');
+      ctx.log.info({ url, unix_socket: config.slapproxy.unix_socket, database: config.slapproxy.database_uri, computer_id: computerId }, 'master listening');
       // Close on the first signal: in-flight transactions finish, the database is closed.
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -110,52 +113,150 @@ function writePair(dir: string, base: string, pem: { certificate: string; key: s
   return [crt, key];
 }
 
+/** Where the node keeps its partitions' certificates by default under `init-ca --configure`. */
+export const PARTITION_PKI = 'partition_pki';
+
+/**
+ * The keys `init-ca --configure` sets: the master serves HTTPS with client
+ * certificates and issues partition certificates; the node speaks https:// with
+ * its computer certificate and keeps partition certificates in
+ * `certificate_repository_path` (unless the file names one already).
+ */
+export function tlsKeys(dir: string, o: { computer: string; host: string; port: number; repository?: string | undefined }): Record<string, Record<string, string>> {
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  return {
+    slapproxy: {
+      server_key_file: path.join(dir, 'server.key'), server_cert_file: path.join(dir, 'server.crt'),
+      ca_file: path.join(dir, 'ca.crt'), ca_key_file: path.join(dir, 'ca.key'),
+    },
+    slapos: {
+      master_url: `https://${host}:${o.port}`,
+      key_file: path.join(dir, `computer-${o.computer}.key`), cert_file: path.join(dir, `computer-${o.computer}.crt`),
+      master_ca_file: path.join(dir, 'ca.crt'),
+      ...(o.repository ? {} : { certificate_repository_path: path.join(dir, PARTITION_PKI) }),
+    },
+  };
+}
+
 function initCaCommand(): Command {
   const command = new Command('init-ca')
     .summary('create the master CA, its server certificate and first computer/user certificates (uses openssl)')
     .description(
       'Creates DIR/ca.crt and DIR/ca.key (kept if they exist, so the command can be rerun to add certificates), ' +
-        'DIR/server.crt|key for the master (--server-name, default localhost and 127.0.0.1), ' +
+        'DIR/server.crt|key for the master (--server-name, default localhost, 127.0.0.1 and ::1), ' +
         'DIR/computer-<id>.crt|key for each --computer and DIR/user-<name>.crt|key for each --user. ' +
-        'Prints the [slapproxy] and [slapos] settings that use them.',
+        'Prints the [slapproxy] and [slapos] settings that use them.\n\n' +
+        'With --configure FILE (what install.sh --proxy runs) the settings are written into FILE instead: the master ' +
+        'then serves HTTPS only, the node uses https:// with the certificate of FILE\'s computer_id (issued if missing) ' +
+        'and writes each partition\'s certificate and key in certificate_repository_path (DIR/' + PARTITION_PKI + ' unless set; ' +
+        'mode 0711: a partition user opens its own files by name and lists nothing). A FILE whose [slapproxy] already ' +
+        'has server_key_file is left as it is. With --client-configuration FILE the first --user\'s (default admin) ' +
+        'certificate goes into a client configuration (kept if it exists) for supply, request, list and info. ' +
+        'Rerunning changes nothing.',
     )
     .requiredOption('--dir <dir>', 'directory for the CA and certificates')
     .option('--computer <id>', 'issue a computer certificate (repeatable)', collect)
     .option('--user <name>', 'issue a user certificate (repeatable)', collect)
-    .option('--server-name <name>', 'DNS name or IP of the master (repeatable)', collect);
+    .option('--server-name <name>', 'DNS name or IP of the master (repeatable)', collect)
+    .option('--configure <file>', "write the settings into this slapos.cfg (the master's and the node's)")
+    .option('--client-configuration <file>', "write the user's settings into this client configuration (0600; kept if it exists)");
   return defineAction(command, async (ctx, _args, options) => {
     const [{ createCa, issueCertificate }, { checkId }] = await Promise.all([
       import('../../master/certificates.js'), import('../../master/validate.js'),
     ]);
     const dir = path.resolve(String(options.dir));
+    const configure = options.configure === undefined ? undefined : path.resolve(String(options.configure));
+    const clientFile = options.clientConfiguration === undefined ? undefined : path.resolve(String(options.clientConfiguration));
+    const computers = (options.computer as string[] | undefined) ?? [];
+    const users = (options.user as string[] | undefined) ?? [];
+    const serverNames = (options.serverName as string[] | undefined) ?? ['localhost', '127.0.0.1', '::1'];
+    let config: import('../../config/load.js').SlaposConfig | undefined;
+    let configText = '';
+    if (configure) {
+      const { parseConfig } = await import('../../config/load.js');
+      try {
+        configText = readFileSync(configure, 'utf8');
+      } catch (error) {
+        throw new CliError(`--configure: cannot read ${configure}: ${(error as Error).message}`);
+      }
+      config = parseConfig(configText, configure);
+      const id = config.slapos.computer_id;
+      if (computers.length === 0) {
+        if (!id) throw new CliError(`--configure: ${configure} has no [slapos] computer_id (set it, or give --computer)`);
+        computers.push(id);
+      }
+    }
+    if (clientFile && users.length === 0) users.push('admin');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ca: CaFiles = { certFile: path.join(dir, 'ca.crt'), keyFile: path.join(dir, 'ca.key') };
     const created: string[] = [];
+    // Under --configure or --client-configuration a pair that exists is kept (reruns change nothing).
+    const keep = configure !== undefined || clientFile !== undefined;
     try {
       if (!existsSync(ca.certFile) || !existsSync(ca.keyFile)) {
         await createCa(ca.certFile, ca.keyFile);
         created.push(ca.certFile, ca.keyFile);
       }
       const issue = async (role: Role, name: string, base: string, names: string[] = []) => {
-        if (existsSync(path.join(dir, `${base}.crt`))) throw new CliError(`${path.join(dir, `${base}.crt`)} already exists`);
+        const exists = existsSync(path.join(dir, `${base}.crt`));
+        if (exists && keep && existsSync(path.join(dir, `${base}.key`))) return;
+        if (exists) throw new CliError(`${path.join(dir, `${base}.crt`)} already exists`);
         created.push(...writePair(dir, base, await issueCertificate(ca, role, name, names)));
       };
-      if (!existsSync(path.join(dir, 'server.crt'))) {
-        const names = (options.serverName as string[] | undefined) ?? ['localhost', '127.0.0.1', '::1'];
-        await issue('server', names[0] ?? 'localhost', 'server', names);
-      }
-      for (const id of (options.computer as string[] | undefined) ?? []) await issue('computer', checkId('computer id', id), `computer-${id}`);
-      for (const name of (options.user as string[] | undefined) ?? []) await issue('user', checkId('user name', name), `user-${name}`);
+      if (!existsSync(path.join(dir, 'server.crt'))) await issue('server', serverNames[0] ?? 'localhost', 'server', serverNames);
+      for (const id of computers) await issue('computer', checkId('computer id', id), `computer-${id}`);
+      for (const name of users) await issue('user', checkId('user name', name), `user-${name}`);
     } catch (error) {
       if (error instanceof CliError) throw error;
       throw new CliError(error instanceof Error ? error.message : String(error));
     }
-    const computer = ((options.computer as string[] | undefined) ?? [])[0] ?? '<id>';
-    const user = ((options.user as string[] | undefined) ?? [])[0] ?? '<name>';
-    const host = ((options.serverName as string[] | undefined) ?? [])[0] ?? 'localhost';
-    const https = `master_url = https://${host.includes(':') ? `[${host}]` : host}:<port>`;
+    const computer = computers[0] ?? '<id>';
+    const user = users[0] ?? '<name>';
+    // The name clients use: the master's listening address when the server certificate holds it.
+    const listen = config?.slapproxy.host;
+    const host = listen && serverNames.includes(listen) ? listen : serverNames[0] ?? 'localhost';
+    const port = config ? String(config.slapproxy.port) : '<port>';
+    const masterUrl = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const out = created.map((f) => `created ${f}`);
+    if (configure && config) {
+      if (config.slapproxy.server_key_file) {
+        out.push(`${configure} already serves TLS ([slapproxy] server_key_file is set): left as it is`);
+      } else {
+        const { setKeys } = await import('../../config/set-keys.js');
+        const repository = config.slapos.certificate_repository_path;
+        const text = setKeys(configText, tlsKeys(dir, { computer, host, port: config.slapproxy.port, repository }));
+        const mode = statSync(configure).mode & 0o7777;
+        writeFileSync(`${configure}.tmp`, text.endsWith('\n') ? text : `${text}\n`, { mode });
+        renameSync(`${configure}.tmp`, configure);
+        out.push(`configured ${configure}: the master serves HTTPS with client certificates, the node uses ${masterUrl}/ as ${computer}`);
+      }
+      // Partition users open their own certificate files by name, through DIR: search only.
+      chmodSync(dir, 0o711);
+      // Made here only beneath DIR (elsewhere, format makes it, 0711 as well).
+      const repository = config.slapos.certificate_repository_path ?? path.join(dir, PARTITION_PKI);
+      if (path.dirname(repository) === dir && !existsSync(repository)) {
+        mkdirSync(repository, { recursive: true, mode: 0o711 });
+        chmodSync(repository, 0o711);
+        out.push(`created ${repository} (partition certificates, 0711)`);
+      }
+    }
+    if (clientFile) {
+      if (existsSync(clientFile)) {
+        out.push(`${clientFile} kept as it is`);
+      } else {
+        mkdirSync(path.dirname(clientFile), { recursive: true, mode: 0o700 });
+        writeFileSync(clientFile, ['[slapos]', `master_url = ${masterUrl}`, `key_file = ${path.join(dir, `user-${user}.key`)}`,
+          `cert_file = ${path.join(dir, `user-${user}.crt`)}`, `master_ca_file = ${ca.certFile}`, ''].join('\n'), { mode: 0o600 });
+        out.push(`wrote ${clientFile} (${user}'s certificate)`);
+      }
+    }
+    if (configure || clientFile) {
+      ctx.out(out.join('\n'));
+      return 0;
+    }
+    const https = `master_url = ${masterUrl}`;
     ctx.out([
-      ...created.map((f) => `created ${f}`),
+      ...out,
       '', '# master (slapos.cfg of `slapos proxy start`): it then serves HTTPS only', '[slapproxy]',
       `server_key_file = ${path.join(dir, 'server.key')}`, `server_cert_file = ${path.join(dir, 'server.crt')}`,
       `ca_file = ${ca.certFile}`, `ca_key_file = ${ca.keyFile}`,
