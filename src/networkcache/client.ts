@@ -2,7 +2,8 @@
 // key, stream a blob to a file while hashing it, upload a blob and an entry.
 // `Connection: close` as the library; Basic auth from user:password@ in the
 // URL; client certificate and CA for HTTPS uploads from the shacache-*/shadir-*
-// files.
+// files, the CA for downloads. Downloads (answers of any size from a cache
+// that may be hostile) use node:http(s), uploads undici (see get()).
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -61,17 +62,17 @@ async function drain(body: Dispatcher.ResponseData['body'], limit = 4096): Promi
 /** GET <dir>/<key>: the list of [metadata, signature]; undefined for 404. */
 export async function listEntries(dirUrl: string, key: string, tls?: Tls): Promise<RawEntry[] | undefined> {
   const { url, headers } = target(joinUrl(dirUrl, key));
-  const agent = dispatcher(tls, GET_TIMEOUT_MS);
+  const response = await get(url, headers, tls);
   try {
-    const response = await request(url, { method: 'GET', headers, dispatcher: agent });
-    if (response.statusCode === 404) {
-      await drain(response.body);
+    const status = response.statusCode ?? 0;
+    if (status === 404) {
+      await drainMessage(response);
       return undefined;
     }
-    if (response.statusCode < 200 || response.statusCode >= 300) throw new CacheHttpError(url, response.statusCode, await drain(response.body));
+    if (status < 200 || status >= 300) throw new CacheHttpError(url, status, await drainMessage(response));
     let size = 0;
     const chunks: Buffer[] = [];
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_LIST_BYTES) throw new Error(`${redact(url)}: shadir answer larger than ${MAX_LIST_BYTES} bytes`);
       chunks.push(chunk);
@@ -81,7 +82,7 @@ export async function listEntries(dirUrl: string, key: string, tls?: Tls): Promi
     return parsed.flatMap((item): RawEntry[] =>
       Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'string' ? [{ metadata: item[0], signature: item[1] }] : []);
   } finally {
-    await agent.close();
+    response.destroy();
   }
 }
 

@@ -44,12 +44,14 @@ test('a download cut half-way is resumed from where it stopped, and the whole is
   t.is(await downloadBlob(base, sha512, file, 1e9), blob.length);
   t.true(readFileSync(file).equals(blob));
   t.is(seen.length, 2);
-  t.is(seen[1]?.range, `bytes=${blob.length / 2}-`);
+  // From what arrived before the cut (half the blob, or less when the cut lost some of it).
+  const from = Number(/^bytes=(\d+)-$/.exec(String(seen[1]?.range))?.[1]);
+  t.true(from > 0 && from <= blob.length / 2, String(seen[1]?.range));
 });
 
 test('a resumption answered with the whole blob (range ignored) or with other bytes fails', async (t) => {
   const whole = await cuttingCache(t, () => ({ status: 200, headers: { 'content-length': blob.length }, body: blob }));
-  await t.throwsAsync(downloadBlob(whole.base, sha512, path.join(tempDir(t), 'blob'), 1e9), { message: /cut after 131072 bytes.*HTTP 200, not the rest/ });
+  await t.throwsAsync(downloadBlob(whole.base, sha512, path.join(tempDir(t), 'blob'), 1e9), { message: /cut after \d+ bytes.*HTTP 200, not the rest/ });
   const other = await cuttingCache(t, (headers) => {
     const start = Number(/^bytes=(\d+)-$/.exec(String(headers.range))?.[1] ?? 0);
     return { status: 206, headers: { 'content-range': `bytes ${start}-${blob.length - 1}/${blob.length}` }, body: randomBytes(blob.length - start) };
@@ -59,7 +61,7 @@ test('a resumption answered with the whole blob (range ignored) or with other by
 
 test('a download cut while the node is still writing (backpressure), from a server without ranges, is an error, not a crash', async (t) => {
   const { base, seen } = await cuttingCache(t, () => ({ status: 500, headers: {}, body: Buffer.alloc(0) }), false);
-  await t.throwsAsync(downloadBlob(base, sha512, path.join(tempDir(t), 'blob'), 1e9), { message: /closed after 131072 of 262144 bytes|aborted|ECONNRESET/ });
+  await t.throwsAsync(downloadBlob(base, sha512, path.join(tempDir(t), 'blob'), 1e9), { message: /closed after \d+ of 262144 bytes|aborted|ECONNRESET/ });
   t.is(seen.length, 1, 'not resumed');
 });
 
