@@ -7,13 +7,17 @@
 // partitions' instances is started and has published its connection
 // parameters; then every instance is re-requested with a new parameter and the
 // loops run again. Options: --nodes N --partitions P --engine sqlite|pg
-// --workers W (node passes run at the same time) --cleanup-only.
+// --workers W (node passes run at the same time) --cleanup-only, --cache (at
+// the end, the software phase again through the network cache: node 0 builds
+// and uploads, the others download; see softwareThroughCache).
 //
 // Everything made is recorded, as it is made, in /tmp/slapos-fleet-<pid>.reg
 // (the test helpers' registry format, plus "link" and "pid" lines) and removed
 // at exit, on SIGINT/SIGTERM, or by `--cleanup-only` for a run that died.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgStore } from '../src/master/pg-store.js';
@@ -24,7 +28,10 @@ import { formatCli, formatEnv, nodeCli, removeTestCgroups, removeTestUsers, type
 import { postgresMissing, startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { freePort } from '../test/helpers/proxy-process.js';
 import { isAlive, tempDir } from '../test/helpers/system.js';
+import { listEntries } from '../src/networkcache/client.js';
+import { urlHash } from '../src/software/plan.js';
 import { setKey } from '../test/instance/env.js';
+import { makeSigner } from '../test/networkcache/helpers.js';
 import { fakeContext, header, parseArgs, repo } from './lib.js';
 import { fleetAddresses, histogramQuantile, parseHistogram, subtractHistogram, type Histogram } from './fleet-plan.js';
 
@@ -109,9 +116,9 @@ interface Node {
 interface Summary { processed: string[]; upToDate: string[]; failed: { id: string; error: string }[]; promiseFailed: unknown[] }
 
 /** nodeCli, with /usr/bin/time around node for the loop's peak RSS (KiB). */
-async function loopPass(node: Node, command: 'software' | 'instance'): Promise<{ result: CliResult; ms: number; maxRssKiB: number; summary?: Summary }> {
+async function loopPass(node: Node, command: 'software' | 'instance', cfg = node.env.cfg, wrapper: string[] = [], quiet = true): Promise<{ result: CliResult; ms: number; maxRssKiB: number; summary?: Summary }> {
   const started = performance.now();
-  const result = await nodeCli(node.env, ['node', command, '--now', '--json', '-q', '--cfg', node.env.cfg], {}, ['/usr/bin/time', '-f', 'fleet-maxrss %M']);
+  const result = await nodeCli(node.env, ['node', command, '--now', '--json', ...(quiet ? ['-q'] : []), '--cfg', cfg], {}, [...wrapper, '/usr/bin/time', '-f', 'fleet-maxrss %M']);
   const ms = performance.now() - started;
   const maxRssKiB = Number(/fleet-maxrss (\d+)/.exec(result.stderr)?.[1] ?? Number.NaN);
   let summary: Summary | undefined;
@@ -192,6 +199,116 @@ async function scrape(url: string): Promise<Histogram> {
 }
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+const load = () => os.loadavg()[0]!.toFixed(1);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+
+async function waitForPort(host: string, port: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, host);
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (i > 300) throw new Error(`nothing listens on ${host}:${port} after 30 s`);
+    await sleep(100);
+  }
+}
+
+const indentPem = (pem: string) => pem.trim().split('\n').map((line) => `  ${line}`).join('\n');
+
+/**
+ * --cache: the software phase again, through the network cache, after the
+ * rounds (so that every figure before it is the one of a run without
+ * --cache). The cache is our master program started a second time, with TLS,
+ * as the fleet's cache server (the SLAP master stays plain HTTP, as without
+ * --cache): its CA (`proxy init-ca`) issues node 0's client certificate, the
+ * only identity that may upload; downloads are open, over HTTPS with that CA
+ * as trust root. The release signing key and its certificate are made here
+ * (openssl). Node 0 builds and uploads; the others download, with a buildout
+ * that fails if it is ever run. A real fleet has the same software_root on
+ * every node (built releases hold absolute paths): each pass runs in its own
+ * mount namespace where the node's own directory is bind-mounted on one
+ * common path, so that what a node downloads is what would run there.
+ */
+async function softwareThroughCache(fleet: Node[], t: ReturnType<typeof fakeContext>['t'], dir: string, workers: number,
+  interrupted: () => boolean, without: { totalMs: number; perNodeMs: number; load: string }): Promise<void> {
+  const bin = path.join(repo, 'bin', 'slapos.js');
+  const ssl = path.join(dir, 'cache-ssl');
+  const init = spawnSync(process.execPath, [bin, 'proxy', 'init-ca', '--dir', ssl, '--server-name', MASTER_IP, '--computer', fleet[0]!.id], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`proxy init-ca: ${init.stderr}`);
+  const port = await freePort();
+  const cfg = path.join(dir, 'cache-master.cfg');
+  writeFileSync(cfg, `[slapos]\ncomputer_id = CACHE\n[slapproxy]\nhost = ${MASTER_IP}\nport = ${port}\ndatabase_uri = ${path.join(dir, 'cache-master.db')}\n` +
+    `server_key_file = ${ssl}/server.key\nserver_cert_file = ${ssl}/server.crt\nca_file = ${ssl}/ca.crt\n`);
+  const server = spawn(process.execPath, [bin, 'proxy', 'start', '--cfg', cfg], { stdio: 'ignore' });
+  record('pid', String(server.pid));
+  try {
+    await waitForPort(MASTER_IP, port);
+    const base = `https://${MASTER_IP}:${port}`;
+    const signer = makeSigner(t, 'fleet release signer');
+    const common = tempDir(t, 'slapos-fleet-software-');
+    const noBuildout = path.join(dir, 'no-buildout');
+    writeFileSync(noBuildout, '#!/bin/sh\necho "buildout run on a node that should have downloaded the release" >&2\nexit 1\n', { mode: 0o755 });
+    const passFor = (node: Node): { cfg: string; own: string; wrapper: string[] } => {
+      const own = path.join(node.env.dir, 'soft-cache');
+      mkdirSync(own, { mode: 0o755 });
+      const owner = statSync(path.join(node.env.dir, 'soft'));
+      chownSync(own, owner.uid, owner.gid);
+      const first = node === fleet[0];
+      const tls = (name: string) => `${name}-ca-file = ${ssl}/ca.crt\n` +
+        (first ? `${name}-cert-file = ${ssl}/computer-${node.id}.crt\n${name}-key-file = ${ssl}/computer-${node.id}.key\n` : '');
+      const text = readFileSync(node.env.cfg, 'utf8').replace(/^software_root = .*$/m, `software_root = ${common}`)
+        .replace('[slapos]\n', first ? '[slapos]\n' : `[slapos]\nbuildout = ${noBuildout}\n`) +
+        `\n[networkcache]\ndownload-binary-cache-url = ${base}/shacache\ndownload-binary-dir-url = ${base}/shadir\n` +
+        (first ? `upload-binary-cache-url = ${base}/shacache\nupload-binary-dir-url = ${base}/shadir\nsignature-private-key-file = ${signer.keyFile}\n` : '') +
+        tls('shacache') + tls('shadir') + `signature-certificate-list =\n${indentPem(signer.certPem)}\n`;
+      const file = path.join(node.env.dir, 'slapos-cache.cfg');
+      writeFileSync(file, text);
+      return { cfg: file, own, wrapper: ['sh', '-c', 'mount --bind "$0" "$1" && shift && exec "$@"', own, common] };
+    };
+    const hash = urlHash(EXAMPLE);
+    // The cache steps' own durations, from the node's log lines (the rest of a pass is start-up and the master).
+    const logged = (pass: Awaited<ReturnType<typeof loopPass>>, message: string) =>
+      Number(new RegExp(`${message}.*? seconds=([\\d.]+)`).exec(pass.result.stderr)?.[1] ?? Number.NaN) * 1000;
+    const check = (node: Node, pass: Awaited<ReturnType<typeof loopPass>>, own: string) => {
+      if (pass.result.status !== 0) throw new Error(`${node.id}: node software (cache) exit ${pass.result.status}: ${pass.result.stderr.slice(-2000)}`);
+      if (!existsSync(path.join(own, hash, '.completed'))) throw new Error(`${node.id}: no ${hash}/.completed after the pass`);
+    };
+    const loadBefore = load();
+    const t0 = performance.now();
+    const first = passFor(fleet[0]!);
+    const built = await loopPass(fleet[0]!, 'software', first.cfg, first.wrapper, false);
+    check(fleet[0]!, built, first.own);
+    const entries = await listEntries(`${base}/shadir`, hash, { ca: path.join(ssl, 'ca.crt') });
+    if (!entries?.length) throw new Error(`${fleet[0]!.id} built the release but nothing is in the cache: ${built.result.stderr.slice(-2000)}`);
+    const t1 = performance.now();
+    const downloadMs: number[] = [];
+    const stepMs: number[] = [];
+    await pool(fleet.slice(1), workers, async (node) => {
+      const { cfg: nodeCfg, own, wrapper } = passFor(node);
+      const pass = await loopPass(node, 'software', nodeCfg, wrapper, false);
+      check(node, pass, own);
+      downloadMs.push(pass.ms);
+      stepMs.push(logged(pass, 'installed from the binary cache'));
+      return true;
+    }, interrupted);
+    const totalMs = performance.now() - t0;
+    console.log(`software through the network cache (load average ${loadBefore} → ${load()}): node 0 built and uploaded in ${seconds(t1 - t0)} ` +
+      `(upload ${seconds(logged(built, 'uploaded to the binary cache'))}); ` +
+      (downloadMs.length
+        ? `${downloadMs.length} nodes downloaded it in ${seconds(performance.now() - t1)}, ${seconds(mean(downloadMs))} per node pass, ` +
+          `of which download + extraction ${seconds(mean(stepMs))} (buildout never run)`
+        : 'no other node (--nodes 1)'));
+    console.log(`  software phase: ${seconds(without.totalMs)} without the cache (load average ${without.load}), ${seconds(totalMs)} with it ` +
+      `(${(without.totalMs / totalMs).toFixed(2)}×); per node ${seconds(without.perNodeMs)} building, ` +
+      (downloadMs.length ? `${seconds(mean(downloadMs))} downloading (${(without.perNodeMs / mean(downloadMs)).toFixed(2)}×)` : 'no download'));
+  } finally {
+    server.kill('SIGTERM');
+    if (server.exitCode === null) await new Promise((resolve) => server.once('exit', resolve));
+  }
+}
 
 export async function main(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the fleet benchmark as root');
@@ -211,6 +328,7 @@ export async function main(args: string[]): Promise<void> {
   // Two cores: each pass is mostly CPU (node start-up, buildout in Python); more
   // workers than cores only queue in the scheduler and inflate every latency.
   const workers = Number(opts.get('workers') ?? 2);
+  const withCache = opts.has('cache');
   if (!(nodes >= 1 && nodes <= 150 && partitions >= 1 && partitions <= 200)) throw new Error('--nodes 1..150, --partitions 1..200');
   if (engine !== 'sqlite' && engine !== 'pg') throw new Error('--engine sqlite|pg');
   if (engine === 'pg' && postgresMissing()) throw new Error(`--engine pg: ${postgresMissing()}`);
@@ -237,7 +355,7 @@ export async function main(args: string[]): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  header(`fleet benchmark: ${nodes} nodes × ${partitions} partitions, ${engine}, ${workers} workers, registry ${REGISTRY}`);
+  header(`fleet benchmark: ${nodes} nodes × ${partitions} partitions, ${engine}, ${workers} workers${withCache ? ', then the software phase through the network cache' : ''}, registry ${REGISTRY}`);
   const bridge = `slfb${process.pid}`;
   let pgServer: TestPostgres | undefined;
   let master: ChildProcess | undefined;
@@ -308,6 +426,7 @@ export async function main(args: string[]): Promise<void> {
 
     // Software: the example release on every node (each node builds it in its own software root).
     for (const node of fleet) await client.supplySupply(EXAMPLE, node.id);
+    const softLoad = load();
     t0 = performance.now();
     const softMs: number[] = [];
     const softRss: number[] = [];
@@ -320,6 +439,7 @@ export async function main(args: string[]): Promise<void> {
     }, () => interrupted);
     console.log(`software: ${((performance.now() - t0) / 1000).toFixed(1)} s for ${nodes} nodes, ${(softMs.reduce((a, b) => a + b, 0) / softMs.length / 1000).toFixed(1)} s per node ` +
       `(the release is built once per software root), loop peak RSS ${mib(Math.max(...softRss))}`);
+    const withoutCache = { totalMs: performance.now() - t0, perNodeMs: mean(softMs), load: softLoad };
 
     for (const round of [1, 2]) {
       if (interrupted) break;
@@ -385,6 +505,7 @@ export async function main(args: string[]): Promise<void> {
       console.log(`  memory (Pss): per node ${mib(sv + watchdog + services)} (supervisord ${mib(sv)} + watchdog ${mib(watchdog)} + services ${mib(services)}), ` +
         `per instance ${mib(services / partitions)}; fleet total ${mib((sv + watchdog + services) * nodes)}`);
     }
+    if (withCache && !interrupted) await softwareThroughCache(fleet, t, dir, workers, () => interrupted, withoutCache);
     console.log(`done — ${new Date().toISOString()}`);
   } finally {
     await client?.close();

@@ -3,7 +3,7 @@
 // slapos.libnetworkcache, so that the reference's node and buildout use it
 // unchanged:
 //   POST /shacache            raw body → 201, body = sha512 hex
-//   GET  /shacache/<sha512>   the blob (HEAD: does it exist)
+//   GET  /shacache/<sha512>   the blob (HEAD: does it exist; Range: bytes=<pos>- → 206, the rest)
 //   PUT  /shacache/<sha512>   raw body, stored only if its sha512 matches
 //   GET  /shadir/<key>        JSON list of [metadata_json, signature_b64]
 //   PUT  /shadir/<key>        JSON [metadata_json, signature_b64] → 201 (appended)
@@ -109,7 +109,16 @@ export async function registerCache(app: FastifyInstance, store: Store, options:
     const { sha512 } = request.params;
     const stats = blobs.stat(sha512);
     if (!stats) throw notFound(`no blob ${sha512.slice(0, 140)} in this cache`);
-    return reply.type('application/octet-stream').header('content-length', stats.size).send(createReadStream(blobs.blobPath(sha512)));
+    reply.type('application/octet-stream').header('accept-ranges', 'bytes');
+    // The rest of a blob from an offset (libnetworkcache resumes with "bytes=<pos>-"); other ranges: the whole blob.
+    const from = /^bytes=(\d+)-$/.exec(String(request.headers.range ?? ''))?.[1];
+    if (from !== undefined) {
+      const start = Number(from);
+      if (start >= stats.size) return reply.code(416).header('content-range', `bytes */${stats.size}`).send('');
+      return reply.code(206).header('content-range', `bytes ${start}-${stats.size - 1}/${stats.size}`).header('content-length', stats.size - start)
+        .send(createReadStream(blobs.blobPath(sha512), { start }));
+    }
+    return reply.header('content-length', stats.size).send(createReadStream(blobs.blobPath(sha512)));
   };
   const postBlob = async (request: FastifyRequest, reply: FastifyReply) => {
     checkUpload(request, options.identify(request));

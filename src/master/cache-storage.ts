@@ -15,6 +15,21 @@ import { MasterError } from './validate.js';
 
 export const SHA512_HEX = /^[0-9a-f]{128}$/;
 
+export interface StoredBlob {
+  sha512: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * Which blobs pruning removes (pure): those no shadir entry names, stored
+ * more than `minAgeMs` ago — an upload stores its blob, then its entry, so a
+ * young blob may be an upload in progress.
+ */
+export function prunableBlobs(blobs: readonly StoredBlob[], referenced: ReadonlySet<string>, now: number, minAgeMs: number): StoredBlob[] {
+  return blobs.filter((b) => !referenced.has(b.sha512) && now - b.mtimeMs >= minAgeMs);
+}
+
 export interface BlobStoreOptions {
   directory: string;
   /** Total bytes of blobs; an upload that would exceed it is 507. */
@@ -61,6 +76,31 @@ export class BlobStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** Every stored blob with its size and modification time (pruning). */
+  list(): StoredBlob[] {
+    const out: StoredBlob[] = [];
+    const blobs = path.join(this.options.directory, 'blobs');
+    for (const prefix of readdirSync(blobs)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const name of readdirSync(path.join(blobs, prefix))) {
+        const stats = name.startsWith(prefix) ? this.stat(name) : undefined;
+        if (stats) out.push({ sha512: name, size: stats.size, mtimeMs: stats.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  /** Removes a blob (a download in progress keeps reading it: unlink, not truncate). */
+  remove(sha512: string): void {
+    if (!SHA512_HEX.test(sha512)) throw new Error(`not a blob name: ${sha512.slice(0, 140)}`);
+    try {
+      unlinkSync(this.blobPath(sha512));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    this.usage = undefined;
   }
 
   /** Bytes stored (walks the directory at most every USAGE_TTL_MS). */

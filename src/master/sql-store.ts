@@ -315,6 +315,9 @@ export class SqlTx implements Tx {
   listShadir(key: string) {
     return this.all<ShadirRow>('SELECT key, metadata, signature, sha512, created_at FROM shadir_entry WHERE key = ? ORDER BY id', key);
   }
+  async listShadirBlobs() {
+    return (await this.all<{ sha512: string }>('SELECT DISTINCT sha512 FROM shadir_entry')).map((r) => r.sha512);
+  }
   async addShadir(row: ShadirRow) {
     const digest = createHash('sha256').update(row.metadata).update('\0').update(row.signature).digest('hex');
     return (await this.run(

@@ -216,6 +216,8 @@ export interface Tx {
   listShadir(key: string): Promise<ShadirRow[]>;
   /** Adds an entry unless the same (metadata, signature) is already under this key; true if added. */
   addShadir(row: ShadirRow): Promise<boolean>;
+  /** Every blob some shadir entry names (pruning keeps them). */
+  listShadirBlobs(): Promise<string[]>;
   /** Adds quantities to usage buckets (raw buckets are replaced: a resent journal does not count twice there). */
   addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>): Promise<void>;
   /** Deletes the buckets of `resolution` older than `before`. */

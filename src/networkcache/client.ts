@@ -2,10 +2,13 @@
 // key, stream a blob to a file while hashing it, upload a blob and an entry.
 // `Connection: close` as the library; Basic auth from user:password@ in the
 // URL; client certificate and CA for HTTPS uploads from the shacache-*/shadir-*
-// files.
+// files, the CA for downloads. Downloads (answers of any size from a cache
+// that may be hostile) use node:http(s), uploads undici (see get()).
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { request as httpGet, type IncomingMessage } from 'node:http';
+import { request as httpsGet } from 'node:https';
 import { Agent, request, type Dispatcher } from '../vendor/undici.js';
 import { joinUrl } from './settings.js';
 import type { RawEntry } from './select.js';
@@ -59,17 +62,17 @@ async function drain(body: Dispatcher.ResponseData['body'], limit = 4096): Promi
 /** GET <dir>/<key>: the list of [metadata, signature]; undefined for 404. */
 export async function listEntries(dirUrl: string, key: string, tls?: Tls): Promise<RawEntry[] | undefined> {
   const { url, headers } = target(joinUrl(dirUrl, key));
-  const agent = dispatcher(tls, GET_TIMEOUT_MS);
+  const response = await get(url, headers, tls);
   try {
-    const response = await request(url, { method: 'GET', headers, dispatcher: agent });
-    if (response.statusCode === 404) {
-      await drain(response.body);
+    const status = response.statusCode ?? 0;
+    if (status === 404) {
+      await drainMessage(response);
       return undefined;
     }
-    if (response.statusCode < 200 || response.statusCode >= 300) throw new CacheHttpError(url, response.statusCode, await drain(response.body));
+    if (status < 200 || status >= 300) throw new CacheHttpError(url, status, await drainMessage(response));
     let size = 0;
     const chunks: Buffer[] = [];
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_LIST_BYTES) throw new Error(`${redact(url)}: shadir answer larger than ${MAX_LIST_BYTES} bytes`);
       chunks.push(chunk);
@@ -79,7 +82,7 @@ export async function listEntries(dirUrl: string, key: string, tls?: Tls): Promi
     return parsed.flatMap((item): RawEntry[] =>
       Array.isArray(item) && typeof item[0] === 'string' && typeof item[1] === 'string' ? [{ metadata: item[0], signature: item[1] }] : []);
   } finally {
-    await agent.close();
+    response.destroy();
   }
 }
 
@@ -88,24 +91,96 @@ export class ChecksumError extends Error {
 }
 
 /**
+ * One GET with node:http(s), for blob bodies. Not undici: undici 7 (the last
+ * line for Node 20) throws an uncatchable assertion when a server closes the
+ * connection while the body is paused by backpressure (nodejs/undici#5360,
+ * fixed in undici 8, Node 22), so a cache could crash the node; node:http
+ * reports that as an error of the body instead.
+ */
+function get(url: string, headers: Record<string, string>, tls: Tls | undefined): Promise<IncomingMessage> {
+  const parsed = new URL(url);
+  const read = (file: string) => readFileSync(file);
+  const https = parsed.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const request = (https ? httpsGet : httpGet)(parsed, {
+      method: 'GET', headers, agent: false, timeout: GET_TIMEOUT_MS,
+      ...(https ? { ...(tls?.ca ? { ca: read(tls.ca) } : {}), ...(tls?.cert ? { cert: read(tls.cert) } : {}), ...(tls?.key ? { key: read(tls.key) } : {}) } : {}),
+    }, resolve);
+    request.on('timeout', () => request.destroy(new Error(`${redact(url)}: nothing received for ${GET_TIMEOUT_MS / 1000} s`)));
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function drainMessage(body: IncomingMessage, limit = 4096): Promise<string> {
+  let text = '';
+  for await (const chunk of body as AsyncIterable<Buffer>) if (text.length < limit) text += chunk.toString('utf8');
+  return text.slice(0, limit).trim();
+}
+
+/** Resumptions of one blob after a cut connection. */
+const MAX_RESUMES = 3;
+
+class TooLarge extends Error {
+  override name = 'TooLarge';
+}
+
+const rangeStart = (header: string | string[] | undefined): number | undefined => {
+  const m = /^bytes (\d+)-\d+\/\d+$/.exec(String(header ?? ''));
+  return m ? Number(m[1]) : undefined;
+};
+
+/**
  * GET <cache>/<sha512> into `file` (created, mode 0644), hashing while it
  * streams: a different sha512, a body longer than `maxBytes` or shorter than
- * its Content-Length is an error (the caller removes the file).
+ * its Content-Length is an error (the caller removes the file). A cut
+ * connection is resumed with `Range: bytes=<received>-` (up to 3 times) when
+ * the first answer had a Content-Length and `Accept-Ranges: bytes`, as
+ * libnetworkcache does; the resumed answer must be a 206 from that offset.
  */
 export async function downloadBlob(cacheUrl: string, sha512: string, file: string, maxBytes: number, tls?: Tls): Promise<number> {
   const { url, headers } = target(joinUrl(cacheUrl, sha512));
-  const agent = dispatcher(tls, GET_TIMEOUT_MS);
   const out = await open(file, 'wx', 0o644);
   try {
-    const response = await request(url, { method: 'GET', headers, dispatcher: agent });
-    if (response.statusCode < 200 || response.statusCode >= 300) throw new CacheHttpError(url, response.statusCode, await drain(response.body));
     const hash = createHash('sha512');
     let size = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > maxBytes) throw new Error(`${redact(url)}: blob larger than ${maxBytes} bytes; refused`);
-      hash.update(chunk);
-      await out.write(chunk);
+    /** The whole length, known when the server takes ranges. */
+    let total: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      let response: IncomingMessage;
+      try {
+        response = await get(url, attempt === 0 ? headers : { ...headers, range: `bytes=${size}-` }, tls);
+      } catch (error) {
+        if (attempt === 0 || attempt >= MAX_RESUMES) throw error;
+        continue;
+      }
+      const status = response.statusCode ?? 0;
+      let expected: number | undefined;
+      if (attempt === 0) {
+        if (status < 200 || status >= 300) throw new CacheHttpError(url, status, await drainMessage(response));
+        const length = Number(response.headers['content-length']);
+        if (Number.isSafeInteger(length)) expected = length;
+        if (response.headers['accept-ranges'] === 'bytes' && expected !== undefined) total = expected;
+      } else if (status !== 206 || rangeStart(response.headers['content-range']) !== size) {
+        response.destroy();
+        throw new Error(`${redact(url)}: cut after ${size} bytes, and the resumption was answered HTTP ${status}, not the rest`);
+      } else {
+        expected = total;
+      }
+      try {
+        for await (const chunk of response as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > maxBytes) throw new TooLarge(`${redact(url)}: blob larger than ${maxBytes} bytes; refused`);
+          hash.update(chunk);
+          await out.write(chunk);
+        }
+        if (expected !== undefined && size < expected) throw new Error(`${redact(url)}: connection closed after ${size} of ${expected} bytes`);
+      } catch (error) {
+        response.destroy();
+        if (error instanceof TooLarge || total === undefined || size >= total || attempt >= MAX_RESUMES) throw error;
+        continue;
+      }
+      break;
     }
     const got = hash.digest('hex');
     if (got !== sha512) throw new ChecksumError(`${redact(url)}: sha512 mismatch after ${size} bytes (got ${got.slice(0, 16)}…): truncated or altered`);
@@ -113,7 +188,6 @@ export async function downloadBlob(cacheUrl: string, sha512: string, file: strin
     return size;
   } finally {
     await out.close();
-    await agent.close();
   }
 }
 

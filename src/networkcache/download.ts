@@ -5,17 +5,21 @@
 // the extraction worker through the executor (member checks and limits in
 // member-policy.ts), and appears under <software_root>/<hash> in one rename.
 // Any failure is an outcome, not an exception: the caller builds instead.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAs } from '../executor/index.js';
+import { killPoint } from '../util/kill-point.js';
 import type { Logger } from '../util/log.js';
+import { DOWNLOAD_KILL_POINTS, EXTRACT_KILL_POINTS } from './kill-points.js';
 import { downloadBlob, listEntries, redact } from './client.js';
 import { machineInfo } from './machine.js';
 import { candidates, type MachineInfo } from './select.js';
 import { matchPrefix, type CacheSettings } from './settings.js';
 import { parseCertificateList, verifyMetadata } from './signature.js';
+
+const killAt = process.env['SLAPOS_TEST_KILL_AT'];
 
 export const EXTRACT_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'extract-worker.js');
 
@@ -54,6 +58,41 @@ export function downloadSkipReason(settings: CacheSettings, url: string): string
   return undefined;
 }
 
+const [DOWNLOADED, EXTRACTED] = DOWNLOAD_KILL_POINTS;
+const TEMP_PREFIX = 'slapos-cache-';
+
+/**
+ * Temporary directories of downloads whose node was killed: ours are named
+ * slapos-cache-<pid>-XXXXXX, owned by root; those of a dead pid go (those of
+ * a live one may be another node's download in progress).
+ */
+export function removeStaleDownloads(tmp = os.tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(tmp)) {
+    const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    const full = path.join(tmp, name);
+    try {
+      const st = lstatSync(full);
+      if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? st.uid)) continue;
+      rmSync(full, { recursive: true, force: true });
+      removed.push(full);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function downloadRelease(request: DownloadRequest): Promise<DownloadOutcome> {
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -69,7 +108,9 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
   log.info({ software_release: request.url, cache: redact(dirUrl) }, 'downloading the binary from the network cache');
   let entries;
   try {
-    entries = await listEntries(dirUrl, request.hash);
+    // An HTTPS cache with its own CA: shadir-ca-file/shacache-ca-file are the trust
+    // roots. As the reference, a download sends no client certificate.
+    entries = await listEntries(dirUrl, request.hash, { ca: settings.tls['shadir-ca-file'] });
   } catch (error) {
     return fail(`cannot list ${request.hash}: ${(error as Error).message}`);
   }
@@ -78,7 +119,7 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
   const usable = candidates(entries, (e) => verifyMetadata(e.metadata, e.signature, trusted), machine);
   if (usable.length === 0) return fail(`none of the ${entries.length} entries is signed by a trusted certificate and built for ${machine.multiarch} ${machine.os.join(' ')}`);
   // Root-private except for the one file the software user must read.
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'slapos-cache-'));
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   try {
     chmodSync(tmp, 0o711);
     const problems: string[] = [];
@@ -86,27 +127,31 @@ export async function downloadRelease(request: DownloadRequest): Promise<Downloa
       const file = path.join(tmp, `release-${index}.tar`);
       let bytes: number;
       try {
-        bytes = await downloadBlob(cacheUrl, candidate.sha512, file, settings.limits.maxBytes);
+        bytes = await downloadBlob(cacheUrl, candidate.sha512, file, settings.limits.maxBytes, { ca: settings.tls['shacache-ca-file'] });
       } catch (error) {
         problems.push((error as Error).message);
         rmSync(file, { force: true });
         continue;
       }
       chmodSync(file, 0o644);
+      killPoint(DOWNLOADED);
       log.info({ bytes, user: request.user?.name ?? 'this user' }, 'extracting archive of cached software release');
       const result = await runAs({
         argv: [process.execPath, EXTRACT_WORKER, file, request.softwareRoot, request.hash, String(settings.limits.maxBytes), String(settings.limits.maxMembers)],
         user: request.user ? { ...request.user, home: request.softwareRoot } : undefined,
         umask: 0o022,
-        env: {},
+        // Tests only: the worker's own kill points (kill-points.ts).
+        env: killAt !== undefined ? { SLAPOS_TEST_KILL_AT: killAt } : {},
         cwd: request.softwareRoot,
         timeoutMs: request.timeoutMs ?? 3600_000,
         maxOutput: 16 * 1024,
       });
+      if (killAt !== undefined && result.signal === 'SIGKILL' && (EXTRACT_KILL_POINTS as readonly string[]).includes(killAt)) killPoint(killAt);
       if (result.exitCode !== 0) {
         const why = result.timedOut ? 'timed out' : (result.spawnError ?? result.output.trim()) || `exit ${result.exitCode ?? result.signal}`;
         return fail(`extraction refused or failed: ${why}`);
       }
+      killPoint(EXTRACTED);
       const totals = JSON.parse(result.output.trim().split('\n').pop() ?? '{}') as { members?: number; bytes?: number };
       return { ok: true, seconds: seconds(), sha512: candidate.sha512, bytes, members: totals.members ?? 0, unpackedBytes: totals.bytes ?? 0 };
     }

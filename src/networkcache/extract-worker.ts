@@ -5,7 +5,10 @@
 // with MemberPolicy before writing it (files created O_EXCL | O_NOFOLLOW,
 // nothing written through a link), then renames `<staging>/<hash>` to
 // `<software_root>/<hash>` in one step: a kill at any point leaves only a
-// staging directory (removed by the next attempt), never a half release.
+// staging directory (removed by the next attempt), never a half release; a
+// kill after the rename leaves a whole release holding EXTRACTED_MARKER,
+// which the next run completes without downloading again (cache-step.ts).
+// Kill points: kill-points.ts.
 // Prints one JSON line {members, bytes} on success; exit 1 with the reason on stderr.
 import { closeSync, constants, fchmodSync, futimesSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, rmdirSync, chmodSync, symlinkSync, writeSync, fsyncSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +16,11 @@ import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { MemberPolicy } from './member-policy.js';
+import { killPoint } from '../util/kill-point.js';
+import { EXTRACT_KILL_POINTS } from './kill-points.js';
+import { EXTRACTED_MARKER, MemberPolicy } from './member-policy.js';
+
+const [STAGING, MEMBER, UNPACKED, RENAMED] = EXTRACT_KILL_POINTS;
 
 function isGzip(file: string): boolean {
   const fd = openSync(file, constants.O_RDONLY);
@@ -53,6 +60,9 @@ async function writeFile(stream: Readable, file: string, mode: number, mtime: Da
 export async function extractRelease(tarball: string, softwareRoot: string, hash: string, maxBytes: number, maxMembers: number): Promise<{ members: number; bytes: number }> {
   removeStaging(softwareRoot, hash);
   const staging = mkdtempSync(path.join(softwareRoot, `.${hash}.extract-`));
+  killPoint(STAGING);
+  const marker = `${hash}/${EXTRACTED_MARKER}`;
+  let files = 0;
   const policy = new MemberPolicy(hash, path.join(softwareRoot, hash), { maxBytes, maxMembers });
   const dirModes: [string, number][] = [];
   try {
@@ -64,6 +74,10 @@ export async function extractRelease(tarball: string, softwareRoot: string, hash
     for await (const entry of extract) {
       const header = entry.header;
       const decision = policy.check(header);
+      if (decision.rel === marker) {
+        entry.resume(); // ours to write, never the archive's
+        continue;
+      }
       const full = path.join(staging, decision.rel);
       mkdirSync(path.dirname(full), { recursive: true, mode: 0o755 });
       switch (decision.kind) {
@@ -78,6 +92,7 @@ export async function extractRelease(tarball: string, softwareRoot: string, hash
           break;
         case 'file':
           await writeFile(entry as unknown as Readable, full, header.mode ?? 0o644, header.mtime);
+          if (++files === 1) killPoint(MEMBER);
           break;
         case 'symlink':
           symlinkSync(decision.target, full);
@@ -90,11 +105,14 @@ export async function extractRelease(tarball: string, softwareRoot: string, hash
       }
     }
     mkdirSync(path.join(staging, hash), { recursive: true, mode: 0o755 });
+    closeSync(openSync(path.join(staging, marker), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644));
     // Deepest first, so that a read-only directory is set after its content was written.
     for (const [dir, mode] of dirModes.reverse()) chmodSync(dir, mode);
+    killPoint(UNPACKED);
     const dirFd = openSync(softwareRoot, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       renameSync(path.join(staging, hash), path.join(softwareRoot, hash));
+      killPoint(RENAMED);
       fsyncSync(dirFd);
     } finally {
       closeSync(dirFd);

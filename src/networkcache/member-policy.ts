@@ -7,6 +7,14 @@
 import path from 'node:path';
 import type { ExtractLimits } from './settings.js';
 
+/**
+ * Written by the extraction worker into the release after its last member,
+ * before the rename: a release directory holding it (and no `.completed`) is
+ * a whole extracted tree whose run was killed before reporting it. Never
+ * taken from an archive (skipped), never uploaded.
+ */
+export const EXTRACTED_MARKER = '.slapos-cache-extracted';
+
 export class RefusedMember extends Error {
   override name = 'RefusedMember';
   constructor(readonly member: string, reason: string) {

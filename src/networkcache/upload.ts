@@ -16,6 +16,7 @@ import { blobExists, putEntry, uploadBlob } from './client.js';
 import type { CacheJob, CacheUser } from './download.js';
 import { machineInfo } from './machine.js';
 import { metadataString, type MachineInfo } from './select.js';
+import { EXTRACTED_MARKER } from './member-policy.js';
 import { matchPrefix, type CacheSettings } from './settings.js';
 import { keyMatchesList, parseCertificateList, signMetadata } from './signature.js';
 
@@ -83,7 +84,7 @@ export async function uploadRelease(request: UploadRequest): Promise<UploadOutco
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'slapos-upload-'));
   try {
     const tar = await runAs({
-      argv: ['tar', '--create', '--gzip', `--file=${path.join(request.softwareRoot, name)}`, `--directory=${request.softwareRoot}`, `--exclude=${request.hash}/.completed`, '--', request.hash],
+      argv: ['tar', '--create', '--gzip', `--file=${path.join(request.softwareRoot, name)}`, `--directory=${request.softwareRoot}`, `--exclude=${request.hash}/.completed`, `--exclude=${request.hash}/${EXTRACTED_MARKER}`, '--', request.hash],
       user: request.user ? { ...request.user, home: request.softwareRoot } : undefined,
       env: {},
       cwd: request.softwareRoot,

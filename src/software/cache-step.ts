@@ -5,10 +5,11 @@
 // After a successful build, it is uploaded when the node is set up to.
 // Each outcome and its duration is logged.
 import path from 'node:path';
-import { downloadRelease, type CacheUser } from '../networkcache/download.js';
+import { downloadRelease, removeStaleDownloads, type CacheUser } from '../networkcache/download.js';
+import { EXTRACTED_MARKER } from '../networkcache/member-policy.js';
 import { matchPrefix, type CacheSettings } from '../networkcache/settings.js';
 import { uploadRelease } from '../networkcache/upload.js';
-import { statBeneath } from '../safe-fs/index.js';
+import { listBeneath, removeBeneath, statBeneath } from '../safe-fs/index.js';
 import type { Logger } from '../util/log.js';
 import { checkFreeSpace } from './install.js';
 
@@ -38,6 +39,13 @@ export async function installFromCache(step: CacheStep): Promise<boolean> {
   } catch {
     exists = true;
   }
+  removeStaging(root, hash, log);
+  for (const stale of removeStaleDownloads()) log.info({ path: stale }, 'removed the temporary directory of a killed download');
+  // A run killed after the extraction's rename, before reporting: the tree is whole (the rename was its last step).
+  if (exists && wholeExtraction(root, hash)) {
+    log.info({}, 'installed from the binary cache by an interrupted run: completing it, buildout not run');
+    return true;
+  }
   if (!exists) {
     checkFreeSpace(step.softwarePath, step.minFreeSpace);
     const outcome = await downloadRelease({ settings: cache, url, hash, softwareRoot: root, user: step.user, log });
@@ -52,6 +60,28 @@ export async function installFromCache(step: CacheStep): Promise<boolean> {
   }
   if (forced !== undefined) throw new CacheForcedError(`Binary cache forced for ${url}, but directory ${step.softwarePath} already exists, will retry again`);
   return false;
+}
+
+/** Staging directories of killed extractions (the worker removes them too, but only when it runs again). */
+function removeStaging(root: string, hash: string, log: Logger): void {
+  try {
+    for (const entry of listBeneath(root, '') ?? []) {
+      if (!entry.name.startsWith(`.${hash}.extract-`)) continue;
+      removeBeneath(root, entry.name);
+      log.info({ name: entry.name }, 'removed the staging directory of a killed extraction');
+    }
+  } catch (error) {
+    log.warn({ code: 'CACHE_STAGING_LEFT', err: error }, 'could not remove the staging directory of a killed extraction');
+  }
+}
+
+/** The extraction marker without `.completed` (with it, the release is done and only --all rebuilds it). */
+function wholeExtraction(root: string, hash: string): boolean {
+  try {
+    return statBeneath(root, `${hash}/${EXTRACTED_MARKER}`)?.isFile() === true && statBeneath(root, `${hash}/.completed`) === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** After a successful build; never fails the release (a failed upload is logged). */

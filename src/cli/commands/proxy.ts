@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { CaFiles, Role } from '../../master/certificates.js';
 import { defineAction } from '../context.js';
 import { CliError } from '../exit.js';
+import { pruneCacheCommand } from './proxy-prune-cache.js';
 
 export function proxyCommand(): Command {
   const proxy = new Command('proxy').summary('the minimal SLAP master (the role of slapproxy)');
@@ -69,6 +70,7 @@ export function proxyCommand(): Command {
     }),
   );
   proxy.addCommand(initCaCommand());
+  proxy.addCommand(pruneCacheCommand());
   proxy.addCommand(showCommand());
   return proxy;
 }
