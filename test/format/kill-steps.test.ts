@@ -10,64 +10,19 @@
 // two partitions keep the plan short. The users step's own boundaries are in
 // test/safe-fs/userdb-journal.test.ts.
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { detectLayout, groupDirectories } from '../../src/cgroup/layout.js';
-import { dryRunSteps, formatCli, formatEnv, removeTestCgroups, removeTestUsers, type FormatEnv } from '../helpers/format.js';
-import { snapshotNode } from '../helpers/node-snapshot.js';
+import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
+import { dropEnv, noDadEnv, ownJournalStays, picture, userDbProblems } from '../helpers/format-converge.js';
 import { isRoot, run } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 const KEYS = { partition_amount: '2' };
 
-/** The node's state with this environment's prefix and directory replaced, so that two environments compare. */
-async function picture(env: FormatEnv, skip: string): Promise<string> {
-  const state = await snapshotNode(
-    { netns: env.netns, dir: env.dir, users: [], groups: [], placeholders: [['@DIR@', env.dir], ['@P@', env.prefix]] },
-    (name) => name.startsWith(env.prefix) && name !== skip,
-  );
-  const files = (state.files as { path: string }[]).filter((f) => path.basename(f.path) !== skip);
-  let cgroups: string[] = [];
-  try {
-    cgroups = groupDirectories(detectLayout(), env.cgroupParent).flatMap((dir) =>
-      run('find', [dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'd']).split('\n').filter((l) => l !== '').sort());
-  } catch {
-    // no cgroup hierarchy on this host: nothing to compare
-  }
-  return JSON.stringify({ ...state, files, cgroups }, null, 1).split(env.dir).join('@DIR@').split(env.prefix).join('@P@');
-}
-
-/** Partition users as format makes them (uid = gid of their own group), and shadow's checkers accept ours. */
+/** Partition users as format makes them, and shadow's checkers accept ours. */
 function assertConsistent(t: ExecutionContext, env: FormatEnv, what: string): void {
-  for (const name of [`${env.prefix}u0`, `${env.prefix}u1`]) {
-    const [, , uid, gid] = run('getent', ['passwd', name]).trim().split(':');
-    t.is(uid, gid, `${what}: ${name}`);
-    t.is(run('getent', ['group', name]).split(':')[2], gid, `${what}: group ${name}`);
-  }
-  for (const check of ['pwck', 'grpck']) {
-    const out = spawnSync(check, ['-r'], { encoding: 'utf8' });
-    t.notRegex(out.stdout + out.stderr, new RegExp(env.prefix), `${what}: ${check} -r`);
-  }
-}
-
-/**
- * A namespace as formatEnv makes it, without duplicate address detection: DAD
- * is no step boundary, and its second of waiting per run would be most of the
- * test's time (test/format/format.test.ts runs it).
- */
-function noDadEnv(t: ExecutionContext): FormatEnv {
-  const env = formatEnv(t, { kind: 'bridge' }, KEYS);
-  run('ip', ['netns', 'exec', env.netns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.slapif0.accept_dad=0']);
-  return env;
-}
-
-/** Removes an environment's users, cgroups, namespace and files now rather than at the end (each boundary has its own). */
-function drop(env: FormatEnv): void {
-  removeTestUsers(env.prefix);
-  removeTestCgroups(env.cgroupParent);
-  spawnSync('ip', ['netns', 'del', env.netns]);
-  rmSync(env.dir, { recursive: true, force: true });
+  t.deepEqual(userDbProblems(env, 2), [], what);
 }
 
 /**
@@ -93,13 +48,13 @@ function adminChange(env: FormatEnv): { name: string; check: (t: ExecutionContex
 
 rootOnly('format killed after each apply step in turn: the next run converges to the uninterrupted state, also with an empty plan, keeping what an administrator changed', async (t) => {
   t.timeout(600_000);
-  const whole = noDadEnv(t);
+  const whole = noDadEnv(t, KEYS);
   const planned = dryRunSteps(await formatCli(whole, ['--dry-run', '--json'])).length;
   const uninterrupted = await formatCli(whole, []);
   t.is(uninterrupted.status, 2, uninterrupted.stderr); // formatted; no master listens
-  const expected = await picture(whole, '');
+  const expected = await picture(whole);
   assertConsistent(t, whole, 'uninterrupted');
-  drop(whole);
+  dropEnv(whole);
 
   // Boundaries run a few at a time, each in its own namespace. KILL_AFTER=n
   // inside a batch of file writes stops after the batch: that boundary is run
@@ -109,7 +64,7 @@ rootOnly('format killed after each apply step in turn: the next run converges to
   let emptyNextPlans = 0;
   let next = 1;
   const boundary = async (n: number) => {
-    const env = noDadEnv(t);
+    const env = noDadEnv(t, KEYS);
     const started = Date.now();
     const killed = await formatCli(env, [], { SLAPOS_FORMAT_TEST_KILL_AFTER: String(n) });
     t.is(killed.signal, 'SIGKILL', `kill after ${n}: ${killed.stderr}`);
@@ -117,7 +72,7 @@ rootOnly('format killed after each apply step in turn: the next run converges to
     if (at !== n || of !== planned) {
       t.true(at !== undefined && at > n && of === planned, `kill after ${n}: ${killed.stderr}`);
       insideBatch.push(n);
-      drop(env);
+      dropEnv(env);
       return;
     }
     const what = `killed after step ${at} of ${planned}`;
@@ -130,7 +85,8 @@ rootOnly('format killed after each apply step in turn: the next run converges to
     admin.check(t, what);
     t.is(await picture(env, admin.name), expected, what);
     assertConsistent(t, env, what);
-    drop(env);
+    t.false(await ownJournalStays(env), `${what}: no user-database journal of ours left`);
+    dropEnv(env);
     t.log(`${what}: ${summary.steps} step(s) left, converged (${Date.now() - started} ms)`);
   };
   const worker = async () => {
