@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'master-scale': () => import('./master-scale.js'),
   portredir: () => import('./portredir.js'),
   'web-chart': () => import('./web-chart.js'),
+  'random-kill': () => import('./random-kill.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
