@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   'node-scale': () => import('./node-scale.js'),
   portredir: () => import('./portredir.js'),
   'web-chart': () => import('./web-chart.js'),
+  'random-kill': () => import('./random-kill.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

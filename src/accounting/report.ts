@@ -90,7 +90,7 @@ export async function sendOutbox(store: UsageStore, client: SlapClient, computer
   let sent = 0;
   for (const row of store.pending()) {
     try {
-      await client.useComputer(computerId, row.document);
+      await client.useComputer(computerId, row.document, row.reportId);
       killPoint('outbox:sent');
       store.markSent(row.id, now);
       killPoint('outbox:marked');

@@ -25,6 +25,8 @@ export interface OutboxRow {
   periodStart: number | null;
   document: string;
   createdAt: number;
+  /** Sent with the journal each time (useComputer's report_id): our master stores it once. */
+  reportId: string;
 }
 
 /**
@@ -49,9 +51,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_period ON outbox (period_start) WHERE kind = 'period';
 CREATE TABLE IF NOT EXISTS ingested (
   path TEXT NOT NULL, sha256 TEXT NOT NULL, outbox_id INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (path, sha256));
+`, `
+-- (issue 32) each journal's id, drawn when it is queued and sent with it every time: our master stores
+-- a journal sent again (killed after the master's answer, before sent_at) once.
+ALTER TABLE outbox ADD COLUMN report_id TEXT;
+UPDATE outbox SET report_id = lower(hex(randomblob(16)));
 `];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** 128 random bits, drawn by SQLite inside the transaction that queues the journal. */
+const NEW_REPORT_ID = 'lower(hex(randomblob(16)))';
 
 interface SampleRow {
   partition: string; at: number; cpu_usec: number | null; memory_bytes: number | null; memory_peak_bytes: number | null;
@@ -153,7 +163,7 @@ export class UsageStore {
   queuePeriod(start: number, end: number, document: string | null, now: number): void {
     this.db.transaction(() => {
       if (document !== null) {
-        this.sql("INSERT INTO outbox (kind, period_start, document, created_at) VALUES ('period', ?, ?, ?)").run(start, document, now);
+        this.sql(`INSERT INTO outbox (kind, period_start, document, created_at, report_id) VALUES ('period', ?, ?, ?, ${NEW_REPORT_ID})`).run(start, document, now);
       }
       this.sql('UPDATE sample SET reported = 1 WHERE reported = 0 AND at >= ? AND at < ?').run(start, end);
     })();
@@ -162,7 +172,7 @@ export class UsageStore {
   /** Queues a journal made from files and records the files, in one transaction. */
   queueFiles(kind: 'partition-files' | 'computer-file', document: string, files: ReadonlyArray<{ path: string; sha256: string }>, now: number): number {
     return this.db.transaction(() => {
-      const id = Number(this.sql('INSERT INTO outbox (kind, document, created_at) VALUES (?, ?, ?)').run(kind, document, now).lastInsertRowid);
+      const id = Number(this.sql(`INSERT INTO outbox (kind, document, created_at, report_id) VALUES (?, ?, ?, ${NEW_REPORT_ID})`).run(kind, document, now).lastInsertRowid);
       const record = this.sql('INSERT OR IGNORE INTO ingested (path, sha256, outbox_id, at) VALUES (?, ?, ?, ?)');
       for (const f of files) record.run(f.path, f.sha256, id, now);
       return id;
@@ -174,9 +184,9 @@ export class UsageStore {
   }
 
   pending(): OutboxRow[] {
-    const rows = this.sql('SELECT id, kind, period_start, document, created_at FROM outbox WHERE sent_at IS NULL AND rejected IS NULL ORDER BY id').all() as
-      Array<{ id: number; kind: OutboxRow['kind']; period_start: number | null; document: string; created_at: number }>;
-    return rows.map((r) => ({ id: r.id, kind: r.kind, periodStart: r.period_start, document: r.document, createdAt: r.created_at }));
+    const rows = this.sql('SELECT id, kind, period_start, document, created_at, report_id FROM outbox WHERE sent_at IS NULL AND rejected IS NULL ORDER BY id').all() as
+      Array<{ id: number; kind: OutboxRow['kind']; period_start: number | null; document: string; created_at: number; report_id: string }>;
+    return rows.map((r) => ({ id: r.id, kind: r.kind, periodStart: r.period_start, document: r.document, createdAt: r.created_at, reportId: r.report_id }));
   }
 
   markSent(id: number, now: number): void {

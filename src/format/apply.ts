@@ -30,7 +30,13 @@ export interface ApplyContext {
   dadTimeoutMs?: number;
 }
 
-/** Test hook: SIGKILL ourselves after this many steps, to prove crash convergence. */
+/**
+ * Test hook: SIGKILL ourselves after this many steps, to prove crash
+ * convergence. A batch of .slapos-resource writes is one boundary that counts
+ * as its files: the line written first says which boundary was reached, so a
+ * test can walk every boundary once (docs/design.md, "Commits and their
+ * boundaries").
+ */
 const KILL_AFTER = Number(process.env.SLAPOS_FORMAT_TEST_KILL_AFTER ?? '0');
 
 function ip(text: string): IpValue {
@@ -115,6 +121,7 @@ export async function applyPlan(plan: FormatPlan, ctx: ApplyContext): Promise<Ap
     done += n;
     if (KILL_AFTER > 0 && done >= KILL_AFTER) {
       await pipeline.drain();
+      process.stderr.write(`test kill point: format killed after step ${done} of ${plan.steps.length}\n`);
       process.kill(process.pid, 'SIGKILL');
     }
   };

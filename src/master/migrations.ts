@@ -116,6 +116,13 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE master_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // (issue 32) the id our nodes stamp on each usage report (useComputer's report_id, which a slapos.core
+  // master ignores): a report posted again after a lost acknowledgement is recognised and stored once.
+  // Reports without one (other nodes) stay NULL, which the unique index does not compare.
+  `
+  ALTER TABLE usage_report ADD COLUMN report_id TEXT;
+  CREATE UNIQUE INDEX usage_report_once ON usage_report (computer_reference, report_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -217,8 +217,13 @@ export async function reportPartition(
   await tx.updatePartition(computer, partition, { reported_state: state, error_log: errorLog, reported_at: Date.now() / 1000 });
 }
 
-/** useComputer: a TioXML journal, checked for well-formedness, then stored. */
-export async function storeUsage(tx: Tx, computer: string, useString: string): Promise<void> {
+/**
+ * useComputer: a TioXML journal, checked for well-formedness, then stored. A
+ * report whose id the computer already posted (sent again because the node
+ * was killed before it noted our answer) is acknowledged and not stored
+ * twice. Returns whether it was new.
+ */
+export async function storeUsage(tx: Tx, computer: string, useString: string, reportId: string | null = null): Promise<boolean> {
   if (!(await tx.getComputer(computer))) throw notFound(`unknown computer ${computer}`);
   let root;
   try {
@@ -228,6 +233,7 @@ export async function storeUsage(tx: Tx, computer: string, useString: string): P
   }
   if (root.name !== 'journal') throw badRequest(`use_string must be a TioXML <journal>, not <${root.name.slice(0, 40)}>`);
   const now = Date.now() / 1000;
-  await tx.insertUsage(computer, useString, now);
+  if (!(await tx.insertUsage(computer, useString, now, reportId))) return false;
   await recordJournal(tx, computer, useString, now);
+  return true;
 }

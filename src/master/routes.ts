@@ -252,8 +252,9 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   post('useComputer', asComputer, async (f, reply) => {
     const computer = checkId('computer_id', f.computer_id);
     const use = checkText('use_string', f.use_string, 8 * 1024 * 1024);
-    await tx((t) => node.storeUsage(t, computer, use));
-    deps.onUsage?.();
+    // Our nodes' id of the report (src/accounting/report.ts); other nodes send none.
+    const reportId = f.report_id === undefined ? null : checkId('report_id', f.report_id);
+    if (await tx((t) => node.storeUsage(t, computer, use, reportId))) deps.onUsage?.();
     return sendText(reply, 'OK');
   });
 

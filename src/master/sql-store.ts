@@ -253,8 +253,12 @@ export class SqlTx implements Tx {
     );
   }
 
-  async insertUsage(computer: string, useString: string, at: number) {
-    await this.run('INSERT INTO usage_report (computer_reference, use_string, received_at) VALUES (?, ?, ?)', computer, useString, at);
+  async insertUsage(computer: string, useString: string, at: number, reportId: string | null) {
+    const changes = await this.run(
+      'INSERT INTO usage_report (computer_reference, use_string, received_at, report_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      computer, useString, at, reportId,
+    );
+    return changes > 0;
   }
   listUsage(computer: string) {
     return this.all<UsageRow>(`SELECT ${USAGE} FROM usage_report WHERE computer_reference = ? ORDER BY id`, computer);

@@ -191,7 +191,8 @@ export interface Tx {
   findSlaves(reference: string): Promise<SlaveRow[]>;
   upsertSlave(row: SlaveRow): Promise<void>;
 
-  insertUsage(computer: string, useString: string, at: number): Promise<void>;
+  /** False when the computer already posted a report with this id (it was stored once). */
+  insertUsage(computer: string, useString: string, at: number, reportId: string | null): Promise<boolean>;
   listUsage(computer: string): Promise<UsageRow[]>;
   /** The most recent usage report of each computer. */
   latestUsage(): Promise<UsageRow[]>;

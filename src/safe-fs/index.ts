@@ -161,6 +161,39 @@ function fillFd(fd: number, content: string | Buffer): void {
   while (written < data.length) written += writeSync(fd, data, written, data.length - written);
 }
 
+/** The temporary name of an atomic write of `name` (dot, name, pid of the writer, random, .tmp). */
+const tempName = (name: string) => `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return codeOf(error) === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that writers of these names left when they were
+ * killed between creating and renaming them (their pid is gone), so that a
+ * killed write leaves nothing once the next one succeeds. Only plain files
+ * named as ours are unlinked, through the directory's descriptor.
+ */
+function removeDeadTemps(dirfd: number, names: ReadonlySet<string>): void {
+  for (const entry of native().listAt(dirfd)) {
+    const m = TEMP_NAME.exec(entry.name);
+    if (!m || entry.type !== 'file' || !names.has(m[1] as string)) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    try {
+      native().unlinkAt(dirfd, entry.name, false);
+    } catch {
+      // removed meanwhile
+    }
+  }
+}
+
 /**
  * Writes base/rel atomically: a fresh temporary name in the same directory
  * (O_CREAT|O_EXCL|O_NOFOLLOW), fchmod, fchown, fsync on the descriptor,
@@ -171,7 +204,7 @@ export function writeBeneath(base: string, rel: string, content: string | Buffer
   const dirRel = path.dirname(rel);
   const dirfd = openDir(base, dirRel === '.' ? '' : dirRel);
   try {
-    const tmp = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = tempName(name);
     let fd: number;
     try {
       fd = native().openAt(dirfd, tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
@@ -195,6 +228,7 @@ export function writeBeneath(base: string, rel: string, content: string | Buffer
       throw wrap(error, base, rel);
     }
     fsyncSync(dirfd);
+    removeDeadTemps(dirfd, new Set([name]));
   } finally {
     closeSync(dirfd);
   }
@@ -229,7 +263,7 @@ export async function writeManyBeneath(items: readonly ManyWrite[], concurrency 
         dirs.set(key, dirfd);
       }
       const name = path.basename(item.rel);
-      const tmp = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      const tmp = tempName(name);
       temps.push({ dirfd, tmp, name, item });
     }
     let next = 0;
@@ -255,6 +289,9 @@ export async function writeManyBeneath(items: readonly ManyWrite[], concurrency 
     await Promise.all(Array.from({ length: Math.min(concurrency, temps.length) }, worker));
     for (const t of temps) native().renameAt(t.dirfd, t.tmp, t.name);
     await Promise.all([...dirs.values()].map((fd) => fsyncAsync(fd)));
+    const written = new Map<number, Set<string>>();
+    for (const t of temps) written.set(t.dirfd, (written.get(t.dirfd) ?? new Set()).add(t.name));
+    for (const [dirfd, names] of written) removeDeadTemps(dirfd, names);
   } catch (error) {
     for (const t of temps) {
       try {

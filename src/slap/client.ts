@@ -194,8 +194,9 @@ export class SlapClient {
     if (!isRecord(v)) throw new SlapProtocolError('getComputerPartitionCertificate', 'expected a dictionary');
     return { certificate: typeof v.certificate === 'string' ? v.certificate : '', key: typeof v.key === 'string' ? v.key : '' };
   }
-  async useComputer(computerId: string, useString: string): Promise<void> {
-    await this.call('POST', 'useComputer', { computer_id: computerId, use_string: useString });
+  /** reportId: ours, so that our master stores a report sent twice once (a slapos.core master ignores the field). */
+  async useComputer(computerId: string, useString: string, reportId?: string): Promise<void> {
+    await this.call('POST', 'useComputer', { computer_id: computerId, use_string: useString, report_id: reportId });
   }
   async getHostingSubscriptionIpList(computerId: string, partitionId: string): Promise<Array<[string, string]>> {
     const v = await this.marshalled('GET', 'getHostingSubscriptionIpList', { computer_id: computerId, computer_partition_id: partitionId });

@@ -1,9 +1,9 @@
 // The usage store's outbox (report files → store → master): killed at each of
 // its boundaries (OUTBOX_KILL_POINTS), the next report run delivers every
 // journal of an uninterrupted run, deletes every ingested file, and a further
-// run (nothing left to do) sends nothing. One boundary is at-least-once, not
-// exactly-once: killed after the master acknowledged a journal and before
-// the store marked it sent, that journal is sent again (docs/design.md, left).
+// run (nothing left to do) sends nothing. Exactly once at every boundary: a
+// journal the master acknowledged but the killed run did not mark sent
+// (outbox:sent) is sent again with its report id, and the master stores it once.
 import test from 'ava';
 import { execa } from 'execa';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -70,7 +70,7 @@ rootTest('killed at every boundary of the outbox: the next report run delivers e
     const arrived = (await usage()).slice(before).sort();
     // Every journal of the uninterrupted run arrived (same documents: they are made from the same data and clock).
     t.deepEqual([...new Set(arrived)].sort(), [...new Set(expected)].sort(), `${point}: every journal delivered`);
-    t.is(arrived.length, point === 'outbox:sent' ? expected.length + 1 : expected.length, `${point}: sent once (at-least-once only at outbox:sent)`);
+    t.is(arrived.length, expected.length, `${point}: stored exactly once`);
     t.deepEqual(leftFiles(), [], `${point}: every ingested file deleted`);
     const store = new UsageStore(storePath(node.instanceRoot));
     t.is(store.outboxCounts().pending, 0, point);

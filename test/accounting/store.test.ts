@@ -63,6 +63,10 @@ test('a database of the previous, unversioned layout is adopted with its rows', 
   store.queuePeriod(100, 200, '<journal2/>', 300);
   t.deepEqual(store.pendingTimes(), []);
   t.is(store.outboxCounts().pending, 2);
+  // Each journal has its own report id (drawn by migration 2 for the old row, at queueing for the new one).
+  const ids = store.pending().map((r) => r.reportId);
+  t.true(ids.every((id) => /^[0-9a-f]{32}$/.test(id)), ids.join(' '));
+  t.not(ids[0], ids[1]);
 });
 
 test('reopening a migrated store changes nothing; a newer store is refused untouched', (t) => {

@@ -1,40 +1,100 @@
-// format's apply steps: killed after a step (SLAPOS_FORMAT_TEST_KILL_AFTER=n),
-// the next plain run converges: its dry run then plans nothing, and the
-// partition user is whole (uid = gid, its group, no journal left). Each run
-// in a namespace costs seconds, so the boundaries tested are four of those
-// between two kinds of step (users → directories → taps → links → addresses
-// → …), spread over the plan; the users step's own boundaries are covered in
-// test/safe-fs/userdb-journal.test.ts. Not every boundary: docs/design.md, left.
-import test from 'ava';
-import { readFileSync } from 'node:fs';
-import { dryRunSteps, formatCli, formatEnv } from '../helpers/format.js';
+// format's apply steps killed at every step boundary in turn
+// (SLAPOS_FORMAT_TEST_KILL_AFTER=n; the killed run says which boundary it
+// reached, so each is walked once whatever the batching): each time, an
+// administrator changes something, the next plain run — also when its plan is
+// empty — must end in the same state as one uninterrupted run (users, groups,
+// directories with owner and mode, taps and bridge membership, addresses,
+// routes, sysctls, cgroups, the state files), keep the administrator's change,
+// and leave a user database that pwck/grpck accept. Each boundary starts from
+// a fresh namespace and prefix (cheap) so that they all start from nothing;
+// two partitions keep the plan short. The users step's own boundaries are in
+// test/safe-fs/userdb-journal.test.ts.
+import test, { type ExecutionContext } from 'ava';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { dryRunSteps, formatCli, type FormatEnv } from '../helpers/format.js';
+import { dropEnv, noDadEnv, ownJournalStays, picture, userDbProblems } from '../helpers/format-converge.js';
 import { isRoot, run } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
+const KEYS = { partition_amount: '2' };
 
-rootOnly('killed between kinds of apply steps of format: the next run converges and then plans nothing', async (t) => {
-  const keys = { partition_amount: '1' };
-  const steps = dryRunSteps(await formatCli(formatEnv(t, { kind: 'bridge' }, keys), ['--dry-run', '--json']));
-  const kindChanges = steps.flatMap((step, i) => (i + 1 < steps.length && steps[i + 1]?.kind !== step.kind ? [i + 1] : []));
-  t.true(kindChanges.length > 5, steps.map((s) => s.kind).join(' '));
-  // Four of them, spread over the plan (each costs three runs of a few seconds on a loaded 2-core machine).
-  const boundaries = [...new Set([0, 1, 2, 3].map((k) => kindChanges[Math.round((k * (kindChanges.length - 1)) / 3)] as number))];
-  for (const n of boundaries) {
-    const env = formatEnv(t, { kind: 'bridge' }, keys);
+/** Partition users as format makes them, and shadow's checkers accept ours. */
+function assertConsistent(t: ExecutionContext, env: FormatEnv, what: string): void {
+  t.deepEqual(userDbProblems(env, 2), [], what);
+}
+
+/**
+ * What an administrator does between the killed run and the next: a user added
+ * by useradd, and a file in the deepest directory format made so far.
+ */
+function adminChange(env: FormatEnv): { name: string; check: (t: ExecutionContext, what: string) => void } {
+  const name = `${env.prefix}adm`;
+  run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  const passwdLine = run('getent', ['passwd', name]).trim();
+  const dir = [path.join(env.dir, 'inst', `${env.prefix}p0`), path.join(env.dir, 'inst'), env.dir].find((d) => existsSync(d)) as string;
+  const file = path.join(dir, name);
+  writeFileSync(file, 'kept\n');
+  return {
+    name,
+    check: (t, what) => {
+      t.is(spawnSync('getent', ['passwd', name], { encoding: 'utf8' }).stdout.trim(), passwdLine, `${what}: useradd's user kept`);
+      t.is(readFileSync(file, 'utf8'), 'kept\n', `${what}: the administrator's file kept`);
+      unlinkSync(file);
+    },
+  };
+}
+
+rootOnly('format killed after each apply step in turn: the next run converges to the uninterrupted state, also with an empty plan, keeping what an administrator changed', async (t) => {
+  t.timeout(600_000);
+  const whole = noDadEnv(t, KEYS);
+  const planned = dryRunSteps(await formatCli(whole, ['--dry-run', '--json'])).length;
+  const uninterrupted = await formatCli(whole, []);
+  t.is(uninterrupted.status, 2, uninterrupted.stderr); // formatted; no master listens
+  const expected = await picture(whole);
+  assertConsistent(t, whole, 'uninterrupted');
+  dropEnv(whole);
+
+  // Boundaries run a few at a time, each in its own namespace. KILL_AFTER=n
+  // inside a batch of file writes stops after the batch: that boundary is run
+  // by its own n, so such an n only counts as inside a batch.
+  const reached: number[] = [];
+  const insideBatch: number[] = [];
+  let emptyNextPlans = 0;
+  let next = 1;
+  const boundary = async (n: number) => {
+    const env = noDadEnv(t, KEYS);
+    const started = Date.now();
     const killed = await formatCli(env, [], { SLAPOS_FORMAT_TEST_KILL_AFTER: String(n) });
-    t.is(killed.signal, 'SIGKILL', `after step ${n}: ${killed.stderr}`);
-    const next = await formatCli(env, []);
-    t.is(next.status, 2, `after step ${n}: ${next.stderr}`); // formatted; no master listens
-    t.deepEqual(dryRunSteps(await formatCli(env, ['--dry-run', '--json'])), [], `after step ${n}: converged`);
-    const [, , uid, gid] = run('getent', ['passwd', `${env.prefix}u0`]).trim().split(':');
-    t.is(uid, gid, `after step ${n}`);
-    t.is(run('getent', ['group', `${env.prefix}u0`]).split(':')[2], gid);
-    // Another test's format may be committing at this instant: its journal holds a copy of the whole
-    // user database (our users included) for a moment. One left behind by our killed run stays.
-    const oursLeft = () => {
-      try { return readFileSync('/etc/.slapos-userdb.journal', 'utf8').includes(env.prefix); } catch { return false; }
-    };
-    for (let i = 0; i < 50 && oursLeft(); i++) await new Promise((resolve) => setTimeout(resolve, 200));
-    t.false(oursLeft(), `after step ${n}: no journal of ours`);
-  }
+    t.is(killed.signal, 'SIGKILL', `kill after ${n}: ${killed.stderr}`);
+    const [, at, of] = /format killed after step (\d+) of (\d+)/.exec(killed.stderr)?.map(Number) ?? [];
+    if (at !== n || of !== planned) {
+      t.true(at !== undefined && at > n && of === planned, `kill after ${n}: ${killed.stderr}`);
+      insideBatch.push(n);
+      dropEnv(env);
+      return;
+    }
+    const what = `killed after step ${at} of ${planned}`;
+    reached.push(at);
+    const admin = adminChange(env);
+    const resumed = await formatCli(env, ['--json']);
+    t.is(resumed.status, 2, `${what}: ${resumed.stderr}`);
+    const summary = JSON.parse(resumed.stdout.trim().split('\n').at(-1) ?? '{}') as { steps?: number };
+    if (summary.steps === 0) emptyNextPlans++;
+    admin.check(t, what);
+    t.is(await picture(env, admin.name), expected, what);
+    assertConsistent(t, env, what);
+    t.false(await ownJournalStays(env), `${what}: no user-database journal of ours left`);
+    dropEnv(env);
+    t.log(`${what}: ${summary.steps} step(s) left, converged (${Date.now() - started} ms)`);
+  };
+  const worker = async () => {
+    for (let n = next++; n <= planned; n = next++) await boundary(n);
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  reached.sort((a, b) => a - b);
+  t.log(`${reached.length} boundaries of ${planned} steps (${insideBatch.join(' ') || 'none'} inside a batch); ${emptyNextPlans} next run(s) had an empty plan`);
+  t.deepEqual([...reached, ...insideBatch].sort((a, b) => a - b), Array.from({ length: planned }, (_, i) => i + 1), 'every boundary, up to the last (after the state files)');
+  t.true(emptyNextPlans >= 1, 'a next run with nothing left to plan converged too');
 });

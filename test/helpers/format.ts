@@ -1,7 +1,7 @@
 // Running the real `slapos node format` inside a test namespace, and cleaning
 // up everything a run may leave: users and groups by the test prefix, the
 // cgroup parent, the namespace, the temporary roots.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -137,8 +137,10 @@ export interface CliResult {
  * namespace on /sys (tap ownership is read there), but in a private mount
  * namespace that keeps the host's /sys/fs/cgroup, which `ip netns exec` hides.
  */
-export function formatCli(env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
-  return nodeCli(env, ['node', 'format', '--cfg', env.cfg, '--now', ...args], extraEnv, wrapper);
+export function formatCli(
+  env: FormatEnv, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = [], spawned?: (child: ChildProcess) => void,
+): Promise<CliResult> {
+  return nodeCli(env, ['node', 'format', '--cfg', env.cfg, '--now', ...args], extraEnv, wrapper, spawned);
 }
 
 /**
@@ -158,10 +160,18 @@ export function inNetnsCommand(netns: string, argv: string[]): { command: string
   return { command: 'nsenter', args: [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, hold, ...argv], hold };
 }
 
-/** Any CLI command in the namespace, the same way as formatCli. */
-export function nodeCli(env: Pick<FormatEnv, 'netns'>, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = []): Promise<CliResult> {
+/**
+ * Any CLI command in the namespace, the same way as formatCli. `spawned` gets
+ * the child, whose pid becomes node's own once the wrappers have exec'd
+ * (nsenter and unshare without --fork, then sh's exec): a SIGKILL to it is one
+ * to the command, or to its wrappers before it started.
+ */
+export function nodeCli(
+  env: Pick<FormatEnv, 'netns'>, args: string[], extraEnv: Record<string, string> = {}, wrapper: string[] = [], spawned?: (child: ChildProcess) => void,
+): Promise<CliResult> {
   const { command, args: argv, hold } = inNetnsCommand(env.netns, [...wrapper, process.execPath, path.join(repoRoot, 'bin', 'slapos.js'), ...args]);
   const child = spawn(command, argv, { env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -139,6 +139,22 @@ export function defineSemantics(prefix: string, openStore?: StoreFactory): void 
     t.deepEqual(info.softwareReleases, []);
   });
 
+  test(`${prefix}a usage report posted again with its report id is stored once; reports without one each time`, async (t) => {
+    const { master, client } = await setup(t, 1);
+    const journal = '<?xml version="1.0"?><journal><transaction type="Sale Packing List"><reference>COMP-1234</reference></transaction></journal>';
+    const count = async () => (await master.store.transaction((tx) => tx.listUsage('COMP-1234'))).length;
+    // Two posts of one report at once (an acknowledgement lost, the node retrying) and two later.
+    await Promise.all([client.useComputer('COMP-1234', journal, 'a1b2c3'), client.useComputer('COMP-1234', journal, 'a1b2c3')]);
+    await client.useComputer('COMP-1234', journal, 'a1b2c3');
+    t.is(await count(), 1, 'one report id, stored once');
+    await client.useComputer('COMP-1234', journal, 'd4e5f6');
+    t.is(await count(), 2, 'the same document under another id is another report');
+    await client.useComputer('COMP-1234', journal);
+    await client.useComputer('COMP-1234', journal);
+    t.is(await count(), 4, 'without an id (a slapos.core node), every post is stored, as the reference does');
+    await t.throwsAsync(client.useComputer('COMP-1234', journal, 'bad id'), { message: /HTTP 400/ });
+  });
+
   test(`${prefix}bang bumps the whole tree, computerBang changes nothing`, async (t) => {
     const { client } = await setup(t, 3);
     const root = await client.requestComputerPartition(SR, 'r');

@@ -107,6 +107,27 @@ test('write is atomic, owned and moded by descriptor; writeIfChanged skips ident
   t.false(unlinkBeneath(w.tree, 'var/log'));
 });
 
+test('a temp file of a killed write is removed by the next write of that name; a live writer\'s, other names and links are left', async (t) => {
+  const w = world(t);
+  mkdirSync(path.join(w.tree, 'var'), { recursive: true });
+  // A pid that no longer exists: a child that has exited and been reaped.
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const names = {
+    dead: `.state.json.${dead}.0123abcd.tmp`, live: `.state.json.${process.ppid}.0123abcd.tmp`,
+    other: `.other.json.${dead}.0123abcd.tmp`, link: `.state.json.${dead}.4567abcd.tmp`,
+    deadMany: `.many.json.${dead}.89abcdef.tmp`,
+  };
+  for (const name of [names.dead, names.live, names.other, names.deadMany]) writeFileSync(path.join(w.tree, 'var', name), 'partial');
+  symlinkSync('/etc/passwd', path.join(w.tree, 'var', names.link));
+  writeBeneath(w.tree, 'var/state.json', '{}\n');
+  const left = () => listBeneath(w.tree, 'var')!.map((e) => e.name).sort();
+  t.deepEqual(left(), [names.link, names.live, names.other, names.deadMany, 'state.json'].sort());
+  const { writeManyBeneath } = await import('../../src/safe-fs/index.js');
+  await writeManyBeneath([{ base: w.tree, rel: 'var/many.json', content: '{}\n', mode: 0o644 }]);
+  t.deepEqual(left(), [names.link, names.live, names.other, 'many.json', 'state.json'].sort());
+  t.true(lstatSync(path.join(w.tree, 'var', names.link)).isSymbolicLink());
+});
+
 (isRoot ? test : test.skip)(`mkdir chowns only what it created, by descriptor${isRoot ? '' : ' (skipped: needs root)'}`, (t) => {
   const w = world(t);
   const user = createUser(t);
