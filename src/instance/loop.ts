@@ -12,6 +12,7 @@ import { processPartition, type Outcome, type RunContext } from './partition.js'
 import type { InstanceSettings } from './settings.js';
 import type { Managers } from '../managers/index.js';
 import { runManagers } from './managers-hook.js';
+import { BuildoutForkServer } from '../executor/fork-server.js';
 
 export interface InstanceLoopOptions {
   /** Terminal progress of the pass: partitions done out of total, and the one in hand. */
@@ -116,6 +117,8 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
   const ctx: RunContext = {
     settings: options.settings, link: options.link, supervisor: options.supervisor, develop: options.develop,
     forceStop: options.forceStop, log: options.log, now: options.now ?? Date.now, cache: { periodicity: new Map() },
+    // Started at the first buildout of the pass, ended with it.
+    buildoutServer: options.settings.buildoutForkServer !== false ? new BuildoutForkServer(options.log) : undefined,
   };
   let fetched;
   try {
@@ -168,6 +171,7 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
     throw error;
   } finally {
     options.progress?.end();
+    await ctx.buildoutServer?.close();
   }
   summary.ms = Math.round(performance.now() - started);
   for (const line of summaryLines(summary)) options.log.info(line);

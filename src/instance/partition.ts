@@ -25,6 +25,7 @@ import type { InstanceSettings } from './settings.js';
 import { runSteps } from './step.js';
 import { stepsFor } from './steps/index.js';
 import { PromiseError } from './steps/promises.js';
+import type { BuildoutForkServer } from '../executor/fork-server.js';
 
 export interface RunContext {
   settings: InstanceSettings;
@@ -37,6 +38,8 @@ export interface RunContext {
   now(): number;
   /** Cached per run: <software>/periodicity values and /etc/passwd. */
   cache: { periodicity: Map<string, number>; passwd?: User[] };
+  /** The pass's buildout fork server, when on. */
+  buildoutServer?: BuildoutForkServer | undefined;
 }
 
 export type Outcome =
@@ -183,7 +186,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     const steps = stepsFor(id, partition.requestedState, ctx.forceStop);
     await runSteps({
       id, partition, files, settings: ctx.settings, link: ctx.link, supervisor: await ctx.supervisor(),
-      user, softwarePath, forceStop: ctx.forceStop, log,
+      user, softwarePath, forceStop: ctx.forceStop, log, buildoutServer: ctx.buildoutServer,
     }, steps);
     if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);
     writePartitionState(files, { lastSuccess: ctx.now(), anomaly: false });
