@@ -5,38 +5,20 @@
 // up to date), in process and as a whole CLI run. The master runs as a child
 // process (`slapos proxy start`) so its work is not counted in ours.
 // Partitions are plain directories owned by nobody (format is benchmarked apart).
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { runInstanceCommand } from '../src/instance/command.js';
-import { SlapClient } from '../src/slap/client.js';
 import { urlHash } from '../src/software/plan.js';
-import { createLogger } from '../src/util/log.js';
-import { stopSupervisord } from '../test/instance/env.js';
 import { compare, header, nodeNoop } from './lib.js';
+import { benchRoot, collectingLogger, COMPUTER, makePartitions, removeBenchRoot, startMaster, stepLine, stepTimes, writeNodeConfig } from './instance-env.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // `--cli <bin/slapos.js of another checkout>` measures that one (before/after figures in one run).
 const cliAt = process.argv.indexOf('--cli');
 const cli = cliAt > 0 ? path.resolve(process.argv[cliAt + 1]!) : path.join(repo, 'bin', 'slapos.js');
-const NOBODY = 65534;
-
-async function waitForMaster(client: SlapClient): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await client.getFullComputerInformation('COMP-BENCH');
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error('the master did not start');
-}
 
 function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdout: string }> {
   const started = performance.now();
@@ -51,69 +33,33 @@ function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdo
   });
 }
 
-/** Debug lines kept in memory: per-step durations. */
-function collectingLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const stderr = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { log: createLogger({ verbose: true, stderr }), lines };
-}
-
-function stepTimes(lines: string[]): string {
-  const total = new Map<string, number[]>();
-  for (const line of lines) {
-    const m = /step ([\w-]+): ([\d.]+) ms/.exec(line);
-    if (m) total.set(m[1]!, [...(total.get(m[1]!) ?? []), Number(m[2])]);
-  }
-  return [...total].map(([name, v]) => `${name} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)}`).join(', ');
-}
-
 export async function main(args: string[]): Promise<void> {
   if (args.includes('--real')) return (await import('./instance-real.js')).realMain(args.filter((a) => a !== '--real'));
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
   const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 300);
   header(`slapos node instance benchmark, ${n} partitions, CLI ${cli}`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-bench-instance-'));
-  chmodSync(dir, 0o755);
-  const inst = path.join(dir, 'inst');
-  const soft = path.join(dir, 'soft');
-  const port = 20000 + (process.pid % 20000);
+  const root = benchRoot('slapos-bench-instance-');
+  const { dir, inst, soft } = root;
   const url = path.join(dir, 'release', 'software.cfg');
   const release = path.join(soft, urlHash(url));
   mkdirSync(release, { recursive: true });
-  mkdirSync(inst, { recursive: true });
   writeFileSync(path.join(release, 'instance.cfg'), '[buildout]\nparts =\n');
   writeFileSync(path.join(release, '.completed'), '');
   const stub = path.join(dir, 'stub-buildout');
   // Stands for buildout: makes one program, as a real instance profile would.
   writeFileSync(stub, '#!/bin/sh\nmkdir -p etc/run && printf "#!/bin/sh\\nexec sleep 600\\n" > etc/run/sleeper && chmod 755 etc/run/sleeper\n');
   chmodSync(stub, 0o755);
-  const cfg = path.join(dir, 'slapos.cfg');
-  writeFileSync(cfg, [
-    '[slapos]', 'computer_id = COMP-BENCH', `master_url = http://127.0.0.1:${port}/`, `software_root = ${soft}`, `instance_root = ${inst}`,
-    `buildout = ${stub}`, `pidfile_instance = ${dir}/cp.pid`, 'instance_min_free_space = 1M',
-    '[slapproxy]', 'host = 127.0.0.1', `port = ${port}`, `database_uri = ${dir}/proxy.db`, 'computer_id = COMP-BENCH', '',
-  ].join('\n'));
-  const partitions = [];
-  for (let i = 0; i < n; i++) {
-    const id = `slappart${i}`;
-    const p = path.join(inst, id);
-    mkdirSync(p);
-    chmodSync(p, 0o750);
-    chownSync(p, NOBODY, NOBODY);
-    const address_list = [{ addr: `10.${(i >> 8) & 255}.${i & 255}.2`, netmask: '255.255.255.255' }, { addr: `fd00::${(i + 2).toString(16)}`, netmask: 'ffff:ffff:ffff:ffff::' }];
-    writeFileSync(path.join(p, '.slapos-resource'), JSON.stringify({ address_list, reference: id }));
-    partitions.push({ reference: id, address_list, tap: { name: `slaptap${i}` } });
-  }
-  const master = spawn(process.execPath, [cli, 'proxy', 'start', '--cfg', cfg], { stdio: 'ignore' });
-  const client = new SlapClient(`http://127.0.0.1:${port}/`);
+  const cfg = writeNodeConfig(root, 'slapos.cfg', [`buildout = ${stub}`]);
+  const partitions = makePartitions(root, n, (i) => [
+    { addr: `10.${(i >> 8) & 255}.${i & 255}.2`, netmask: '255.255.255.255' }, { addr: `fd00::${(i + 2).toString(16)}`, netmask: 'ffff:ffff:ffff:ffff::' },
+  ]);
+  const { client, stop } = await startMaster(root, cli, cfg, partitions);
   try {
-    await waitForMaster(client);
-    await client.loadComputerConfigurationFromXML({ reference: 'COMP-BENCH', address: '10.0.0.1', netmask: '255.255.255.0', partition_list: partitions });
-    await client.supplySupply(url, 'COMP-BENCH');
+    await client.supplySupply(url, COMPUTER);
     for (let i = 0; i < n; i++) await client.requestComputerPartition(url, `inst${i}`, { parameters: { i: String(i) } }).catch(() => undefined);
 
     const config = loadConfig(cfg);
-    const { log, lines } = collectingLogger();
+    const { log, lines, records, clear } = collectingLogger();
     const run = async () => {
       let out = '';
       const started = performance.now();
@@ -125,16 +71,16 @@ export async function main(args: string[]): Promise<void> {
     const changed = await run();
     console.log(`changed pass: ${n} partitions, exit ${changed.code}, ${changed.summary.processed.length} processed, ${changed.summary.failed.length} failed: ` +
       `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
-    console.log(`  mean ms per step: ${stepTimes(lines)}`);
+    console.log(`  mean ms per step: ${stepLine(stepTimes(records()), 1)}`);
     for (let k = 0; k < 3; k++) {
-      lines.length = 0;
+      clear();
       const noop = await run();
       console.log(`  ${lines.find((l) => l.includes('master answered'))}`);
       console.log(`no-op pass (in process): ${noop.summary.upToDate.length} up to date, exit ${noop.code}: loop ${noop.summary.ms} ms, command ${noop.wall.toFixed(0)} ms`);
     }
     for (let k = 0; k < 3; k++) {
       const t0 = performance.now();
-      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: 'COMP-BENCH' });
+      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: COMPUTER });
       const t1 = performance.now();
       const parsed = await import('../src/slap/marshal-decode.js').then((m) => m.loads(body));
       const t2 = performance.now();
@@ -164,15 +110,14 @@ export async function main(args: string[]): Promise<void> {
     console.log(`no-op pass (CLI) ${c.ms.toFixed(0)} ms wall, node -e 0 ${c.baselineMs.toFixed(0)} ms, ratio ${c.ratio.toFixed(2)}× (median of ${c.runs} pairs); ` +
       `target < ${target} ms: ${c.ms < target ? 'met' : `missed by ${(c.ms - target).toFixed(0)} ms`}`);
   } finally {
-    await client.close();
     if (process.env.BENCH_KEEP) {
+      await client.close();
       // The master ends with this process; supervisord and the files stay, for profiling runs by hand.
       console.log(`BENCH_KEEP: kept ${dir} and its supervisord; start the master with: node bin/slapos.js proxy start --cfg ${cfg}; ` +
         `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
       return;
     }
-    master.kill('SIGTERM');
-    await stopSupervisord(inst);
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    await removeBenchRoot(root);
   }
 }

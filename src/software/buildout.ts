@@ -127,6 +127,7 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
       options.onLine?.(line);
     },
   });
+  options.log.debug({ label: options.label, via: result.via, exit_code: result.exitCode, duration_ms: Math.round(result.duration * 1000) }, 'buildout ended');
   const output = result.output;
   if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {
     const why = result.timedOut
