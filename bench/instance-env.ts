@@ -123,6 +123,9 @@ export async function removeBenchRoot(root: BenchRoot): Promise<void> {
   rmSync(root.dir, { recursive: true, force: true });
 }
 
+let logDir: string | undefined;
+let logFiles = 0;
+
 /**
  * A verbose logger: its human lines kept in memory, its records (JSON, with
  * every field) in a scratch file, read back by `records()`.
@@ -130,8 +133,10 @@ export async function removeBenchRoot(root: BenchRoot): Promise<void> {
 export function collectingLogger(): { log: ReturnType<typeof createLogger>; lines: string[]; records: () => Record<string, unknown>[]; clear: () => void } {
   const lines: string[] = [];
   const stderr = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'slapos-bench-log-')), 'log.jsonl');
-  process.once('exit', () => rmSync(path.dirname(file), { recursive: true, force: true }));
+  logDir ??= mkdtempSync(path.join(tmpdir(), 'slapos-bench-log-'));
+  const dir = logDir;
+  if (logFiles++ === 0) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, `log-${logFiles}.jsonl`);
   const records = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
   const clear = () => {
     lines.length = 0;

@@ -29,6 +29,11 @@ export class BuildoutForkServer {
 
   constructor(private readonly log: Logger, private readonly script = BUILDOUT_SERVER) {}
 
+  /** The server's pid once started (benchmarks read its reaped children's CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Only root forks children as other users; elsewhere every run is exec'd. */
   static usable(): boolean {
     return process.getuid?.() === 0;
