@@ -15,6 +15,7 @@ import { detectLayout } from '../../src/cgroup/layout.js';
 import { BuildoutForkServer } from '../../src/executor/fork-server.js';
 import { BUILDOUT_LAUNCHER, BuildoutFailedError, runBuildout, SYSTEM_PYTHON } from '../../src/software/buildout.js';
 import { createLogger } from '../../src/util/log.js';
+import { buildoutClientPath } from '../../src/native/index.js';
 import { createUser, isAlive, isRoot, tempDir, testName, type TestUser } from '../helpers/system.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
@@ -224,4 +225,28 @@ rootTest('fork server: the same .installed.cfg and exit statuses as the exec\'d 
     t.is(results[0]!.exitCode === 0, c.name === 'good.cfg', `${c.name}: ${results[0]!.output.join('\n')}`);
     if (c.name === 'good.cfg') t.regex(results[0]!.installed ?? '', /\[two\][^[]*recipe = probe/);
   }
+});
+
+rootTest('fork server: only root reaches it, and it never forks a child as uid or gid 0', async (t) => {
+  const server = startServer(t);
+  const socket = await server.socket();
+  if (socket === undefined) return t.fail('the server did not start');
+  // Another user cannot even reach the socket (a 0700 root directory); the server would refuse its uid too.
+  const other = spawnSync(buildoutClientPath, ['--socket', socket, '--uid', '65534', '--gid', '65534', '--', '-U'], { uid: 65534, gid: 65534, encoding: 'utf8' });
+  t.is(other.status, 127);
+  t.regex(other.stderr, /cannot reach the fork server/);
+  // The client refuses uid 0; a hand-made request for uid 0 is refused by the server itself.
+  const client = spawnSync(buildoutClientPath, ['--socket', socket, '--uid', '0', '--gid', '0', '--', '-U'], { encoding: 'utf8' });
+  t.is(client.status, 127);
+  t.regex(client.stderr, /refusing to run as uid\/gid 0/);
+  const forged = spawnSync(SYSTEM_PYTHON, ['-c', [
+    'import os, socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)',
+    's.connect(sys.argv[1])',
+    'fields = [b"0", b"0", b"22", b"0", b"0", b"0", b"0"]',
+    'socket.send_fds(s, [b"\\0".join(fields) + b"\\0"], [0, 1, 2, os.open(".", os.O_PATH)])',
+    'print(s.recv(256).decode())',
+  ].join('\n'), socket], { encoding: 'utf8' });
+  t.is(forged.status, 0, forged.stderr);
+  t.regex(forged.stdout, /^error refusing to run as uid\/gid 0/);
 });
