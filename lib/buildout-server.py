@@ -11,7 +11,8 @@
 # as root by the executor in the run's cgroup, on a SOCK_SEQPACKET socket in a
 # directory only root can enter (and the peer must be uid 0: SO_PEERCRED).
 # One message: NUL-separated fields (uid, gid, umask, no_new_privs, the
-# supplementary groups, buildout's arguments, the environment) and the
+# number of cgroup.procs descriptors, the supplementary groups, buildout's
+# arguments, the environment) and the
 # descriptors stdin, stdout, stderr, the working directory and the run's
 # cgroup.procs files (SCM_RIGHTS). The server answers "pid N", then
 # "status S" (the wait status) when the child has ended. A client that goes
@@ -75,7 +76,7 @@ def _parse(message):
         position[0] += 1
         return value
 
-    uid, gid, umask, nnp = int(take()), int(take()), int(take(), 8), take() == b'1'
+    uid, gid, umask, nnp, cgroups = int(take()), int(take()), int(take(), 8), take() == b'1', int(take())
     groups = [int(take()) for _ in range(int(take()))]
     args = [os.fsdecode(take()) for _ in range(int(take()))]
     env = {}
@@ -85,15 +86,13 @@ def _parse(message):
             env[key] = value
     if uid == 0 or gid == 0 or 0 in groups:
         raise ValueError('refusing to run as uid/gid 0')
-    return uid, gid, umask, nnp, groups, args, env
+    return uid, gid, umask, nnp, groups, args, env, cgroups
 
 
 def _child(launcher, request, fds):
     # Until main(): any failure ends the child with 127 and one line, as slapos-launch.
     try:
-        uid, gid, umask, nnp, groups, args, env = request
-        if len(fds) < 4:
-            raise ValueError('missing descriptors')
+        uid, gid, umask, nnp, groups, args, env, _ = request
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         for fd in fds[4:]:
@@ -171,7 +170,10 @@ def serve(path):
                     poller.unregister(listener)
                     listener.close()
             elif fd == listener.fileno() and not closing:
-                connection, _ = listener.accept()
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    continue
                 started = _start(launcher, connection)
                 if started is None:
                     connection.close()
@@ -209,12 +211,15 @@ def _start(launcher, connection):
     if uid != 0:
         return None
     try:
-        message, fds, _, _ = socket.recv_fds(connection, MAX_MESSAGE, MAX_FDS)
+        message, fds, flags, _ = socket.recv_fds(connection, MAX_MESSAGE, MAX_FDS)
     except OSError:
         return None
     try:
         try:
             request = _parse(message)
+            if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC) or len(fds) != 4 + request[-1]:
+                # A child outside its cgroup or with the server's stdio: never.
+                raise ValueError('descriptors missing or truncated request')
         except ValueError as error:
             try:
                 connection.send(b'error %s' % str(error).encode())

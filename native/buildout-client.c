@@ -132,6 +132,7 @@ int main(int argc, char **argv) {
   field_number(gid, 0);
   field_number((long)mask, 1);
   field(no_new_privs ? "1" : "0");
+  field_number(ncgroups, 0);  // the server checks it got every descriptor
   field_number(ngroups, 0);
   for (int g = 0; g < ngroups; g++) field_number((long)groups[g], 0);
   field_number(argc - i, 0);

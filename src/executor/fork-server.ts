@@ -82,6 +82,11 @@ export class BuildoutForkServer {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        if (this.child === child) {
+          // Not closed by us: the rest of the pass execs its buildouts.
+          this.failed = true;
+          this.log.warn({ code: 'BUILDOUT_SERVER_EXITED', exit_code: code, signal }, 'buildout fork server exited; buildouts are exec\'d');
+        }
         if (stderr.trim() !== '') this.log.warn({ code: 'BUILDOUT_SERVER_OUTPUT', exit_code: code, signal, output: stderr.trim() }, 'buildout fork server wrote to stderr');
         reject(new Error(`buildout fork server exited (${signal ?? code}): ${stderr.trim()}`));
       });

@@ -17,6 +17,11 @@
 // - a clean environment: only what the caller passes (plus HOME, USER,
 //   LOGNAME, PATH, LANG defaults);
 // - umask set for the child only (set around the synchronous fork);
+// - instance buildouts may instead be forked by the pass's buildout fork
+//   server (`forkServer`, ./fork-server.ts): only as root, as another user and
+//   in a run sub-group, where its child gets the same containment; the
+//   process spawned is then slapos-buildout-client, which lives as long as
+//   the child, so everything below applies unchanged;
 // - stdin closed, stdout and stderr both kept (callers that need one ordered stream wrap with `sh -c 'exec "$0" 2>&1'`), lines to `onLine`, output
 //   capped to the last `maxOutput` bytes.
 import { spawn } from 'node:child_process';

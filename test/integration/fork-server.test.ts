@@ -243,7 +243,7 @@ rootTest('fork server: only root reaches it, and it never forks a child as uid o
     'import os, socket, sys',
     's = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)',
     's.connect(sys.argv[1])',
-    'fields = [b"0", b"0", b"22", b"0", b"0", b"0", b"0"]',
+    'fields = [b"0", b"0", b"22", b"0", b"0", b"0", b"0", b"0"]',
     'socket.send_fds(s, [b"\\0".join(fields) + b"\\0"], [0, 1, 2, os.open(".", os.O_PATH)])',
     'print(s.recv(256).decode())',
   ].join('\n'), socket], { encoding: 'utf8' });
