@@ -26,6 +26,7 @@ export class BuildoutForkServer {
   private child: ChildProcess | undefined;
   private dir: string | undefined;
   private failed = false;
+  private removeAtExit: (() => void) | undefined;
 
   constructor(private readonly log: Logger, private readonly script = BUILDOUT_SERVER) {}
 
@@ -53,8 +54,12 @@ export class BuildoutForkServer {
 
   private start(): Promise<string> {
     // A directory only root enters: the socket is the way to root-forked children.
-    this.dir = mkdtempSync(path.join(tmpdir(), 'slapos-buildout-server-'));
-    const socket = path.join(this.dir, 'socket');
+    const dir = mkdtempSync(path.join(tmpdir(), 'slapos-buildout-server-'));
+    this.dir = dir;
+    // A node that exits without closing the pass (process.exit, a fatal error) leaves no socket behind.
+    this.removeAtExit = () => rmSync(dir, { recursive: true, force: true });
+    process.once('exit', this.removeAtExit);
+    const socket = path.join(dir, 'socket');
     const started = performance.now();
     const child = spawn(SYSTEM_PYTHON, [this.script, socket], { cwd: '/', env: { ...SERVER_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
@@ -104,6 +109,8 @@ export class BuildoutForkServer {
     }
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     this.dir = undefined;
+    if (this.removeAtExit) process.removeListener('exit', this.removeAtExit);
+    this.removeAtExit = undefined;
     if (!this.failed) this.starting = undefined; // a later use starts a new one
   }
 }
