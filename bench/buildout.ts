@@ -19,15 +19,10 @@ import { BuildoutForkServer } from '../src/executor/fork-server.js';
 import { buildoutClientPath } from '../src/native/index.js';
 import { createLogger } from '../src/util/log.js';
 import { header, loadLine, median, parseArgs, repo } from './lib.js';
+import { childrenCpuMs } from './instance-env.js';
 
 const NOBODY = 65534;
 const EXAMPLE = path.join(repo, 'examples', 'hello-http', 'software.cfg');
-
-function childrenCpuMs(pid: number | 'self' = 'self'): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
 
 export async function main(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the buildout benchmark as root');

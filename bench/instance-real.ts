@@ -15,32 +15,18 @@
 // stub mode (instance.ts). Plain partition directories owned by nobody, one
 // 127.31.x.y address each (the services bind there; no namespace needed).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { runInstanceCommand } from '../src/instance/command.js';
 import { BUILDOUT_LAUNCHER, SYSTEM_PYTHON } from '../src/software/buildout.js';
 import { urlHash } from '../src/software/plan.js';
 import { cli, header, loadLine, median, parseArgs, repo } from './lib.js';
-import { benchRoot, buildoutVia, collectingLogger, COMPUTER, makePartitions, mean, removeBenchRoot, startMaster, stepLine, stepTimes, writeNodeConfig } from './instance-env.js';
+import { benchRoot, buildoutVia, childrenCpuMs, collectingLogger, COMPUTER, makePartitions, mean, removeBenchRoot, startMaster, stepLine, stepTimes, writeNodeConfig } from './instance-env.js';
 
 const EXAMPLE = path.join(repo, 'examples', 'hello-http', 'software.cfg');
 
 interface Pass { code: number; wall: number; processed: number; failed: number; steps: Map<string, number[]>; childCpu: number; via: { forked: number; execd: number }; serverReadyMs: number | undefined; runMs: number }
-
-/**
- * CPU ms of our reaped descendants (cutime + cstime of /proc/self/stat): the
- * buildouts and promises the pass ran, less sensitive to the machine's load
- * than wall time. Supervisord and the services are not reaped by us; the
- * buildout fork server is, at the end of the pass (its start-up imports
- * included).
- */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): cutime and cstime are fields 16 and 17, in clock ticks (100 Hz on Linux).
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
 
 export async function realMain(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
