@@ -30,29 +30,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CGROUPS 16
-#define MAX_GROUPS 256
+#define PROGRAM "slapos-buildout-client"
+#include "launch-common.h"
+
 #define MAX_MESSAGE (1 << 20)
 
 extern char **environ;
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("slapos-buildout-client: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  _exit(127);
-}
-
-static long number(const char *text, const char *what) {
-  char *end;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno || *end || end == text || value < 0) die("invalid %s %s", what, text);
-  return value;
-}
 
 static char *message;
 static size_t used;
@@ -98,7 +81,7 @@ int main(int argc, char **argv) {
     else usage();
   }
   if (!socket_path || uid < 0 || gid < 0 || i > argc) usage();
-  if (uid == 0 || gid == 0) die("refusing to run as uid/gid 0");
+  if (uid == 0 || gid == 0) die("refusing to run as uid/gid 0");  // before joining any cgroup
 
   int fds[4 + MAX_CGROUPS];
   fds[0] = 0;
@@ -113,16 +96,7 @@ int main(int argc, char **argv) {
   }
 
   gid_t groups[MAX_GROUPS];
-  int ngroups = 0;
-  if (init_groups) {
-    struct passwd *pw = getpwuid((uid_t)uid);
-    if (pw) {
-      ngroups = MAX_GROUPS;
-      if (getgrouplist(pw->pw_name, (gid_t)gid, groups, &ngroups) < 0) die("user %ld is in too many groups", uid);
-    }
-  }
-  for (int g = 0; g < ngroups; g++)
-    if (groups[g] == 0) die("refusing supplementary group 0 for uid %ld", uid);
+  int ngroups = partition_groups(uid, gid, init_groups, groups);
 
   mode_t mask = umask(0);
   umask(mask);

@@ -29,26 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CGROUPS 16
-#define MAX_GROUPS 256
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("slapos-launch: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  _exit(127);
-}
-
-static long number(const char *text, const char *what) {
-  char *end;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno || *end || end == text || value < 0) die("invalid %s %s", what, text);
-  return value;
-}
+#define PROGRAM "slapos-launch"
+#include "launch-common.h"
 
 struct options {
   const char *cgroups[MAX_CGROUPS];
@@ -72,18 +54,8 @@ static void join_cgroup(const char *procs) {
 
 static void drop_privileges(const struct options *o) {
   if (o->uid < 0) return;
-  if (o->uid == 0 || o->gid == 0) die("refusing to run as uid/gid 0");
   gid_t groups[MAX_GROUPS];
-  int ngroups = 0;
-  if (o->init_groups) {
-    struct passwd *pw = getpwuid((uid_t)o->uid);
-    if (pw) {
-      ngroups = MAX_GROUPS;
-      if (getgrouplist(pw->pw_name, (gid_t)o->gid, groups, &ngroups) < 0) die("user %ld is in too many groups", o->uid);
-    }
-  }
-  for (int i = 0; i < ngroups; i++)
-    if (groups[i] == 0) die("refusing supplementary group 0 for uid %ld", o->uid);
+  int ngroups = partition_groups(o->uid, o->gid, o->init_groups, groups);
   if (setgroups((size_t)ngroups, groups) != 0) die("setgroups: %s", strerror(errno));
   if (setresgid((gid_t)o->gid, (gid_t)o->gid, (gid_t)o->gid) != 0) die("setresgid: %s", strerror(errno));
   if (setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid) != 0) die("setresuid: %s", strerror(errno));
