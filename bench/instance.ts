@@ -114,7 +114,7 @@ export async function main(args: string[]): Promise<void> {
       await client.close();
       // The master ends with this process; supervisord and the files stay, for profiling runs by hand.
       console.log(`BENCH_KEEP: kept ${dir} and its supervisord; start the master with: node bin/slapos.js proxy start --cfg ${cfg}; ` +
-        `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
+        `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}; and rmdir the cgroups ${root.cgroupParent}/slappart* then ${root.cgroupParent}`);
       return;
     }
     await stop();
