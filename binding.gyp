@@ -13,6 +13,12 @@
       "type": "executable",
       "sources": ["native/launch.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "slapos-buildout-client",
+      "type": "executable",
+      "sources": ["native/buildout-client.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

@@ -7,9 +7,10 @@
 // partitions' instances is started and has published its connection
 // parameters; then every instance is re-requested with a new parameter and the
 // loops run again. Options: --nodes N --partitions P --engine sqlite|pg
-// --workers W (node passes run at the same time) --cleanup-only, --cache (at
-// the end, the software phase again through the network cache: node 0 builds
-// and uploads, the others download; see softwareThroughCache).
+// --workers W (node passes run at the same time) --exec-buildouts (no buildout
+// fork server) --cleanup-only, --cache (at the end, the software phase again
+// through the network cache: node 0 builds and uploads, the others download;
+// see softwareThroughCache).
 //
 // Everything made is recorded, as it is made, in /tmp/slapos-fleet-<pid>.reg
 // (the test helpers' registry format, plus "link" and "pid" lines) and removed
@@ -409,6 +410,8 @@ export async function main(args: string[]): Promise<void> {
       for (const [key, value] of Object.entries({
         computer_id: id, master_url: url, pidfile_software: path.join(env.dir, 'sr.pid'), pidfile_instance: path.join(env.dir, 'cp.pid'),
         instance_min_free_space: '1M', software_min_free_space: '1M',
+        // --exec-buildouts: every instance buildout exec'd instead of forked by the fork server (issue 31's before/after).
+        ...(opts.has('exec-buildouts') ? { buildout_fork_server: 'false' } : {}),
       })) setKey(env.cfg, key, value);
       fleet.push({ n, id, env, instanceRoot, partitions: [] });
     }

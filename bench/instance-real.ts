@@ -4,61 +4,29 @@
 // first pass (every partition deployed), a no-op pass, and passes after
 // re-requesting every instance with new parameters (each one a no-change
 // buildout update: the case of issue 31), with the mean time of each step.
-// With --launcher-b, the re-requested passes alternate between the node's
-// launcher (A) and that file (B, e.g. the launcher of the branch point),
-// and the ratio of the buildout step is the median of the pairwise ratios.
+// The re-requested passes alternate between A, the node as configured by
+// default (its launcher, forked by the buildout fork server), and B: with
+// --launcher-b <file>, that launcher (e.g. the branch point's; exec'd, as any
+// [slapos] buildout); else the same launcher exec'd ([slapos]
+// buildout_fork_server = false). Ratios are medians of the pairwise ratios.
+// `--first exec` makes the first pass B's (run the benchmark once each way
+// to compare first passes: a partition is deployed only once per run).
 // The master runs as a child process (`slapos proxy start`), as in the
 // stub mode (instance.ts). Plain partition directories owned by nobody, one
 // 127.31.x.y address each (the services bind there; no namespace needed).
-import { spawn, spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config/load.js';
 import { runInstanceCommand } from '../src/instance/command.js';
-import { SlapClient } from '../src/slap/client.js';
 import { BUILDOUT_LAUNCHER, SYSTEM_PYTHON } from '../src/software/buildout.js';
 import { urlHash } from '../src/software/plan.js';
-import { createLogger } from '../src/util/log.js';
-import { stopSupervisord } from '../test/instance/env.js';
-import { header, loadLine, median, parseArgs, repo } from './lib.js';
+import { cli, header, loadLine, median, parseArgs, repo } from './lib.js';
+import { benchRoot, buildoutVia, childrenCpuMs, collectingLogger, COMPUTER, makePartitions, mean, removeBenchRoot, startMaster, stepLine, stepTimes, writeNodeConfig } from './instance-env.js';
 
-const NOBODY = 65534;
 const EXAMPLE = path.join(repo, 'examples', 'hello-http', 'software.cfg');
 
-interface Pass { code: number; wall: number; processed: number; failed: number; steps: Map<string, number[]>; childCpu: number }
-
-/**
- * CPU ms of our reaped descendants (cutime + cstime of /proc/self/stat): the
- * buildouts and promises the pass ran, less sensitive to the machine's load
- * than wall time. Supervisord and the services are not reaped by us.
- */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): cutime and cstime are fields 16 and 17, in clock ticks (100 Hz on Linux).
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
-
-function collectingLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const stderr = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { log: createLogger({ verbose: true, stderr }), lines };
-}
-
-function stepTimes(lines: string[]): Map<string, number[]> {
-  const total = new Map<string, number[]>();
-  for (const line of lines) {
-    const m = /step ([\w-]+): ([\d.]+) ms/.exec(line);
-    if (m) total.set(m[1]!, [...(total.get(m[1]!) ?? []), Number(m[2])]);
-  }
-  return total;
-}
-
-const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
-const stepLine = (p: Pass) => [...p.steps].map(([name, v]) => `${name} ${mean(v).toFixed(0)}`).join(', ');
+interface Pass { code: number; wall: number; processed: number; failed: number; steps: Map<string, number[]>; childCpu: number; via: { forked: number; execd: number }; serverReadyMs: number | undefined; runMs: number }
 
 export async function realMain(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
@@ -66,15 +34,11 @@ export async function realMain(args: string[]): Promise<void> {
   const n = Number(positional[0] ?? 10);
   const rounds = Number(opts.get('rounds') ?? 3);
   const launcherB = opts.get('launcher-b');
+  const firstB = opts.get('first') === 'exec';
   header(`slapos node instance benchmark, REAL buildouts of examples/hello-http, ${n} partitions`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-bench-instance-real-'));
-  chmodSync(dir, 0o755);
-  const inst = path.join(dir, 'inst');
-  const soft = path.join(dir, 'soft');
-  const port = 20000 + (process.pid % 20000);
-  const release = path.join(soft, urlHash(EXAMPLE));
+  const root = benchRoot('slapos-bench-instance-real-');
+  const release = path.join(root.soft, urlHash(EXAMPLE));
   mkdirSync(release, { recursive: true, mode: 0o755 });
-  mkdirSync(inst, { recursive: true });
 
   // The release, built once as `node software` would (buildout.cfg extending the URL).
   writeFileSync(path.join(release, 'buildout.cfg'), `[buildout]\nextends = ${EXAMPLE}\n`);
@@ -84,62 +48,35 @@ export async function realMain(args: string[]): Promise<void> {
   writeFileSync(path.join(release, '.completed'), '');
   console.log(`example release built in ${((performance.now() - built) / 1000).toFixed(2)} s`);
 
-  const cfgFor = (launcher: string | undefined, name: string) => {
-    const cfg = path.join(dir, name);
-    writeFileSync(cfg, [
-      '[slapos]', 'computer_id = COMP-BENCH', `master_url = http://127.0.0.1:${port}/`, `software_root = ${soft}`, `instance_root = ${inst}`,
-      ...(launcher ? [`buildout = ${launcher}`] : []), `pidfile_instance = ${dir}/cp.pid`, 'instance_min_free_space = 1M',
-      '[slapproxy]', 'host = 127.0.0.1', `port = ${port}`, `database_uri = ${dir}/proxy.db`, 'computer_id = COMP-BENCH', '',
-    ].join('\n'));
-    return cfg;
-  };
-  const cfgA = cfgFor(undefined, 'slapos.cfg');
-  const cfgB = launcherB ? cfgFor(path.resolve(launcherB), 'slapos-b.cfg') : undefined;
-
-  const partitions = [];
-  for (let i = 0; i < n; i++) {
-    const id = `slappart${i}`;
-    const p = path.join(inst, id);
-    mkdirSync(p);
-    chmodSync(p, 0o750);
-    chownSync(p, NOBODY, NOBODY);
-    const address_list = [{ addr: `127.31.${(i >> 8) & 255}.${(i & 255) + 1}`, netmask: '255.255.255.255' }];
-    writeFileSync(path.join(p, '.slapos-resource'), JSON.stringify({ address_list, reference: id }));
-    partitions.push({ reference: id, address_list, tap: { name: `slaptap${i}` } });
-  }
-  const master = spawn(process.execPath, [path.join(repo, 'bin', 'slapos.js'), 'proxy', 'start', '--cfg', cfgA], { stdio: 'ignore' });
-  const client = new SlapClient(`http://127.0.0.1:${port}/`);
+  const cfgA = writeNodeConfig(root, 'slapos.cfg');
+  const cfgB = writeNodeConfig(root, 'slapos-b.cfg', launcherB ? [`buildout = ${path.resolve(launcherB)}`] : ['buildout_fork_server = false']);
+  const nameA = 'A (node\'s launcher, fork server)';
+  const nameB = launcherB ? `B (${launcherB}, exec'd)` : 'B (node\'s launcher, exec\'d)';
+  const partitions = makePartitions(root, n, (i) => [{ addr: `127.31.${(i >> 8) & 255}.${(i & 255) + 1}`, netmask: '255.255.255.255' }]);
+  const { client, stop } = await startMaster(root, cli, cfgA, partitions);
   try {
-    for (let i = 0; ; i++) {
-      try {
-        await client.getFullComputerInformation('COMP-BENCH');
-        break;
-      } catch (error) {
-        if (i > 100) throw error;
-        await sleep(100);
-      }
-    }
-    await client.loadComputerConfigurationFromXML({ reference: 'COMP-BENCH', address: '10.0.0.1', netmask: '255.255.255.0', partition_list: partitions });
-    await client.supplySupply(EXAMPLE, 'COMP-BENCH');
+    await client.supplySupply(EXAMPLE, COMPUTER);
     const request = async (round: number) => {
       for (let i = 0; i < n; i++) await client.requestComputerPartition(EXAMPLE, `inst${i}`, { parameters: { i: String(i), round: String(round) } }).catch(() => undefined);
     };
     const pass = async (cfg: string): Promise<Pass> => {
       const config = loadConfig(cfg);
-      const { log, lines } = collectingLogger();
+      const { log, records } = collectingLogger();
       let out = '';
       const cpu = childrenCpuMs();
       const started = performance.now();
       const code = await runInstanceCommand({ config, log, out: (text) => (out = text) }, { now: true, json: true });
       const wall = performance.now() - started;
       const summary = JSON.parse(out) as { processed: string[]; failed: unknown[] };
-      return { code, wall, processed: summary.processed.length, failed: summary.failed.length, steps: stepTimes(lines), childCpu: childrenCpuMs() - cpu };
+      return { code, wall, processed: summary.processed.length, failed: summary.failed.length, steps: stepTimes(records()), childCpu: childrenCpuMs() - cpu, via: buildoutVia(records()),
+        runMs: median(records().filter((r) => r['msg'] === 'buildout ended').map((r) => Number(r['duration_ms']))),
+        serverReadyMs: records().find((r) => r['msg'] === 'buildout fork server ready')?.['duration_ms'] as number | undefined };
     };
-    const show = (what: string, p: Pass) => console.log(`${what}: exit ${p.code}, ${p.processed} processed, ${p.failed} failed, ` +
-      `${(p.wall / 1000).toFixed(2)} s (${(p.wall / Math.max(1, p.processed) / 1000).toFixed(2)} s per processed partition, children's CPU ${(p.childCpu / Math.max(1, p.processed)).toFixed(0)} ms); mean ms per step: ${stepLine(p)}`);
+    const show = (what: string, p: Pass) => console.log(`${what}: exit ${p.code}, ${p.processed} processed, ${p.failed} failed, buildouts ${p.via.forked} forked ${p.via.execd} exec'd${p.serverReadyMs === undefined ? '' : ` (server ready in ${p.serverReadyMs} ms)`}, median buildout run ${p.runMs} ms, ` +
+      `${(p.wall / 1000).toFixed(2)} s (${(p.wall / Math.max(1, p.processed) / 1000).toFixed(2)} s per processed partition, children's CPU ${(p.childCpu / Math.max(1, p.processed)).toFixed(0)} ms); mean ms per step: ${stepLine(p.steps)}; ${loadLine()}`);
 
     await request(0);
-    show('first pass', await pass(cfgA));
+    show(`first pass, ${firstB ? nameB : nameA}`, await pass(firstB ? cfgB : cfgA));
     show('no-op pass', await pass(cfgA));
     const a: Pass[] = [];
     const b: Pass[] = [];
@@ -147,24 +84,21 @@ export async function realMain(args: string[]): Promise<void> {
       // Re-requested with new parameters: every partition's buildout runs again, changing nothing it installed.
       await request(2 * k - 1);
       a.push(await pass(cfgA));
-      show(`re-requested pass ${k}, launcher A (${BUILDOUT_LAUNCHER})`, a.at(-1)!);
-      if (!cfgB) continue;
+      show(`re-requested pass ${k}, ${nameA}`, a.at(-1)!);
       await request(2 * k);
       b.push(await pass(cfgB));
-      show(`re-requested pass ${k}, launcher B (${launcherB})`, b.at(-1)!);
+      show(`re-requested pass ${k}, ${nameB}`, b.at(-1)!);
     }
     const buildout = (p: Pass) => mean(p.steps.get('buildout') ?? []);
     const cpu = (p: Pass) => p.childCpu / Math.max(1, p.processed);
-    console.log(`re-requested passes, launcher A: median ${(median(a.map((p) => p.wall)) / 1000).toFixed(2)} s, buildout step ${median(a.map(buildout)).toFixed(0)} ms, children's CPU ${median(a.map(cpu)).toFixed(0)} ms per partition`);
+    console.log(`re-requested passes, ${nameA}: median ${(median(a.map((p) => p.wall)) / 1000).toFixed(2)} s, buildout step ${median(a.map(buildout)).toFixed(0)} ms, children's CPU ${median(a.map(cpu)).toFixed(0)} ms per partition`);
     if (b.length > 0) {
-      console.log(`re-requested passes, launcher B: median ${(median(b.map((p) => p.wall)) / 1000).toFixed(2)} s, buildout step ${median(b.map(buildout)).toFixed(0)} ms, children's CPU ${median(b.map(cpu)).toFixed(0)} ms per partition`);
+      console.log(`re-requested passes, ${nameB}: median ${(median(b.map((p) => p.wall)) / 1000).toFixed(2)} s, buildout step ${median(b.map(buildout)).toFixed(0)} ms, children's CPU ${median(b.map(cpu)).toFixed(0)} ms per partition`);
       console.log(`B / A (median of pairwise ratios): pass ${median(a.map((p, i) => b[i]!.wall / p.wall)).toFixed(2)}×, buildout step ${median(a.map((p, i) => buildout(b[i]!) / buildout(p))).toFixed(2)}×, ` +
         `children's CPU ${median(a.map((p, i) => cpu(b[i]!) / cpu(p))).toFixed(2)}×; ${loadLine()}`);
     }
   } finally {
-    await client.close();
-    master.kill('SIGTERM');
-    await stopSupervisord(inst);
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    await removeBenchRoot(root);
   }
 }

@@ -5,38 +5,20 @@
 // up to date), in process and as a whole CLI run. The master runs as a child
 // process (`slapos proxy start`) so its work is not counted in ours.
 // Partitions are plain directories owned by nobody (format is benchmarked apart).
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { runInstanceCommand } from '../src/instance/command.js';
-import { SlapClient } from '../src/slap/client.js';
 import { urlHash } from '../src/software/plan.js';
-import { pino, type Logger } from 'pino';
-import { stopSupervisord } from '../test/instance/env.js';
 import { compare, header, nodeNoop } from './lib.js';
+import { benchRoot, collectingLogger, COMPUTER, makePartitions, mean, removeBenchRoot, startMaster, stepLine, stepTimes, writeNodeConfig } from './instance-env.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // `--cli <bin/slapos.js of another checkout>` measures that one (before/after figures in one run).
 const cliAt = process.argv.indexOf('--cli');
 const cli = cliAt > 0 ? path.resolve(process.argv[cliAt + 1]!) : path.join(repo, 'bin', 'slapos.js');
-const NOBODY = 65534;
-
-async function waitForMaster(client: SlapClient): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await client.getFullComputerInformation('COMP-BENCH');
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error('the master did not start');
-}
 
 function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdout: string }> {
   const started = performance.now();
@@ -49,23 +31,6 @@ function cliWall(cfg: string): Promise<{ ms: number; status: number | null; stdo
       resolve({ ms: performance.now() - started, status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout });
     });
   });
-}
-
-/** Debug records kept in memory as JSON lines (per-step durations are fields: `{ step, duration_ms }`). */
-function collectingLogger(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _e, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
-  return { log: pino({ level: 'debug', base: undefined }, stream), lines };
-}
-
-function records(lines: string[], msg: string): Array<Record<string, unknown>> {
-  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === msg);
-}
-
-function stepTimes(lines: string[]): string {
-  const total = new Map<string, number[]>();
-  for (const r of records(lines, 'step done')) total.set(String(r.step), [...(total.get(String(r.step)) ?? []), Number(r.duration_ms)]);
-  return [...total].map(([name, v]) => `${name} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)}`).join(', ');
 }
 
 /** What `extra` gets: the bench's node, with its partitions processed and up to date (bench/node-scale.ts). */
@@ -81,48 +46,28 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
   if (process.getuid?.() !== 0) throw new Error('run the instance benchmark as root');
   const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 300);
   header(`slapos node instance benchmark, ${n} partitions, CLI ${cli}`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'slapos-bench-instance-'));
-  chmodSync(dir, 0o755);
-  const inst = path.join(dir, 'inst');
-  const soft = path.join(dir, 'soft');
-  const port = 20000 + (process.pid % 20000);
+  const root = benchRoot('slapos-bench-instance-');
+  const { dir, inst, soft } = root;
   const url = path.join(dir, 'release', 'software.cfg');
   const release = path.join(soft, urlHash(url));
   mkdirSync(release, { recursive: true });
-  mkdirSync(inst, { recursive: true });
   writeFileSync(path.join(release, 'instance.cfg'), '[buildout]\nparts =\n');
   writeFileSync(path.join(release, '.completed'), '');
   const stub = path.join(dir, 'stub-buildout');
   // Stands for buildout: makes one program, as a real instance profile would.
   writeFileSync(stub, '#!/bin/sh\nmkdir -p etc/run && printf "#!/bin/sh\\nexec sleep 600\\n" > etc/run/sleeper && chmod 755 etc/run/sleeper\n');
   chmodSync(stub, 0o755);
-  const cfg = path.join(dir, 'slapos.cfg');
-  writeFileSync(cfg, [
-    '[slapos]', 'computer_id = COMP-BENCH', `master_url = http://127.0.0.1:${port}/`, `software_root = ${soft}`, `instance_root = ${inst}`,
-    `buildout = ${stub}`, `pidfile_instance = ${dir}/cp.pid`, 'instance_min_free_space = 1M',
-    '[slapproxy]', 'host = 127.0.0.1', `port = ${port}`, `database_uri = ${dir}/proxy.db`, 'computer_id = COMP-BENCH', '',
-  ].join('\n'));
-  const partitions = [];
-  for (let i = 0; i < n; i++) {
-    const id = `slappart${i}`;
-    const p = path.join(inst, id);
-    mkdirSync(p);
-    chmodSync(p, 0o750);
-    chownSync(p, NOBODY, NOBODY);
-    const address_list = [{ addr: `10.${(i >> 8) & 255}.${i & 255}.2`, netmask: '255.255.255.255' }, { addr: `fd00::${(i + 2).toString(16)}`, netmask: 'ffff:ffff:ffff:ffff::' }];
-    writeFileSync(path.join(p, '.slapos-resource'), JSON.stringify({ address_list, reference: id }));
-    partitions.push({ reference: id, address_list, tap: { name: `slaptap${i}` } });
-  }
-  const master = spawn(process.execPath, [cli, 'proxy', 'start', '--cfg', cfg], { stdio: 'ignore' });
-  const client = new SlapClient(`http://127.0.0.1:${port}/`);
+  const cfg = writeNodeConfig(root, 'slapos.cfg', [`buildout = ${stub}`]);
+  const partitions = makePartitions(root, n, (i) => [
+    { addr: `10.${(i >> 8) & 255}.${i & 255}.2`, netmask: '255.255.255.255' }, { addr: `fd00::${(i + 2).toString(16)}`, netmask: 'ffff:ffff:ffff:ffff::' },
+  ]);
+  const { client, stop } = await startMaster(root, cli, cfg, partitions);
   try {
-    await waitForMaster(client);
-    await client.loadComputerConfigurationFromXML({ reference: 'COMP-BENCH', address: '10.0.0.1', netmask: '255.255.255.0', partition_list: partitions });
-    await client.supplySupply(url, 'COMP-BENCH');
+    await client.supplySupply(url, COMPUTER);
     for (let i = 0; i < n; i++) await client.requestComputerPartition(url, `inst${i}`, { parameters: { i: String(i) } }).catch(() => undefined);
 
     const config = loadConfig(cfg);
-    const { log, lines } = collectingLogger();
+    const { log, lines, records, clear } = collectingLogger();
     const run = async () => {
       let out = '';
       const started = performance.now();
@@ -136,23 +81,22 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
       `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
     const failed = changed.summary.failed as Array<{ id: string; error: string }>;
     if (failed.length > 0) console.log(`  first failure: ${failed[0]!.id}: ${failed[0]!.error.split('\n')[0]}`);
-    console.log(`  mean ms per step: ${stepTimes(lines)}`);
+    const steps = stepTimes(records());
+    console.log(`  mean ms per step: ${stepLine(steps, 1)}`);
     // Our own overhead (issue 29, goal < 50 ms per partition): the pass per partition less the stub buildout's process.
-    const buildouts = records(lines, 'step done').filter((r) => r.step === 'buildout').map((r) => Number(r.duration_ms));
-    const buildoutMean = buildouts.length ? buildouts.reduce((a, b) => a + b, 0) / buildouts.length : 0;
-    const own = changed.wall / n - buildoutMean;
+    const own = changed.wall / n - mean(steps.get('buildout') ?? []);
     console.log(`  own overhead per partition (pass less the buildout step): ${own.toFixed(1)} ms (goal < 50 ms: ${own < 50 ? 'met' : `missed by ${(own - 50).toFixed(1)} ms`})`);
-    const updates = records(lines, 'supervisord updated').length;
+    const updates = records().filter((r) => r.msg === 'supervisord updated').length;
     console.log(`  supervisord updates in the pass: ${updates} (batched: one per up to 50 changed partitions)`);
     for (let k = 0; k < 3; k++) {
-      lines.length = 0;
+      clear();
       const noop = await run();
-      console.log(`  master answered in ${records(lines, 'master answered')[0]?.duration_ms} ms`);
+      console.log(`  master answered in ${records().find((r) => r.msg === 'master answered')?.duration_ms} ms`);
       console.log(`no-op pass (in process): ${noop.summary.upToDate.length} up to date, exit ${noop.code}: loop ${noop.summary.ms} ms, command ${noop.wall.toFixed(0)} ms`);
     }
     for (let k = 0; k < 3; k++) {
       const t0 = performance.now();
-      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: 'COMP-BENCH' });
+      const body = await client.call('GET', 'getFullComputerInformation', { computer_id: COMPUTER });
       const t1 = performance.now();
       const parsed = await import('../src/slap/marshal-decode.js').then((m) => m.loads(body));
       const t2 = performance.now();
@@ -183,15 +127,14 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
     console.log(`no-op pass (CLI) ${c.ms.toFixed(0)} ms wall, node -e 0 ${c.baselineMs.toFixed(0)} ms, ratio ${c.ratio.toFixed(2)}× (median of ${c.runs} pairs); ` +
       `target < ${target} ms: ${c.ms < target ? 'met' : `missed by ${(c.ms - target).toFixed(0)} ms`}`);
   } finally {
-    await client.close();
     if (process.env.BENCH_KEEP) {
+      await client.close();
       // The master ends with this process; supervisord and the files stay, for profiling runs by hand.
       console.log(`BENCH_KEEP: kept ${dir} and its supervisord; start the master with: node bin/slapos.js proxy start --cfg ${cfg}; ` +
-        `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}`);
+        `clean with: supervisorctl -c ${inst}/etc/supervisord.conf shutdown; rm -rf ${dir}; and rmdir the cgroups ${root.cgroupParent}/slappart* then ${root.cgroupParent}`);
       return;
     }
-    master.kill('SIGTERM');
-    await stopSupervisord(inst);
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    await removeBenchRoot(root);
   }
 }

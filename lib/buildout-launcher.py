@@ -52,19 +52,36 @@ import pkg_resources  # noqa: E402
 # of every distribution there again. The interpreter's own directories do not
 # change during a run (a partition user cannot write them; a build installs
 # into its eggs directory, which is not one of them): list each once. A
-# directory this process could write (run as root, by hand) is listed every time.
-_SYSTEM_PATH = frozenset(item for item in sys.path[1:] if os.path.isabs(item) and not os.access(item, os.W_OK))
+# directory this process could write (run as root, by hand) is listed every
+# time. Which directories those are is decided per process: a child of the
+# fork server (buildout-server.py) decides it as the partition user.
+_ABSOLUTE_PATH = tuple(item for item in sys.path[1:] if os.path.isabs(item))
 _find_distributions = pkg_resources.find_distributions
 _found = {}
+_system_path = (None, frozenset())
+
+
+def _unwritable_path():
+    global _system_path
+    if _system_path[0] != os.getpid():
+        _system_path = (os.getpid(), frozenset(item for item in _ABSOLUTE_PATH if not os.access(item, os.W_OK)))
+    return _system_path[1]
 
 
 def _find_distributions_once(path_item, only=False):
-    if path_item not in _SYSTEM_PATH:
+    if path_item not in _unwritable_path():
         return _find_distributions(path_item, only)
     key = (path_item, bool(only))
     if key not in _found:
         _found[key] = tuple(_find_distributions(path_item, only))
     return iter(_found[key])
+
+
+def prelist():
+    """The fork server's: lists the interpreter's directories now, for its children."""
+    for item in _ABSOLUTE_PATH:
+        for only in (False, True):
+            _found[(item, only)] = tuple(_find_distributions(item, only))
 
 
 pkg_resources.find_distributions = _find_distributions_once

@@ -8,7 +8,8 @@
 //     writes the program's output into a file of the partition (with
 //     rotation), so root never opens a path of the partition tree;
 //  3. drops to the partition user (groups, gid, uid; no way back), changes
-//     directory and umask as that user, and execs the program.
+//     directory and umask as that user, closes every descriptor but stdin,
+//     stdout and stderr, and execs the program.
 // Any failure before exec is fatal (exit 127 with one line on stderr): a
 // program never runs outside its cgroup nor as root by accident.
 #define _GNU_SOURCE
@@ -28,26 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CGROUPS 16
-#define MAX_GROUPS 256
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("slapos-launch: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  _exit(127);
-}
-
-static long number(const char *text, const char *what) {
-  char *end;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno || *end || end == text || value < 0) die("invalid %s %s", what, text);
-  return value;
-}
+#define PROGRAM "slapos-launch"
+#include "launch-common.h"
 
 struct options {
   const char *cgroups[MAX_CGROUPS];
@@ -58,6 +41,7 @@ struct options {
   long log_max, log_backups;
   const char *dir;
   long umask_value;
+  int no_new_privs;
   char **argv;
 };
 
@@ -70,18 +54,8 @@ static void join_cgroup(const char *procs) {
 
 static void drop_privileges(const struct options *o) {
   if (o->uid < 0) return;
-  if (o->uid == 0 || o->gid == 0) die("refusing to run as uid/gid 0");
   gid_t groups[MAX_GROUPS];
-  int ngroups = 0;
-  if (o->init_groups) {
-    struct passwd *pw = getpwuid((uid_t)o->uid);
-    if (pw) {
-      ngroups = MAX_GROUPS;
-      if (getgrouplist(pw->pw_name, (gid_t)o->gid, groups, &ngroups) < 0) die("user %ld is in too many groups", o->uid);
-    }
-  }
-  for (int i = 0; i < ngroups; i++)
-    if (groups[i] == 0) die("refusing supplementary group 0 for uid %ld", o->uid);
+  int ngroups = partition_groups(o->uid, o->gid, o->init_groups, groups);
   if (setgroups((size_t)ngroups, groups) != 0) die("setgroups: %s", strerror(errno));
   if (setresgid((gid_t)o->gid, (gid_t)o->gid, (gid_t)o->gid) != 0) die("setresgid: %s", strerror(errno));
   if (setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid) != 0) die("setresuid: %s", strerror(errno));
@@ -171,8 +145,16 @@ static void start_logger(const struct options *o) {
   close(pipefd[1]);
 }
 
+// Nothing of the starter (the node, supervisord) reaches the program but stdin, stdout and stderr:
+// a descriptor opened without O_CLOEXEC there (an IPC channel, a log) is not the partition's.
+static void close_inherited(void) {
+  if (close_range(3, ~0U, 0) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = 3; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
+}
+
 static void usage(void) {
-  die("usage: slapos-launch [--cgroup PROCS]... [--uid N --gid N [--init-groups]] [--chdir DIR] [--umask OCTAL]"
+  die("usage: slapos-launch [--cgroup PROCS]... [--uid N --gid N [--init-groups]] [--no-new-privs] [--chdir DIR] [--umask OCTAL]"
       " [--log FILE [--log-max BYTES] [--log-backups N]] -- PROGRAM [ARG]...");
 }
 
@@ -185,13 +167,14 @@ int main(int argc, char **argv) {
       i++;
       break;
     }
-    if (i + 1 >= argc && strcmp(a, "--init-groups") != 0) usage();
+    if (i + 1 >= argc && strcmp(a, "--init-groups") != 0 && strcmp(a, "--no-new-privs") != 0) usage();
     if (strcmp(a, "--cgroup") == 0) {
       if (o.ncgroups == MAX_CGROUPS) die("too many --cgroup");
       o.cgroups[o.ncgroups++] = argv[++i];
     } else if (strcmp(a, "--uid") == 0) o.uid = number(argv[++i], "uid");
     else if (strcmp(a, "--gid") == 0) o.gid = number(argv[++i], "gid");
     else if (strcmp(a, "--init-groups") == 0) o.init_groups = 1;
+    else if (strcmp(a, "--no-new-privs") == 0) o.no_new_privs = 1;
     else if (strcmp(a, "--chdir") == 0) o.dir = argv[++i];
     else if (strcmp(a, "--umask") == 0) {
       char *end;
@@ -211,7 +194,10 @@ int main(int argc, char **argv) {
   if (o.umask_value >= 0) umask((mode_t)o.umask_value);
   if (o.log) start_logger(&o);
   drop_privileges(&o);
+  // Instance buildouts (the executor's noNewPrivs): no setuid or file capability regains anything.
+  if (o.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
   if (o.dir && chdir(o.dir) != 0) die("chdir %s: %s", o.dir, strerror(errno));
+  close_inherited();
   execvp(o.argv[0], o.argv);
   die("cannot run %s: %s", o.argv[0], strerror(errno));
   return 127;

@@ -50,5 +50,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "install-deps: npm ci"
   npm ci --no-audit --no-fund
 fi
-[ -f build/Release/slapos_native.node ] && [ -f build/Release/slapos-launch ] || npm run --silent build:native
+[ -f build/Release/slapos_native.node ] && [ -f build/Release/slapos-launch ] && [ -f build/Release/slapos-buildout-client ] || npm run --silent build:native
 npm run --silent build

@@ -62,7 +62,7 @@ done
 [ -n "$NODE_LICENSE" ] || { echo "package: the LICENSE of $NODE was not found (shipping a runtime needs it)" >&2; exit 1; }
 
 if [ "$BUILD" = 1 ]; then npm run --silent build >&2; fi
-for needed in dist/src/cli/main.js build/Release/slapos_native.node; do
+for needed in dist/src/cli/main.js build/Release/slapos_native.node build/Release/slapos-launch build/Release/slapos-buildout-client; do
   [ -f "$needed" ] || { echo "package: $needed is missing (npm run build, npm run build:native)" >&2; exit 1; }
 done
 
@@ -89,6 +89,10 @@ if [ -f dist/src/cli/program.bundle.js ] && [ dist/src/cli/program.bundle.js -ot
   rm -f "$APP/dist/src/cli/program.bundle.js"
 fi
 strip --strip-unneeded -o "$APP/build/Release/slapos_native.node" build/Release/slapos_native.node
+# The programs every partition process and instance buildout starts through.
+for program in slapos-launch slapos-buildout-client; do
+  strip --strip-unneeded -o "$APP/build/Release/$program" "build/Release/$program"
+done
 
 # Production dependencies: the packages `npm ls --omit=dev` lists (offline,
 # from node_modules as installed by npm ci), then without what a running node

@@ -27,6 +27,8 @@ export const slaposSection = z.object({
   promise_timeout: int(1).prefault('20'),
   /** ours: a default (the reference has none), so one partition's buildout cannot hold the loop forever (issue 23). */
   partition_timeout: int(1).prefault('3600'),
+  /** ours: instance buildouts forked from one server per pass (src/executor/fork-server.ts); false: each exec'd. */
+  buildout_fork_server: bool.prefault('true'),
   /** ours: seconds a failing partition waits before its next try, doubled per failure (0 = no backoff). */
   instance_backoff_base: int(0).prefault('60'),
   /** ours: cap of that wait, in seconds. */

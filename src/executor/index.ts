@@ -17,12 +17,17 @@
 // - a clean environment: only what the caller passes (plus HOME, USER,
 //   LOGNAME, PATH, LANG defaults);
 // - umask set for the child only (set around the synchronous fork);
+// - instance buildouts may instead be forked by the pass's buildout fork
+//   server (`forkServer`, ./fork-server.ts): only as root, as another user and
+//   in a run sub-group, where its child gets the same containment; the
+//   process spawned is then slapos-buildout-client, which lives as long as
+//   the child, so everything below applies unchanged;
 // - stdin closed, stdout and stderr both kept (callers that need one ordered stream wrap with `sh -c 'exec "$0" 2>&1'`), lines to `onLine`, output
 //   capped to the last `maxOutput` bytes.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { killProcessTree, processTree } from '../util/process-tree.js';
-import { launcherPath } from '../native/index.js';
+import { buildoutClientPath, launcherPath } from '../native/index.js';
 import type { CgroupTree } from '../cgroup/group.js';
 
 export interface RunUser {
@@ -59,6 +64,15 @@ export interface RunAsOptions {
   refuseRoot?: boolean;
   /** The partition's cgroup: the run is born in a sub-group of it and killed with it (when it exists and we are root). */
   cgroup?: { tree: CgroupTree; group: string } | undefined;
+  /** With `user`: PR_SET_NO_NEW_PRIVS before exec (instance buildouts). */
+  noNewPrivs?: boolean;
+  /**
+   * Run by a child of the buildout fork server (./fork-server.ts) instead of
+   * exec'ing `argv`: `args` are buildout's arguments. Used only as root, as
+   * another user and in a run sub-group (the same containment as the plain
+   * path, proven by test/integration/fork-server.test.ts); otherwise `argv` is run.
+   */
+  forkServer?: { socket: string; args: readonly string[] } | undefined;
 }
 
 export interface RunResult {
@@ -73,6 +87,8 @@ export interface RunResult {
   duration: number;
   /** Processes of the tree killed after the main one exited or at the timeout. */
   killed: number;
+  /** How it ran: exec'd through slapos-launch (or directly), or forked by the buildout fork server. */
+  via: 'exec' | 'fork-server';
 }
 
 export const DEFAULT_MAX_OUTPUT = 64 * 1024;
@@ -85,17 +101,29 @@ const DRAIN_MS = 2_000;
  * joining a cgroup (`procs`: the cgroup.procs files to join), as root only
  * (pure; tested).
  */
-export function commandLine(options: Pick<RunAsOptions, 'argv' | 'user' | 'initGroups'>, asRoot: boolean, procs: readonly string[] = [], launcher = launcherPath): string[] {
+export function commandLine(
+  options: Pick<RunAsOptions, 'argv' | 'user' | 'initGroups' | 'noNewPrivs'>, asRoot: boolean, procs: readonly string[] = [], launcher = launcherPath,
+): string[] {
   if (options.argv.length === 0) throw new Error('runAs: empty argv');
   if (!asRoot || (!options.user && procs.length === 0)) return [...options.argv];
+  return [launcher, ...launchOptions(options, procs), '--', ...options.argv];
+}
+
+/** slapos-launch's and slapos-buildout-client's common options. */
+function launchOptions(options: Pick<RunAsOptions, 'user' | 'initGroups' | 'noNewPrivs'>, procs: readonly string[]): string[] {
   const u = options.user;
   return [
-    launcher,
     ...procs.flatMap((file) => ['--cgroup', file]),
     ...(u ? ['--uid', String(u.uid), '--gid', String(u.gid), ...(options.initGroups === false ? [] : ['--init-groups'])] : []),
-    '--',
-    ...options.argv,
+    ...(u && options.noNewPrivs ? ['--no-new-privs'] : []),
   ];
+}
+
+/** The argv of a run through the fork server: its client, in the run's sub-group (pure; tested). */
+export function forkServerCommandLine(
+  options: Pick<RunAsOptions, 'user' | 'initGroups' | 'noNewPrivs'>, server: { socket: string; args: readonly string[] }, procs: readonly string[], client = buildoutClientPath,
+): string[] {
+  return [client, '--socket', server.socket, ...launchOptions(options, procs), '--', ...server.args];
 }
 
 let runs = 0;
@@ -158,7 +186,10 @@ export function runAs(options: RunAsOptions): Promise<RunResult> {
     return Promise.reject(new Error(`refusing to run ${options.argv[0]} as root (user ${options.user.name})`));
   }
   const sub = runGroup(options, asRoot);
-  const argv = commandLine(options, asRoot, sub ? sub.tree.procsFiles(sub.group, sub.child) : []);
+  const procs = sub ? sub.tree.procsFiles(sub.group, sub.child) : [];
+  // The fork server only where its child is contained as the plain path's process would be.
+  const via = options.forkServer && sub && options.user ? 'fork-server' : 'exec';
+  const argv = via === 'fork-server' ? forkServerCommandLine(options, options.forkServer!, procs) : commandLine(options, asRoot, procs);
   const maxOutput = options.maxOutput ?? DEFAULT_MAX_OUTPUT;
   const started = process.hrtime.bigint();
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -202,7 +233,7 @@ export function runAs(options: RunAsOptions): Promise<RunResult> {
       child.stderr.destroy();
       if (pending !== '') line(pending);
       const kept = Buffer.byteLength(output) > maxOutput ? Buffer.from(output).subarray(-maxOutput).toString('utf8') : output;
-      resolve({ ...report, output: kept, timedOut, duration: seconds(), killed });
+      resolve({ ...report, output: kept, timedOut, duration: seconds(), killed, via });
     };
     child.on('error', (error) => {
       if (sub) void endRunGroup(sub);

@@ -14,6 +14,7 @@ import type { Managers } from '../managers/index.js';
 import { runManagers } from './managers-hook.js';
 import { runBatched } from './batch.js';
 import { updateSupervisor } from '../supervisor/groups.js';
+import { BuildoutForkServer } from '../executor/fork-server.js';
 
 /**
  * Partitions per supervisord update at most: bounds how long a partition's
@@ -126,6 +127,8 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
   const ctx: RunContext = {
     settings: options.settings, link: options.link, supervisor: options.supervisor, develop: options.develop,
     forceStop: options.forceStop, log: options.log, now: options.now ?? Date.now, cache: { periodicity: new Map() },
+    // Started at the first buildout of the pass, ended with it.
+    buildoutServer: options.settings.buildoutForkServer !== false ? new BuildoutForkServer(options.log) : undefined,
   };
   let fetched;
   try {
@@ -186,6 +189,7 @@ export async function processInstances(options: InstanceLoopOptions): Promise<{ 
     throw error;
   } finally {
     options.progress?.end();
+    await ctx.buildoutServer?.close();
   }
   summary.ms = Math.round(performance.now() - started);
   for (const line of summaryLines(summary)) options.log.info(line);

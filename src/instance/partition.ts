@@ -26,6 +26,7 @@ import type { InstanceSettings } from './settings.js';
 import { runSteps } from './step.js';
 import { stepsFor } from './steps/index.js';
 import { PromiseError } from './steps/promises.js';
+import type { BuildoutForkServer } from '../executor/fork-server.js';
 
 export interface RunContext {
   settings: InstanceSettings;
@@ -40,6 +41,8 @@ export interface RunContext {
   supervisorUpdate?: (log: Logger) => Promise<void>;
   /** Cached per run: <software>/periodicity values and /etc/passwd. */
   cache: { periodicity: Map<string, number>; passwd?: User[] };
+  /** The pass's buildout fork server, when on. */
+  buildoutServer?: BuildoutForkServer | undefined;
 }
 
 export type Outcome =
@@ -188,7 +191,7 @@ export async function processPartition(loopCtx: RunContext, digest: PartitionDig
     const update = ctx.supervisorUpdate ?? ((l: Logger) => updateSupervisor(supervisor.client, l));
     await runSteps({
       id, partition, files, settings: ctx.settings, link: ctx.link, supervisor: { ...supervisor, update },
-      user, softwarePath, forceStop: ctx.forceStop, log,
+      user, softwarePath, forceStop: ctx.forceStop, log, buildoutServer: ctx.buildoutServer,
     }, steps);
     if (decision.writeTimestamp && timestamp !== null) writeTimestamp(files, timestamp);
     writePartitionState(files, { lastSuccess: ctx.now(), anomaly: false });

@@ -18,6 +18,8 @@ export interface InstanceSettings {
   promiseTimeout: number;
   /** Seconds, or undefined for none. */
   partitionTimeout: number | undefined;
+  /** [slapos] buildout_fork_server: one buildout fork server per pass (src/executor/fork-server.ts). */
+  buildoutForkServer?: boolean;
   minFreeSpace: number;
   sharedPartList: readonly string[];
   buildTimePartList: readonly string[];
@@ -44,6 +46,7 @@ export function instanceSettings(config: SlaposConfig): InstanceSettings {
     maximumPeriodicity: s.maximum_periodicity,
     promiseTimeout: s.promise_timeout,
     partitionTimeout: s.partition_timeout,
+    buildoutForkServer: s.buildout_fork_server,
     minFreeSpace: s.instance_min_free_space,
     sharedPartList: s.shared_part_list,
     buildTimePartList: s.build_time_part_list,

@@ -9,6 +9,7 @@ import type { PartitionFiles } from '../partition/files.js';
 import type { InstanceMasterLink } from './master-link.js';
 import type { InstanceSettings } from './settings.js';
 import type { User } from '../users/user.js';
+import type { BuildoutForkServer } from '../executor/fork-server.js';
 
 
 
@@ -26,6 +27,8 @@ export interface PartitionRun {
   softwarePath: string | null;
   forceStop: boolean;
   log: Logger;
+  /** The pass's buildout fork server, when on. */
+  buildoutServer?: BuildoutForkServer | undefined;
 }
 
 export interface Step {

@@ -79,6 +79,9 @@ export const addonPath = path.join(projectRoot, 'build', 'Release', 'slapos_nati
 /** The launcher every partition process starts through (native/launch.c). */
 export const launcherPath = path.join(projectRoot, 'build', 'Release', 'slapos-launch');
 
+/** The executor's handle on one run of the buildout fork server (native/buildout-client.c). */
+export const buildoutClientPath = path.join(projectRoot, 'build', 'Release', 'slapos-buildout-client');
+
 let loaded: SlaposNative | undefined;
 
 export function native(): SlaposNative {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../util/log.js';
 import { runAs } from '../executor/index.js';
 import type { CgroupTree } from '../cgroup/group.js';
+import type { BuildoutForkServer } from '../executor/fork-server.js';
 
 /** Debian's interpreter, not whatever `python3` is first on PATH (pyenv shims, venvs). */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -84,6 +85,18 @@ export interface RunBuildoutOptions {
   env?: Record<string, string> | undefined;
   /** Each output line, also (terminal progress). */
   onLine?: ((line: string) => void) | undefined;
+  /** PR_SET_NO_NEW_PRIVS (instance buildouts). */
+  noNewPrivs?: boolean;
+  /**
+   * The pass's fork server: used when `command` is the node's own launcher
+   * (a release's bin/buildout or [slapos] buildout is always exec'd).
+   */
+  forkServer?: BuildoutForkServer | undefined;
+}
+
+/** The node's own launcher, the only command the fork server stands for. */
+export function isNodeLauncher(command: readonly string[]): boolean {
+  return command.length === 2 && command[0] === SYSTEM_PYTHON && command[1] === BUILDOUT_LAUNCHER;
 }
 
 /**
@@ -94,6 +107,7 @@ export interface RunBuildoutOptions {
  */
 export async function runBuildout(options: RunBuildoutOptions): Promise<string> {
   if (options.command.length === 0) throw new Error('empty buildout command');
+  const socket = options.forkServer && isNodeLauncher(options.command) ? await options.forkServer.socket() : undefined;
   const result = await runAs({
     argv: [...options.command, ...options.args],
     // Not root (development): as ourselves.
@@ -106,11 +120,14 @@ export async function runBuildout(options: RunBuildoutOptions): Promise<string> 
     killGraceMs: 10_000,
     maxOutput: OUTPUT_TAIL_BYTES,
     cgroup: options.cgroup,
+    noNewPrivs: options.noNewPrivs ?? false,
+    forkServer: socket === undefined ? undefined : { socket, args: options.args },
     onLine: (line) => {
       options.log.debug({ label: options.label }, line);
       options.onLine?.(line);
     },
   });
+  options.log.debug({ label: options.label, via: result.via, exit_code: result.exitCode, duration_ms: Math.round(result.duration * 1000) }, 'buildout ended');
   const output = result.output;
   if (result.spawnError !== undefined || result.exitCode !== 0 || result.timedOut) {
     const why = result.timedOut

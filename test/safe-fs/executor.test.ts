@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { commandLine, environment, runAs } from '../../src/executor/index.js';
+import { commandLine, environment, forkServerCommandLine, runAs } from '../../src/executor/index.js';
 import { createUser, isRoot, tempDir } from '../helpers/system.js';
 
 /** Running (a killed zombie not yet reaped by init does not count). */
@@ -25,6 +25,12 @@ test('commandLine: slapos-launch with cgroups, user, init-groups or none, only a
   t.deepEqual(commandLine({ argv: ['a'] }, true, ['/c/cgroup.procs'], L), [L, '--cgroup', '/c/cgroup.procs', '--', 'a']);
   t.deepEqual(commandLine({ argv: ['a'], user }, false), ['a']);
   t.throws(() => commandLine({ argv: [] }, true));
+  t.deepEqual(commandLine({ argv: ['a'], user, noNewPrivs: true }, true, [], L), [L, '--uid', '1001', '--gid', '1002', '--init-groups', '--no-new-privs', '--', 'a']);
+  // The fork server's client takes the same options, and buildout's arguments only.
+  t.deepEqual(
+    forkServerCommandLine({ user, noNewPrivs: true }, { socket: '/s', args: ['-U', '-c', 'b.cfg'] }, ['/c/cgroup.procs'], '/x/client'),
+    ['/x/client', '--socket', '/s', '--cgroup', '/c/cgroup.procs', '--uid', '1001', '--gid', '1002', '--init-groups', '--no-new-privs', '--', '-U', '-c', 'b.cfg'],
+  );
   t.deepEqual(environment({ user, env: { X: '1' } }), { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/h', USER: 'p', LOGNAME: 'p', X: '1' });
 });
 

@@ -30,6 +30,7 @@ const ALLOWED: Record<string, { names: string[]; why: string }> = {
   'src/promise-runner/runner.ts': { names: ['existsSync'], why: 'the node\'s promise launcher in its package' },
   'src/software/readable.ts': { names: ['readFileSync', 'statSync', 'type Stats'], why: 'software_root itself and its parents (root\'s), /etc/passwd' },
   'src/software/loop.ts': { names: ['existsSync', 'statSync'], why: 'software_root itself and the node\'s configuration' },
+  'src/executor/fork-server.ts': { names: ['mkdtempSync', 'rmSync'], why: 'the fork server\'s own socket directory under the node\'s tmpdir (root\'s, 0700)' },
   'src/software/buildout.ts': { names: ['closeSync', 'openSync', 'readSync'], why: 'the node\'s own bootstrap files in its package' },
   'src/software/install.ts': { names: ['chmodSync', 'chownSync', 'existsSync', 'lstatSync', 'mkdirSync', 'readdirSync', 'rmSync', 'statfsSync', 'writeFileSync'], why: 'software_root itself; the chmod/rm fallback of removeTree runs only when not root (the tree is then our own)' },
   'src/accounting/hardware.ts': { names: ['readFileSync', 'readdirSync'], why: '/proc and /sys' },

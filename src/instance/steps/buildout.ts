@@ -61,6 +61,8 @@ export const buildoutStep: Step = {
       timeout: timeout === undefined ? undefined : timeout * 1000,
       env: instanceBuildoutEnv(r.settings.instanceRoot),
       cgroup: partitionCgroup(r.id, r.settings.cgroupParent),
+      noNewPrivs: true,
+      forkServer: r.buildoutServer,
     });
   },
 };
