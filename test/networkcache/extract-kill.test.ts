@@ -11,7 +11,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +21,8 @@ import { machineInfo } from '../../src/networkcache/machine.js';
 import { EXTRACTED_MARKER } from '../../src/networkcache/member-policy.js';
 import { metadataString } from '../../src/networkcache/select.js';
 import { signMetadata } from '../../src/networkcache/signature.js';
-import { createUser, isRoot, tempDir, type TestUser } from '../helpers/system.js';
-import { makeSigner, tarball, type Signer } from './helpers.js';
+import { isRoot, type TestUser } from '../helpers/system.js';
+import { cacheNode, type CacheNode, makeSigner, tarball, type Signer } from './helpers.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const DRIVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cache-step-driver.js');
@@ -92,22 +92,6 @@ function drive(job: object, killAt?: string): Promise<Run> {
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ pid: child.pid ?? 0, status, signal, stdout, stderr })));
 }
 
-interface Node {
-  dir: string;
-  softwareRoot: string;
-  user: TestUser;
-}
-
-function node(t: ExecutionContext): Node {
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  const user = createUser(t);
-  const softwareRoot = path.join(dir, 'software');
-  mkdirSync(softwareRoot);
-  chownSync(softwareRoot, user.uid, user.gid);
-  return { dir, softwareRoot, user };
-}
-
 /** The release tree: each entry's type, mode, content or target, and whether the software user owns it. */
 function snapshot(root: string, user: TestUser): string[] {
   const out: string[] = [];
@@ -136,9 +120,9 @@ rootTest('the kill points are the ones the code declares, in run order', (t) => 
 
 rootTest('an install from the binary cache killed at every step boundary converges to the uninterrupted state', async (t) => {
   const signer = makeSigner(t);
-  const jobOf = (n: Node, cache: Cache) => ({ base: cache.base, certPem: signer.certPem, url: URL_, softwareRoot: n.softwareRoot, hash, user: n.user });
+  const jobOf = (n: CacheNode, cache: Cache) => ({ base: cache.base, certPem: signer.certPem, url: URL_, softwareRoot: n.softwareRoot, hash, user: n.user });
 
-  const clean = node(t);
+  const clean = cacheNode(t);
   const cleanCache = await standInCache(t, signer, clean.softwareRoot);
   const uninterrupted = await drive(jobOf(clean, cleanCache));
   t.is(uninterrupted.status, 0, uninterrupted.stderr);
@@ -149,7 +133,7 @@ rootTest('an install from the binary cache killed at every step boundary converg
   t.true(expected.some((line) => line.startsWith('.completed file')));
 
   for (const point of POINTS) {
-    const n = node(t);
+    const n = cacheNode(t);
     const cache = await standInCache(t, signer, n.softwareRoot);
     const killed = await drive(jobOf(n, cache), point);
     t.is(killed.signal, 'SIGKILL', `${point}: ${killed.stderr.slice(-2000)}`);

@@ -3,12 +3,12 @@
 // cache settings pointing at a test server.
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { DEFAULT_LIMITS, type CacheSettings } from '../../src/networkcache/settings.js';
-import { tempDir } from '../helpers/system.js';
+import { createUser, tempDir, type TestUser } from '../helpers/system.js';
 
 export interface Signer {
   keyFile: string;
@@ -62,4 +62,21 @@ export function settingsFor(base: string, certificateList: string, overrides: Pa
     certificateList, downloadBlacklist: [], uploadBlacklist: [], forceList: [], tls: {}, limits: DEFAULT_LIMITS,
     ...overrides,
   };
+}
+
+/** A node's software root, owned by a fresh test user (the software user), in a world-traversable temp directory. */
+export interface CacheNode {
+  dir: string;
+  softwareRoot: string;
+  user: TestUser;
+}
+
+export function cacheNode(t: ExecutionContext): CacheNode {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o755);
+  const user = createUser(t);
+  const softwareRoot = path.join(dir, 'software');
+  mkdirSync(softwareRoot);
+  chownSync(softwareRoot, user.uid, user.gid);
+  return { dir, softwareRoot, user };
 }

@@ -6,7 +6,7 @@
 // nothing outside software_root.
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -15,8 +15,8 @@ import type { MachineInfo, RawEntry } from '../../src/networkcache/select.js';
 import { metadataString } from '../../src/networkcache/select.js';
 import type { ExtractLimits } from '../../src/networkcache/settings.js';
 import { signMetadata } from '../../src/networkcache/signature.js';
-import { createUser, isRoot, tempDir, type TestUser } from '../helpers/system.js';
-import { makeSigner, settingsFor, tarball, type Member, type Signer } from './helpers.js';
+import { isRoot } from '../helpers/system.js';
+import { cacheNode, type CacheNode, makeSigner, settingsFor, tarball, type Member, type Signer } from './helpers.js';
 
 const rootTest = isRoot ? test.serial : test.skip;
 const machine: MachineInfo = { multiarch: 'x86_64-linux-gnu', os: ['debian', '12', 'bookworm'] };
@@ -53,28 +53,12 @@ async function standInCache(t: ExecutionContext, served: Served): Promise<string
   return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 }
 
-interface Node {
-  dir: string;
-  softwareRoot: string;
-  user: TestUser;
-}
-
-function node(t: ExecutionContext): Node {
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  const user = createUser(t);
-  const softwareRoot = path.join(dir, 'software');
-  mkdirSync(softwareRoot);
-  chownSync(softwareRoot, user.uid, user.gid);
-  return { dir, softwareRoot, user };
-}
-
 function entryFor(blob: Buffer, signer: Signer | undefined, softwareRoot: string, sha = sha512(blob)): RawEntry {
   const metadata = metadataString({ sha512: sha, software_url: URL_, software_root: softwareRoot, multiarch: machine.multiarch, os: machine.os });
   return { metadata, signature: signer ? signMetadata(metadata, signer.keyPem) : '' };
 }
 
-async function attempt(t: ExecutionContext, n: Node, served: Served, trusted: Signer, limits?: ExtractLimits): Promise<DownloadOutcome> {
+async function attempt(t: ExecutionContext, n: CacheNode, served: Served, trusted: Signer, limits?: ExtractLimits): Promise<DownloadOutcome> {
   const base = await standInCache(t, served);
   return downloadRelease({
     settings: settingsFor(base, trusted.certPem, limits ? { limits } : {}),
@@ -83,14 +67,14 @@ async function attempt(t: ExecutionContext, n: Node, served: Served, trusted: Si
 }
 
 /** Nothing was installed, no staging directory is left, nothing appeared beside software_root. */
-function assertNothingLeft(t: ExecutionContext, n: Node) {
+function assertNothingLeft(t: ExecutionContext, n: CacheNode) {
   t.deepEqual(readdirSync(n.softwareRoot), []);
   t.deepEqual(readdirSync(n.dir).sort(), ['software']);
 }
 
 rootTest('a signed, compatible, well-formed release is unpacked as the software user, links inside kept', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   const blob = await tarball([
     { name: `${hash}/`, type: 'directory' },
     { name: `${hash}/bin/`, type: 'directory', mode: 0o750 },
@@ -117,7 +101,7 @@ rootTest('a signed, compatible, well-formed release is unpacked as the software 
 
 rootTest('hostile cache: unsigned entries are never used', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   const blob = await tarball([{ name: `${hash}/x`, content: 'x' }]);
   const outcome = await attempt(t, n, { entries: [entryFor(blob, undefined, n.softwareRoot)], blobs: new Map([[sha512(blob), blob]]) }, signer);
   t.false(outcome.ok);
@@ -128,7 +112,7 @@ rootTest('hostile cache: unsigned entries are never used', async (t) => {
 rootTest('hostile cache: entries signed by an untrusted key, or altered after signing, are never used', async (t) => {
   const signer = makeSigner(t);
   const mallory = makeSigner(t, 'mallory');
-  const n = node(t);
+  const n = cacheNode(t);
   const blob = await tarball([{ name: `${hash}/x`, content: 'x' }]);
   const altered = entryFor(blob, signer, n.softwareRoot);
   altered.metadata = altered.metadata.replace(n.softwareRoot, '/elsewhere');
@@ -140,7 +124,7 @@ rootTest('hostile cache: entries signed by an untrusted key, or altered after si
 
 rootTest('hostile cache: a blob whose sha512 differs from the signed one is refused', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   const good = await tarball([{ name: `${hash}/x`, content: 'good' }]);
   const evil = await tarball([{ name: `${hash}/x`, content: 'evil' }]);
   const outcome = await attempt(t, n, { entries: [entryFor(good, signer, n.softwareRoot)], blobs: new Map([[sha512(good), evil]]) }, signer);
@@ -151,7 +135,7 @@ rootTest('hostile cache: a blob whose sha512 differs from the signed one is refu
 
 rootTest('hostile cache: a truncated stream is refused', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   const blob = await tarball([{ name: `${hash}/x`, content: 'x'.repeat(100_000) + Math.random() }]);
   const outcome = await attempt(t, n, { entries: [entryFor(blob, signer, n.softwareRoot)], blobs: new Map([[sha512(blob), blob]]), truncateAt: 100 }, signer);
   t.false(outcome.ok);
@@ -161,7 +145,7 @@ rootTest('hostile cache: a truncated stream is refused', async (t) => {
 
 rootTest('hostile cache: a tar bomb stops at the byte and member limits', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   // 50 MB of zeros compress to ~50 KB.
   const bytes = await tarball([{ name: `${hash}/zeros`, content: '\0'.repeat(50 * 1024 * 1024) }]);
   let outcome = await attempt(t, n, { entries: [entryFor(bytes, signer, n.softwareRoot)], blobs: new Map([[sha512(bytes), bytes]]) }, signer, { maxBytes: 1024 * 1024, maxMembers: 1000 });
@@ -175,7 +159,7 @@ rootTest('hostile cache: a tar bomb stops at the byte and member limits', async 
 
 rootTest('hostile cache: "..", absolute, outside links, writes through a link, devices and FIFOs are refused; nothing escapes', async (t) => {
   const signer = makeSigner(t);
-  const n = node(t);
+  const n = cacheNode(t);
   const cases: [Member[], RegExp][] = [
     [[{ name: `${hash}/../escape`, content: 'x' }], /"\.\."/],
     [[{ name: `${n.dir}/escape`, content: 'x' }], /absolute/],
