@@ -56,7 +56,14 @@ def _load_launcher():
     spec = importlib.util.spec_from_file_location('slapos_buildout_launcher', LAUNCHER)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # No lib/__pycache__ written as root into the node's install tree (the
+    # exec'd launcher, run as a script, never writes one either); what the
+    # launcher imports in turn, and the children, keep the interpreter's rule.
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write
     # The interpreter's directories, listed once for every child of this pass
     # (a child uses the list only for directories it cannot write).
     module.prelist()

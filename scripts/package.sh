@@ -79,6 +79,8 @@ cp "$NODE_LICENSE" "$APP/node/LICENSE"
 
 # The application.
 cp -r bin lib systemd docs package.json package-lock.json slapos.cfg.example "$APP/"
+# Bytecode a local run left (Python writes it next to lib/*.py) is not shipped.
+find "$APP/lib" -name __pycache__ -prune -exec rm -rf {} +
 cp -r dist/src "$APP/dist/src"
 find "$APP/dist" -name '*.map' -delete
 # main.js loads program.bundle.js when it is not older than program.js; in the
