@@ -244,12 +244,12 @@ export async function main(args: string[]): Promise<void> {
         const cpuStart = servers.map((s) => cpuMs(s.child.pid!));
         let cpu0: number[] = [];
         let sched0: { run: number; wait: number }[] = [];
-        let pg0 = 0;
+        let pg0 = new Map<number, number>();
         let t0 = 0;
         const { result, peakRssMiB: genRss } = await runGenerator(plan, () => {
           cpu0 = servers.map((s) => cpuMs(s.child.pid!));
           sched0 = servers.map((s) => sched(s.child.pid!));
-          pg0 = pgData ? postgresPids(pgData).reduce((sum, pid) => sum + cpuMs(pid), 0) : 0;
+          pg0 = new Map(pgData ? postgresPids(pgData).map((pid) => [pid, cpuMs(pid)]) : []);
           t0 = performance.now();
         });
         const wallMs = performance.now() - t0;
@@ -257,7 +257,8 @@ export async function main(args: string[]): Promise<void> {
         const waited = servers.map((s, i) => sched(s.child.pid!).wait - sched0[i]!.wait);
         const warmCpu = cpu0.reduce((sum, ms, i) => sum + ms - cpuStart[i]!, 0);
         const requests = Object.values(result.endpoints).reduce((sum, s) => sum + s.count, 0);
-        const pgCpu = pgData ? postgresPids(pgData).reduce((sum, pid) => sum + cpuMs(pid), 0) - pg0 : 0;
+        // Per process: a backend that exits in the window takes its CPU with it (a lower bound then, never negative).
+        const pgCpu = pgData ? postgresPids(pgData).reduce((sum, pid) => sum + cpuMs(pid) - (pg0.get(pid) ?? 0), 0) : 0;
         const rss = servers.map((s) => peakRssMiB(s.child.pid!));
         console.log(`  ${loadLine()} at the end`);
         console.log(`  warm-up (every answer rendered once per master, 4 at a time): ${(result.warmupMs / 1000).toFixed(1)} s, ${result.warmupErrors} errors, ` +
