@@ -25,6 +25,13 @@ export interface LocalPeers {
    * master's layer).
    */
   peerCredentials?: ((fd: number) => { uid: number }) | undefined;
+  /**
+   * The uid owning a TCP socket (local end, remote end), from the kernel's
+   * socket diagnostics (native addon): one lookup instead of reading the
+   * whole /proc/net/tcp{,6} table per new loopback connection. Without it,
+   * the table is read (peer.ts).
+   */
+  tcpSocketUid?: ((localAddress: string, localPort: number, remoteAddress: string, remotePort: number) => number | undefined) | undefined;
 }
 
 /** Root, the partition a uid owns, or nobody: one table for loopback TCP and unix-socket callers. */
@@ -43,7 +50,7 @@ export function rememberIdentity(socket: object, identity: Identity): void {
 /** The identity of a plain-HTTP caller from its loopback socket's uid; anyone off loopback (allow_insecure_bind). */
 export function localIdentity(socket: Parameters<typeof loopbackPeerUid>[0], local: LocalPeers, procNet?: string): Identity {
   if (!socket.remoteAddress || !/^(::1|(::ffff:)?127\.)/.test(socket.remoteAddress)) return { kind: 'anyone' };
-  const uid = loopbackPeerUid(socket, procNet);
+  const uid = loopbackPeerUid(socket, procNet, local.tcpSocketUid);
   if (uid === undefined) return { kind: 'nobody', reason: 'the local caller\'s uid could not be read' };
   return identityOfUid(uid, local);
 }

@@ -1,6 +1,8 @@
 // Who is on the other end of a plain-HTTP loopback connection, as the kernel
 // knows it (docs/master.md, "Access by kernel identity"): the uid owning the
-// client's socket, from the network namespace's /proc/net/tcp{,6}. The
+// client's socket, from the kernel's socket diagnostics when the caller gives
+// that lookup (the native addon's NETLINK_SOCK_DIAG), else from the network
+// namespace's /proc/net/tcp{,6}. The
 // client's socket is the row whose local end is the connection's remote end
 // and whose remote end is its local end; its uid column is the uid that
 // created the socket. A local partition user is then the partition whose
@@ -59,16 +61,35 @@ export const isLoopbackAddress = (address: string | undefined): boolean =>
 export function loopbackPeerUid(
   socket: { localAddress?: string | undefined; localPort?: number | undefined; remoteAddress?: string | undefined; remotePort?: number | undefined },
   procNet = '/proc/net',
+  socketUid?: (localAddress: string, localPort: number, remoteAddress: string, remotePort: number) => number | undefined,
 ): number | undefined {
   const { localAddress, localPort, remoteAddress, remotePort } = socket;
   if (!isLoopbackAddress(remoteAddress) || !localAddress || !localPort || !remotePort) return undefined;
-  const clientEnd = procNetEndpoint(remoteAddress as string, remotePort);
-  const serverEnd = procNetEndpoint(localAddress, localPort);
-  try {
-    return uidInTable(readFileSync(path.join(procNet, clientEnd.table), 'utf8'), clientEnd.text, serverEnd.text);
-  } catch {
-    return undefined;
+  if (socketUid) {
+    // The client's socket: its local end is our remote end.
+    try {
+      return socketUid(remoteAddress as string, remotePort, localAddress, localPort);
+    } catch {
+      return undefined;
+    }
   }
+  // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d; the client's
+  // own socket is then usually an IPv4 one, in tcp rather than tcp6.
+  const unmapped = (a: string) => (a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : undefined);
+  const v4 = [unmapped(remoteAddress as string), unmapped(localAddress)];
+  const tries: Array<[string, string]> = [[remoteAddress as string, localAddress]];
+  if (v4[0] !== undefined && v4[1] !== undefined) tries.unshift([v4[0], v4[1]]);
+  for (const [client, server] of tries) {
+    const clientEnd = procNetEndpoint(client, remotePort);
+    const serverEnd = procNetEndpoint(server, localPort);
+    try {
+      const uid = uidInTable(readFileSync(path.join(procNet, clientEnd.table), 'utf8'), clientEnd.text, serverEnd.text);
+      if (uid !== undefined) return uid;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** The partition (a directory of instance_root) owned by `uid`; undefined when none. */

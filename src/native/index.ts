@@ -66,6 +66,8 @@ export interface SlaposNative {
   pidfdSignal(fd: number, signal: number): boolean;
   /** getsockopt(SO_PEERCRED) of a connected unix socket: the connecting process's pid, uid, gid. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** NETLINK_SOCK_DIAG exact lookup: the uid owning the TCP socket with this local and remote end; undefined when none. */
+  tcpSocketUid(localAddress: string, localPort: number, remoteAddress: string, remotePort: number): number | undefined;
   safeFsConstants: { O_PATH: number; O_DIRECTORY: number; O_NOFOLLOW: number; O_NONBLOCK: number; O_CLOEXEC: number; O_NOCTTY: number };
 }
 

@@ -46,10 +46,11 @@ export function proxyCommand(): Command {
         const serverLog = createLogger({ verbose: ctx.globals.verbose, quiet: !ctx.globals.verbose, logFile: ctx.globals.logFile });
         // Without TLS, a local partition user is known by the partition directory it owns (docs/master.md).
         // On the unix socket ([slapproxy] unix_socket), by its SO_PEERCRED (the native addon).
-        const peerCredentials = config.slapproxy.unix_socket
-          ? (await import('../../native/index.js')).native().peerCredentials : undefined;
+        // On loopback TCP, by the uid owning the client's socket (NETLINK_SOCK_DIAG, one lookup per connection).
+        const addon = (await import('../../native/index.js')).native();
+        const peerCredentials = config.slapproxy.unix_socket ? addon.peerCredentials : undefined;
         started = await startMaster(config.slapproxy, computerId, serverLog, multimaster, {
-          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId, peerCredentials,
+          instanceRoot: config.slapos.instance_root, computer: config.slapos.computer_id ?? computerId, peerCredentials, tcpSocketUid: addon.tcpSocketUid,
         });
       } catch (error) {
         throw new CliError(`cannot start the master: ${error instanceof Error ? error.message : String(error)}`);
