@@ -1,7 +1,6 @@
 // `slapos node config`: validate slapos.cfg and print the effective values
 // (defaults filled in), so an operator can check a file before the timers run.
 import { Command } from 'commander';
-import { collectOptions } from '../../accounting/settings.js';
 import { defineAction } from '../context.js';
 
 export function configCommand(): Command {
@@ -13,8 +12,10 @@ export function configCommand(): Command {
         'Exit status: 0 valid, 1 invalid or unreadable.',
     )
     .option('--json', 'print JSON');
-  return defineAction(command, (ctx, _args, options) => {
+  return defineAction(command, async (ctx, _args, options) => {
     const config = ctx.config();
+    // Loaded here, not at start-up: it brings the configuration schema (zod), which `slapos --help` does not need.
+    const { collectOptions } = await import('../../accounting/settings.js');
     // [collect] is read by `node collect` / `node report` only: check it here too, so a typo fails now, not every minute.
     let collectWarnings = 0;
     const collect = collectOptions(config, (message) => { collectWarnings += 1; ctx.log.warn(message); });
