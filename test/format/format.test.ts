@@ -82,11 +82,13 @@ function assertFormatted(t: ExecutionContext, env: FormatEnv, amount: number, mo
     }
     for (const controller of ['cpu', 'memory', 'pids'] as const) t.true(existsSync(partitionGroupDir(env, `${prefix}p${i}`, controller)), `${controller} group of ${prefix}p${i}`);
   }
-  // shadow's own checkers find nothing wrong with our entries.
-  const pwck = spawnSync('pwck', ['-r'], { encoding: 'utf8' });
-  t.notRegex(pwck.stdout + pwck.stderr, new RegExp(prefix));
-  const grpck = spawnSync('grpck', ['-r'], { encoding: 'utf8' });
-  t.is(grpck.status, 0, grpck.stdout + grpck.stderr);
+  // shadow's own checkers find nothing wrong with our entries. Only our names
+  // count: tests running beside this one (kill-steps kills commits on purpose)
+  // may hold the machine's database half-written for a moment.
+  for (const check of ['pwck', 'grpck']) {
+    const out = spawnSync(check, ['-r'], { encoding: 'utf8' });
+    t.notRegex(out.stdout + out.stderr, new RegExp(`\\b${prefix}[su]`), `${check} -r`);
+  }
 }
 
 rootOnly('bridged: dry run leaves no trace; killed run converges; re-run is a no-op; isolation; shrink', async (t) => {
