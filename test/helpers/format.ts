@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { detectLayout, groupDirectories, type CgroupLayout } from '../../src/cgroup/layout.js';
 import { recordCreated } from './registry.js';
-import { createNetns, repoRoot, run, tempDir, testName } from './system.js';
+import { createNetns, deleteAccount, repoRoot, run, tempDir, testName } from './system.js';
 
 export interface FormatEnv {
   netns: string;
@@ -20,8 +20,8 @@ export interface FormatEnv {
 /** Removes users and groups whose names start with `prefix` (test-made only). */
 export function removeTestUsers(prefix: string): void {
   const names = (file: string) => readFileSync(file, 'utf8').split('\n').map((l) => l.split(':')[0] ?? '').filter((n) => n.startsWith(prefix));
-  for (const user of names('/etc/passwd')) spawnSync('userdel', [user]);
-  for (const group of names('/etc/group')) spawnSync('groupdel', [group]);
+  for (const user of names('/etc/passwd')) deleteAccount('user', user);
+  for (const group of names('/etc/group')) deleteAccount('group', group);
 }
 
 /** The host's cgroup layout, or null when it has none (then there is nothing to remove). */

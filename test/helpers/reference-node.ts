@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { fixturesDir } from './paths.js';
 import { recordCreated } from './registry.js';
-import { createNetns, run, tempDir } from './system.js';
+import { createNetns, deleteAccount, run, tempDir } from './system.js';
 
 export interface ReferenceNode {
   fixture: string;
@@ -109,8 +109,8 @@ export function recreateReferenceNode(t: ExecutionContext, fixture = 'reference-
     placeholders: [['@INSTANCE_ROOT@', instanceRoot], ['@SOFTWARE_ROOT@', softwareRoot], ['@DIR@', dir]],
   };
   t.teardown(() => {
-    for (const u of users) spawnSync('userdel', [u]);
-    for (const g of groups) spawnSync('groupdel', [g]);
+    for (const u of users) deleteAccount('user', u);
+    for (const g of groups) deleteAccount('group', g);
   });
   const ip = (...args: string[]) => run('ip', ['-n', netns, ...args]);
 

@@ -61,6 +61,29 @@ export function createNetns(t: ExecutionContext): string {
   return name;
 }
 
+// userdel: 1 and 10 = a file could not be locked or written, 8 = a process of
+// the user still runs; groupdel: 8 = still a user's primary group, 10 = locked.
+const RETRIED_EXIT = { user: new Set([1, 8, 10]), group: new Set([8, 10]) };
+
+/**
+ * userdel/groupdel of a name this test made, retried for a while: a test
+ * beside this one may hold the user database (format commits, kill tests
+ * whose next run clears their lock) or a process of the user may be exiting.
+ * Returns false, and says why on stderr, when the name could not be removed.
+ */
+export function deleteAccount(kind: 'user' | 'group', name: string, timeoutMs = 20_000): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    const done = spawnSync(kind === 'user' ? 'userdel' : 'groupdel', [name], { encoding: 'utf8' });
+    if (done.status === 0 || done.status === 6) return true; // 6: no such name (already gone)
+    if (!RETRIED_EXIT[kind].has(done.status ?? -1) || Date.now() > deadline) {
+      process.stderr.write(`# test clean-up: ${kind === 'user' ? 'userdel' : 'groupdel'} ${name} failed (${done.status}): ${done.stderr.trim()}\n`);
+      return false;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
+  }
+}
+
 export interface TestUser {
   name: string;
   uid: number;
@@ -74,8 +97,8 @@ export function createUser(t: ExecutionContext): TestUser {
   recordCreated('group', name);
   run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
   t.teardown(() => {
-    spawnSync('userdel', [name]);
-    spawnSync('groupdel', [name]);
+    deleteAccount('user', name);
+    deleteAccount('group', name);
   });
   const uid = Number(run('id', ['-u', name]).trim());
   const gid = Number(run('id', ['-g', name]).trim());

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { detectLayout, groupDirectories } from '../../src/cgroup/layout.js';
-import { isAlive as alive, isRoot, repoRoot, run, tempDir, testName } from '../helpers/system.js';
+import { isAlive as alive, deleteAccount, isRoot, repoRoot, run, tempDir, testName } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 
@@ -18,7 +18,7 @@ rootOnly('clean-test-leftovers removes the registry\'s namespaces, users, cgroup
   t.teardown(() => {
     for (const pid of made.pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     for (const ns of made.netns) spawnSync('ip', ['netns', 'del', ns]);
-    for (const user of made.users) { spawnSync('userdel', [user]); spawnSync('groupdel', [user]); }
+    for (const user of made.users) { deleteAccount('user', user); deleteAccount('group', user); }
     for (const dir of made.cgroups) { try { rmdirSync(dir); } catch { /* removed */ } }
   });
   for (const prefix of [ours, theirs]) {

@@ -6,7 +6,7 @@
 // made from, rolled back when none of its writes survived, refused otherwise.
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseLoginDefs, planUsers, type UserDb } from '../../src/users/db.js';
 import { readUserDb, readUserDbAsRecovered, recoverUserDb, USER_DB_JOURNAL, USER_DB_KILL_POINTS, UserDbJournalError, withLockedUserDb } from '../../src/users/apply.js';
@@ -22,12 +22,16 @@ function wanted(home: string) {
   ];
 }
 
+// The host's files, read once: tests beside this one add and remove users on
+// the machine, and every copy below must start from the same database.
+const hostFiles = Object.fromEntries([...FILES, 'login.defs'].map((f) => [f, readFileSync(path.join('/etc', f))]));
+
 /** A copy of the host's user database under <root>/etc (the layout `useradd -P <root>` expects). */
 function copyEtc(t: ExecutionContext): { root: string; etc: string } {
   const root = tempDir(t);
   const etc = path.join(root, 'etc');
   mkdirSync(etc);
-  for (const f of [...FILES, 'login.defs']) copyFileSync(path.join('/etc', f), path.join(etc, f));
+  for (const [f, content] of Object.entries(hostFiles)) writeFileSync(path.join(etc, f), content, { mode: f === 'shadow' || f === 'gshadow' ? 0o640 : 0o644 });
   return { root, etc };
 }
 
