@@ -22,7 +22,8 @@ test('the recorded amplification bodies are refused quickly, with the reason', (
   t.throws(() => loads(attack('self-reference.xml')), { instanceOf: XmlInputError, message: /inside itself \(a cycle\)/ });
   t.throws(() => loads(attack('reference-depth.xml')), { instanceOf: XmlInputError, message: /expands deeper than 64 levels/ });
   t.throws(() => loads(attack('format-address-amplification.xml')), { instanceOf: XmlInputError, message: /expands to more than/ });
-  t.true(performance.now() - started < 500, 'in milliseconds, not seconds');
+  // Unchecked, these bodies expand for minutes; the bound leaves room for a loaded CI machine.
+  t.true(performance.now() - started < 5_000, 'refused in a moment, not expanded');
 });
 
 test('a reference counts the whole value it points to, exactly', (t) => {
