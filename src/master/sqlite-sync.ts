@@ -16,14 +16,23 @@ import type { ComputerRow, NetworkRow, PartitionPatch, PartitionRow, SeriesWrite
 import { DAY, HOUR, journalPoints, RAW, RETENTION, SERIES_RESOURCES, seriesWrites } from './usage-series.js';
 import { checkId, notFound } from './validate.js';
 
+const SERIES_RESOURCE_LIST = JSON.stringify(Object.keys(SERIES_RESOURCES));
+
 /** The row operations of those requests, synchronous (SQLite only: `rowid` keeps format order). */
 export class SyncTx {
   /** Computers whose answer this transaction changes (their generation is bumped before COMMIT). */
   readonly touched = new Set<string>();
-  constructor(private readonly s: StatementCache) {}
-  private all<T>(sql: string, ...p: unknown[]): T[] { return this.s.get(sql).all(...p) as T[]; }
-  private get<T>(sql: string, ...p: unknown[]): T | undefined { return this.s.get(sql).get(...p) as T | undefined; }
-  private run(sql: string, ...p: unknown[]): number { return this.s.get(sql).run(...p).changes; }
+  constructor(private readonly statements: StatementCache) {}
+
+  private all<T>(sql: string, ...params: unknown[]): T[] {
+    return this.statements.get(sql).all(...params) as T[];
+  }
+  private get<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.statements.get(sql).get(...params) as T | undefined;
+  }
+  private run(sql: string, ...params: unknown[]): number {
+    return this.statements.get(sql).run(...params).changes;
+  }
 
   flushGenerations(): void {
     for (const c of this.touched) this.run('UPDATE computer SET generation = generation + 1 WHERE reference = ?', c);
@@ -65,9 +74,9 @@ export class SyncTx {
   addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>) {
     for (const [sql, params] of seriesUpserts(computer, writes)) this.run(sql, ...params);
   }
-  pruneSeries(resolution: number, before: number, resources: string[]) {
+  pruneSeries(resolution: number, before: number) {
     return this.run('DELETE FROM usage_series WHERE resource IN (SELECT value FROM json_each(?)) AND resolution = ? AND bucket < ?',
-      JSON.stringify(resources), resolution, before);
+      SERIES_RESOURCE_LIST, resolution, before);
   }
 }
 
@@ -118,6 +127,6 @@ export function storeUsage(tx: SyncTx, computer: string, useString: string, repo
   const now = Date.now() / 1000;
   if (!tx.insertUsage(computer, useString, now, reportId)) return false;
   tx.addSeries(computer, seriesWrites(journalPoints(useString, now), now));
-  for (const resolution of [RAW, HOUR, DAY] as const) tx.pruneSeries(resolution, now - RETENTION[resolution], Object.keys(SERIES_RESOURCES));
+  for (const resolution of [RAW, HOUR, DAY] as const) tx.pruneSeries(resolution, now - RETENTION[resolution]);
   return true;
 }
