@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   master: () => import('./master.js'),
   fleet: () => import('./fleet.js'),
   'master-scale': () => import('./master-scale.js'),
+  'master-tx': () => import('./master-tx.js'),
   'node-scale': () => import('./node-scale.js'),
   portredir: () => import('./portredir.js'),
   'web-chart': () => import('./web-chart.js'),

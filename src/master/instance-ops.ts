@@ -24,7 +24,7 @@ export interface InstanceRequest {
 }
 
 /** Parameters or connection parameters as stored (instance XML), refused (413) past MAX_STORED_XML. */
-function storedXml(kind: string, params: PyRecord): string {
+export function storedXml(kind: string, params: PyRecord): string {
   const xml = dictToInstanceXml(params);
   if (xml.length > MAX_STORED_XML) throw new MasterError(413, `${kind} take ${xml.length} bytes stored, more than ${MAX_STORED_XML}`);
   return xml;

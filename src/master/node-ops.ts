@@ -4,7 +4,7 @@ import { isRecord, type PyObject, type PyValue } from '../slap/pyvalue.js';
 import { computerObject, softwareReleaseObject } from '../slap/shapes.js';
 import { readXmlTree } from '../slap/xml-tree.js';
 import { partitionObject } from './render.js';
-import type { NetworkRow, PartitionRow, Tx } from './store.js';
+import type { NetworkRow, PartitionRow, SoftwareRow, Tx } from './store.js';
 import { ANSWER_LIMITS } from './limits.js';
 import { badRequest, checkId, MasterError, notFound } from './validate.js';
 import { recordJournal } from './usage-series.js';
@@ -127,7 +127,11 @@ function marshalledCost(xml: string | null, into: Cost): void {
  * write of its computer slow).
  */
 export async function checkServable(tx: Tx, computer: string): Promise<void> {
-  const cost = await answerBound(tx, computer);
+  refuseUnservable(computer, await answerBound(tx, computer));
+}
+
+/** Throws checkServable's 413 when the bound exceeds what nodes accept. */
+export function refuseUnservable(computer: string, cost: Cost): void {
   const refuse = (what: string, value: number, limit: number) =>
     new MasterError(413, `refused: computer ${computer}'s information would become up to ${Math.ceil(value)} ${what}, more than nodes accept (${limit})`);
   if (cost.bytes > ANSWER_LIMITS.maxBytes) throw refuse('bytes', cost.bytes, ANSWER_LIMITS.maxBytes);
@@ -136,9 +140,11 @@ export async function checkServable(tx: Tx, computer: string): Promise<void> {
 
 /** The upper bound of checkServable: bytes and elements of the computer's answer. */
 export async function answerBound(tx: Tx, computer: string): Promise<Cost> {
-  const partitions = await tx.listPartitions(computer);
-  const software = await tx.listSoftware(computer);
-  const network = await tx.listComputerNetwork(computer);
+  return answerBoundOf(computer, await tx.listPartitions(computer), await tx.listSoftware(computer), await tx.listComputerNetwork(computer));
+}
+
+/** answerBound from the computer's rows. */
+export function answerBoundOf(computer: string, partitions: PartitionRow[], software: SoftwareRow[], network: NetworkRow[]): Cost {
   const cost: Cost = { bytes: 1024 + textCost(computer, 2), elements: 32 };
   for (const p of partitions) {
     cost.bytes += 2048 + textCost(computer, 6) + textCost(p.reference, 4) + textCost(p.software_release, 3) +
@@ -225,6 +231,15 @@ export async function reportPartition(
  */
 export async function storeUsage(tx: Tx, computer: string, useString: string, reportId: string | null = null): Promise<boolean> {
   if (!(await tx.getComputer(computer))) throw notFound(`unknown computer ${computer}`);
+  checkJournal(useString);
+  const now = Date.now() / 1000;
+  if (!(await tx.insertUsage(computer, useString, now, reportId))) return false;
+  await recordJournal(tx, computer, useString, now);
+  return true;
+}
+
+/** A usage report must be a well-formed TioXML journal (400 otherwise). */
+export function checkJournal(useString: string): void {
   let root;
   try {
     root = readXmlTree(useString);
@@ -232,8 +247,4 @@ export async function storeUsage(tx: Tx, computer: string, useString: string, re
     throw badRequest(`use_string: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (root.name !== 'journal') throw badRequest(`use_string must be a TioXML <journal>, not <${root.name.slice(0, 40)}>`);
-  const now = Date.now() / 1000;
-  if (!(await tx.insertUsage(computer, useString, now, reportId))) return false;
-  await recordJournal(tx, computer, useString, now);
-  return true;
 }

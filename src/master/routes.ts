@@ -16,6 +16,8 @@ import * as inst from './instance-ops.js';
 import type { Forwarder } from './multimaster.js';
 import { ForwardError } from './multimaster.js';
 import * as node from './node-ops.js';
+import * as syncOps from './sqlite-sync.js';
+import { SqliteStore } from './sqlite-store.js';
 import { relatedTitles, updateRelated } from './related-ops.js';
 import type { CertificateRow, Store, Tx } from './store.js';
 import { badRequest, checkChoice, checkId, checkText, checkTitle, checkUrl, notFound } from './validate.js';
@@ -117,11 +119,21 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
   const asUser = (): Rule => ({ kind: 'user' });
   // The node polls this the most: answers are reused while the computer's generation is unchanged.
   const cache = new AnswerCache(deps.answerCacheBytes);
+  // On SQLite what nodes send most runs synchronously (sqlite-sync.ts); SLAPOS_MASTER_SQLITE_TX=async
+  // is only there to compare both (npm run bench -- master-scale --sqlite-tx async,sync).
+  const sync = store instanceof SqliteStore && process.env.SLAPOS_MASTER_SQLITE_TX !== 'async' ? store : undefined;
   const partitionArgs = (f: Fields) => [checkId('computer_id', f.computer_id), checkId('computer_partition_id', f.computer_partition_id)] as const;
 
   const info = async (f: Fields, reply: FastifyReply, request: FastifyRequest) => {
     const computer = checkId('computer_id', f.computer_id);
-    const body = await read(async (t): Promise<string | Buffer> => {
+    const body = sync ? await sync.runSync(false, (t): string | Buffer => {
+      const generation = t.computerGeneration(computer);
+      const cached = generation === undefined ? undefined : cache.get(computer, generation);
+      if (cached !== undefined) return cached;
+      const fresh = dumps(syncOps.computerInformation(t, settings, computer));
+      if (generation !== undefined) cache.set(computer, generation, fresh);
+      return fresh;
+    }) : await read(async (t): Promise<string | Buffer> => {
       const generation = await t.computerGeneration(computer);
       const cached = generation === undefined ? undefined : cache.get(computer, generation);
       if (cached !== undefined) return cached;
@@ -157,7 +169,8 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
       const url = checkUrl(f.url);
       const computer = checkId('computer_id', f.computer_id);
       const log = state === 'error' ? checkText('error_log', f.error_log) : null;
-      await tx((t) => node.reportSoftware(t, url, computer, state, log));
+      if (sync) await sync.runSync(true, (t) => syncOps.reportSoftware(t, url, computer, state, log));
+      else await tx((t) => node.reportSoftware(t, url, computer, state, log));
       return sendText(reply, 'Ignored');
     });
   }
@@ -172,7 +185,8 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     post(path, onPartition, async (f, reply) => {
       const [computer, partition] = partitionArgs(f);
       const log = state === 'error' ? checkText('error_log', f.error_log) : null;
-      await tx((t) => node.reportPartition(t, computer, partition, state, log));
+      if (sync) await sync.runSync(true, (t) => syncOps.reportPartition(t, computer, partition, state, log));
+      else await tx((t) => node.reportPartition(t, computer, partition, state, log));
       return sendText(reply, 'Ignored');
     });
   }
@@ -213,7 +227,8 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     const [computer, partition] = partitionArgs(f);
     const params = marshalledDict('connection_xml', f.connection_xml);
     const slave = f.slave_reference === undefined || f.slave_reference === '' ? null : checkTitle('slave_reference', f.slave_reference);
-    await tx((t) => inst.setConnection(t, computer, partition, params, slave));
+    if (sync && slave === null) await sync.runSync(true, (t) => syncOps.setConnection(t, computer, partition, params));
+    else await tx((t) => inst.setConnection(t, computer, partition, params, slave));
     return sendText(reply, 'done');
   });
 
@@ -254,7 +269,7 @@ export function registerRoutes(app: FastifyInstance, store: Store, settings: nod
     const use = checkText('use_string', f.use_string, 8 * 1024 * 1024);
     // Our nodes' id of the report (src/accounting/report.ts); other nodes send none.
     const reportId = f.report_id === undefined ? null : checkId('report_id', f.report_id);
-    if (await tx((t) => node.storeUsage(t, computer, use, reportId))) deps.onUsage?.();
+    if (await (sync ? sync.runSync(true, (t) => syncOps.storeUsage(t, computer, use, reportId)) : tx((t) => node.storeUsage(t, computer, use, reportId)))) deps.onUsage?.();
     return sendText(reply, 'OK');
   });
 

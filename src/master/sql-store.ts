@@ -49,20 +49,39 @@ export const postgresDialect: Dialect = {
   listValue: (values) => values,
 };
 
-const PARTITION = `reference, computer_reference, slap_state, software_release, xml, connection_xml, slave_instance_list,
+export const PARTITION = `reference, computer_reference, slap_state, software_release, xml, connection_xml, slave_instance_list,
   software_type, partition_reference, requested_by, requested_state, "timestamp", reported_state, reported_at, error_log`;
-const SOFTWARE = 'url, computer_reference, requested_state, reported_state, reported_at, error_log';
-const NETWORK = 'partition_reference, computer_reference, reference, address, netmask';
+export const SOFTWARE = 'url, computer_reference, requested_state, reported_state, reported_at, error_log';
+export const NETWORK = 'partition_reference, computer_reference, reference, address, netmask';
 const SLAVE = 'reference, computer_reference, connection_xml, hosted_by, asked_by';
 const USAGE = 'id, computer_reference, use_string, received_at';
 const CERTIFICATE = 'computer_reference, partition_reference, fingerprint, certificate, key, issued_at';
 
 // Reports the node sends are not part of what it reads back: they do not change the generation.
-const REPORT_ONLY = new Set(['reported_state', 'reported_at', 'error_log']);
-const PATCHABLE = new Set([
+export const REPORT_ONLY = new Set(['reported_state', 'reported_at', 'error_log']);
+export const PATCHABLE = new Set([
   'slap_state', 'software_release', 'xml', 'connection_xml', 'slave_instance_list', 'software_type',
   'partition_reference', 'requested_by', 'requested_state', 'timestamp', 'reported_state', 'reported_at', 'error_log',
 ]);
+
+/** addSeries' statements: multi-row upserts (each key once per statement), a year of history is ~10^5 rows. */
+export function seriesUpserts(computer: string, writes: ReadonlyArray<SeriesWriteRow>): Array<[string, unknown[]]> {
+  const tail = ' ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ' +
+    // Raw buckets are one report period each: a resent journal replaces, never adds.
+    'total = CASE WHEN excluded.resolution = 0 THEN excluded.total ELSE usage_series.total + excluded.total END, ' +
+    'samples = CASE WHEN excluded.resolution = 0 THEN excluded.samples ELSE usage_series.samples + excluded.samples END, ' +
+    'maximum = CASE WHEN excluded.resolution = 0 OR excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
+  const out: Array<[string, unknown[]]> = [];
+  for (let i = 0; i < writes.length; i += 250) {
+    const chunk = writes.slice(i, i + 250);
+    out.push([
+      'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) VALUES ' +
+        chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + tail,
+      chunk.flatMap((w) => [computer, w.partition, w.resource, w.resolution, w.bucket, w.total, w.samples, w.maximum]),
+    ]);
+  }
+  return out;
+}
 
 export class SqlTx implements Tx {
   /** Computers whose getFullComputerInformation answer this transaction changes. */
@@ -331,20 +350,7 @@ export class SqlTx implements Tx {
   }
   // Usage series and promise results (issue 27; usage-series.ts decides what to write).
   async addSeries(computer: string, writes: ReadonlyArray<SeriesWriteRow>) {
-    // Multi-row upserts (each key once per statement): a year of history is ~10^5 rows.
-    const tail = ' ON CONFLICT (computer_reference, partition_reference, resource, resolution, bucket) DO UPDATE SET ' +
-      // Raw buckets are one report period each: a resent journal replaces, never adds.
-      'total = CASE WHEN excluded.resolution = 0 THEN excluded.total ELSE usage_series.total + excluded.total END, ' +
-      'samples = CASE WHEN excluded.resolution = 0 THEN excluded.samples ELSE usage_series.samples + excluded.samples END, ' +
-      'maximum = CASE WHEN excluded.resolution = 0 OR excluded.maximum > usage_series.maximum THEN excluded.maximum ELSE usage_series.maximum END';
-    for (let i = 0; i < writes.length; i += 250) {
-      const chunk = writes.slice(i, i + 250);
-      await this.run(
-        'INSERT INTO usage_series (computer_reference, partition_reference, resource, resolution, bucket, total, samples, maximum) VALUES ' +
-          chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + tail,
-        ...chunk.flatMap((w) => [computer, w.partition, w.resource, w.resolution, w.bucket, w.total, w.samples, w.maximum]),
-      );
-    }
+    for (const [sql, params] of seriesUpserts(computer, writes)) await this.run(sql, ...params);
   }
   pruneSeries(resolution: number, before: number) {
     // Naming the resources lets the (resource, resolution, bucket) index find the old rows.

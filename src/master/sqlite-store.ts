@@ -10,11 +10,12 @@ import { openSqlite, secureDatabaseFiles, StatementCache } from '../util/sqlite.
 import { importSlapproxyDatabase, type SlapproxyImportReport } from './slapproxy-import.js';
 import { type SqlEngine, sqliteDialect, SqlTx } from './sql-store.js';
 import type { Store, Tx } from './store.js';
+import { SyncTx } from './sqlite-sync.js';
 
 /** better-sqlite3 under the shared queries; statements are prepared once per connection (the SQL texts are constants). */
 class SqliteEngine implements SqlEngine {
   readonly dialect = sqliteDialect;
-  private readonly statements: StatementCache;
+  readonly statements: StatementCache;
 
   constructor(db: Database.Database) {
     this.statements = new StatementCache(db);
@@ -53,6 +54,7 @@ export class SqliteStore implements Store {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly engine: SqliteEngine;
   private closed = false;
+  private syncBody: Database.Transaction<(f: (tx: SyncTx) => unknown) => unknown> | undefined;
 
   /** Set when this open converted a reference slapproxy database (slapproxy-import.ts). */
   readonly imported: SlapproxyImportReport | undefined;
@@ -92,6 +94,34 @@ export class SqliteStore implements Store {
   /** One connection: reads queue like writes (a deferred BEGIN takes no write lock). */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.enqueue('BEGIN', fn);
+  }
+
+  /**
+   * `fn` in one synchronous db.transaction (sqlite-sync.ts): no await inside, so nothing else
+   * runs meanwhile. While a promise-wrapped transaction is open it waits its turn in the queue
+   * (better-sqlite3 would otherwise nest it as a savepoint of that one).
+   */
+  runSync<T>(write: boolean, fn: (tx: SyncTx) => T): Promise<T> {
+    const now = (): T => {
+      if (this.closed) throw new Error('store is closed');
+      const body = this.syncBody ??= this.db.transaction((f: (tx: SyncTx) => unknown) => {
+        const tx = new SyncTx(this.engine.statements);
+        const result = f(tx);
+        tx.flushGenerations();
+        return result;
+      });
+      return (write ? body.immediate(fn) : body.deferred(fn)) as T;
+    };
+    if (!this.db.inTransaction) {
+      try {
+        return Promise.resolve(now());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const next = this.queue.then(now, now);
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   private enqueue<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
