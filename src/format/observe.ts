@@ -158,14 +158,19 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     if (root) paths.set(root, pathState(root));
   }
   const addon = settings.alterNetwork ? native() : undefined;
-  const linkNames = new Set(links.map((l) => l.name));
+  const linkByName = new Map(links.map((l) => [l.name, l]));
   for (const i of all) {
     const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
     paths.set(dir, pathState(dir));
     files.set(path.join(dir, '.slapos-resource'), readPartitionFile(dir, '.slapos-resource'));
     if (addon) {
-      // A device missing from the link dump has no tap info to read (most tuns).
-      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) taps.set(name, linkNames.has(name) ? addon.tapInfo(name) : null);
+      // A device missing from the link dump has no tap info to read (most
+      // tuns); a tun/tap's owner, group, type and persistence come with the
+      // dump (IFLA_TUN_*), sysfs is read only for a device without them.
+      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) {
+        const link = linkByName.get(name);
+        taps.set(name, link ? (link.tun ?? addon.tapInfo(name)) : null);
+      }
     }
   }
   for (const i of surplus) {

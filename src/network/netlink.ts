@@ -7,11 +7,11 @@
 import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
 import {
   AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, parseAddress, parseLink, parseRoute, routeMessage,
-  setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState,
+  setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState, type TunInfo,
 } from './rtnl-codec.js';
 
 export { AF_INET, AF_INET6 };
-export type { AddressState, LinkState, RouteSpec, RouteState };
+export type { AddressState, LinkState, RouteSpec, RouteState, TunInfo };
 export const TABLE_MAIN = 254;
 export const TABLE_LOCAL = 255;
 
