@@ -16,6 +16,7 @@ import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
 import { storedFromJson, type Dict, type Marshalled } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
+import { readReportRecord, sha256, stateFilesRecorded, type ReportRecord } from './report-record.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
 
@@ -48,6 +49,8 @@ export interface Observed {
   storedFromDefinition?: boolean;
   /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
   storedMarshalled?: Marshalled;
+  /** The last report the master accepted (report-record.ts), if recorded. */
+  reportRecord?: ReportRecord;
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -126,9 +129,12 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
   let stored: Dict | undefined;
   let storedMarshalled: Marshalled | undefined;
+  const reportRecord = readReportRecord(settings.computerXml);
   if (xmlText !== null) {
     try {
-      const fromJson = storedFromJson(xmlText, jsonText);
+      // Files the last accepted report was made from are a pair format wrote: no need to marshal to compare them.
+      const recorded = jsonText !== null && reportRecord !== undefined && stateFilesRecorded(reportRecord, sha256(xmlText), sha256(jsonText));
+      const fromJson = storedFromJson(xmlText, jsonText, recorded);
       if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
       else stored = (await import('./state-file.js')).loadsState(xmlText);
     } catch (error) {
@@ -221,6 +227,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     dirEntries,
     ...(stored ? { stored } : {}),
     ...(storedMarshalled ? { storedMarshalled } : {}),
+    ...(reportRecord ? { reportRecord } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),
