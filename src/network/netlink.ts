@@ -6,7 +6,7 @@
 // socket layer is loaded, not its rtnetlink, wireguard or nl80211 layers.
 import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
 import {
-  AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, parseAddress, parseLink, parseRoute, routeMessage,
+  AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, linkDumpRequest, parseAddress, parseLink, parseRoute, routeMessage,
   setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState, type TunInfo,
 } from './rtnl-codec.js';
 
@@ -41,7 +41,7 @@ export class Rtnl {
   }
 
   async links(): Promise<LinkState[]> {
-    return (await this.request(RTM.GETLINK, Buffer.alloc(16), NLM_F_DUMP)).map(parseLink);
+    return (await this.request(RTM.GETLINK, linkDumpRequest(), NLM_F_DUMP)).map(parseLink);
   }
 
   /** One link by name (a single answer, not a dump); undefined if there is none. */

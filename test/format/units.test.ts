@@ -177,6 +177,17 @@ test('the report is skipped only when the same master accepted exactly the same 
   t.is(parseReportRecord(JSON.stringify({ ...last, state_json_sha256: 3 })), undefined);
 });
 
+test('IPv4 text: dotted decimal without leading zeros, each part at most 255, as Python\'s ipaddress', (t) => {
+  t.is(parse4('0.0.0.0'), 0);
+  t.is(parse4('255.255.255.255'), 0xffffffff);
+  t.is(parse4('10.9.0.1'), 0x0a090001);
+  t.is(parse4('192.168.100.20'), 0xc0a86414);
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.256', '1.2.3.1000', '1..3.4', '.1.2.3', '1.2.3.', '1.2.3.a', ' 1.2.3.4', '1.2.3.4/32', '1.2.3.-1', '::1']) {
+    t.throws(() => parse4(bad), { message: /not an IPv4 address/ }, JSON.stringify(bad));
+  }
+  t.is(format4(parse4('172.16.0.1')), '172.16.0.1');
+});
+
 test('IPv6 text: RFC 5952 out (as Python writes it), full, compressed, IPv4-suffixed and zoned forms in', (t) => {
   const cases: [string, string][] = [
     ['fd00:0009:0000:0000:8001:0000:0000:0001', 'fd00:9::8001:0:0:1'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
