@@ -34,9 +34,26 @@ export class Rtnl {
     this.socket.close();
   }
 
-  /** One request; resolves with the answer's payloads, rejects with the kernel's errno. */
+  /** The dump in progress on this socket, if any. */
+  private dumping: Promise<unknown> | undefined;
+
+  /**
+   * One request; resolves with the answer's payloads, rejects with the
+   * kernel's errno. Nothing is sent while a dump runs: the kernel refuses a
+   * second dump on the socket (EBUSY), and any other answer would land among
+   * the dump's parts, which the socket layer then takes for an unterminated
+   * multipart answer. Requests already sent are answered before a dump starts.
+   */
   private async request(type: number, payload: Buffer, flags = 0): Promise<Buffer[]> {
-    const [messages] = await this.socket.request(type, payload, { flags });
+    while (this.dumping) await this.dumping.catch(() => undefined);
+    const answer = this.socket.request(type, payload, { flags });
+    if ((flags & NLM_F_DUMP) === NLM_F_DUMP) {
+      this.dumping = answer;
+      void answer.finally(() => {
+        if (this.dumping === answer) this.dumping = undefined;
+      }).catch(() => undefined);
+    }
+    const [messages] = await answer;
     return messages.map((m) => m.data);
   }
 
