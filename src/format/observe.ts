@@ -51,6 +51,8 @@ export interface Observed {
   storedMarshalled?: Marshalled;
   /** The last report the master accepted (report-record.ts), if recorded. */
   reportRecord?: ReportRecord;
+  /** sha256 of the state files' texts as read, when there is a record to compare them with. */
+  stateDigests?: { xml: string; json: string | null };
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -130,10 +132,12 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   let stored: Dict | undefined;
   let storedMarshalled: Marshalled | undefined;
   const reportRecord = readReportRecord(settings.computerXml);
+  let stateDigests: Observed['stateDigests'];
   if (xmlText !== null) {
     try {
       // Files the last accepted report was made from are a pair format wrote: no need to marshal to compare them.
-      const recorded = jsonText !== null && reportRecord !== undefined && stateFilesRecorded(reportRecord, sha256(xmlText), sha256(jsonText));
+      if (reportRecord !== undefined) stateDigests = { xml: sha256(xmlText), json: jsonText !== null ? sha256(jsonText) : null };
+      const recorded = stateDigests !== undefined && stateFilesRecorded(reportRecord, stateDigests.xml, stateDigests.json);
       const fromJson = storedFromJson(xmlText, jsonText, recorded);
       if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
       else stored = (await import('./state-file.js')).loadsState(xmlText);
@@ -228,6 +232,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     ...(stored ? { stored } : {}),
     ...(storedMarshalled ? { storedMarshalled } : {}),
     ...(reportRecord ? { reportRecord } : {}),
+    ...(stateDigests ? { stateDigests } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),

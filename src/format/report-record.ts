@@ -36,12 +36,12 @@ export const reportRecordPath = (computerXml: string): string => `${computerXml}
 
 /**
  * What is sent, as a digest: without pools the report is the state file's
- * dict (marshalled compactly: one-to-one with the state file's text, which is
- * hashed instead, so that an unchanged node marshals nothing); with pools,
- * the XML sent itself.
+ * dict (marshalled compactly: one-to-one with the state file's text, whose
+ * digest stands for it, so that an unchanged node marshals nothing); with
+ * pools, the XML sent itself.
  */
-export function sentDigest(sent: { stateXml: string } | { xml: string }): string {
-  return 'xml' in sent ? sha256(`xml\n${sent.xml}`) : sha256(`state\n${sent.stateXml}`);
+export function sentDigest(sent: { stateXmlSha256: string } | { xml: string }): string {
+  return 'xml' in sent ? sha256(`xml\n${sent.xml}`) : sha256(`state\n${sent.stateXmlSha256}`);
 }
 
 const FIELDS = ['master_url', 'computer_id', 'sent_sha256', 'state_xml_sha256', 'at'] as const;

@@ -110,12 +110,16 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     const { formatPools } = await import('./pools-hook.js');
     const pooledXml = await formatPools(config, settings, plan, log);
     // Not sent again when the master accepted exactly this less than a day ago (report-record.ts).
+    // The digests of the state files read, when they are still the planned texts (no need to hash 1-2 MB again).
+    const digestOf = (planned: string, file: string | undefined, read: string | null | undefined) =>
+      read != null && file !== undefined && observed.files.get(file) === planned ? read : sha256(planned);
+    const stateXmlSha256 = digestOf(plan.stateXml, settings.computerXml, observed.stateDigests?.xml);
     const report = {
       master_url: config.slapos.master_url ?? '',
       computer_id: settings.computerId,
-      sent_sha256: sentDigest(pooledXml !== undefined ? { xml: pooledXml } : { stateXml: plan.stateXml }),
-      state_xml_sha256: sha256(plan.stateXml),
-      state_json_sha256: plan.stateJson !== undefined ? sha256(plan.stateJson) : null,
+      sent_sha256: sentDigest(pooledXml !== undefined ? { xml: pooledXml } : { stateXmlSha256 }),
+      state_xml_sha256: stateXmlSha256,
+      state_json_sha256: plan.stateJson !== undefined ? digestOf(plan.stateJson, settings.computerJson, observed.stateDigests?.json) : null,
     };
     if (!reportNeeded(observed.reportRecord, report, Date.now())) {
       log.info({ reported_at: observed.reportRecord?.at }, 'the master already has this computer, as reported last; not reported again');

@@ -147,7 +147,7 @@ test('a pair of state files recorded as written together stands for the XML with
   t.is(storedFromJson(state, '{', true), undefined);
   t.is(storedFromJson(state, '[]', true), undefined);
   // The record vouches for the pair only when both digests are the recorded ones.
-  const last: ReportRecord = { master_url: 'http://m/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXml: state }), state_xml_sha256: sha256(state), state_json_sha256: sha256(json), at: new Date(0).toISOString() };
+  const last: ReportRecord = { master_url: 'http://m/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXmlSha256: sha256(state) }), state_xml_sha256: sha256(state), state_json_sha256: sha256(json), at: new Date(0).toISOString() };
   t.true(stateFilesRecorded(last, sha256(state), sha256(json)));
   t.false(stateFilesRecorded(last, sha256(state), sha256(json.replace('"COMP-', '"COMQ-'))));
   t.false(stateFilesRecorded(last, sha256(`${state} `), sha256(json)));
@@ -157,18 +157,18 @@ test('a pair of state files recorded as written together stands for the XML with
 
 test('the report is skipped only when the same master accepted exactly the same computer less than a day ago', (t) => {
   const now = Date.parse('2026-12-07T06:00:00Z');
-  const next = { master_url: 'https://master/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXml: '<marshal/>' }), state_xml_sha256: sha256('<marshal/>'), state_json_sha256: null };
+  const next = { master_url: 'https://master/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXmlSha256: sha256('<marshal/>') }), state_xml_sha256: sha256('<marshal/>'), state_json_sha256: null };
   const last: ReportRecord = { ...next, at: new Date(now - 3600_000).toISOString() };
   t.false(reportNeeded(last, next, now));
   t.true(reportNeeded(undefined, next, now), 'never reported (or no record): report');
-  for (const [key, value] of Object.entries({ master_url: 'https://other/', computer_id: 'COMP-2', sent_sha256: sentDigest({ stateXml: '<marshal></marshal>' }), state_xml_sha256: sha256('x'), state_json_sha256: sha256('{}') })) {
+  for (const [key, value] of Object.entries({ master_url: 'https://other/', computer_id: 'COMP-2', sent_sha256: sentDigest({ stateXmlSha256: sha256('<marshal></marshal>') }), state_xml_sha256: sha256('x'), state_json_sha256: sha256('{}') })) {
     t.true(reportNeeded(last, { ...next, [key]: value }, now), `${key} differs: report`);
   }
   t.true(reportNeeded({ ...last, at: new Date(now - REPORT_REFRESH_MS).toISOString() }, next, now), 'a day old: report again');
   t.true(reportNeeded({ ...last, at: new Date(now + 3600_000).toISOString() }, next, now), 'recorded in the future (clock set back): report');
   t.true(reportNeeded({ ...last, at: 'yesterday' }, next, now));
   // Pools change what is sent without changing the state file: the digests of the two forms never meet.
-  t.not(sentDigest({ xml: '<marshal/>' }), sentDigest({ stateXml: '<marshal/>' }));
+  t.not(sentDigest({ xml: '<marshal/>' }), sentDigest({ stateXmlSha256: sha256('<marshal/>') }));
   // A damaged record is no record.
   t.deepEqual(parseReportRecord(JSON.stringify(last)), last);
   t.is(parseReportRecord('{"master_url": 1}'), undefined);
