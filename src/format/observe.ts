@@ -51,6 +51,8 @@ export interface Observed {
   storedMarshalled?: Marshalled;
   /** The last report the master accepted (report-record.ts), if recorded. */
   reportRecord?: ReportRecord;
+  /** computer_json's text when format wrote it from `stored` (the recorded pair): the same computer's JSON is this text. */
+  storedJson?: string;
   /** sha256 of the state files' texts as read, when there is a record to compare them with. */
   stateDigests?: { xml: string; json: string | null };
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
@@ -133,6 +135,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   let storedMarshalled: Marshalled | undefined;
   const reportRecord = readReportRecord(settings.computerXml);
   let stateDigests: Observed['stateDigests'];
+  let storedJson: string | undefined;
   if (xmlText !== null) {
     try {
       // Files the last accepted report was made from are a pair format wrote: no need to marshal to compare them.
@@ -140,6 +143,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
       const recorded = stateDigests !== undefined && stateFilesRecorded(reportRecord, stateDigests.xml, stateDigests.json);
       const fromJson = storedFromJson(xmlText, jsonText, recorded);
       if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
+      if (fromJson && recorded && jsonText !== null) storedJson = jsonText;
       else stored = (await import('./state-file.js')).loadsState(xmlText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
@@ -233,6 +237,7 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     ...(storedMarshalled ? { storedMarshalled } : {}),
     ...(reportRecord ? { reportRecord } : {}),
     ...(stateDigests ? { stateDigests } : {}),
+    ...(storedJson !== undefined ? { storedJson } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),

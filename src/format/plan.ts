@@ -147,7 +147,8 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   const marshalled = same && observed.storedMarshalled ? observed.storedMarshalled : marshalComputer(computer);
   const xml = marshalled.pretty;
   if (observed.files.get(settings.computerXml) !== xml) steps.push({ kind: 'write-file', path: settings.computerXml, mode: 0o644, content: xml });
-  const json = settings.computerJson ? sortedJson(computer, 2) : undefined;
+  // An unchanged computer's JSON is the recorded file's text (format wrote it with sortedJson), not made again.
+  const json = settings.computerJson ? (same && observed.storedJson !== undefined ? observed.storedJson : sortedJson(computer, 2)) : undefined;
   if (settings.computerJson && json !== undefined && observed.files.get(settings.computerJson) !== json) {
     steps.push({ kind: 'write-file', path: settings.computerJson, mode: 0o644, content: json });
   }

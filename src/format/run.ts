@@ -171,6 +171,7 @@ function useDefinition(observed: Awaited<ReturnType<typeof observe>>, definition
     }),
   };
   delete observed.storedMarshalled;
+  delete observed.storedJson;
   observed.storedFromDefinition = true;
 }
 

@@ -2,12 +2,13 @@
 import test from 'ava';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isRoot, repoRoot, tempDir, testName } from '../helpers/system.js';
 import { removeTestCgroups, removeTestUsers } from '../helpers/format.js';
 import { loadsState } from '../../src/format/state-file.js';
+import { sortedJson } from '../../src/format/computer.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 
@@ -88,10 +89,14 @@ rootOnly('a re-run with nothing changed is not reported again; a change, another
   t.is((await cli(cfg)).status, 0);
   t.is(seen.length, 1, 'the first run reports');
   t.true(existsSync(record));
+  const files = () => ['slapos.xml', 'slapos.json', 'slapos.xml.reported.json'].map((f) => { const st = statSync(path.join(dir, f)); return `${f} ${st.ino} ${st.mtimeMs} ${st.size}`; });
+  const written = files();
   const again = await cli(cfg);
   t.is(again.status, 0, again.stderr);
   t.is(seen.length, 1, 'nothing changed: not reported again');
   t.regex(again.stderr, /not reported again/);
+  t.deepEqual(files(), written, 'nor any state file written');
+  t.is(readFileSync(path.join(dir, 'slapos.json'), 'utf8'), sortedJson(loadsState(readFileSync(path.join(dir, 'slapos.xml'), 'utf8')), 2));
 
   // A changed partition list is reported.
   writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('partition_amount = 2', 'partition_amount = 3'));
