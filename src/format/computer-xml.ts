@@ -83,16 +83,30 @@ export function plain(value: unknown): value is MarshalValue {
  * that marshals to exactly the state file text: it is then the same value
  * (marshalling is one-to-one on these types), the XML need not be parsed (see
  * state-file.ts), and the marshalled forms are kept for reuse when nothing
- * changes. Undefined otherwise.
+ * changes. Undefined otherwise. `recorded`: both texts are known to be a pair
+ * format wrote from one dict (report-record.ts): the comparison is skipped,
+ * and the compact form is marshalled only if asked for.
  */
-export function storedFromJson(xmlText: string, jsonText: string | null): { value: Dict; marshalled: Marshalled } | undefined {
+export function storedFromJson(xmlText: string, jsonText: string | null, recorded = false): { value: Dict; marshalled: Marshalled } | undefined {
   if (jsonText === null) return undefined;
   try {
     const value: unknown = JSON.parse(jsonText);
     if (value === null || typeof value !== 'object' || Array.isArray(value) || !plain(value)) return undefined;
+    if (recorded) return { value: value as Dict, marshalled: knownPretty(value as Dict, xmlText) };
     const marshalled = marshalComputer(value as Dict);
     return marshalled.pretty === xmlText ? { value: value as Dict, marshalled } : undefined;
   } catch {
     return undefined; // not JSON: read the XML
   }
+}
+
+/** The marshalled forms of a dict whose state file text is known: the compact one is made on first use. */
+function knownPretty(value: Dict, pretty: string): Marshalled {
+  let compact: string | undefined;
+  return {
+    pretty,
+    get compact() {
+      return (compact ??= dumps(value));
+    },
+  };
 }

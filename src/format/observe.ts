@@ -16,6 +16,7 @@ import type { IdRange, UserDb } from '../users/db.js';
 import type { AddressState, LinkState, Rtnl, RouteState } from '../network/netlink.js';
 import { storedFromJson, type Dict, type Marshalled } from './computer-xml.js';
 import type { FormatSettings } from './settings.js';
+import { readReportRecord, sha256, stateFilesRecorded, type ReportRecord } from './report-record.js';
 
 export const NONLOCAL_BIND = '/proc/sys/net/ipv6/ip_nonlocal_bind';
 
@@ -48,6 +49,12 @@ export interface Observed {
   storedFromDefinition?: boolean;
   /** The stored dict's marshalled forms, when known without extra work (reused if nothing changes). */
   storedMarshalled?: Marshalled;
+  /** The last report the master accepted (report-record.ts), if recorded. */
+  reportRecord?: ReportRecord;
+  /** computer_json's text when format wrote it from `stored` (the recorded pair): the same computer's JSON is this text. */
+  storedJson?: string;
+  /** sha256 of the state files' texts as read, when there is a record to compare them with. */
+  stateDigests?: { xml: string; json: string | null };
   /** Indexes found by name beyond partition_amount (users, dirs, taps, stored partitions). */
   surplus: number[];
   cgroup?: { layout: CgroupLayout; existing: Map<string, boolean>; values: Map<string, string | null> };
@@ -126,10 +133,17 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
   const jsonText = settings.computerJson ? readText(settings.computerJson) : null;
   let stored: Dict | undefined;
   let storedMarshalled: Marshalled | undefined;
+  const reportRecord = readReportRecord(settings.computerXml);
+  let stateDigests: Observed['stateDigests'];
+  let storedJson: string | undefined;
   if (xmlText !== null) {
     try {
-      const fromJson = storedFromJson(xmlText, jsonText);
+      // Files the last accepted report was made from are a pair format wrote: no need to marshal to compare them.
+      if (reportRecord !== undefined) stateDigests = { xml: sha256(xmlText), json: jsonText !== null ? sha256(jsonText) : null };
+      const recorded = stateDigests !== undefined && stateFilesRecorded(reportRecord, stateDigests.xml, stateDigests.json);
+      const fromJson = storedFromJson(xmlText, jsonText, recorded);
       if (fromJson) ({ value: stored, marshalled: storedMarshalled } = fromJson);
+      if (fromJson && recorded && jsonText !== null) storedJson = jsonText;
       else stored = (await import('./state-file.js')).loadsState(xmlText);
     } catch (error) {
       throw new Error(`cannot read the state file ${settings.computerXml}: ${(error as Error).message}; fix or move it away`);
@@ -158,14 +172,19 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     if (root) paths.set(root, pathState(root));
   }
   const addon = settings.alterNetwork ? native() : undefined;
-  const linkNames = new Set(links.map((l) => l.name));
+  const linkByName = new Map(links.map((l) => [l.name, l]));
   for (const i of all) {
     const dir = path.join(settings.instanceRoot, `${settings.partitionBaseName}${i}`);
     paths.set(dir, pathState(dir));
     files.set(path.join(dir, '.slapos-resource'), readPartitionFile(dir, '.slapos-resource'));
     if (addon) {
-      // A device missing from the link dump has no tap info to read (most tuns).
-      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) taps.set(name, linkNames.has(name) ? addon.tapInfo(name) : null);
+      // A device missing from the link dump has no tap info to read (most
+      // tuns); a tun/tap's owner, group, type and persistence come with the
+      // dump (IFLA_TUN_*), sysfs is read only for a device without them.
+      for (const name of [`${settings.tapBaseName}${i}`, `${settings.tunBaseName}${i}`]) {
+        const link = linkByName.get(name);
+        taps.set(name, link ? (link.tun ?? addon.tapInfo(name)) : null);
+      }
     }
   }
   for (const i of surplus) {
@@ -216,6 +235,9 @@ export async function observe(settings: FormatSettings, rtnl: Rtnl | undefined, 
     dirEntries,
     ...(stored ? { stored } : {}),
     ...(storedMarshalled ? { storedMarshalled } : {}),
+    ...(reportRecord ? { reportRecord } : {}),
+    ...(stateDigests ? { stateDigests } : {}),
+    ...(storedJson !== undefined ? { storedJson } : {}),
     surplus,
     ...(cgroup ? { cgroup } : {}),
     ...(cgroupError ? { cgroupError } : {}),

@@ -55,10 +55,21 @@ export interface NetworkModel {
   partitions: PartitionNet[];
 }
 
+const storedByReference = new WeakMap<object, Map<unknown, Dict>>();
+
+/** The stored partition of that reference (the first one, as a search would find it), through an index built once per stored list. */
 export function storedPartition(observed: Observed, reference: string): Dict | undefined {
   const list = observed.stored?.partition_list;
   if (!Array.isArray(list)) return undefined;
-  return list.find((p): p is Dict => p !== null && typeof p === 'object' && !Array.isArray(p) && p.reference === reference);
+  let index = storedByReference.get(list);
+  if (!index) {
+    index = new Map();
+    for (const p of list) {
+      if (p !== null && typeof p === 'object' && !Array.isArray(p) && !index.has(p.reference)) index.set(p.reference, p);
+    }
+    storedByReference.set(list, index);
+  }
+  return index.get(reference);
 }
 
 function storedAddresses(entry: Dict | undefined): { v4?: number; v6?: bigint } {

@@ -18,8 +18,11 @@ export interface FormatPlan {
   steps: Step[];
   /** The computer dict (state files, report). */
   computer: Dict;
-  /** The computer dict marshalled as the master receives it. */
-  computerXml: string;
+  /** The computer dict marshalled as the master receives it (made on first use when the stored one is reused). */
+  readonly computerXml: string;
+  /** The state files' texts as planned (computer_xml; computer_json when configured). */
+  stateXml: string;
+  stateJson?: string;
   /** uid/gid of every partition user and the software user, as planned. */
   owners: Record<string, Owner>;
   mode?: 'bridge' | 'route';
@@ -144,14 +147,19 @@ export function makePlan(settings: FormatSettings, observed: Observed, today: nu
   const marshalled = same && observed.storedMarshalled ? observed.storedMarshalled : marshalComputer(computer);
   const xml = marshalled.pretty;
   if (observed.files.get(settings.computerXml) !== xml) steps.push({ kind: 'write-file', path: settings.computerXml, mode: 0o644, content: xml });
-  if (settings.computerJson) {
-    const json = sortedJson(computer, 2);
-    if (observed.files.get(settings.computerJson) !== json) steps.push({ kind: 'write-file', path: settings.computerJson, mode: 0o644, content: json });
+  // An unchanged computer's JSON is the recorded file's text (format wrote it with sortedJson), not made again.
+  const json = settings.computerJson ? (same && observed.storedJson !== undefined ? observed.storedJson : sortedJson(computer, 2)) : undefined;
+  if (settings.computerJson && json !== undefined && observed.files.get(settings.computerJson) !== json) {
+    steps.push({ kind: 'write-file', path: settings.computerJson, mode: 0o644, content: json });
   }
   return {
     steps,
     computer,
-    computerXml: marshalled.compact,
+    get computerXml() {
+      return marshalled.compact;
+    },
+    stateXml: xml,
+    ...(json !== undefined ? { stateJson: json } : {}),
     owners,
     ...(net ? { mode: net.mode } : {}),
     removed: observed.surplus.map(ref),

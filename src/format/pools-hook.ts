@@ -3,7 +3,7 @@
 // [slapformat] partition_block_device_list / partition_routable_ipv4_list,
 // and the report to the master lists the address in the partition's
 // address_list (so the instance sees it in ip_list). Without pools this
-// returns the planned report unchanged.
+// returns nothing: the planned report is sent unchanged.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { SlaposConfig } from '../config/load.js';
@@ -29,9 +29,10 @@ export function withPools(computer: Dict, pools: { ipv4: Record<string, string>;
   };
 }
 
-export async function formatPools(config: SlaposConfig, settings: FormatSettings, plan: { computer: Dict; computerXml: string }, log: Logger): Promise<string> {
+/** The report's XML when pools change it; undefined without pools (the plan's computer is reported as it is). */
+export async function formatPools(config: SlaposConfig, settings: FormatSettings, plan: { computer: Dict }, log: Logger): Promise<string | undefined> {
   const f = config.slapformat;
-  if (f.partition_block_device_list.length === 0 && f.partition_routable_ipv4_list.length === 0) return plan.computerXml;
+  if (f.partition_block_device_list.length === 0 && f.partition_routable_ipv4_list.length === 0) return undefined;
   const [{ managerSettings }, { applyPools }] = await Promise.all([import('../managers/settings.js'), import('../managers/pools.js')]);
   const ms = managerSettings(config, (m) => log.warn(m));
   const partitions = Array.from({ length: settings.partitionAmount }, (_, i) => {

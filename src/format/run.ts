@@ -10,6 +10,7 @@ import type { Dict } from './computer-xml.js';
 import { FormatError, recordlessPartitions, UserDbChangedError } from './plan-network.js';
 import { makePlan, wantedUsers } from './plan.js';
 import { checkUserDb } from './user-check.js';
+import { reportNeeded, sentDigest, sha256, writeReportRecord } from './report-record.js';
 import { resolveSettings, type FormatOptions } from './settings.js';
 import { describe, printable } from './steps.js';
 
@@ -107,15 +108,37 @@ export async function runFormat(config: SlaposConfig, options: RunFormatOptions,
     log.info(summary, plan.steps.length === 0 ? 'node already formatted, nothing changed' : 'node formatted');
     // Block devices and routable IPv4 of the operator's pools (docs/managers.md), reported with the partitions.
     const { formatPools } = await import('./pools-hook.js');
-    const computerXml = await formatPools(config, settings, plan, log);
+    const pooledXml = await formatPools(config, settings, plan, log);
+    // Not sent again when the master accepted exactly this less than a day ago (report-record.ts).
+    // The digests of the state files read, when they are still the planned texts (no need to hash 1-2 MB again).
+    const digestOf = (planned: string, file: string | undefined, read: string | null | undefined) =>
+      read != null && file !== undefined && observed.files.get(file) === planned ? read : sha256(planned);
+    const stateXmlSha256 = digestOf(plan.stateXml, settings.computerXml, observed.stateDigests?.xml);
+    const report = {
+      master_url: config.slapos.master_url ?? '',
+      computer_id: settings.computerId,
+      sent_sha256: sentDigest(pooledXml !== undefined ? { xml: pooledXml } : { stateXmlSha256 }),
+      state_xml_sha256: stateXmlSha256,
+      state_json_sha256: plan.stateJson !== undefined ? digestOf(plan.stateJson, settings.computerJson, observed.stateDigests?.json) : null,
+    };
+    if (!reportNeeded(observed.reportRecord, report, Date.now())) {
+      log.info({ reported_at: observed.reportRecord?.at }, 'the master already has this computer, as reported last; not reported again');
+      if (options.json) out(JSON.stringify({ ...summary, reported: true, unchanged: true }));
+      return Exit.SUCCESS;
+    }
     try {
-      await reportComputer(config, computerXml);
+      await reportComputer(config, pooledXml ?? plan.computerXml);
     } catch (error) {
       log.error({ err: error, code: 'MASTER_REPORT_FAILED' }, 'the node is formatted and its state saved, but reporting to the master failed');
       if (options.json) out(JSON.stringify({ ...summary, reported: false }));
       return Exit.OFFLINE_OR_PROMISE;
     }
-    if (options.json) out(JSON.stringify({ ...summary, reported: true }));
+    try {
+      writeReportRecord(settings.computerXml, { ...report, at: new Date().toISOString() });
+    } catch (error) {
+      log.warn({ err: error, code: 'REPORT_RECORD_FAILED' }, 'reported, but could not record it: the next run reports again');
+    }
+    if (options.json) out(JSON.stringify({ ...summary, reported: true, unchanged: false }));
     return Exit.SUCCESS;
   }
 
@@ -148,6 +171,7 @@ function useDefinition(observed: Awaited<ReturnType<typeof observe>>, definition
     }),
   };
   delete observed.storedMarshalled;
+  delete observed.storedJson;
   observed.storedFromDefinition = true;
 }
 

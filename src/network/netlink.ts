@@ -6,12 +6,12 @@
 // socket layer is loaded, not its rtnetlink, wireguard or nl80211 layers.
 import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
 import {
-  AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, parseAddress, parseLink, parseRoute, routeMessage,
-  setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState,
+  AF_INET, AF_INET6, RTM, addressMessage, linkByNameRequest, linkDumpRequest, parseAddress, parseLink, parseRoute, routeMessage,
+  setMasterMessage, setUpMessage, type AddressState, type LinkState, type RouteSpec, type RouteState, type TunInfo,
 } from './rtnl-codec.js';
 
 export { AF_INET, AF_INET6 };
-export type { AddressState, LinkState, RouteSpec, RouteState };
+export type { AddressState, LinkState, RouteSpec, RouteState, TunInfo };
 export const TABLE_MAIN = 254;
 export const TABLE_LOCAL = 255;
 
@@ -34,14 +34,31 @@ export class Rtnl {
     this.socket.close();
   }
 
-  /** One request; resolves with the answer's payloads, rejects with the kernel's errno. */
+  /** The dump in progress on this socket, if any. */
+  private dumping: Promise<unknown> | undefined;
+
+  /**
+   * One request; resolves with the answer's payloads, rejects with the
+   * kernel's errno. Nothing is sent while a dump runs: the kernel refuses a
+   * second dump on the socket (EBUSY), and any other answer would land among
+   * the dump's parts, which the socket layer then takes for an unterminated
+   * multipart answer. Requests already sent are answered before a dump starts.
+   */
   private async request(type: number, payload: Buffer, flags = 0): Promise<Buffer[]> {
-    const [messages] = await this.socket.request(type, payload, { flags });
+    while (this.dumping) await this.dumping.catch(() => undefined);
+    const answer = this.socket.request(type, payload, { flags });
+    if ((flags & NLM_F_DUMP) === NLM_F_DUMP) {
+      this.dumping = answer;
+      void answer.finally(() => {
+        if (this.dumping === answer) this.dumping = undefined;
+      }).catch(() => undefined);
+    }
+    const [messages] = await answer;
     return messages.map((m) => m.data);
   }
 
   async links(): Promise<LinkState[]> {
-    return (await this.request(RTM.GETLINK, Buffer.alloc(16), NLM_F_DUMP)).map(parseLink);
+    return (await this.request(RTM.GETLINK, linkDumpRequest(), NLM_F_DUMP)).map(parseLink);
   }
 
   /** One link by name (a single answer, not a dump); undefined if there is none. */

@@ -18,6 +18,16 @@ export interface LinkState {
   up: boolean;
   /** The kernel sees a carrier (IFF_LOWER_UP): DAD can run. */
   lowerUp: boolean;
+  /** A tun/tap device's settings, from IFLA_INFO_DATA (the same values as its sysfs files). */
+  tun?: TunInfo;
+}
+
+/** What the tun driver reports of its device (IFLA_TUN_*); owner and group are -1 when unset. */
+export interface TunInfo {
+  owner: number;
+  group: number;
+  type: 'tun' | 'tap';
+  persist: boolean;
 }
 
 export interface AddressState {
@@ -78,21 +88,50 @@ const IFLA_IFNAME = 3;
 const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+// <linux/if_link.h> IFLA_TUN_*; the driver leaves OWNER and GROUP out when they are unset.
+const IFLA_TUN_OWNER = 1;
+const IFLA_TUN_GROUP = 2;
+const IFLA_TUN_TYPE = 3;
+const IFLA_TUN_PERSIST = 6;
+const IFF_TUN = 0x1;
+
+/** IFLA_INFO_DATA of a "tun" link; undefined when the kernel did not send its type. */
+export function parseTunData(data: Buffer): TunInfo | undefined {
+  const attrs = nlattrs(data);
+  const type = attrs.get(IFLA_TUN_TYPE);
+  if (!type || type.length < 1) return undefined;
+  const u32At = (key: number) => {
+    const b = attrs.get(key);
+    return b && b.length >= 4 ? b.readUInt32LE(0) : -1;
+  };
+  return {
+    owner: u32At(IFLA_TUN_OWNER),
+    group: u32At(IFLA_TUN_GROUP),
+    type: (type.readUInt8(0) & IFF_TUN) !== 0 ? 'tun' : 'tap',
+    persist: (attrs.get(IFLA_TUN_PERSIST)?.readUInt8(0) ?? 0) !== 0,
+  };
+}
 
 /** struct ifinfomsg (16 bytes) + attributes. */
 export function parseLink(data: Buffer): LinkState {
   const flags = data.readUInt32LE(8);
   const attrs = nlattrs(data, 16);
   const info = attrs.get(IFLA_LINKINFO);
-  const kindBytes = info ? nlattrs(info).get(IFLA_INFO_KIND) : undefined;
+  const infoAttrs = info ? nlattrs(info) : undefined;
+  const kindBytes = infoAttrs?.get(IFLA_INFO_KIND);
+  const kind = kindBytes ? cstring(kindBytes) : undefined;
+  const tunData = kind === 'tun' ? infoAttrs?.get(IFLA_INFO_DATA) : undefined;
+  const tun = tunData ? parseTunData(tunData) : undefined;
   const master = attrs.get(IFLA_MASTER)?.readUInt32LE(0);
   return {
     index: data.readInt32LE(4),
     name: cstring(attrs.get(IFLA_IFNAME) ?? Buffer.alloc(0)),
-    ...(kindBytes ? { kind: cstring(kindBytes) } : {}),
+    ...(kind !== undefined ? { kind } : {}),
     ...(master ? { master } : {}),
     up: (flags & IFF_UP) !== 0,
     lowerUp: (flags & IFF_LOWER_UP) !== 0,
+    ...(tun ? { tun } : {}),
   };
 }
 
@@ -147,6 +186,18 @@ export function parseRoute(data: Buffer): RouteState | undefined {
     ...(oif !== undefined ? { oif } : {}),
     ...(gateway !== undefined ? { gateway } : {}),
   };
+}
+
+const IFLA_EXT_MASK = 29;
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+
+/**
+ * The link dump's request: struct ifinfomsg + IFLA_EXT_MASK asking the kernel
+ * to leave out the counters (IFLA_STATS, IFLA_STATS64: about half of each
+ * answer), which format never reads. A kernel older than the flag ignores it.
+ */
+export function linkDumpRequest(): Buffer {
+  return Buffer.concat([Buffer.alloc(16), nlattr(IFLA_EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS))]);
 }
 
 /** A link request addressed by name: struct ifinfomsg + IFLA_IFNAME. */

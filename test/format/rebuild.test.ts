@@ -19,7 +19,7 @@ const EXAMPLE = path.join(repoRoot, 'examples', 'hello-http', 'software.cfg');
 
 /** Every local state file of ours, as listed in docs/operations.md ("Rebuilding a node that lost its state"). */
 export function localStateFiles(env: NodeEnv): string[] {
-  const files = [path.join(env.dir, 'slapos.xml'), path.join(env.dir, 'slapos.json'), path.join(env.instanceRoot, 'var', 'instance-partitions.json')];
+  const files = [path.join(env.dir, 'slapos.xml'), path.join(env.dir, 'slapos.json'), path.join(env.dir, 'slapos.xml.reported.json'), path.join(env.instanceRoot, 'var', 'instance-partitions.json')];
   const confd = path.join(env.instanceRoot, 'etc', 'supervisord.conf.d');
   if (existsSync(confd)) files.push(...readdirSync(confd).map((f) => path.join(confd, f)));
   files.push(path.join(env.instanceRoot, 'etc', 'supervisord.conf'));

@@ -15,6 +15,7 @@ import { loads } from '../../src/slap/marshal-decode.js';
 import type { PyValue } from '../../src/slap/pyvalue.js';
 import { SlapClient } from '../../src/slap/client.js';
 import { sortedJson } from '../../src/format/computer.js';
+import { parseReportRecord, REPORT_REFRESH_MS, reportNeeded, sentDigest, sha256, stateFilesRecorded, type ReportRecord } from '../../src/format/report-record.js';
 import { parseDbFile, parseLoginDefs, planUsers, serializeDbFile, type UserDb } from '../../src/users/db.js';
 import { readUserDb, withLockedUserDb } from '../../src/users/apply.js';
 import { tempDir } from '../helpers/system.js';
@@ -130,6 +131,61 @@ test('the stored computer comes from computer_json only when it marshals to exac
   t.true(samePlain({ a: [1, { b: null }], c: 'x' }, { c: 'x', a: [1, { b: null }] }));
   t.false(samePlain({ a: [1] }, { a: [1], b: 1 }));
   t.false(samePlain({ a: 1 }, { a: '1' }));
+});
+
+test('a pair of state files recorded as written together stands for the XML without marshalling; the compact form is made on first use', (t) => {
+  const records = readFileSync(`${FIXTURES}/slap-traffic/01-format.jsonl`, 'utf8').trim().split('\n').map((l: string) => JSON.parse(l) as { path: string; request_body: string });
+  const xml = new URLSearchParams(records.find((r) => r.path === '/loadComputerConfigurationFromXML')?.request_body ?? '').get('xml') ?? '';
+  const computer = loadsState(xml);
+  const state = dumpsState(computer);
+  const json = sortedJson(computer, 2);
+  const fast = storedFromJson(state, json, true);
+  t.deepEqual(fast?.value, computer);
+  t.is(fast?.marshalled.pretty, state);
+  t.is(fast?.marshalled.compact, xml);
+  // Not JSON, or not a dictionary: still refused.
+  t.is(storedFromJson(state, '{', true), undefined);
+  t.is(storedFromJson(state, '[]', true), undefined);
+  // The record vouches for the pair only when both digests are the recorded ones.
+  const last: ReportRecord = { master_url: 'http://m/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXmlSha256: sha256(state) }), state_xml_sha256: sha256(state), state_json_sha256: sha256(json), at: new Date(0).toISOString() };
+  t.true(stateFilesRecorded(last, sha256(state), sha256(json)));
+  t.false(stateFilesRecorded(last, sha256(state), sha256(json.replace('"COMP-', '"COMQ-'))));
+  t.false(stateFilesRecorded(last, sha256(`${state} `), sha256(json)));
+  t.false(stateFilesRecorded(last, sha256(state), null));
+  t.false(stateFilesRecorded(undefined, sha256(state), sha256(json)));
+});
+
+test('the report is skipped only when the same master accepted exactly the same computer less than a day ago', (t) => {
+  const now = Date.parse('2026-12-07T06:00:00Z');
+  const next = { master_url: 'https://master/', computer_id: 'COMP-1', sent_sha256: sentDigest({ stateXmlSha256: sha256('<marshal/>') }), state_xml_sha256: sha256('<marshal/>'), state_json_sha256: null };
+  const last: ReportRecord = { ...next, at: new Date(now - 3600_000).toISOString() };
+  t.false(reportNeeded(last, next, now));
+  t.true(reportNeeded(undefined, next, now), 'never reported (or no record): report');
+  for (const [key, value] of Object.entries({ master_url: 'https://other/', computer_id: 'COMP-2', sent_sha256: sentDigest({ stateXmlSha256: sha256('<marshal></marshal>') }), state_xml_sha256: sha256('x'), state_json_sha256: sha256('{}') })) {
+    t.true(reportNeeded(last, { ...next, [key]: value }, now), `${key} differs: report`);
+  }
+  t.true(reportNeeded({ ...last, at: new Date(now - REPORT_REFRESH_MS).toISOString() }, next, now), 'a day old: report again');
+  t.true(reportNeeded({ ...last, at: new Date(now + 3600_000).toISOString() }, next, now), 'recorded in the future (clock set back): report');
+  t.true(reportNeeded({ ...last, at: 'yesterday' }, next, now));
+  // Pools change what is sent without changing the state file: the digests of the two forms never meet.
+  t.not(sentDigest({ xml: '<marshal/>' }), sentDigest({ stateXmlSha256: sha256('<marshal/>') }));
+  // A damaged record is no record.
+  t.deepEqual(parseReportRecord(JSON.stringify(last)), last);
+  t.is(parseReportRecord('{"master_url": 1}'), undefined);
+  t.is(parseReportRecord('not json'), undefined);
+  t.is(parseReportRecord('null'), undefined);
+  t.is(parseReportRecord(JSON.stringify({ ...last, state_json_sha256: 3 })), undefined);
+});
+
+test('IPv4 text: dotted decimal without leading zeros, each part at most 255, as Python\'s ipaddress', (t) => {
+  t.is(parse4('0.0.0.0'), 0);
+  t.is(parse4('255.255.255.255'), 0xffffffff);
+  t.is(parse4('10.9.0.1'), 0x0a090001);
+  t.is(parse4('192.168.100.20'), 0xc0a86414);
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.256', '1.2.3.1000', '1..3.4', '.1.2.3', '1.2.3.', '1.2.3.a', ' 1.2.3.4', '1.2.3.4/32', '1.2.3.-1', '::1']) {
+    t.throws(() => parse4(bad), { message: /not an IPv4 address/ }, JSON.stringify(bad));
+  }
+  t.is(format4(parse4('172.16.0.1')), '172.16.0.1');
 });
 
 test('IPv6 text: RFC 5952 out (as Python writes it), full, compressed, IPv4-suffixed and zoned forms in', (t) => {

@@ -1,6 +1,7 @@
 // native/tap.cc for real, inside a network namespace made by the test.
 import test from 'ava';
-import { createNetns, createUser, isRoot, jsonInNetns, privateTunDevice, runInNetns } from '../helpers/system.js';
+import path from 'node:path';
+import { createNetns, createUser, isRoot, jsonInNetns, privateTunDevice, repoRoot, runInNetns } from '../helpers/system.js';
 
 const rootOnly = isRoot ? test.serial : test.skip;
 
@@ -87,4 +88,25 @@ rootOnly('bad arguments are rejected before any system call', (t) => {
   for (const message of result) t.regex(message, /^TypeError: /);
   t.regex(result[0] ?? '', /1 to 15 bytes/);
   t.regex(result[4] ?? '', /'tap' or 'tun'/);
+});
+
+rootOnly('the link dump carries each tun/tap device\'s owner, group, type and persistence, as sysfs shows them', (t) => {
+  // format reads them from the one dump (IFLA_TUN_*) instead of 3 sysfs files per device.
+  const netns = createNetns(t);
+  const user = createUser(t);
+  const netlink = JSON.stringify(new URL(`file://${path.join(repoRoot, 'dist', 'src', 'network', 'netlink.js')}`).href);
+  const result = jsonInNetns<{ sysfs: unknown[]; dump: unknown[]; bridge: unknown }>(
+    netns,
+    `const { native } = await import(NATIVE); const { Rtnl } = await import(${netlink}); const n = native();
+     n.createTap('slttap0', { type: 'tap', uid: ${user.uid}, gid: ${user.gid} });
+     n.createTap('slttun0', { type: 'tun', uid: ${user.uid} });
+     const rtnl = new Rtnl(); const links = await rtnl.links(); rtnl.close();
+     const names = ['slttap0', 'slttun0'];
+     console.log(JSON.stringify({ sysfs: names.map((x) => n.tapInfo(x)), dump: names.map((x) => links.find((l) => l.name === x)?.tun ?? null),
+       bridge: links.find((l) => l.name === 'lo')?.tun ?? null }));
+     n.deleteTap('slttap0', { type: 'tap' }); n.deleteTap('slttun0', { type: 'tun' });`,
+  );
+  t.deepEqual(result.sysfs, [{ owner: user.uid, group: user.gid, type: 'tap', persist: true }, { owner: user.uid, group: -1, type: 'tun', persist: true }]);
+  t.deepEqual(result.dump, result.sysfs);
+  t.is(result.bridge, null); // not a tun device: nothing read
 });

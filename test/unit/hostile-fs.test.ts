@@ -53,6 +53,7 @@ const ALLOWED: Record<string, { names: string[]; why: string }> = {
   'src/format/settings.ts': { names: ['existsSync'], why: 'node configuration' },
   'src/format/observe.ts': { names: ['readdirSync', 'readFileSync', 'statSync'], why: 'format\'s state files, cgroupfs, /sys, instance_root listing' },
   'src/format/files.ts': { names: ['mkdirSync'], why: 'instance_root and software_root themselves' },
+  'src/format/report-record.ts': { names: ['readFileSync'], why: 'format\'s own record beside the state file (computer_xml), root\'s' },
   'src/format/apply.ts': { names: ['chmodSync', 'chownSync', 'mkdirSync', 'rmdirSync', 'unlinkSync', 'writeFileSync'], why: 'instance_root, software_root and new partition directories\' own entries (created by root, before any user owns them); state files' },
 };
 
