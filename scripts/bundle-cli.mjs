@@ -9,10 +9,19 @@
 // Without esbuild (a production install without dev dependencies) nothing is
 // bundled and nothing breaks.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = path.join(repo, 'dist', 'src', 'cli');
+
+// Every command's help, before wrapping (src/cli/help-cache.ts): a plain
+// `--help` prints it without loading the command tree. Needs no esbuild.
+{
+  const { buildProgram } = await import(pathToFileURL(path.join(cliDir, 'program.js')).href);
+  const { helpRecords, HELP_RECORDS_FILE } = await import(pathToFileURL(path.join(cliDir, 'help-cache.js')).href);
+  writeFileSync(path.join(cliDir, HELP_RECORDS_FILE), JSON.stringify(helpRecords(buildProgram())));
+}
 let esbuild;
 try {
   esbuild = await import('esbuild');
