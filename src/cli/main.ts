@@ -28,7 +28,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     }
   }
   const { buildProgram, CommanderError } = await loadProgram();
-  const program = buildProgram();
+  const program = buildProgram(argv.slice(2));
   try {
     await program.parseAsync(argv);
   } catch (error) {
