@@ -154,7 +154,7 @@ const narrowUndici = {
     build.onLoad({ filter: /.*/, namespace: 'narrow-undici' }, () => ({ contents: UNDICI_ENTRY, loader: 'js', resolveDir: path.join(repo, 'node_modules', 'undici') }));
   },
 };
-for (const name of ['undici', 'zod', 'execa', 'pino']) {
+for (const name of ['undici', 'zod', 'zod-mini', 'execa', 'pino']) {
   const file = path.join(repo, 'dist', 'src', 'vendor', `${name}.js`);
   await esbuild.build({
     plugins: name === 'undici' ? [narrowUndici] : [],
