@@ -135,6 +135,9 @@ for (const entry of ['instance/command.js']) {
 // undici's main file loads all of undici (fetch, WebSocket, caches, mocks: 1.1 MB
 // bundled, and its cookie code makes Node load its own copy of undici too) for
 // the two names we use: the bundle takes them from a narrower entry (below).
+const makeDispatcher = /^function makeDispatcher \(fn\) \{\n[\s\S]*?\n\}\n/m.exec(readFileSync(path.join(repo, 'node_modules', 'undici', 'index.js'), 'utf8'))?.[0];
+// Another undici layout: not bundled at all (the catch below), rather than a bundle that fails at run time.
+if (!makeDispatcher) throw new Error('undici: makeDispatcher not found in its index.js');
 const UNDICI_ENTRY = `'use strict'
 // Agent and request as undici's index.js makes them (undici ${JSON.parse(readFileSync(path.join(repo, 'node_modules', 'undici', 'package.json'), 'utf8')).version}), without the rest.
 const Agent = require('./lib/dispatcher/agent')
@@ -144,7 +147,7 @@ const util = require('./lib/core/util')
 const { InvalidArgumentError } = require('./lib/core/errors')
 const { getGlobalDispatcher } = require('./lib/global')
 Object.assign(Dispatcher.prototype, api)
-${/^function makeDispatcher \(fn\) \{\n[\s\S]*?\n\}\n/m.exec(readFileSync(path.join(repo, 'node_modules', 'undici', 'index.js'), 'utf8'))?.[0] ?? 'throw new Error("undici: makeDispatcher not found")'}
+${makeDispatcher}
 module.exports = { Agent, request: makeDispatcher(api.request) }
 `;
 const narrowUndici = {
