@@ -76,9 +76,16 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
       const summary = JSON.parse(out) as { processed: string[]; upToDate: string[]; failed: unknown[]; ms: number };
       return { code, wall, summary };
     };
+    // supervisord starts once per boot (the first pass that needs it): timed apart, so the pass below is that of a running node.
+    const launch = performance.now();
+    const { ensureSupervisord } = await import('../src/supervisor/daemon.js');
+    const { watchdogOptions } = await import('../src/supervisor/config.js');
+    await ensureSupervisord(inst, { log, ...watchdogOptions(config) });
+    const launchMs = performance.now() - launch;
+    console.log(`supervisord start (once per boot, before the changed pass): ${launchMs.toFixed(0)} ms`);
     const changed = await run();
     console.log(`changed pass: ${n} partitions, exit ${changed.code}, ${changed.summary.processed.length} processed, ${changed.summary.failed.length} failed: ` +
-      `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord start included)`);
+      `${(changed.wall / 1000).toFixed(2)} s, ${(changed.wall / n).toFixed(1)} ms per partition (stub buildout spawn included; supervisord already running)`);
     const failed = changed.summary.failed as Array<{ id: string; error: string }>;
     if (failed.length > 0) console.log(`  first failure: ${failed[0]!.id}: ${failed[0]!.error.split('\n')[0]}`);
     const changedRecords = records();
@@ -86,7 +93,8 @@ export async function main(args: string[], extra?: (env: InstanceBenchEnv) => Pr
     console.log(`  mean ms per step: ${stepLine(steps, 1)}`);
     // Our own overhead (issue 29, goal < 50 ms per partition): the pass per partition less the stub buildout's process.
     const own = changed.wall / n - mean(steps.get('buildout') ?? []);
-    console.log(`  own overhead per partition (pass less the buildout step): ${own.toFixed(1)} ms (goal < 50 ms: ${own < 50 ? 'met' : `missed by ${(own - 50).toFixed(1)} ms`})`);
+    console.log(`  own overhead per partition (pass less the buildout step): ${own.toFixed(1)} ms (goal < 50 ms: ${own < 50 ? 'met' : `missed by ${(own - 50).toFixed(1)} ms`}); ` +
+      `with the supervisord start counted in the pass: ${(own + launchMs / n).toFixed(1)} ms`);
     const updates = changedRecords.filter((r) => r.msg === 'supervisord updated').length;
     console.log(`  supervisord updates in the pass: ${updates} (batched: one per up to 50 changed partitions)`);
     for (let k = 0; k < 3; k++) {

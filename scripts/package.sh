@@ -90,6 +90,14 @@ if [ -f dist/src/cli/program.bundle.js ] && [ dist/src/cli/program.bundle.js -ot
   echo "package: dist/src/cli/program.bundle.js is older than program.js (npm run build to bundle): shipped unbundled" >&2
   rm -f "$APP/dist/src/cli/program.bundle.js"
 fi
+# The same for the help records (src/cli/help-cache.ts): stale ones go, and commander answers --help.
+if [ -f dist/src/cli/help.json ] && [ dist/src/cli/help.json -ot dist/src/cli/program.js ]; then
+  rm -f "$APP/dist/src/cli/help.json"
+fi
+# And for the command bundles (src/cli/context.ts, importCommandModule) with their chunks.
+if [ -f dist/src/instance/command.bundle.js ] && [ dist/src/instance/command.bundle.js -ot dist/src/instance/command.js ]; then
+  rm -f "$APP"/dist/src/instance/command.bundle*.js
+fi
 strip --strip-unneeded -o "$APP/build/Release/slapos_native.node" build/Release/slapos_native.node
 # The programs every partition process and instance buildout starts through.
 for program in slapos-launch slapos-buildout-client; do

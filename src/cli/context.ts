@@ -4,6 +4,7 @@
 // The configuration loader (zod) and the logger (pino) are imported when a
 // command runs, not when the command tree is built: `--help` loads neither.
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
 import type { SlaposConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
 import { CliError, Exit } from './exit.js';
@@ -113,4 +114,23 @@ export async function reportError(log: Logger, error: unknown): Promise<number> 
   else log.error(String(error));
   if (error instanceof Error && error.stack) log.debug(error.stack);
   return Exit.FAILURE;
+}
+
+/**
+ * A command's module (`from`: its path from this directory, without `.js`), from
+ * its one-file bundle (scripts/bundle-cli.mjs: `<module>.bundle.js`, the module
+ * and what it imports, ~100 ES modules otherwise) when that bundle is at least
+ * as new as the module; the plain module otherwise (a later `tsc` alone, or no
+ * esbuild). context.js is bundled into program.bundle.js in this same
+ * directory, so `import.meta.url` points here either way.
+ */
+export async function importCommandModule<T>(from: string): Promise<T> {
+  const plain = new URL(`${from}.js`, import.meta.url);
+  const bundle = new URL(`${from}.bundle.js`, import.meta.url);
+  try {
+    if (statSync(bundle).mtimeMs >= statSync(plain).mtimeMs) return (await import(bundle.href)) as T;
+  } catch {
+    // no bundle: the plain module
+  }
+  return (await import(plain.href)) as T;
 }

@@ -1,5 +1,6 @@
 // The `slapos` command: start-up path. Loads nothing but what the request
-// needs: `--version` reads package.json only; every other request loads the
+// needs: `--version` reads package.json only; a plain `--help` the recorded
+// help texts (help-cache.ts); every other request loads the
 // command tree (commander and the command definitions, program.ts), and a
 // command loads its own modules when it runs (docs/performance.md).
 import { statSync } from 'node:fs';
@@ -13,8 +14,21 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     process.exitCode = Exit.SUCCESS;
     return;
   }
+  // A plain `--help` is printed from the help records when they are current (help-cache.ts).
+  const last = argv.at(-1);
+  if (last === '--help' || last === '-h') {
+    const { helpRequestPath, recordedHelp } = await import('./help-cache.js');
+    const commandPath = helpRequestPath(argv.slice(2));
+    // The width commander uses: the terminal's when stdout is one, else its default (80).
+    const text = commandPath === undefined ? undefined : recordedHelp(commandPath, new URL('./', import.meta.url), process.stdout.isTTY ? process.stdout.columns : undefined);
+    if (text !== undefined) {
+      process.stdout.write(text);
+      process.exitCode = Exit.SUCCESS;
+      return;
+    }
+  }
   const { buildProgram, CommanderError } = await loadProgram();
-  const program = buildProgram();
+  const program = buildProgram(argv.slice(2));
   try {
     await program.parseAsync(argv);
   } catch (error) {

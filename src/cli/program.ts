@@ -25,7 +25,33 @@ import { completeCommand } from './commands/complete.js';
 import { consoleCommand } from './commands/console.js';
 import { configureCommand } from './commands/configure.js';
 
-export function buildProgram(): Command {
+/** `slapos node <name>`: the commands the node's timers run, each built alone when it is the one asked for. */
+const NODE_COMMANDS: Record<string, () => Command> = {
+  format: formatCommand,
+  software: softwareCommand,
+  instance: instanceCommand,
+  report: reportCommand,
+  collect: collectCommand,
+  boot: bootCommand,
+  status: statusCommand,
+  promise: promiseCommand,
+  bang: bangCommand,
+  supervisord: supervisordCommand,
+  supervisorctl: supervisorctlCommand,
+  config: configCommand,
+  daemon: daemonCommand,
+  'install-systemd': installSystemdCommand,
+};
+
+/**
+ * The command tree. With the command line's words, a `slapos node <name> …`
+ * whose <name> is one of NODE_COMMANDS gets a tree with that command only:
+ * it parses the same, and building the ~50 others cost as much as loading
+ * them (docs/performance.md). Any other line gets the whole tree (help
+ * listings, suggestions for a misspelt command, completion).
+ */
+export function buildProgram(words: readonly string[] = []): Command {
+  const only = words[0] === 'node' && words[1] !== undefined && Object.hasOwn(NODE_COMMANDS, words[1]) ? NODE_COMMANDS[words[1]] : undefined;
   const program = new Command('slapos')
     .description('SlapOS compute node and minimal master (TypeScript implementation)')
     // Handled by main() before parsing (package.json is read only then); listed here for --help.
@@ -40,7 +66,7 @@ export function buildProgram(): Command {
   const node = new Command('node')
     .summary('operate this compute node: format, software, instance, report, …')
     .description('Commands run on a compute node, usually by systemd timers.');
-  for (const sub of [
+  for (const sub of only ? [only()] : [
     formatCommand(),
     softwareCommand(),
     instanceCommand(),
@@ -62,14 +88,7 @@ export function buildProgram(): Command {
     node.addCommand(sub);
   }
   program.addCommand(node);
-  program.addCommand(proxyCommand());
-  program.addCommand(cachelookupCommand());
-  for (const sub of clientCommands()) program.addCommand(sub);
-  program.addCommand(serviceCommand());
-  program.addCommand(computerCommand());
-  program.addCommand(consoleCommand());
-  program.addCommand(configureCommand());
-  program.addCommand(completeCommand(() => program));
+  if (!only) addOtherCommands(program);
 
   // Options are accepted after the sub-command too (`slapos node format --cfg x`), as the reference.
   const inherit = (command: Command) => {
@@ -91,4 +110,15 @@ export function buildProgram(): Command {
   };
   override(program);
   return program;
+}
+
+function addOtherCommands(program: Command): void {
+  program.addCommand(proxyCommand());
+  program.addCommand(cachelookupCommand());
+  for (const sub of clientCommands()) program.addCommand(sub);
+  program.addCommand(serviceCommand());
+  program.addCommand(computerCommand());
+  program.addCommand(consoleCommand());
+  program.addCommand(configureCommand());
+  program.addCommand(completeCommand(() => program));
 }

@@ -1,6 +1,6 @@
 // Finding, reading and validating slapos.cfg into typed sections.
 import { readFileSync } from 'node:fs';
-import type { z } from '../vendor/zod.js';
+import type * as z from '../vendor/zod-mini.js';
 import { IniError, parseIni, sectionValues, type IniDocument } from './ini.js';
 import { ignoredHint } from './suggest.js';
 import {
@@ -74,7 +74,7 @@ export function configWarnings(config: SlaposConfig): string[] {
     `${config.file}: unknown section [${name}]${ignoredHint(name, sectionNames, (n) => `[${n}]`)}`);
   for (const entry of config.unknownKeys) {
     const [, section = '', key = ''] = /^\[([^\]]*)\] (.*)$/.exec(entry) ?? [];
-    const schema = (SECTIONS as Record<string, z.ZodObject | undefined>)[section];
+    const schema = (SECTIONS as Record<string, z.ZodMiniObject | undefined>)[section];
     warnings.push(`${config.file}: unknown key ${entry}${ignoredHint(key, Object.keys(schema?.shape ?? {}))}`);
   }
   return warnings;
@@ -119,7 +119,7 @@ export function parseConfig(text: string, file: string): SlaposConfig {
   }
   for (const name of Object.keys(SECTIONS) as SectionName[]) {
     const values = normalise(name, raw.get(name) ?? new Map(), file);
-    const schema = SECTIONS[name] as z.ZodObject;
+    const schema = SECTIONS[name] as z.ZodMiniObject;
     const known = new Set(Object.keys(schema.shape));
     const input: Record<string, string> = {};
     for (const [key, value] of values) {
@@ -152,10 +152,10 @@ export function parseConfig(text: string, file: string): SlaposConfig {
 
 /** [slapformat] keys found in [slapos], checked with [slapformat]'s types; errors name [slapos]. */
 function parseOverrides(values: Record<string, string>, file: string): Partial<SlapformatSection> {
-  const shape = SECTIONS.slapformat.shape as Record<string, z.ZodType>;
+  const shape = SECTIONS.slapformat.shape as Record<string, z.ZodMiniType>;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(values)) {
-    const result = (shape[key] as z.ZodType).safeParse(value);
+    const result = (shape[key] as z.ZodMiniType).safeParse(value);
     if (!result.success) throw new ConfigError(`[slapos] ${key}: ${result.error.issues[0]?.message ?? 'invalid'}`, file, 'slapos', key);
     out[key] = result.data;
   }

@@ -1,7 +1,7 @@
 // Command-line values that stand in for slapos.cfg keys (the reference's
 // slapgrid options --master-url, --software-root, …): checked with the same
 // types as the file, so a bad value is refused as a bad key would be.
-import type { z } from '../vendor/zod.js';
+import type * as z from '../vendor/zod-mini.js';
 import { ConfigError, type SlaposConfig } from './load.js';
 import { SECTIONS, type SectionName } from './schema.js';
 
@@ -10,7 +10,7 @@ import { SECTIONS, type SectionName } from './schema.js';
  * instead of its own; `origin` names where each value came from (an option) in errors.
  */
 export function overrideKeys(config: SlaposConfig, section: SectionName, values: Record<string, string>, origin: (key: string) => string): SlaposConfig {
-  const shape = (SECTIONS[section] as z.ZodObject).shape as Record<string, z.ZodType>;
+  const shape = (SECTIONS[section] as z.ZodMiniObject).shape as Record<string, z.ZodMiniType>;
   const typed: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(values)) {
     const schema = shape[key];

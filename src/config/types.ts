@@ -1,65 +1,66 @@
 // Value types of slapos.cfg keys, as zod schemas over the raw INI strings.
 // Each gives a message that makes sense after "[section] key: ".
-import { z } from '../vendor/zod.js';
+import * as z from '../vendor/zod-mini.js';
 import path from 'node:path';
 
 /** Booleans: like the reference, only `true` / `false` (any case). */
-export const bool = z.string().transform((value, ctx) => {
+export const bool = z.pipe(z.string(), z.transform((value, ctx) => {
   const lower = value.trim().toLowerCase();
   if (lower === 'true') return true;
   if (lower === 'false') return false;
-  ctx.addIssue({ code: 'custom', message: `must be true or false, got ${JSON.stringify(value)}` });
+  ctx.issues.push({ code: 'custom', message: `must be true or false, got ${JSON.stringify(value)}`, input: value });
   return z.NEVER;
-});
+}));
 
 export const int = (min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.string().transform((value, ctx) => {
+  z.pipe(z.string(), z.transform((value, ctx) => {
     const text = value.trim();
     if (!/^-?\d+$/.test(text)) {
-      ctx.addIssue({ code: 'custom', message: `must be a whole number, got ${JSON.stringify(value)}` });
+      ctx.issues.push({ code: 'custom', message: `must be a whole number, got ${JSON.stringify(value)}`, input: value });
       return z.NEVER;
     }
     const n = Number(text);
     if (n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max}, got ${n}` });
+      ctx.issues.push({ code: 'custom', message: `must be between ${min} and ${max}, got ${n}`, input: value });
       return z.NEVER;
     }
     return n;
-  });
+  }));
 
-export const absolutePath = z.string().transform((value, ctx) => {
+export const absolutePath = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   if (!path.isAbsolute(text)) {
-    ctx.addIssue({ code: 'custom', message: `must be an absolute path, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ code: 'custom', message: `must be an absolute path, got ${JSON.stringify(value)}`, input: value });
     return z.NEVER;
   }
   return path.normalize(text);
-});
+}));
 
 /** A path; relative paths are resolved against the current directory (as the reference does for computer_xml). */
-export const anyPath = z.string().transform((value) => path.resolve(value.trim()));
+export const anyPath = z.pipe(z.string(), z.transform((value) => path.resolve(value.trim())));
 
-export const nonEmpty = z.string().transform((value, ctx) => {
+export const nonEmpty = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   if (text === '') {
-    ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+    ctx.issues.push({ code: 'custom', message: 'must not be empty', input: value });
     return z.NEVER;
   }
   return text;
-});
+}));
 
 /** A name usable as a prefix of user, group, partition and interface names. */
-export const baseName = z.string().transform((value, ctx) => {
+export const baseName = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   if (!/^[a-z_][a-z0-9_-]{0,23}$/.test(text)) {
-    ctx.addIssue({
+    ctx.issues.push({
       code: 'custom',
       message: `must start with a lower-case letter or "_" and hold at most 24 of [a-z0-9_-], got ${JSON.stringify(value)}`,
+      input: value,
     });
     return z.NEVER;
   }
   return text;
-});
+}));
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -79,40 +80,40 @@ export function parseBytes(text: string): number | undefined {
   return Math.round(Number(match[1]) * factor);
 }
 
-export const bytes = z.string().transform((value, ctx) => {
+export const bytes = z.pipe(z.string(), z.transform((value, ctx) => {
   const n = parseBytes(value);
   if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `must be a size such as 1000M, 2Gi or 512KB, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ code: 'custom', message: `must be a size such as 1000M, 2Gi or 512KB, got ${JSON.stringify(value)}`, input: value });
     return z.NEVER;
   }
   return n;
-});
+}));
 
 /** Newline-separated list (the reference's multi-line keys); blank lines dropped. */
-export const lines = z.string().transform((value) =>
+export const lines = z.pipe(z.string(), z.transform((value) =>
   value
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== ''),
-);
+));
 
 /** Space- or comma-separated words (manager_list). */
-export const words = z.string().transform((value) => value.split(/[\s,]+/).filter((w) => w !== ''));
+export const words = z.pipe(z.string(), z.transform((value) => value.split(/[\s,]+/).filter((w) => w !== '')));
 
-export const url = z.string().transform((value, ctx) => {
+export const url = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   try {
     const parsed = new URL(text);
     if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('protocol');
     return text;
   } catch {
-    ctx.addIssue({ code: 'custom', message: `must be an http:// or https:// URL, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ code: 'custom', message: `must be an http:// or https:// URL, got ${JSON.stringify(value)}`, input: value });
     return z.NEVER;
   }
-});
+}));
 
 /** master_url: an http(s) URL, or the master's unix socket as unix:/path (or http+unix://%2F…/; src/slap/master-url.ts). */
-export const masterUrl = z.string().transform((value, ctx) => {
+export const masterUrl = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   try {
     const parsed = new URL(text);
@@ -121,29 +122,29 @@ export const masterUrl = z.string().transform((value, ctx) => {
     if (parsed.protocol === 'unix:' && !/^\/./.test(parsed.pathname)) throw new Error('socket');
     return text;
   } catch {
-    ctx.addIssue({ code: 'custom', message: `must be an http:// or https:// URL, or unix:/path/to/master.sock, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ code: 'custom', message: `must be an http:// or https:// URL, or unix:/path/to/master.sock, got ${JSON.stringify(value)}`, input: value });
     return z.NEVER;
   }
-});
+}));
 
-export const cidr4 = z.string().transform((value, ctx) => {
+export const cidr4 = z.pipe(z.string(), z.transform((value, ctx) => {
   const text = value.trim();
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
   const octets = match ? match.slice(1, 5).map(Number) : [];
   const prefix = match ? Number(match[5]) : -1;
   if (!match || octets.some((o) => o > 255) || prefix > 32) {
-    ctx.addIssue({ code: 'custom', message: `must be an IPv4 network such as 10.0.0.0/16, got ${JSON.stringify(value)}` });
+    ctx.issues.push({ code: 'custom', message: `must be an IPv4 network such as 10.0.0.0/16, got ${JSON.stringify(value)}`, input: value });
     return z.NEVER;
   }
   return text;
-});
+}));
 
 export const oneOf = <T extends string>(...choices: [T, ...T[]]) =>
-  z.string().transform((value, ctx) => {
+  z.pipe(z.string(), z.transform((value, ctx) => {
     const text = value.trim().toLowerCase();
     if (!(choices as string[]).includes(text)) {
-      ctx.addIssue({ code: 'custom', message: `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}` });
+      ctx.issues.push({ code: 'custom', message: `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`, input: value });
       return z.NEVER;
     }
     return text as T;
-  });
+  }));

@@ -2,7 +2,7 @@
 // §4.3): every line logged while processing it, buildout output included, in
 // the reference's format; the same lines also go to the node's log.
 import { closeSync, constants, fchownSync, fstatSync, writeSync } from 'node:fs';
-import { pino } from 'pino';
+import { pino } from '../vendor/pino.js';
 import { humanMessage, type Logger } from '../util/log.js';
 import { INSTANCE_LOG_MAX_BYTES, type PartitionFiles } from '../partition/files.js';
 import { openBeneath, relativeTo, renameBeneath, UnsafePathError } from '../safe-fs/index.js';

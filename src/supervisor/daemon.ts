@@ -109,9 +109,10 @@ export async function ensureSupervisord(instanceRoot: string, options: EnsureOpt
     env: {}, extendEnv: false, reject: false, all: true, stdin: 'ignore', cwd: instanceRoot, timeout: 30_000,
   });
   if (result.failed) throw new Error(`Failed to launch supervisord (${paths.config}):\n${result.all ?? result.message}`);
-  for (let i = 0; i < 100; i++) {
+  // It answers after ~0.2–0.5 s of Python start-up: asked every 25 ms for 2 s (a first pass waits for it), then every 100 ms, 12 s in all.
+  for (let i = 0; i < 180; i++) {
     if ((await probeSupervisord(paths.socket)) === 'running') return { started: true, paths };
-    await sleep(100);
+    await sleep(i < 80 ? 25 : 100);
   }
   throw new Error(`supervisord was started but does not answer on ${paths.socket}; see ${paths.logFile}`);
 }

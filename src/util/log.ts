@@ -3,7 +3,8 @@
 import { Writable } from 'node:stream';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { pino, type Logger, type StreamEntry, type Level } from 'pino';
+import type { Logger, StreamEntry, Level } from 'pino';
+import { pino } from '../vendor/pino.js';
 import { writeAboveProgress } from './progress.js';
 
 export type { Logger } from 'pino';

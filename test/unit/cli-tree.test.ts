@@ -89,3 +89,21 @@ test('namedCommands expands alternatives and stops at options', (t) => {
   const named = namedCommands('| `slapos node start\\|stop ARGS` | `proxy show [-u URI]` | `list` |', new Set(['node', 'proxy']));
   t.deepEqual([...named].sort(), ['node', 'node start', 'node stop', 'proxy', 'proxy show']);
 });
+
+test('slapos node <command> builds that command alone, the same as in the whole tree', (t) => {
+  const whole = buildProgram().commands.find((c) => c.name() === 'node')!;
+  let alone = 0;
+  for (const sub of whole.commands) {
+    const program = buildProgram(['node', sub.name(), '--now']);
+    const node = program.commands.find((c) => c.name() === 'node')!;
+    if (node.commands.length !== 1) continue; // this one gets the whole tree
+    alone++;
+    const built = node.commands[0]!;
+    t.is(built.name(), sub.name());
+    t.deepEqual(built.options.map((o) => o.flags), sub.options.map((o) => o.flags), sub.name());
+    t.is(built.helpInformation(), sub.helpInformation(), sub.name());
+  }
+  t.true(alone >= 10, `${alone} node commands built alone`);
+  t.is(buildProgram(['node', 'instance']).commands.length, 1, 'node instance: only the node family');
+  t.true(buildProgram(['node', 'no-such-command']).commands.length > 5, 'an unknown name gets the whole tree');
+});

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { defineAction } from '../context.js';
+import { defineAction, importCommandModule } from '../context.js';
 import { addSlapgridOptions, applySlapgridOptions } from './slapgrid-options.js';
 
 export function instanceCommand(): Command {
@@ -20,7 +20,8 @@ export function instanceCommand(): Command {
     .option('--json', 'print a JSON summary');
   addSlapgridOptions(command, 'instance');
   return defineAction(command, async (ctx, _args, options) => {
-    const { runInstanceCommand } = await import('../../instance/command.js'); // loaded when the command runs
+    // Loaded when the command runs, from its bundle when there is one (context.ts).
+    const { runInstanceCommand } = await importCommandModule<typeof import('../../instance/command.js')>('../instance/command');
     const config = await applySlapgridOptions(ctx.config(), options, 'instance');
     ctx.requireRoot();
     return runInstanceCommand({ config, log: ctx.log, out: (text) => ctx.out(text) }, options);
