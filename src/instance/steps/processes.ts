@@ -5,9 +5,6 @@ import { listBeneath } from '../../safe-fs/index.js';
 import { groupConfig, unsafeProgramNames } from '../programs.js';
 import { removeGroupFile, startGroup, writeGroupFile } from '../../supervisor/groups.js';
 import type { PartitionRun, Step } from '../step.js';
-import { attachPartitionProcesses, moveIntoGroup } from '../../cgroup/attach.js';
-import { CgroupTree } from '../../cgroup/group.js';
-import { detectLayout } from '../../cgroup/layout.js';
 import { partitionCgroup } from '../../cgroup/group.js';
 import { launcherPath } from '../../native/index.js';
 
@@ -36,36 +33,20 @@ export function writePrograms(r: PartitionRun): boolean {
   return writeGroupFile(r.supervisor.includeDir, r.id, groupConfig(source));
 }
 
+/**
+ * Programs are born in the partition's cgroup (slapos-launch joins it before
+ * dropping to the user, src/supervisor/config.ts), so nothing is moved after a
+ * start: moving needed supervisord's whole process list and a /proc scan per
+ * partition, O(N²) over a first pass (issue 29). The collect step still
+ * catches processes from before that design (src/cgroup/attach.ts).
+ */
 export const startStep: Step = {
   name: 'start',
   async run(r) {
     if (writePrograms(r)) await r.supervisor.update(r.log);
     await startGroup(r.supervisor.client, r.id, r.log);
-    await attachToCgroup(r);
   },
 };
-
-/**
- * Puts the partition's processes into its cgroup right away (limits and
- * accounting apply from the start; children inherit the group): the pids
- * supervisord reports for the group — right after a start a child may not
- * have switched to the partition user yet — and every process of the user.
- * The collect step catches later ones, such as processes supervisord restarts.
- */
-async function attachToCgroup(r: PartitionRun): Promise<void> {
-  let tree: CgroupTree;
-  try {
-    tree = new CgroupTree(detectLayout(), r.settings.cgroupParent);
-    if (!tree.exists(r.id)) return;
-  } catch (error) {
-    r.log.debug({ partition: r.id, err: error }, 'no cgroup');
-    return;
-  }
-  const warn = (m: string) => r.log.warn(m);
-  const started = (await r.supervisor.client.getAllProcessInfo()).filter((p) => p.group === r.id && p.pid > 0);
-  moveIntoGroup(tree, r.id, started.map((p) => p.pid), warn);
-  attachPartitionProcesses(tree, [{ id: r.id, uid: r.user.uid }], warn);
-}
 
 export const stopStep: Step = {
   name: 'stop',
