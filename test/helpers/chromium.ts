@@ -29,10 +29,13 @@ export interface Browser {
 
 export async function startChromium(t: ExecutionContext): Promise<Browser> {
   const profile = tempDir(t);
+  // Chromium makes its singleton directory (org.chromium.Chromium.*) under TMPDIR and removes it only on a clean
+  // exit; it is SIGKILLed at teardown, so that directory goes in one the test removes.
+  const scratch = tempDir(t);
   const child = spawn(CHROMIUM as string, [
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--disable-dev-shm-usage', '--hide-scrollbars', `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, TMPDIR: scratch } });
   // Chromium's own children (zygote, renderers) share its process group: all of them end, before the profile is removed.
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   t.teardown(async () => {
