@@ -37,7 +37,7 @@ export function processesOfUsers(uids: ReadonlySet<number>, proc = '/proc'): Map
  * Moves the given processes into group `id`, skipping those already there and
  * those that exited meanwhile. Returns how many were moved.
  */
-export function moveIntoGroup(tree: CgroupTree, id: string, pids: readonly number[], warn: (message: string) => void): number {
+function moveIntoGroup(tree: CgroupTree, id: string, pids: readonly number[], warn: (message: string) => void): number {
   const inside = new Set(tree.processes(id));
   let moved = 0;
   for (const pid of pids) {
